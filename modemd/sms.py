@@ -1,0 +1,99 @@
+"""Domain records and the outbound lifecycle. Pure: no I/O.
+
+    queued -> sending -> sent -> delivered
+       |         |   \\-> queued (retry later: transient error, modem gone, ambiguous send after a crash)
+       |         \\-----> failed (permanent error, attempts used up)
+       \\--> expired (deadline passed before it could go out) / canceled (by the client) / failed
+
+Each change is one compare-and-set in the store (smstools3 renames a spool file; we `UPDATE ... WHERE state=?`).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import time
+from dataclasses import dataclass, field
+
+
+class State(str, enum.Enum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELED = "canceled"
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset({State.DELIVERED, State.FAILED, State.EXPIRED, State.CANCELED})
+
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.QUEUED: frozenset({State.SENDING, State.EXPIRED, State.CANCELED, State.FAILED}),
+    State.SENDING: frozenset({State.SENT, State.QUEUED, State.FAILED, State.EXPIRED}),
+    State.SENT: frozenset({State.DELIVERED, State.FAILED}),
+    State.DELIVERED: frozenset(),
+    State.FAILED: frozenset(),
+    State.EXPIRED: frozenset(),
+    State.CANCELED: frozenset(),
+}
+
+
+def can_move(src: State, dst: State) -> bool:
+    return dst in TRANSITIONS[src]
+
+
+class Priority(enum.IntEnum):
+    """Lower sorts first: an OTP (high) never waits behind bulk (normal) messages."""
+    HIGH = 0
+    NORMAL = 1
+
+
+class Kind(str, enum.Enum):
+    SMS = "sms"
+    OTP = "otp"
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_message_id(now: float | None = None) -> str:
+    """'msg_' + a ULID (48-bit ms time + 80 random bits, Crockford base32): sortable by creation, unguessable."""
+    millis = int((time.time() if now is None else now) * 1000)
+    value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "msg_" + "".join(reversed(chars))
+
+
+@dataclass
+class OutboundSms:
+    id: str
+    to: str                          # E.164
+    text: str | None                 # None once purged (OTP texts right after sending)
+    parts: int
+    kind: Kind = Kind.SMS
+    priority: Priority = Priority.NORMAL
+    state: State = State.QUEUED
+    attempts: int = 0
+    next_attempt_at: float = 0.0
+    deadline: float | None = None    # epoch seconds; an OTP's is its code's expiry
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    sent_at: float | None = None
+    delivered_at: float | None = None
+    error_code: str | None = None    # "CMS 42", "CME 14", "timeout", ...
+    error_text: str | None = None
+    modem: str | None = None
+    references: list[int] = field(default_factory=list)
+    possible_duplicate: bool = False
+    idempotency_key: str | None = None
+
+    def expired(self, now: float) -> bool:
+        return self.deadline is not None and now >= self.deadline

@@ -1,0 +1,267 @@
+"""The only module that writes SQL: schema migrations, the outbound queue, and compare-and-set transitions.
+
+Every state change is `UPDATE messages SET state=? ... WHERE id=? AND state IN (...)` and counts as done only if it
+changed one row; each one also appends a row to message_events (when, from, to, why). Callers act on a change
+(webhooks, metrics) only after the write that made it has committed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .db import Database
+from .sms import Kind, OutboundSms, Priority, State, can_move
+
+IDEMPOTENCY_WINDOW = 24 * 3600.0   # a repeated Idempotency-Key within 24 h returns the first message
+
+MIGRATIONS = [
+    """
+    CREATE TABLE messages (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        body TEXT,
+        parts INTEGER NOT NULL,
+        priority INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        deadline REAL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        sent_at REAL,
+        delivered_at REAL,
+        error_code TEXT,
+        error_text TEXT,
+        modem TEXT,
+        refs TEXT NOT NULL DEFAULT '[]',
+        possible_duplicate INTEGER NOT NULL DEFAULT 0,
+        idempotency_key TEXT
+    );
+    CREATE INDEX messages_due ON messages(priority, next_attempt_at) WHERE state = 'queued';
+    CREATE INDEX messages_state ON messages(state, seq);
+    CREATE INDEX messages_deadline ON messages(deadline) WHERE state = 'queued' AND deadline IS NOT NULL;
+    CREATE UNIQUE INDEX messages_idempotency ON messages(idempotency_key) WHERE idempotency_key IS NOT NULL;
+    CREATE TABLE message_events (
+        message_id TEXT NOT NULL,
+        at REAL NOT NULL,
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX message_events_message ON message_events(message_id, at)
+    """,
+]
+
+_COLUMNS = ("id, kind, destination, body, parts, priority, state, attempts, next_attempt_at, deadline, created_at, "
+            "updated_at, sent_at, delivered_at, error_code, error_text, modem, refs, possible_duplicate, "
+            "idempotency_key")
+
+
+def _row_to_sms(row: sqlite3.Row) -> OutboundSms:
+    return OutboundSms(
+        id=row["id"], to=row["destination"], text=row["body"], parts=row["parts"], kind=Kind(row["kind"]),
+        priority=Priority(row["priority"]), state=State(row["state"]), attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"], deadline=row["deadline"], created_at=row["created_at"],
+        updated_at=row["updated_at"], sent_at=row["sent_at"], delivered_at=row["delivered_at"],
+        error_code=row["error_code"], error_text=row["error_text"], modem=row["modem"],
+        references=json.loads(row["refs"]), possible_duplicate=bool(row["possible_duplicate"]),
+        idempotency_key=row["idempotency_key"])
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    message: OutboundSms
+    created: bool          # False: an earlier request with the same Idempotency-Key is returned
+
+
+class Store:
+    def __init__(self, path: Path):
+        self.path = path
+        self.db = Database(path)
+
+    async def open(self) -> None:
+        await self.db.open(MIGRATIONS)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    # ---- writes ------------------------------------------------------------------------------------------------
+    async def enqueue(self, sms: OutboundSms) -> Enqueued:
+        """Durable when this returns (group commit with concurrent enqueues)."""
+        return await self.db.write(lambda conn: _insert(conn, sms))
+
+    async def claim_next(self, modem: str, now: float | None = None) -> OutboundSms | None:
+        """queued -> sending for the most urgent due message; the attempt is counted now, before the modem works."""
+        now = time.time() if now is None else now
+        return await self.db.write(lambda conn: _claim(conn, modem, now))
+
+    async def mark_sent(self, message_id: str, references: list[int], *, purge_text: bool) -> bool:
+        now = time.time()
+        sets = {"sent_at": now, "refs": json.dumps(references), "error_code": None, "error_text": None}
+        if purge_text:
+            sets["body"] = None
+        return await self.transition(message_id, (State.SENDING,), State.SENT, "sent", now=now, **sets)
+
+    async def mark_retry(self, message_id: str, next_attempt_at: float, reason: str, *,
+                         error_code: str | None = None, refund_attempt: bool = False) -> bool:
+        """sending -> queued. refund_attempt: the modem was unavailable, the message itself never got a try."""
+        sets = {"next_attempt_at": next_attempt_at, "error_code": error_code, "error_text": reason}
+        return await self.transition(message_id, (State.SENDING,), State.QUEUED, reason,
+                                     refund=refund_attempt, **sets)
+
+    async def mark_failed(self, message_id: str, reason: str, *, error_code: str | None = None,
+                          purge_text: bool = False) -> bool:
+        sets = {"error_code": error_code, "error_text": reason}
+        if purge_text:
+            sets["body"] = None
+        return await self.transition(message_id, (State.QUEUED, State.SENDING, State.SENT), State.FAILED, reason,
+                                     **sets)
+
+    async def cancel(self, message_id: str) -> bool:
+        return await self.transition(message_id, (State.QUEUED,), State.CANCELED, "canceled by client", body=None)
+
+    async def transition(self, message_id: str, sources: tuple[State, ...], target: State, reason: str, *,
+                         now: float | None = None, refund: bool = False, **sets) -> bool:
+        bad = [s for s in sources if not can_move(s, target)]
+        if bad:
+            raise ValueError(f"{bad[0].value} -> {target.value} is not a lifecycle transition")
+        now = time.time() if now is None else now
+        return await self.db.write(lambda conn: _transition(conn, message_id, sources, target, reason, now,
+                                                            refund, sets))
+
+    async def expire_due(self, now: float | None = None) -> list[str]:
+        """Queued messages whose deadline passed end as expired (an OTP is never sent after its code expired)."""
+        now = time.time() if now is None else now
+        return await self.db.write(lambda conn: _expire(conn, now))
+
+    async def recover_interrupted(self, max_attempts: int) -> list[str]:
+        """After a crash: messages left in `sending` may or may not have gone out. See outbox.py for the policy."""
+        return await self.db.write(lambda conn: _recover(conn, time.time(), max_attempts))
+
+    # ---- reads -------------------------------------------------------------------------------------------------
+    async def get(self, message_id: str) -> OutboundSms | None:
+        def work(conn):
+            row = conn.execute(f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,)).fetchone()
+            return _row_to_sms(row) if row else None
+        return await self.db.read(work)
+
+    async def list(self, *, state: State | None = None, limit: int = 50, after: str | None = None
+                   ) -> list[OutboundSms]:
+        """Newest first; `after` is the id of the last message of the previous page."""
+        def work(conn):
+            where, args = ["1=1"], []
+            if state:
+                where.append("state = ?"); args.append(state.value)
+            if after:
+                where.append("seq < (SELECT seq FROM messages WHERE id = ?)"); args.append(after)
+            sql = f"SELECT {_COLUMNS} FROM messages WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?"
+            return [_row_to_sms(r) for r in conn.execute(sql, (*args, limit))]
+        return await self.db.read(work)
+
+    async def counts(self) -> dict[str, int]:
+        def work(conn):
+            return {r[0]: r[1] for r in conn.execute("SELECT state, count(*) FROM messages GROUP BY state")}
+        return await self.db.read(work)
+
+    async def next_due_at(self) -> float | None:
+        def work(conn):
+            row = conn.execute("SELECT min(next_attempt_at) FROM messages WHERE state = 'queued'").fetchone()
+            return row[0]
+        return await self.db.read(work)
+
+    async def events(self, message_id: str) -> list[dict]:
+        def work(conn):
+            rows = conn.execute("SELECT at, from_state, to_state, reason FROM message_events WHERE message_id = ? "
+                                "ORDER BY rowid", (message_id,))
+            return [dict(r) for r in rows]
+        return await self.db.read(work)
+
+
+# ---- SQL, run on the writer thread inside a transaction ---------------------------------------------------------
+def _insert(conn: sqlite3.Connection, sms: OutboundSms) -> Enqueued:
+    if sms.idempotency_key:
+        existing = _by_idempotency_key(conn, sms.idempotency_key, sms.created_at)
+        if existing:
+            return Enqueued(existing, created=False)
+    conn.execute(
+        f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join('?' * 20)})",
+        (sms.id, sms.kind.value, sms.to, sms.text, sms.parts, int(sms.priority), sms.state.value, sms.attempts,
+         sms.next_attempt_at, sms.deadline, sms.created_at, sms.updated_at, sms.sent_at, sms.delivered_at,
+         sms.error_code, sms.error_text, sms.modem, json.dumps(sms.references), int(sms.possible_duplicate),
+         sms.idempotency_key))
+    _event(conn, sms.id, sms.created_at, None, sms.state, "accepted")
+    return Enqueued(sms, created=True)
+
+
+def _by_idempotency_key(conn: sqlite3.Connection, key: str, now: float) -> OutboundSms | None:
+    row = conn.execute(f"SELECT {_COLUMNS} FROM messages WHERE idempotency_key = ?", (key,)).fetchone()
+    if row is None:
+        return None
+    if row["created_at"] >= now - IDEMPOTENCY_WINDOW:
+        return _row_to_sms(row)
+    # The old key is past its window: release it so the new request is a new message.
+    conn.execute("UPDATE messages SET idempotency_key = NULL WHERE id = ?", (row["id"],))
+    return None
+
+
+def _claim(conn: sqlite3.Connection, modem: str, now: float) -> OutboundSms | None:
+    row = conn.execute(
+        f"UPDATE messages SET state = 'sending', modem = ?, attempts = attempts + 1, updated_at = ? "
+        f"WHERE id = (SELECT id FROM messages WHERE state = 'queued' AND next_attempt_at <= ? "
+        f"  AND (deadline IS NULL OR deadline > ?) ORDER BY priority, next_attempt_at, seq LIMIT 1) "
+        f"RETURNING {_COLUMNS}", (modem, now, now, now)).fetchone()
+    if row is None:
+        return None
+    _event(conn, row["id"], now, State.QUEUED, State.SENDING, f"claimed by {modem}")
+    return _row_to_sms(row)
+
+
+def _transition(conn: sqlite3.Connection, message_id: str, sources: tuple[State, ...], target: State, reason: str,
+                now: float, refund: bool, sets: dict) -> bool:
+    assignments = ", ".join(f"{column} = ?" for column in sets)
+    sql = (f"UPDATE messages SET state = ?, updated_at = ?{', ' + assignments if assignments else ''}"
+           f"{', attempts = max(attempts - 1, 0)' if refund else ''} "
+           f"WHERE id = ? AND state IN ({', '.join('?' * len(sources))}) RETURNING state")
+    before = conn.execute("SELECT state FROM messages WHERE id = ?", (message_id,)).fetchone()
+    changed = conn.execute(sql, (target.value, now, *sets.values(), message_id,
+                                 *(s.value for s in sources))).fetchone()
+    if changed is None:
+        return False
+    _event(conn, message_id, now, State(before["state"]), target, reason)
+    return True
+
+
+def _expire(conn: sqlite3.Connection, now: float) -> list[str]:
+    rows = conn.execute("UPDATE messages SET state = 'expired', updated_at = ?, body = NULL, "
+                        "error_text = 'deadline passed before it could be sent' "
+                        "WHERE state = 'queued' AND deadline IS NOT NULL AND deadline <= ? RETURNING id",
+                        (now, now)).fetchall()
+    for row in rows:
+        _event(conn, row["id"], now, State.QUEUED, State.EXPIRED, "deadline passed")
+    return [row["id"] for row in rows]
+
+
+def _recover(conn: sqlite3.Connection, now: float, max_attempts: int) -> list[str]:
+    rows = conn.execute("SELECT id, attempts FROM messages WHERE state = 'sending'").fetchall()
+    for row in rows:
+        if row["attempts"] >= max_attempts:
+            conn.execute("UPDATE messages SET state = 'failed', updated_at = ?, error_code = 'interrupted', "
+                         "error_text = 'interrupted while sending; attempts used up' WHERE id = ?",
+                         (now, row["id"]))
+            _event(conn, row["id"], now, State.SENDING, State.FAILED, "interrupted while sending, no tries left")
+        else:
+            conn.execute("UPDATE messages SET state = 'queued', updated_at = ?, next_attempt_at = ?, "
+                         "possible_duplicate = 1 WHERE id = ?", (now, now, row["id"]))
+            _event(conn, row["id"], now, State.SENDING, State.QUEUED, "interrupted while sending; may be a duplicate")
+    return [row["id"] for row in rows]
+
+
+def _event(conn: sqlite3.Connection, message_id: str, at: float, src: State | None, dst: State, reason: str) -> None:
+    conn.execute("INSERT INTO message_events (message_id, at, from_state, to_state, reason) VALUES (?, ?, ?, ?, ?)",
+                 (message_id, at, src.value if src else None, dst.value, reason))

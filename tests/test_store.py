@@ -1,0 +1,165 @@
+"""The durable queue's store on a real SQLite file (WAL): transitions, ordering, idempotency, crash recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import stat
+import time
+
+import pytest
+
+from modemd.sms import OutboundSms, Priority, State, new_message_id
+from modemd.store import IDEMPOTENCY_WINDOW, Store
+
+
+def make(text="hi", *, priority=Priority.NORMAL, deadline=None, key=None, now=None, due=None) -> OutboundSms:
+    now = time.time() if now is None else now
+    return OutboundSms(id=new_message_id(now), to="+4915112345678", text=text, parts=1, priority=priority,
+                       next_attempt_at=now if due is None else due, deadline=deadline, created_at=now,
+                       updated_at=now, idempotency_key=key)
+
+
+@pytest.fixture
+async def store(tmp_path):
+    s = Store(tmp_path / "modemd.db")
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def test_file_is_private_and_in_wal_mode(store):
+    mode = stat.S_IMODE(os.stat(store.path).st_mode)
+    assert mode == 0o600
+    conn = sqlite3.connect(store.path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    conn.close()
+
+
+async def test_an_accepted_message_is_on_disk_when_enqueue_returns(store):
+    sms = make("durable")
+    await store.enqueue(sms)
+    conn = sqlite3.connect(store.path)   # an independent connection sees it: committed, not cached
+    assert conn.execute("SELECT body, state FROM messages WHERE id = ?", (sms.id,)).fetchone() == ("durable",
+                                                                                                   "queued")
+    conn.close()
+
+
+async def test_concurrent_enqueues_are_all_committed(store):
+    messages = [make(f"m{i}") for i in range(500)]
+    results = await asyncio.gather(*(store.enqueue(m) for m in messages))
+    assert all(r.created for r in results)
+    assert (await store.counts()) == {"queued": 500}
+
+
+async def test_high_priority_is_claimed_before_older_normal_messages(store):
+    now = time.time()
+    bulk = [make(f"bulk{i}", now=now - 10 + i) for i in range(5)]
+    for m in bulk:
+        await store.enqueue(m)
+    otp = make("otp", priority=Priority.HIGH)
+    await store.enqueue(otp)
+    first = await store.claim_next("m0")
+    second = await store.claim_next("m0")
+    assert first.id == otp.id and first.state is State.SENDING and first.attempts == 1
+    assert second.id == bulk[0].id
+
+
+async def test_a_message_is_claimed_once(store):
+    await store.enqueue(make())
+    claims = await asyncio.gather(*(store.claim_next(f"m{i}") for i in range(4)))
+    assert sum(c is not None for c in claims) == 1
+
+
+async def test_not_due_messages_wait(store):
+    now = time.time()
+    await store.enqueue(make(due=now + 60))
+    assert await store.claim_next("m0", now) is None
+    assert (await store.claim_next("m0", now + 61)) is not None
+
+
+async def test_compare_and_set_refuses_a_stale_transition(store):
+    sms = make()
+    await store.enqueue(sms)
+    await store.claim_next("m0")
+    assert await store.mark_sent(sms.id, [7], purge_text=False)
+    assert not await store.mark_sent(sms.id, [8], purge_text=False)
+    assert not await store.cancel(sms.id)
+    got = await store.get(sms.id)
+    assert got.state is State.SENT and got.references == [7]
+    assert [e["to_state"] for e in await store.events(sms.id)] == ["queued", "sending", "sent"]
+
+
+async def test_retry_refund_and_failure(store):
+    sms = make()
+    await store.enqueue(sms)
+    await store.claim_next("m0")
+    assert await store.mark_retry(sms.id, time.time(), "modem gone", refund_attempt=True)
+    assert (await store.get(sms.id)).attempts == 0
+    await store.claim_next("m0")
+    assert await store.mark_failed(sms.id, "unassigned number", error_code="CMS 1", purge_text=True)
+    got = await store.get(sms.id)
+    assert got.state is State.FAILED and got.error_code == "CMS 1" and got.text is None
+
+
+async def test_expired_messages_are_never_claimed(store):
+    now = time.time()
+    late = make("late otp", deadline=now - 1)
+    await store.enqueue(late)
+    assert await store.claim_next("m0", now) is None
+    assert await store.expire_due(now) == [late.id]
+    got = await store.get(late.id)
+    assert got.state is State.EXPIRED and got.text is None
+
+
+async def test_idempotency_key_returns_the_first_message_within_24h(store):
+    now = time.time()
+    first = await store.enqueue(make("one", key="k1", now=now))
+    again = await store.enqueue(make("two", key="k1", now=now + 60))
+    assert first.created and not again.created and again.message.id == first.message.id
+    later = await store.enqueue(make("three", key="k1", now=now + IDEMPOTENCY_WINDOW + 1))
+    assert later.created and later.message.id != first.message.id
+
+
+async def test_interrupted_sends_are_requeued_as_possible_duplicates(store):
+    a, b = make("a"), make("b")
+    await store.enqueue(b)
+    for _ in range(2):                      # b has used two attempts already
+        await store.claim_next("m0")
+        await store.mark_retry(b.id, 0, "busy")
+    await store.claim_next("m0")            # b's third attempt is in flight
+    await store.enqueue(a)
+    await store.claim_next("m0")            # a's first
+    recovered = await store.recover_interrupted(max_attempts=3)
+    assert set(recovered) == {a.id, b.id}
+    got_a, got_b = await store.get(a.id), await store.get(b.id)
+    assert got_a.state is State.QUEUED and got_a.possible_duplicate
+    assert got_b.state is State.FAILED and got_b.error_code == "interrupted"
+
+
+async def test_reopen_keeps_everything(tmp_path):
+    s = Store(tmp_path / "q.db")
+    await s.open()
+    sms = make("survives")
+    await s.enqueue(sms)
+    await s.close()
+    s2 = Store(tmp_path / "q.db")
+    await s2.open()
+    try:
+        assert (await s2.get(sms.id)).text == "survives"
+    finally:
+        await s2.close()
+
+
+async def test_list_pages_newest_first(store):
+    ids = []
+    for i in range(7):
+        m = make(f"m{i}")
+        ids.append(m.id)
+        await store.enqueue(m)
+    page1 = await store.list(limit=3)
+    page2 = await store.list(limit=3, after=page1[-1].id)
+    assert [m.id for m in page1 + page2] == list(reversed(ids))[:6]
+    assert [m.id for m in await store.list(state=State.SENT)] == []
