@@ -1,0 +1,7 @@
+"""`python -m modemd ...` is the same as the `modemd` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

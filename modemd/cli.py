@@ -1,0 +1,160 @@
+"""Command line: parse arguments, set up logging, call into the daemon, the simulator or a one-off modem task.
+
+Exit codes a script can rely on (sysexits.h): 0 ok, 2 usage, 69 modem unavailable, 75 temporary failure (try again
+later), 1 permanent failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_TEMPFAIL = 0, 1, 2, 69, 75
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modemd", description="SMS and one-time passcodes from your own SIM.")
+    parser.add_argument("--version", action="version", version=f"modemd {__version__}")
+    parser.add_argument("--log-level", default="info", choices=["trace", "debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run(sub)
+    _add_simulate(sub)
+    _add_sendsms(sub)
+    _add_probe(sub)
+    return parser
+
+
+def _add_serial_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--baud", type=int, default=115200, help="serial speed (nominal on USB modems; default 115200)")
+    p.add_argument("--rtscts", action="store_true", help="hardware flow control (RS-232 modems)")
+    p.add_argument("--pin-file", type=Path, help="file holding the SIM PIN (never given on the command line)")
+
+
+def _add_run(sub) -> None:
+    p = sub.add_parser("run", help="run the daemon")
+    p.add_argument("--port", action="append", default=[], metavar="PATH",
+                   help="serial port of a modem (repeat for several); a stable udev/by-id path is best")
+    p.add_argument("--simulate", action="store_true", help="also start a simulated modem and use it")
+    p.add_argument("--state-dir", type=Path, help="database and secrets ($STATE_DIRECTORY under systemd)")
+    p.add_argument("--listen", default="127.0.0.1:8765", metavar="HOST:PORT", help="HTTP API address")
+    _add_serial_options(p)
+    p.set_defaults(func=cmd_run)
+
+
+def _add_simulate(sub) -> None:
+    p = sub.add_parser("simulate", help="run a simulated modem on a pseudo-terminal")
+    p.add_argument("--link", default="/tmp/modemd-sim0", help="stable symlink to the pty (default /tmp/modemd-sim0)")
+    p.add_argument("--handset", default=None, help="JSON lines file recording every SMS sent through it")
+    p.add_argument("--control", default=None, help="unix socket taking JSON commands (faults, inbound SMS)")
+    p.set_defaults(func=cmd_simulate)
+
+
+def _add_sendsms(sub) -> None:
+    p = sub.add_parser("sendsms", help="send one SMS directly through a modem (no daemon), to check hardware")
+    p.add_argument("--port", required=True, metavar="PATH")
+    p.add_argument("--no-report", action="store_true", help="do not request a delivery report")
+    p.add_argument("--validity", type=int, metavar="SECONDS", help="validity period for the network")
+    p.add_argument("--registration-timeout", type=float, default=30.0, metavar="SECONDS")
+    p.add_argument("to", help="destination number, international format (+4915112345678)")
+    p.add_argument("text", help="message text; '-' reads it from standard input")
+    _add_serial_options(p)
+    p.set_defaults(func=cmd_sendsms)
+
+
+def _add_probe(sub) -> None:
+    p = sub.add_parser("probe", help="find which ports answer AT and show identity, SIM, network, signal, SMSC")
+    p.add_argument("ports", nargs="+", metavar="PORT")
+    p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for an answer per port")
+    p.add_argument("--json", action="store_true", help="print one JSON object per port")
+    _add_serial_options(p)
+    p.set_defaults(func=cmd_probe)
+
+
+def configure_logging(level: str) -> None:
+    from .log import TRACE
+    numeric = TRACE if level == "trace" else getattr(logging, level.upper())
+    logging.basicConfig(level=numeric, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+
+def _read_pin(args) -> str | None:
+    if not args.pin_file:
+        return None
+    return args.pin_file.read_text(encoding="utf-8").strip() or None
+
+
+def cmd_run(args) -> int:
+    from .daemon import DaemonSettings, ModemSettings, default_state_dir, run_daemon
+    if not args.port and not args.simulate:
+        print("modemd run: give --port PATH (a modem) or --simulate", file=sys.stderr)
+        return EXIT_USAGE
+    host, _, port = args.listen.rpartition(":")
+    if not host or not port.isdigit():
+        print(f"modemd run: --listen must be HOST:PORT, got {args.listen!r}", file=sys.stderr)
+        return EXIT_USAGE
+    pin = _read_pin(args)
+    modems = [ModemSettings(name=f"modem{i}", port=path, baudrate=args.baud, rtscts=args.rtscts, pin=pin)
+              for i, path in enumerate(args.port)]
+    settings = DaemonSettings(state_dir=args.state_dir or default_state_dir(), modems=modems,
+                              listen_host=host.strip("[]"), listen_port=int(port), simulate=args.simulate)
+    return asyncio.run(run_daemon(settings))
+
+
+def cmd_simulate(args) -> int:
+    from .simulator import run_simulator
+    return run_simulator(args) or EXIT_OK
+
+
+def cmd_sendsms(args) -> int:
+    from .oneshot import send_once
+    text = sys.stdin.read() if args.text == "-" else args.text
+    return asyncio.run(send_once(args, text, _read_pin(args)))
+
+
+def cmd_probe(args) -> int:
+    from .oneshot import probe_ports
+    reports = asyncio.run(probe_ports(args.ports, baudrate=args.baud, rtscts=args.rtscts, timeout=args.timeout))
+    for report in reports:
+        print(json.dumps(report) if args.json else _format_probe(report))
+    return EXIT_OK if any(r["answers_at"] for r in reports) else EXIT_UNAVAILABLE
+
+
+def _format_probe(report: dict) -> str:
+    if not report["answers_at"]:
+        return f"{report['port']}: no AT answer ({report.get('error', 'silent')})"
+    ident = report["identity"]
+    rows = [
+        f"{report['port']}: answers AT",
+        f"  device:       {ident['manufacturer']} {ident['model']} (revision {ident['revision']})",
+        f"  IMEI:         {ident['imei']}",
+        f"  SIM:          {report['sim'] or 'unknown'}  IMSI {ident['imsi'] or '-'}  ICCID {ident['iccid'] or '-'}",
+        f"  network:      {report['registration_text']}  operator {report['operator'] or '-'}",
+        f"  signal:       {_signal_text(report)}",
+        f"  SMSC:         {report['smsc'] or '-'}",
+    ]
+    return "\n".join(rows)
+
+
+def _signal_text(report: dict) -> str:
+    if report["rssi"] is None:
+        return "unknown"
+    return f"{report['signal_dbm']} dBm (CSQ {report['rssi']})"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

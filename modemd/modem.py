@@ -1,0 +1,390 @@
+"""The only module that writes AT command strings: bring-up, status, and sending SMS over one AtChannel.
+
+A Modem does not reconnect by itself; the supervisor (supervisor.py) owns the channel's life and calls bring_up()
+after each (re)open. Everything device-specific comes from a quirks.DeviceProfile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from . import at_codec, pdu
+from .at_channel import AtChannel, Urc
+from .errors import AtError, AtTimeout, CmeError, CommandError, ModemdError, SimLocked
+from .quirks import GENERIC, DeviceProfile, profile_for_model
+from .redact import mask_number
+
+log = logging.getLogger(__name__)
+
+# TS 27.007 7.2 <stat>: 1 registered home, 5 roaming; 6/7 (E-UTRAN) "registered for SMS only" still carry SMS.
+REGISTERED_STATES = frozenset({1, 5, 6, 7})
+REGISTRATION_TEXT = {0: "not registered", 1: "home", 2: "searching", 3: "denied", 4: "unknown", 5: "roaming",
+                     6: "home (SMS only)", 7: "roaming (SMS only)"}
+# CME 14 "SIM busy" right after PIN entry or power-up lasts a few seconds on real SIMs (python-gsmmodem #10/#11).
+SIM_BUSY_RETRIES = 10
+SIM_BUSY_DELAY = 0.5
+# Plain commands answer within a second on every modem we know; +COPS? can take longer while the radio searches.
+COMMAND_TIMEOUT = 10.0
+
+
+class ModemState(enum.Enum):
+    OFFLINE = "offline"                # port absent or closed
+    INITIALIZING = "initializing"      # bring-up running
+    SIM_LOCKED = "sim_locked"          # needs a human: no/wrong PIN, PUK, no SIM
+    NOT_REGISTERED = "not_registered"  # up, but no network service (searching, denied)
+    READY = "ready"                    # registered, can send
+    FAILED = "failed"                  # device unusable as is (e.g. no PDU mode)
+
+
+@dataclass
+class ModemIdentity:
+    manufacturer: str = ""
+    model: str = ""
+    revision: str = ""
+    imei: str = ""
+    imsi: str = ""
+    iccid: str = ""
+
+
+@dataclass
+class ModemStatus:
+    state: ModemState = ModemState.OFFLINE
+    identity: ModemIdentity = field(default_factory=ModemIdentity)
+    sim: str = ""
+    registration: int | None = None
+    rssi: int | None = None           # TS 27.007 8.5 <rssi> 0..31, None when unknown (99)
+    operator: str = ""
+    smsc: str = ""
+    last_error: str = ""
+    updated_at: float = 0.0
+
+    @property
+    def signal_dbm(self) -> int | None:
+        return None if self.rssi is None else -113 + 2 * self.rssi
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["state"] = self.state.value
+        data["registration_text"] = REGISTRATION_TEXT.get(self.registration, "unknown") \
+            if self.registration is not None else "unknown"
+        data["signal_dbm"] = self.signal_dbm
+        return data
+
+
+@dataclass(frozen=True)
+class SendResult:
+    references: list[int]   # TP-MR of each part, in order (kept to match delivery reports)
+    parts: int
+
+
+class SmsSendFailed(ModemdError):
+    """A send that failed after `parts_sent` parts were accepted by the network (0 = nothing went out)."""
+
+    def __init__(self, cause: AtError, parts_sent: int, references: list[int]):
+        super().__init__(f"send failed after {parts_sent} part(s): {cause}")
+        self.cause = cause
+        self.parts_sent = parts_sent
+        self.references = references
+
+
+class Modem:
+    def __init__(self, name: str, channel: AtChannel, *, pin: str | None = None, smsc: str | None = None,
+                 registration_timeout: float = 60.0, on_event: Callable[[Urc], None] | None = None):
+        self.name = name
+        self.channel = channel
+        self.status = ModemStatus()
+        self.profile: DeviceProfile = GENERIC
+        self._pin = pin
+        self._pin_rejected = False   # survives re-opens: a rejected PIN is never sent again by this process
+        self._smsc_override = smsc
+        self._registration_timeout = registration_timeout
+        self._on_event = on_event
+        self._concat_ref = random.randrange(256)
+        self.log = logging.LoggerAdapter(log, {"modem": name})
+
+    # ---- state -------------------------------------------------------------------------------------------------
+    def _set_state(self, state: ModemState, reason: str = "") -> None:
+        if state is not self.status.state:
+            self.log.info("[%s] state %s -> %s%s", self.name, self.status.state.value, state.value,
+                          f" ({reason})" if reason else "")
+        self.status.state = state
+        self.status.updated_at = time.time()
+
+    @property
+    def can_send(self) -> bool:
+        return self.status.state is ModemState.READY and self.channel.is_open
+
+    # ---- bring-up ----------------------------------------------------------------------------------------------
+    async def bring_up(self) -> ModemStatus:
+        """Reset to a known state and check SIM, network and SMS settings. Raises on what needs a human."""
+        self._set_state(ModemState.INITIALIZING)
+        await self._reset()
+        await self._read_identity()
+        await self._unlock_sim()
+        await self._read_sim_identity()
+        await self._configure_sms()
+        await self._enable_registration_urcs()
+        await self._wait_for_registration()
+        await self.refresh_status()
+        ident = self.status.identity
+        self.log.info("[%s] up: %s %s rev %s, IMEI %s, operator %r, signal %s dBm, %s", self.name,
+                      ident.manufacturer, ident.model, ident.revision, ident.imei, self.status.operator,
+                      self.status.signal_dbm, REGISTRATION_TEXT.get(self.status.registration or 0, "unknown"))
+        return self.status
+
+    async def probe(self) -> ModemStatus:
+        """Read what a person checking hardware wants to see, changing nothing but echo and error format.
+
+        Unlike bring_up() it never enters a PIN and does not wait for the network.
+        """
+        await self._reset()
+        await self._read_identity()
+        try:
+            await self._sim_state()
+        except SimLocked:
+            pass
+        if self.status.sim == "READY":
+            await self._read_sim_identity()
+            self.status.smsc = await self._read_smsc()
+        await self._read_registration()
+        csq = await self._optional_info("AT+CSQ", "+CSQ:")
+        self.status.rssi = at_codec.parse_csq("+CSQ: " + csq)[0] if csq else None
+        cops = await self._optional_info("AT+COPS?", "+COPS:")
+        self.status.operator = at_codec.parse_cops("+COPS: " + cops) if cops else ""
+        return self.status
+
+    async def _reset(self) -> None:
+        if not await self.channel.resync():
+            raise AtTimeout("modem does not answer AT")
+        # ATZ restores the stored profile and so turns echo back on (python-gsmmodem logs); ATE0 after it.
+        await self._cmd("ATZ")
+        await self._cmd("ATE0")
+        await self._cmd("AT+CMEE=1")   # numeric +CME ERROR: <n> instead of a bare ERROR (TS 27.007 9.1)
+
+    async def _read_identity(self) -> None:
+        ident = self.status.identity
+        ident.manufacturer = await self._info("AT+CGMI", "+CGMI:")
+        ident.model = await self._info("AT+CGMM", "+CGMM:")
+        ident.revision = await self._info("AT+CGMR", "+CGMR:")
+        ident.imei = await self._info("AT+CGSN", "+CGSN:")
+        self.profile = profile_for_model(ident.model)
+        for command in self.profile.extra_init:
+            await self._optional(command)
+
+    async def _unlock_sim(self) -> None:
+        state = await self._sim_state()
+        if state == "SIM PIN":
+            if not self._pin:
+                raise self._locked("the SIM asks for a PIN and none is configured", permanent=True)
+            if self._pin_rejected:
+                raise self._locked("the configured PIN was rejected before; not trying it again", True)
+            self.log.info("[%s] entering SIM PIN", self.name)
+            try:
+                # Entered once per bring-up and never retried: three wrong PINs lock the SIM to PUK.
+                await self.channel.command(f'AT+CPIN="{self._pin}"', timeout=COMMAND_TIMEOUT, secret=True)
+            except CmeError as exc:
+                self._pin_rejected = True
+                raise self._locked(f"the SIM rejected the configured PIN ({exc}); not retrying", True) from exc
+            await asyncio.sleep(self.profile.sim_ready_delay)
+            state = await self._sim_state()
+        if state != "READY":
+            raise self._locked(f"SIM state is {state!r}", permanent=True)
+
+    async def _sim_state(self) -> str:
+        try:
+            lines = await self._retry_busy("AT+CPIN?", "+CPIN:")
+        except CmeError as exc:
+            # CME 10 SIM not inserted, 13 SIM failure: nothing software can fix.
+            raise self._locked(f"SIM not usable: {exc}", permanent=True) from exc
+        self.status.sim = at_codec.parse_cpin(_first(lines, "+CPIN:"))
+        return self.status.sim
+
+    def _locked(self, reason: str, permanent: bool) -> SimLocked:
+        self.status.last_error = reason
+        self._set_state(ModemState.SIM_LOCKED, reason)
+        return SimLocked(reason, permanent=permanent)
+
+    async def _read_sim_identity(self) -> None:
+        ident = self.status.identity
+        ident.imsi = await self._optional_info("AT+CIMI", "+CIMI:")
+        # ICCID has no 27.007 command; each vendor has its own (Quectel +QCCID, Huawei ^ICCID, SIMCom +CCID).
+        for command in ("AT+CCID", "AT+QCCID", "AT^ICCID", "AT+ICCID"):
+            iccid = await self._optional_info(command, command[2:] + ":")
+            if iccid:
+                ident.iccid = iccid.strip('"')
+                break
+
+    async def _configure_sms(self) -> None:
+        try:
+            await self._retry_busy("AT+CMGF=0", None)   # PDU mode only: text mode lets user bytes run as commands
+        except AtError as exc:
+            self.status.last_error = f"PDU mode not supported: {exc}"
+            self._set_state(ModemState.FAILED, self.status.last_error)
+            raise
+        if self.profile.cnmi:
+            if not await self._optional(f"AT+CNMI={self.profile.cnmi}"):
+                self.log.warning("[%s] AT+CNMI refused; new messages will be found by polling", self.name)
+        if self._smsc_override:
+            await self._cmd(f'AT+CSCA="{self._smsc_override}",145')
+        self.status.smsc = await self._read_smsc()
+        if not self.status.smsc and not self._smsc_override:
+            self.log.warning("[%s] no SMSC on the SIM (AT+CSCA? empty); sends will fail with CMS 330 until one "
+                             "is configured", self.name)
+
+    async def _read_smsc(self) -> str:
+        line = await self._optional_info("AT+CSCA?", "+CSCA:")
+        return at_codec.parse_csca("+CSCA: " + line)[0] if line else ""
+
+    async def _enable_registration_urcs(self) -> None:
+        # +CREG=1 reports <stat> changes as URCs (TS 27.007 7.2); LTE-only modems report on +CEREG instead.
+        await self._optional("AT+CREG=1")
+        await self._optional("AT+CEREG=1")
+        await self._optional("AT+COPS=3,0")   # operator name in long alphanumeric format for +COPS?
+
+    async def _wait_for_registration(self) -> None:
+        deadline = time.monotonic() + self._registration_timeout
+        while True:
+            await self._read_registration()
+            if self.status.registration in REGISTERED_STATES or time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(1.0)
+
+    # ---- status ------------------------------------------------------------------------------------------------
+    async def refresh_status(self) -> ModemStatus:
+        await self._read_registration()
+        rssi, _ber = at_codec.parse_csq(_first(await self._cmd("AT+CSQ", expect="+CSQ:"), "+CSQ:"))
+        self.status.rssi = rssi
+        cops = await self._optional_info("AT+COPS?", "+COPS:")
+        self.status.operator = at_codec.parse_cops("+COPS: " + cops) if cops else ""
+        self._update_readiness()
+        return self.status
+
+    async def _read_registration(self) -> None:
+        stats = []
+        for command, prefix in (("AT+CREG?", "+CREG:"), ("AT+CEREG?", "+CEREG:")):
+            line = await self._optional_info(command, prefix)
+            if line:
+                stats.append(at_codec.parse_creg(f"{prefix} {line}").stat)
+        registered = [s for s in stats if s in REGISTERED_STATES]
+        self.status.registration = registered[0] if registered else (stats[0] if stats else None)
+        self._update_readiness()
+
+    def _update_readiness(self) -> None:
+        if self.status.state in (ModemState.SIM_LOCKED, ModemState.FAILED, ModemState.OFFLINE):
+            return
+        if self.status.registration in REGISTERED_STATES:
+            self._set_state(ModemState.READY)
+        elif self.status.state is not ModemState.INITIALIZING:
+            self._set_state(ModemState.NOT_REGISTERED,
+                            REGISTRATION_TEXT.get(self.status.registration or 0, "unknown"))
+
+    def mark_offline(self, reason: str) -> None:
+        self.status.last_error = reason
+        self._set_state(ModemState.OFFLINE, reason)
+
+    def handle_urc(self, urc: Urc) -> None:
+        """Called by the channel's reader for every URC: update state here, hand SMS events on. No AT from here."""
+        if urc.name in ("+CREG", "+CEREG", "+CGREG"):
+            self._on_registration_urc(urc)
+        elif urc.name == "^RSSI":
+            self.status.rssi = _int_or_none(urc.line.split(":", 1)[1])
+        elif urc.name in ("+CMTI", "+CMT", "+CDS", "+CDSI") and self._on_event:
+            self._on_event(urc)
+        else:
+            self.log.debug("[%s] URC %s", self.name, urc.name)
+
+    def _on_registration_urc(self, urc: Urc) -> None:
+        if urc.name == "+CGREG":      # packet-domain registration says nothing about SMS over CS/IMS
+            return
+        stat = at_codec.parse_creg(urc.line).stat
+        if stat != self.status.registration:
+            self.log.info("[%s] registration: %s", self.name, REGISTRATION_TEXT.get(stat, str(stat)))
+        self.status.registration = stat
+        self._update_readiness()
+
+    # ---- sending -----------------------------------------------------------------------------------------------
+    async def send_sms(self, to: str, text: str, *, status_report: bool = True,
+                       validity: int | None = None) -> SendResult:
+        """Submit one SMS (all its parts) in PDU mode. Raises SmsSendFailed with how many parts went out."""
+        parts = pdu.encode_submit(to, text, status_report=status_report, validity=validity,
+                                  concat_ref=self._next_concat_ref(), smsc=self._smsc_override)
+        references: list[int] = []
+        for number, part in enumerate(parts, 1):
+            try:
+                references.append(await self._submit_part(part))
+            except AtError as exc:
+                self.status.last_error = str(exc)
+                raise SmsSendFailed(exc, len(references), references) from exc
+            self.log.debug("[%s] part %d/%d to %s accepted, mr=%d", self.name, number, len(parts),
+                           mask_number(to), references[-1])
+        return SendResult(references=references, parts=len(parts))
+
+    async def _submit_part(self, part: pdu.SubmitPart) -> int:
+        # TS 27.005 3.5.1: AT+CMGS=<length> counts TPDU octets only, not the SMSC field in front of it.
+        lines = await self.channel.command_with_payload(
+            f"AT+CMGS={part.tpdu_length}", part.hex, prompt_timeout=self.profile.prompt_timeout,
+            timeout=self.profile.submit_timeout, secret=True)
+        return at_codec.parse_cmgs(_first(lines, "+CMGS:"))
+
+    def _next_concat_ref(self) -> int:
+        self._concat_ref = (self._concat_ref + 1) % 256
+        return self._concat_ref
+
+    # ---- command helpers ---------------------------------------------------------------------------------------
+    async def _cmd(self, command: str, *, expect: str | None = None, timeout: float = COMMAND_TIMEOUT) -> list[str]:
+        return await self.channel.command(command, timeout=timeout, expect=expect)
+
+    async def _retry_busy(self, command: str, expect: str | None) -> list[str]:
+        for attempt in range(SIM_BUSY_RETRIES):
+            try:
+                return await self._cmd(command, expect=expect)
+            except CmeError as exc:
+                if exc.code != 14 or attempt == SIM_BUSY_RETRIES - 1:
+                    raise
+                await asyncio.sleep(SIM_BUSY_DELAY)
+        raise AssertionError("unreachable")
+
+    async def _info(self, command: str, prefix: str) -> str:
+        """The value of a one-line information response, with or without its '+CMD:' prefix."""
+        lines = await self._retry_busy(command, prefix)
+        return _strip_prefix(lines[0], prefix) if lines else ""
+
+    async def _optional_info(self, command: str, prefix: str) -> str:
+        try:
+            return await self._info(command, prefix)
+        except (CommandError, CmeError) as exc:
+            self.log.debug("[%s] %s not available: %s", self.name, command, exc)
+            return ""
+
+    async def _optional(self, command: str) -> bool:
+        try:
+            await self._cmd(command)
+            return True
+        except (CommandError, CmeError) as exc:
+            self.log.debug("[%s] %s refused: %s", self.name, command, exc)
+            return False
+
+
+def _first(lines: list[str], prefix: str) -> str:
+    for line in lines:
+        if line.startswith(prefix):
+            return line
+    raise CommandError(f"expected a {prefix} line, got {lines!r}")
+
+
+def _strip_prefix(line: str, prefix: str) -> str:
+    return line[len(prefix):].strip() if line.startswith(prefix) else line.strip()
+
+
+def _int_or_none(text: str) -> int | None:
+    try:
+        value = int(text.strip().split(",")[0])
+    except ValueError:
+        return None
+    return None if value == 99 else value

@@ -1,0 +1,80 @@
+"""Shared fixtures: free loopback ports, and the simulated modem as a separate process (as a user runs it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+MODEMD = [sys.executable, "-m", "modemd"]
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {predicate}")
+
+
+@pytest.fixture
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SimProcess:
+    """`modemd simulate` in its own process, driven through its control socket."""
+
+    def __init__(self, tmp: Path):
+        self.link = str(tmp / "ttyUSB2")
+        self.handset = tmp / "handset.jsonl"
+        self.control_path = str(tmp / "sim.sock")
+        self.log = open(tmp / "simulator.log", "w+")
+        self.proc = subprocess.Popen(
+            MODEMD + ["simulate", "--link", self.link, "--handset", str(self.handset), "--control",
+                      self.control_path], stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        wait_for(lambda: os.path.exists(self.link) and os.path.exists(self.control_path))
+
+    def control(self, op: str, **fields) -> dict:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(self.control_path)
+            s.sendall((json.dumps({"op": op, **fields}) + "\n").encode())
+            reply = b""
+            while not reply.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+        return json.loads(reply)
+
+    def messages(self) -> list[dict]:
+        if not self.handset.exists():
+            return []
+        return [json.loads(line) for line in self.handset.read_text(encoding="utf-8").splitlines() if line]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def sim_process(tmp_path):
+    sim = SimProcess(tmp_path)
+    yield sim
+    sim.stop()

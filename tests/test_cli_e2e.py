@@ -1,0 +1,159 @@
+"""What a user does from a shell: `modemd sendsms`, `modemd probe`, `modemd run`, against `modemd simulate`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import MODEMD, wait_for
+
+TO = "+4915112345678"
+TEXTS = {
+    "gsm7_extension": "Price: 5€ [promo] {x} ~ ^ | \\ done @home",
+    "cyrillic": "Ваш код подтверждения: 482913.",
+    "emoji": "Your code 🔐✅ 👍🏽 👨‍👩‍👧",
+    "multipart_1000": "".join(chr(ord("a") + i % 26) for i in range(1000)),
+}
+
+
+def run_cli(*args, timeout=60, stdin_text=None) -> subprocess.CompletedProcess:
+    return subprocess.run(MODEMD + list(args), capture_output=True, text=True, timeout=timeout,
+                          input=stdin_text, stdin=None if stdin_text is not None else subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("name", sorted(TEXTS))
+def test_sendsms_delivers_byte_exact(sim_process, name):
+    result = run_cli("sendsms", "--port", sim_process.link, TO, TEXTS[name])
+    assert result.returncode == 0, result.stderr
+    assert "sent to +491" in result.stdout and TO not in result.stdout + result.stderr
+    [sms] = sim_process.messages()
+    assert sms["to"] == TO and sms["text"] == TEXTS[name]
+    if name == "multipart_1000":
+        assert sms["parts"] == 7   # 1000 septets / 153 per part
+
+
+def test_sendsms_reads_text_from_stdin(sim_process):
+    text = "line one\nline two with \x1a and \x1b inside"   # Ctrl-Z/ESC would end a text-mode send early
+    result = run_cli("sendsms", "--port", sim_process.link, TO, "-", stdin_text=text)
+    assert result.returncode == 0, result.stderr
+    assert sim_process.messages()[0]["text"] == text
+
+
+def test_sendsms_rejects_a_bad_number_before_touching_the_modem(sim_process):
+    result = run_cli("sendsms", "--port", sim_process.link, "+49abc", "hi")
+    assert result.returncode == 2
+    assert "number" in result.stderr.lower()
+    assert sim_process.messages() == []
+
+
+def test_sendsms_permanent_network_error_exits_1(sim_process):
+    sim_process.control("fault", name="cms_errors", value=[1])
+    result = run_cli("sendsms", "--port", sim_process.link, TO, "hi")
+    assert result.returncode == 1
+    assert "CMS" in result.stderr or "unassigned" in result.stderr.lower()
+
+
+def test_sendsms_on_a_missing_port_exits_69(tmp_path):
+    result = run_cli("sendsms", "--port", str(tmp_path / "nope"), TO, "hi")
+    assert result.returncode == 69
+    assert "cannot open" in result.stderr
+
+
+def test_probe_finds_the_at_port_among_silent_ones(sim_process, tmp_path):
+    silent_master, silent_slave = os.openpty()   # like a Quectel DIAG/NMEA port: open, but never answers AT
+    silent = os.ttyname(silent_slave)
+    try:
+        result = run_cli("probe", "--timeout", "1", "--json", silent, sim_process.link, str(tmp_path / "gone"))
+    finally:
+        os.close(silent_master)
+        os.close(silent_slave)
+    reports = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 0, result.stderr
+    assert [r["answers_at"] for r in reports] == [False, True, False]
+    found = reports[1]
+    assert found["identity"]["manufacturer"] and len(found["identity"]["imei"]) == 15
+    assert found["sim"] == "READY" and found["registration"] in (1, 5)
+    assert found["rssi"] is not None and found["smsc"]
+
+
+def test_probe_human_output(sim_process):
+    result = run_cli("probe", sim_process.link)
+    assert result.returncode == 0, result.stderr
+    for label in ("answers AT", "IMEI", "SIM:", "network:", "signal:", "SMSC:"):
+        assert label in result.stdout
+
+
+def _get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+    except OSError:
+        return 0, {}
+
+
+class Daemon:
+    def __init__(self, tmp_path, port, *args):
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = tmp_path / "daemon.log"
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            MODEMD + ["run", "--state-dir", str(tmp_path / "state"), "--listen", f"127.0.0.1:{port}", *args],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def ready(self) -> bool:
+        return _get(self.url + "/readyz")[0] == 200
+
+    def not_ready(self) -> bool:
+        return _get(self.url + "/readyz")[0] == 503
+
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+    def terminate(self) -> int:
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(10)
+        self.elapsed = time.monotonic() - started
+        self.log.close()
+        return code
+
+
+def test_daemon_brings_the_modem_up_and_recovers_from_an_unplug(sim_process, tmp_path, free_port):
+    daemon = Daemon(tmp_path, free_port, "--port", sim_process.link)
+    try:
+        wait_for(daemon.ready, timeout=20)
+        assert _get(daemon.url + "/healthz") == (200, {"status": "ok"})
+        sim_process.control("vanish")
+        wait_for(daemon.not_ready, timeout=10)
+        sim_process.control("reappear")      # a new pty behind the same link, like a replugged USB modem
+        wait_for(daemon.ready, timeout=30)
+    finally:
+        code = daemon.terminate()
+    output = daemon.output()
+    assert code == 0, output
+    assert "IMEI" in output and "operator" in output and "signal" in output
+    assert "offline" in output and output.count("-> ready") >= 2
+
+
+def test_run_simulate_starts_its_own_modem(tmp_path, free_port):
+    daemon = Daemon(tmp_path, free_port, "--simulate")
+    try:
+        wait_for(daemon.ready, timeout=20)
+    finally:
+        code = daemon.terminate()
+    assert code == 0, daemon.output()
+    assert "simulated modem" in daemon.output()
+
+
+def test_run_without_a_port_is_a_usage_error(tmp_path):
+    result = run_cli("run", "--state-dir", str(tmp_path))
+    assert result.returncode == 2 and "--port" in result.stderr

@@ -1,0 +1,155 @@
+"""Modem bring-up and SMS sending, through the real AtChannel, against the simulated modem on a real pty."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from modemd.at_channel import AtChannel
+from modemd.errors import ErrorClass, SimLocked, classify
+from modemd.modem import Modem, ModemState, SmsSendFailed
+from modemd.simulator import SimulatedModem
+
+TEXTS = {
+    "gsm7_extension": "Price: 5€ [promo] {x} ~ ^ | \\ done @home",
+    "cyrillic": "Ваш код подтверждения: 482913. Никому его не сообщайте.",
+    "emoji": "Your code is ready 🔐✅ — thanks 👍🏽",
+    "multipart_1000": ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 18)[:1000],
+    "multipart_emoji": "😀" * 75 + "a" + "🎉" * 80,
+}
+
+
+@pytest.fixture
+async def sim(tmp_path):
+    modem = SimulatedModem(link=str(tmp_path / "ttyUSB2"), handset_path=str(tmp_path / "handset.jsonl"))
+    await modem.start()
+    yield modem
+    await modem.stop()
+
+
+async def _modem(sim, **kwargs) -> Modem:
+    modems: list[Modem] = []
+    channel = AtChannel(sim.port, on_urc=lambda urc: modems[0].handle_urc(urc))
+    modems.append(Modem("test", channel, registration_timeout=kwargs.pop("registration_timeout", 5.0), **kwargs))
+    await channel.open()
+    return modems[0]
+
+
+async def test_bring_up_reads_identity_signal_and_registration(sim):
+    modem = await _modem(sim)
+    try:
+        status = await modem.bring_up()
+    finally:
+        await modem.channel.close()
+    assert status.state is ModemState.READY
+    assert status.identity.manufacturer and status.identity.model
+    assert len(status.identity.imei) == 15 and status.identity.imei.isdigit()
+    assert status.identity.imsi.isdigit() and status.identity.iccid
+    assert status.registration in (1, 5)
+    assert status.rssi is not None and status.signal_dbm < 0
+    assert status.operator
+    assert status.smsc
+
+
+@pytest.mark.parametrize("name", sorted(TEXTS))
+async def test_send_reaches_the_handset_byte_exact(sim, name):
+    text = TEXTS[name]
+    modem = await _modem(sim)
+    try:
+        await modem.bring_up()
+        result = await modem.send_sms("+4915112345678", text)
+    finally:
+        await modem.channel.close()
+    received = sim.handset.messages()
+    assert len(received) == 1
+    assert received[0].to == "+4915112345678"
+    assert received[0].text == text
+    assert received[0].parts == result.parts == len(result.references)
+
+
+async def test_pin_is_entered_once_when_the_sim_asks(sim):
+    sim.faults.sim_state = "SIM PIN"
+    sim.faults.pin = "4321"
+    modem = await _modem(sim, pin="4321")
+    try:
+        status = await modem.bring_up()
+    finally:
+        await modem.channel.close()
+    assert status.state is ModemState.READY and status.sim == "READY"
+
+
+async def test_wrong_pin_is_never_retried(sim):
+    sim.faults.sim_state = "SIM PIN"
+    sim.faults.pin = "4321"
+    modem = await _modem(sim, pin="0000")
+    try:
+        with pytest.raises(SimLocked) as first:
+            await modem.bring_up()
+        assert first.value.permanent
+        with pytest.raises(SimLocked):
+            await modem.bring_up()   # a second bring-up (e.g. after a replug) must not spend another try
+    finally:
+        await modem.channel.close()
+    assert modem.status.state is ModemState.SIM_LOCKED
+    assert sim.pin_attempts_left == 2
+
+
+async def test_puk_locked_sim_is_permanent(sim):
+    sim.faults.sim_state = "SIM PUK"
+    modem = await _modem(sim, pin="1234")
+    try:
+        with pytest.raises(SimLocked) as exc:
+            await modem.bring_up()
+    finally:
+        await modem.channel.close()
+    assert exc.value.permanent
+
+
+async def test_not_registered_modem_comes_up_but_cannot_send(sim):
+    sim.faults.registration = 2
+    modem = await _modem(sim, registration_timeout=1.0)
+    try:
+        await modem.bring_up()
+        assert modem.status.state is ModemState.NOT_REGISTERED and not modem.can_send
+        sim.faults.registration = 1
+        sim.announce_registration()
+        for _ in range(50):
+            if modem.can_send:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await modem.channel.close()
+    assert modem.status.state is ModemState.READY
+
+
+async def test_cms_error_is_typed_and_classified(sim):
+    modem = await _modem(sim)
+    try:
+        await modem.bring_up()
+        sim.faults.cms_errors.extend([42, 1])
+        with pytest.raises(SmsSendFailed) as transient:
+            await modem.send_sms("+4915112345678", "hello")
+        with pytest.raises(SmsSendFailed) as permanent:
+            await modem.send_sms("+4915112345678", "hello")
+        result = await modem.send_sms("+4915112345678", "hello")
+    finally:
+        await modem.channel.close()
+    assert transient.value.cause.code == 42 and classify(transient.value.cause) is ErrorClass.TRANSIENT
+    assert permanent.value.cause.code == 1 and classify(permanent.value.cause) is ErrorClass.PERMANENT
+    assert transient.value.parts_sent == 0
+    assert result.parts == 1
+    assert [m.text for m in sim.handset.messages()] == ["hello"]
+
+
+async def test_failure_in_the_middle_of_a_multipart_says_how_many_parts_went_out(sim):
+    modem = await _modem(sim)
+    try:
+        await modem.bring_up()
+        sim.faults.cms_errors_after = 1       # the second part is refused
+        sim.faults.cms_errors.append(500)
+        with pytest.raises(SmsSendFailed) as exc:
+            await modem.send_sms("+4915112345678", "x" * 400)
+    finally:
+        await modem.channel.close()
+    assert exc.value.parts_sent == 1 and len(exc.value.references) == 1
