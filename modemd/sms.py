@@ -93,6 +93,7 @@ class OutboundSms:
     modem: str | None = None
     references: list[int] = field(default_factory=list)
     possible_duplicate: bool = False
+    ambiguous: int = 0               # sends whose outcome was unknown (timeout after the PDU, crash while sending)
     idempotency_key: str | None = None
 
     def expired(self, now: float) -> bool:

@@ -41,6 +41,7 @@ MIGRATIONS = [
         modem TEXT,
         refs TEXT NOT NULL DEFAULT '[]',
         possible_duplicate INTEGER NOT NULL DEFAULT 0,
+        ambiguous INTEGER NOT NULL DEFAULT 0,
         idempotency_key TEXT
     );
     CREATE INDEX messages_due ON messages(priority, next_attempt_at) WHERE state = 'queued';
@@ -60,7 +61,7 @@ MIGRATIONS = [
 
 _COLUMNS = ("id, kind, destination, body, parts, priority, state, attempts, next_attempt_at, deadline, created_at, "
             "updated_at, sent_at, delivered_at, error_code, error_text, modem, refs, possible_duplicate, "
-            "idempotency_key")
+            "ambiguous, idempotency_key")
 
 
 def _row_to_sms(row: sqlite3.Row) -> OutboundSms:
@@ -71,7 +72,7 @@ def _row_to_sms(row: sqlite3.Row) -> OutboundSms:
         updated_at=row["updated_at"], sent_at=row["sent_at"], delivered_at=row["delivered_at"],
         error_code=row["error_code"], error_text=row["error_text"], modem=row["modem"],
         references=json.loads(row["refs"]), possible_duplicate=bool(row["possible_duplicate"]),
-        idempotency_key=row["idempotency_key"])
+        ambiguous=row["ambiguous"], idempotency_key=row["idempotency_key"])
 
 
 @dataclass(frozen=True)
@@ -109,11 +110,13 @@ class Store:
         return await self.transition(message_id, (State.SENDING,), State.SENT, "sent", now=now, **sets)
 
     async def mark_retry(self, message_id: str, next_attempt_at: float, reason: str, *,
-                         error_code: str | None = None, refund_attempt: bool = False) -> bool:
-        """sending -> queued. refund_attempt: the modem was unavailable, the message itself never got a try."""
+                         error_code: str | None = None, refund_attempt: bool = False,
+                         possibly_sent: bool = False) -> bool:
+        """sending -> queued. refund_attempt: the modem was unavailable, the message itself never got a try.
+        possibly_sent: the last try may have reached the network; the resend is flagged as a possible duplicate."""
         sets = {"next_attempt_at": next_attempt_at, "error_code": error_code, "error_text": reason}
         return await self.transition(message_id, (State.SENDING,), State.QUEUED, reason,
-                                     refund=refund_attempt, **sets)
+                                     refund=refund_attempt, ambiguous=possibly_sent, **sets)
 
     async def mark_failed(self, message_id: str, reason: str, *, error_code: str | None = None,
                           purge_text: bool = False) -> bool:
@@ -127,22 +130,25 @@ class Store:
         return await self.transition(message_id, (State.QUEUED,), State.CANCELED, "canceled by client", body=None)
 
     async def transition(self, message_id: str, sources: tuple[State, ...], target: State, reason: str, *,
-                         now: float | None = None, refund: bool = False, **sets) -> bool:
+                         now: float | None = None, refund: bool = False, ambiguous: bool = False,
+                         **sets) -> bool:
         bad = [s for s in sources if not can_move(s, target)]
         if bad:
             raise ValueError(f"{bad[0].value} -> {target.value} is not a lifecycle transition")
         now = time.time() if now is None else now
+        counters = (", attempts = max(attempts - 1, 0)" if refund else "") + \
+            (", ambiguous = ambiguous + 1, possible_duplicate = 1" if ambiguous else "")
         return await self.db.write(lambda conn: _transition(conn, message_id, sources, target, reason, now,
-                                                            refund, sets))
+                                                            counters, sets))
 
     async def expire_due(self, now: float | None = None) -> list[str]:
         """Queued messages whose deadline passed end as expired (an OTP is never sent after its code expired)."""
         now = time.time() if now is None else now
         return await self.db.write(lambda conn: _expire(conn, now))
 
-    async def recover_interrupted(self, max_attempts: int) -> list[str]:
+    async def recover_interrupted(self, max_attempts: int, max_ambiguous: int) -> list[str]:
         """After a crash: messages left in `sending` may or may not have gone out. See outbox.py for the policy."""
-        return await self.db.write(lambda conn: _recover(conn, time.time(), max_attempts))
+        return await self.db.write(lambda conn: _recover(conn, time.time(), max_attempts, max_ambiguous))
 
     # ---- reads -------------------------------------------------------------------------------------------------
     async def get(self, message_id: str) -> OutboundSms | None:
@@ -190,11 +196,11 @@ def _insert(conn: sqlite3.Connection, sms: OutboundSms) -> Enqueued:
         if existing:
             return Enqueued(existing, created=False)
     conn.execute(
-        f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join('?' * 20)})",
+        f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join('?' * 21)})",
         (sms.id, sms.kind.value, sms.to, sms.text, sms.parts, int(sms.priority), sms.state.value, sms.attempts,
          sms.next_attempt_at, sms.deadline, sms.created_at, sms.updated_at, sms.sent_at, sms.delivered_at,
          sms.error_code, sms.error_text, sms.modem, json.dumps(sms.references), int(sms.possible_duplicate),
-         sms.idempotency_key))
+         sms.ambiguous, sms.idempotency_key))
     _event(conn, sms.id, sms.created_at, None, sms.state, "accepted")
     return Enqueued(sms, created=True)
 
@@ -223,10 +229,9 @@ def _claim(conn: sqlite3.Connection, modem: str, now: float) -> OutboundSms | No
 
 
 def _transition(conn: sqlite3.Connection, message_id: str, sources: tuple[State, ...], target: State, reason: str,
-                now: float, refund: bool, sets: dict) -> bool:
+                now: float, counters: str, sets: dict) -> bool:
     assignments = ", ".join(f"{column} = ?" for column in sets)
-    sql = (f"UPDATE messages SET state = ?, updated_at = ?{', ' + assignments if assignments else ''}"
-           f"{', attempts = max(attempts - 1, 0)' if refund else ''} "
+    sql = (f"UPDATE messages SET state = ?, updated_at = ?{', ' + assignments if assignments else ''}{counters} "
            f"WHERE id = ? AND state IN ({', '.join('?' * len(sources))}) RETURNING state")
     before = conn.execute("SELECT state FROM messages WHERE id = ?", (message_id,)).fetchone()
     changed = conn.execute(sql, (target.value, now, *sets.values(), message_id,
@@ -247,17 +252,17 @@ def _expire(conn: sqlite3.Connection, now: float) -> list[str]:
     return [row["id"] for row in rows]
 
 
-def _recover(conn: sqlite3.Connection, now: float, max_attempts: int) -> list[str]:
-    rows = conn.execute("SELECT id, attempts FROM messages WHERE state = 'sending'").fetchall()
+def _recover(conn: sqlite3.Connection, now: float, max_attempts: int, max_ambiguous: int) -> list[str]:
+    rows = conn.execute("SELECT id, attempts, ambiguous FROM messages WHERE state = 'sending'").fetchall()
     for row in rows:
-        if row["attempts"] >= max_attempts:
+        if row["attempts"] >= max_attempts or row["ambiguous"] >= max_ambiguous:
             conn.execute("UPDATE messages SET state = 'failed', updated_at = ?, error_code = 'interrupted', "
-                         "error_text = 'interrupted while sending; attempts used up' WHERE id = ?",
-                         (now, row["id"]))
-            _event(conn, row["id"], now, State.SENDING, State.FAILED, "interrupted while sending, no tries left")
+                         "error_text = 'interrupted while sending; may have been sent, not resending again' "
+                         "WHERE id = ?", (now, row["id"]))
+            _event(conn, row["id"], now, State.SENDING, State.FAILED, "interrupted while sending, no resend left")
         else:
             conn.execute("UPDATE messages SET state = 'queued', updated_at = ?, next_attempt_at = ?, "
-                         "possible_duplicate = 1 WHERE id = ?", (now, now, row["id"]))
+                         "possible_duplicate = 1, ambiguous = ambiguous + 1 WHERE id = ?", (now, now, row["id"]))
             _event(conn, row["id"], now, State.SENDING, State.QUEUED, "interrupted while sending; may be a duplicate")
     return [row["id"] for row in rows]
 

@@ -132,11 +132,14 @@ async def test_interrupted_sends_are_requeued_as_possible_duplicates(store):
     await store.claim_next("m0")            # b's third attempt is in flight
     await store.enqueue(a)
     await store.claim_next("m0")            # a's first
-    recovered = await store.recover_interrupted(max_attempts=3)
+    recovered = await store.recover_interrupted(max_attempts=3, max_ambiguous=1)
     assert set(recovered) == {a.id, b.id}
     got_a, got_b = await store.get(a.id), await store.get(b.id)
     assert got_a.state is State.QUEUED and got_a.possible_duplicate
     assert got_b.state is State.FAILED and got_b.error_code == "interrupted"
+    await store.claim_next("m0")            # a's resend is interrupted too: its one ambiguous resend is used up
+    assert await store.recover_interrupted(max_attempts=3, max_ambiguous=1) == [a.id]
+    assert (await store.get(a.id)).state is State.FAILED
 
 
 async def test_reopen_keeps_everything(tmp_path):

@@ -1,0 +1,50 @@
+"""Phone numbers in, E.164 out (phonenumbers); anything invalid is refused with a reason a person understands."""
+
+from __future__ import annotations
+
+import phonenumbers
+from phonenumbers import NumberParseException, ValidationResult
+
+from .errors import ModemdError
+
+_PARSE_REASONS = {
+    NumberParseException.INVALID_COUNTRY_CODE: "unknown country code (use +<country code> or set a default region)",
+    NumberParseException.NOT_A_NUMBER: "not a phone number",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "too short after the international prefix",
+    NumberParseException.TOO_SHORT_NSN: "too short",
+    NumberParseException.TOO_LONG: "too long",
+}
+_LENGTH_REASONS = {
+    ValidationResult.INVALID_COUNTRY_CODE: "unknown country code",
+    ValidationResult.TOO_SHORT: "too short for its country",
+    ValidationResult.TOO_LONG: "too long for its country",
+    ValidationResult.INVALID_LENGTH: "impossible length for its country",
+}
+MAX_INPUT = 64   # longer input is not a phone number; do not hand it to the parser
+
+
+class InvalidNumber(ModemdError):
+    """The reason never repeats the number itself (it may reach a log or an API error body)."""
+
+
+def normalize(raw: str, default_region: str | None = None) -> str:
+    """'+44 7700 900123' or ('07700 900123', 'GB') -> '+447700900123'. Raises InvalidNumber(reason)."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidNumber("empty")
+    if len(raw) > MAX_INPUT:
+        raise InvalidNumber("too long")
+    try:
+        number = phonenumbers.parse(raw, default_region)
+    except NumberParseException as exc:
+        raise InvalidNumber(_PARSE_REASONS.get(exc.error_type, "not a phone number")) from None
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible not in (ValidationResult.IS_POSSIBLE, ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
+        raise InvalidNumber(_LENGTH_REASONS.get(possible, "impossible number"))
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidNumber("not a valid number in its country's numbering plan")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def country_of(e164: str) -> str | None:
+    """ISO region ('GB') of a normalized number, for per-country limits and allow-lists."""
+    return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None)) or None

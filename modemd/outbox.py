@@ -1,0 +1,241 @@
+"""Feeds queued messages to the modems: claim -> send -> sent / retry later / failed. One worker per modem.
+
+Retry policy by error class (errors.classify, table in errors.py):
+  TRANSIENT     back off exponentially with full jitter (base 5 s, x2, capped at 10 min), at most `max_attempts`
+  PERMANENT     failed at once, with the modem's reason
+  DEVICE_STATE  the modem cannot send (SIM, barring, no SMSC): the attempt is refunded, the message goes back to the
+                queue for another modem, and this worker pauses for `device_pause` seconds
+  modem gone    (port lost, not registered, locked) the attempt is refunded: an unplugged modem burns no attempts
+  AMBIGUOUS     (timeout after the PDU went out, CMS 332) the message may have left. Policy: at-least-once, bounded.
+                It is re-queued flagged possible_duplicate, and counts as an attempt; after `max_ambiguous` such
+                outcomes it is failed instead of resent. The same rule covers a crash while `sending`
+                (Store.recover_interrupted at start-up). An OTP is never resent after its deadline either way.
+Deadlines: a message past its deadline is never claimed and ends `expired`; the validity period handed to the
+network is the time left, so the SC drops it too instead of delivering a dead code late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Protocol
+
+from .errors import AtTimeout, ChannelClosed, CmeError, CmsError, ErrorClass, PromptNotReceived, classify
+from .modem import SmsSendFailed
+from .redact import mask_number
+from .sms import Kind, OutboundSms
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base: float = 5.0
+    factor: float = 2.0
+    cap: float = 600.0
+    max_attempts: int = 8
+    max_ambiguous: int = 1        # resends of a message whose earlier send may have gone out
+    device_pause: float = 30.0    # how long a worker whose modem is in a bad state stays away from the queue
+
+    def backoff(self, attempts: int) -> float:
+        """Full jitter (AWS architecture blog): spreads retries of many messages over the whole window."""
+        ceiling = min(self.cap, self.base * self.factor ** max(0, attempts - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+class SendingModem(Protocol):
+    name: str
+
+    @property
+    def can_send(self) -> bool: ...
+
+    async def send_sms(self, to: str, text: str, *, status_report: bool = True, validity: int | None = None): ...
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """Carriers bar SIMs that send in bursts; per_minute=0 means no limit."""
+    per_minute: float = 0.0
+
+    @property
+    def interval(self) -> float:
+        return 60.0 / self.per_minute if self.per_minute > 0 else 0.0
+
+
+class Outbox:
+    def __init__(self, store: Store, *, policy: RetryPolicy = RetryPolicy(), keep_sent_text: bool = True,
+                 on_change: Callable[[OutboundSms, str], Awaitable[None] | None] | None = None):
+        self.store = store
+        self.policy = policy
+        self.keep_sent_text = keep_sent_text
+        self._on_change = on_change
+        self._wake = asyncio.Event()
+        self._workers: list[OutboxWorker] = []
+        self._housekeeping: asyncio.Task | None = None
+
+    def wake(self) -> None:
+        """Called after an enqueue commits: idle workers look at the queue now."""
+        self._wake.set()
+        for worker in self._workers:
+            worker.wake.set()
+
+    def add_modem(self, modem: SendingModem, pacing: Pacing = Pacing()) -> None:
+        worker = OutboxWorker(self, modem, pacing)
+        self._workers.append(worker)
+        worker.start()
+
+    async def recover(self) -> None:
+        ids = await self.store.recover_interrupted(self.policy.max_attempts, self.policy.max_ambiguous)
+        if ids:
+            log.warning("%d message(s) were being sent when modemd stopped; resending them (may be duplicates)",
+                        len(ids))
+
+    def start(self) -> None:
+        self._housekeeping = asyncio.create_task(self._expire_loop(), name="outbox-expiry")
+
+    async def stop(self) -> None:
+        """Workers finish the AT exchange in flight and record its result, then end."""
+        if self._housekeeping:
+            self._housekeeping.cancel()
+        await asyncio.gather(*(w.stop() for w in self._workers), return_exceptions=True)
+
+    async def _expire_loop(self) -> None:
+        while True:
+            for message_id in await self.store.expire_due():
+                log.info("message %s expired before it could be sent", message_id)
+                await self._notify_id(message_id, "expired")
+            await asyncio.sleep(1.0)
+
+    async def _notify_id(self, message_id: str, event: str) -> None:
+        if self._on_change:
+            sms = await self.store.get(message_id)
+            if sms:
+                await self._notify(sms, event)
+
+    async def _notify(self, sms: OutboundSms, event: str) -> None:
+        if self._on_change:
+            result = self._on_change(sms, event)
+            if asyncio.iscoroutine(result):
+                await result
+
+
+class OutboxWorker:
+    def __init__(self, outbox: Outbox, modem: SendingModem, pacing: Pacing):
+        self.outbox = outbox
+        self.modem = modem
+        self.pacing = pacing
+        self.wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task | None = None
+        self._next_send_at = 0.0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"outbox-{self.modem.name}")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.wake.set()
+        if self._task:
+            await self._task
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await self._step()
+            except Exception:   # a bug must not silently stop a modem's sending for good
+                log.exception("[%s] outbox worker error; continuing in 5 s", self.modem.name)
+                await self._idle(5.0)
+
+    async def _step(self) -> None:
+        if not self.modem.can_send:
+            await self._idle(1.0)
+            return
+        delay = self._next_send_at - time.monotonic()
+        if delay > 0:
+            await self._idle(delay)
+            return
+        sms = await self.outbox.store.claim_next(self.modem.name)
+        if sms is None:
+            await self._idle(await self._time_to_next_due())
+            return
+        self._next_send_at = time.monotonic() + self.pacing.interval
+        await self._send(sms)
+
+    async def _time_to_next_due(self) -> float:
+        due = await self.outbox.store.next_due_at()
+        return 30.0 if due is None else min(30.0, max(0.0, due - time.time()))
+
+    async def _idle(self, seconds: float) -> None:
+        self.wake.clear()
+        if self._stopping or seconds <= 0:
+            return
+        try:
+            await asyncio.wait_for(self.wake.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _send(self, sms: OutboundSms) -> None:
+        store, policy = self.outbox.store, self.outbox.policy
+        validity = None if sms.deadline is None else max(300, int(sms.deadline - time.time()))
+        try:
+            result = await self.modem.send_sms(sms.to, sms.text or "", validity=validity)
+        except SmsSendFailed as exc:
+            await self._handle_failure(sms, exc)
+            return
+        purge = sms.kind is Kind.OTP or not self.outbox.keep_sent_text
+        await store.mark_sent(sms.id, result.references, purge_text=purge)
+        log.info("[%s] message %s to %s sent (%d part(s), mr %s)", self.modem.name, sms.id, mask_number(sms.to),
+                 result.parts, ",".join(map(str, result.references)))
+        await self.outbox._notify_id(sms.id, "sent")
+
+    async def _handle_failure(self, sms: OutboundSms, exc: SmsSendFailed) -> None:
+        kind = classify(exc.cause)
+        code = _error_code(exc.cause)
+        reason = str(exc.cause)
+        log.warning("[%s] message %s to %s: %s (%s)", self.modem.name, sms.id, mask_number(sms.to), reason,
+                    kind.name.lower())
+        if kind is ErrorClass.PERMANENT:
+            await self._fail(sms, reason, code)
+        elif kind is ErrorClass.DEVICE_STATE or not self.modem.can_send:
+            await self.outbox.store.mark_retry(sms.id, time.time(), reason, error_code=code, refund_attempt=True)
+            self._next_send_at = time.monotonic() + self.outbox.policy.device_pause
+            self.outbox.wake()   # another modem may take it now
+        elif kind is ErrorClass.AMBIGUOUS or exc.parts_sent:
+            await self._retry_ambiguous(sms, reason, code)
+        else:
+            await self._retry(sms, reason, code)
+
+    async def _retry(self, sms: OutboundSms, reason: str, code: str | None) -> None:
+        policy = self.outbox.policy
+        if sms.attempts >= policy.max_attempts:
+            await self._fail(sms, f"{reason}; gave up after {sms.attempts} attempts", code)
+            return
+        await self.outbox.store.mark_retry(sms.id, time.time() + policy.backoff(sms.attempts), reason,
+                                           error_code=code)
+
+    async def _retry_ambiguous(self, sms: OutboundSms, reason: str, code: str | None) -> None:
+        if sms.ambiguous >= self.outbox.policy.max_ambiguous:
+            await self._fail(sms, f"{reason}; may have been sent, not resending again", code)
+            return
+        await self.outbox.store.mark_retry(sms.id, time.time(), f"possibly sent: {reason}", error_code=code,
+                                           possibly_sent=True)
+
+    async def _fail(self, sms: OutboundSms, reason: str, code: str | None) -> None:
+        if await self.outbox.store.mark_failed(sms.id, reason, error_code=code, purge_text=sms.kind is Kind.OTP):
+            await self.outbox._notify_id(sms.id, "failed")
+
+
+def _error_code(exc: BaseException) -> str:
+    """A short, stable code for the API and metrics: 'CMS 42', 'CME 14', 'timeout', ..."""
+    if isinstance(exc, CmsError):
+        return f"CMS {exc.code}" if exc.code is not None else "CMS"
+    if isinstance(exc, CmeError):
+        return f"CME {exc.code}" if exc.code is not None else "CME"
+    for kind, code in ((AtTimeout, "timeout"), (ChannelClosed, "modem_lost"), (PromptNotReceived, "no_prompt")):
+        if isinstance(exc, kind):
+            return code
+    return "error"
