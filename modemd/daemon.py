@@ -16,6 +16,9 @@ from pathlib import Path
 from aiohttp import web
 
 from . import http_api
+from .auth import TokenSet, generated_token, tokens_from_environment
+from .outbox import Outbox, Pacing, RetryPolicy
+from .store import Store
 from .supervisor import ModemSupervisor
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,7 @@ class ModemSettings:
     pin: str | None = None
     smsc: str | None = None
     registration_timeout: float = 60.0
+    per_minute: float = 0.0           # pacing; 0 = as fast as the modem goes
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,9 @@ class DaemonSettings:
     listen_host: str = "127.0.0.1"
     listen_port: int = 8765
     simulate: bool = False
+    default_region: str | None = None
+    retry: RetryPolicy = RetryPolicy()
+    keep_sent_text: bool = True
 
 
 def default_state_dir() -> Path:
@@ -58,11 +65,18 @@ class Daemon:
         self.settings = settings
         self.supervisors: list[ModemSupervisor] = []
         self.simulator = None
+        self.store = Store(settings.state_dir / "modemd.db")
+        self.outbox = Outbox(self.store, policy=settings.retry, keep_sent_text=settings.keep_sent_text)
+        self.tokens = TokenSet([])
+        self.default_region = settings.default_region
         self._runner: web.AppRunner | None = None
         self._stop = asyncio.Event()
 
     async def start(self) -> None:
         self.settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._load_tokens()
+        await self.store.open()
+        await self.outbox.recover()
         modems = list(self.settings.modems)
         if self.settings.simulate:
             modems.append(await self._start_simulator())
@@ -71,8 +85,22 @@ class Daemon:
                                   registration_timeout=m.registration_timeout, on_event=self._on_modem_event)
             sup.start()
             self.supervisors.append(sup)
+            self.outbox.add_modem(sup.modem, Pacing(m.per_minute))
+        self.outbox.start()
         await self._wait_first_bring_up()
         await self._start_http()
+
+    def _load_tokens(self) -> None:
+        tokens = tokens_from_environment()
+        if not tokens:
+            token, path = generated_token(self.settings.state_dir)
+            tokens = [token]
+            log.warning("no API token configured ($MODEMD_TOKEN or a systemd credential); using the one saved in "
+                        "%s", path)
+        self.tokens = TokenSet(tokens)
+
+    def message_accepted(self) -> None:
+        self.outbox.wake()
 
     async def _start_simulator(self) -> ModemSettings:
         from .simulator import SimulatedModem   # only the demo and tests need it
@@ -110,12 +138,15 @@ class Daemon:
         await self._stop.wait()
 
     async def stop(self) -> None:
+        # Order: stop accepting, let the AT exchange in flight finish and be recorded, then let go of the modems.
         log.info("stopping")
         if self._runner:
             await self._runner.cleanup()
+        await self.outbox.stop()
         await asyncio.gather(*(sup.stop() for sup in self.supervisors), return_exceptions=True)
         if self.simulator:
             await self.simulator.stop()
+        await self.store.close()
         log.info("stopped")
 
     def modem_states(self) -> list[dict]:

@@ -1,29 +1,98 @@
-"""The HTTP API (aiohttp). Routes, validation and domain error -> HTTP problem; no AT, no SQL here.
+"""The HTTP API (aiohttp): routes, validation, and domain error -> RFC 9457 problem. No AT, no SQL here.
 
-So far: the unauthenticated probes a service manager or load balancer uses. The message and OTP endpoints, with
-bearer tokens, come with the queue.
+Every endpoint but /healthz and /readyz needs `Authorization: Bearer <token>`. Nothing a client sends can produce a
+500: bodies are parsed defensively and every field is checked with a message naming it.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import json
+import logging
+import time
+from typing import Any, Protocol
 
 from aiohttp import web
 
+from . import pdu
+from .auth import TokenSet
+from .numbers import InvalidNumber, normalize
+from .sms import OutboundSms, Priority, State, new_message_id
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
+MAX_TTL = 7 * 24 * 3600          # a queued message older than a week is not what anyone still wants sent
+MAX_IDEMPOTENCY_KEY = 255
+MAX_PAGE = 500
+
 
 class DaemonView(Protocol):
+    store: Store
+    tokens: TokenSet
+    default_region: str | None
+
     def ready(self) -> bool: ...
     def modem_states(self) -> list[dict]: ...
+    def message_accepted(self) -> None: ...
 
 
 DAEMON_KEY = web.AppKey("daemon", object)
 
 
+class Problem(Exception):
+    """An RFC 9457 problem: raised anywhere in a handler, rendered by the middleware."""
+
+    def __init__(self, status: int, title: str, detail: str = "", **extra: Any):
+        super().__init__(detail or title)
+        self.status, self.title, self.detail, self.extra = status, title, detail, extra
+
+    def response(self) -> web.Response:
+        body = {"type": "about:blank", "title": self.title, "status": self.status, **self.extra}
+        if self.detail:
+            body["detail"] = self.detail
+        headers = {"Retry-After": str(self.extra["retry_after"])} if "retry_after" in self.extra else None
+        return web.json_response(body, status=self.status, content_type="application/problem+json",
+                                 headers=headers)
+
+
+def invalid(field: str, reason: str) -> Problem:
+    return Problem(422, "Invalid field", f"{field}: {reason}", field=field)
+
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+@web.middleware
+async def problems(request: web.Request, handler) -> web.StreamResponse:
+    try:
+        if request.path not in PUBLIC_PATHS:
+            _authenticate(request)
+        return await handler(request)
+    except Problem as problem:
+        return problem.response()
+    except web.HTTPRequestEntityTooLarge:
+        return Problem(413, "Body too large", f"at most {MAX_BODY} bytes").response()
+    except web.HTTPException as exc:   # aiohttp's own 404 / 405 as problems too
+        return Problem(exc.status, exc.reason).response()
+
+
+def _authenticate(request: web.Request) -> None:
+    daemon: DaemonView = request.app[DAEMON_KEY]
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token or not daemon.tokens.check(token.strip()):
+        raise Problem(401, "Unauthorized", "send Authorization: Bearer <token>")
+
+
 def build_app(daemon: DaemonView) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024)
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[problems])
     app[DAEMON_KEY] = daemon
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_post("/v1/messages", create_message)
+    app.router.add_get("/v1/messages", list_messages)
+    app.router.add_get("/v1/messages/{id}", get_message)
+    app.router.add_delete("/v1/messages/{id}", cancel_message)
     return app
 
 
@@ -39,3 +108,168 @@ async def readyz(request: web.Request) -> web.Response:
     body = {"ready": daemon.ready(), "modems": len(states),
             "modems_ready": sum(1 for s in states if s["state"] == "ready")}
     return web.json_response(body, status=200 if body["ready"] else 503)
+
+
+# ---- messages ----------------------------------------------------------------------------------------------------
+async def create_message(request: web.Request) -> web.Response:
+    daemon: DaemonView = request.app[DAEMON_KEY]
+    body = await _json_object(request)
+    _only_fields(body, {"to", "text", "priority", "ttl"})
+    to = _number(body.get("to"), daemon.default_region)
+    text = _text(body.get("text"))
+    parts = _parts(text)
+    priority = _priority(body.get("priority", "normal"))
+    ttl = _ttl(body.get("ttl"))
+    key = _idempotency_key(request)
+    now = time.time()
+    sms = OutboundSms(id=new_message_id(now), to=to, text=text, parts=parts, priority=priority, next_attempt_at=now,
+                      deadline=now + ttl if ttl else None, created_at=now, updated_at=now, idempotency_key=key)
+    result = await daemon.store.enqueue(sms)
+    if result.created:
+        daemon.message_accepted()
+    return web.json_response(_message_summary(result.message), status=202 if result.created else 200,
+                             headers={"Location": f"/v1/messages/{result.message.id}"})
+
+
+async def get_message(request: web.Request) -> web.Response:
+    sms = await _find(request)
+    return web.json_response(message_view(sms))
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    daemon: DaemonView = request.app[DAEMON_KEY]
+    query = request.query
+    state = None
+    if query.get("status"):
+        try:
+            state = State(query["status"])
+        except ValueError:
+            raise invalid("status", f"one of {', '.join(s.value for s in State)}") from None
+    limit = _int_param(query.get("limit", "50"), "limit", 1, MAX_PAGE)
+    after = query.get("after") or None
+    messages = await daemon.store.list(state=state, limit=limit, after=after)
+    next_after = messages[-1].id if len(messages) == limit else None
+    return web.json_response({"data": [message_view(m) for m in messages], "next_after": next_after})
+
+
+async def cancel_message(request: web.Request) -> web.Response:
+    daemon: DaemonView = request.app[DAEMON_KEY]
+    sms = await _find(request)
+    if not await daemon.store.cancel(sms.id):
+        current = await daemon.store.get(sms.id)
+        raise Problem(409, "Not cancelable", f"the message is {current.state.value}; only queued messages can be "
+                      "canceled", status_now=current.state.value)
+    return web.json_response(message_view(await daemon.store.get(sms.id)))
+
+
+async def _find(request: web.Request) -> OutboundSms:
+    daemon: DaemonView = request.app[DAEMON_KEY]
+    sms = await daemon.store.get(request.match_info["id"])
+    if sms is None:
+        raise Problem(404, "Not found", "no message with that id")
+    return sms
+
+
+def _message_summary(sms: OutboundSms) -> dict:
+    return {"id": sms.id, "status": sms.state.value, "to": sms.to, "parts": sms.parts}
+
+
+def message_view(sms: OutboundSms) -> dict:
+    view = {**_message_summary(sms), "priority": "high" if sms.priority is Priority.HIGH else "normal",
+            "attempts": sms.attempts, "created_at": _iso(sms.created_at)}
+    optional = {"error": _error(sms), "modem": sms.modem, "sent_at": _iso(sms.sent_at),
+                "delivered_at": _iso(sms.delivered_at), "expires_at": _iso(sms.deadline),
+                "possible_duplicate": sms.possible_duplicate or None}
+    view.update({k: v for k, v in optional.items() if v is not None})
+    return view
+
+
+def _error(sms: OutboundSms) -> dict | None:
+    if not sms.error_code and not sms.error_text:
+        return None
+    return {"code": sms.error_code, "message": sms.error_text}
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+
+
+# ---- validation --------------------------------------------------------------------------------------------------
+async def _json_object(request: web.Request) -> dict:
+    if request.content_type != "application/json":
+        raise Problem(415, "Unsupported media type", "send Content-Type: application/json")
+    raw = await request.read()
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Problem(400, "Malformed JSON", str(exc)[:200]) from None
+    if not isinstance(body, dict):
+        raise Problem(400, "Malformed JSON", "the body must be a JSON object")
+    return body
+
+
+def _only_fields(body: dict, allowed: set[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise invalid(unknown[0], f"unknown field (allowed: {', '.join(sorted(allowed))})")
+
+
+def _number(value: Any, region: str | None) -> str:
+    if not isinstance(value, str):
+        raise invalid("to", "required, a phone number string such as +4915112345678")
+    try:
+        return normalize(value, region)
+    except InvalidNumber as exc:
+        raise invalid("to", str(exc)) from None
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or value == "":
+        raise invalid("text", "required, a non-empty string")
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+        raise invalid("text", "contains an unpaired surrogate (not valid Unicode)")
+    return value
+
+
+def _parts(text: str) -> int:
+    try:
+        return len(pdu.plan(text).parts)
+    except pdu.PduError as exc:
+        raise invalid("text", str(exc)) from None
+
+
+def _priority(value: Any) -> Priority:
+    if value == "high":
+        return Priority.HIGH
+    if value == "normal":
+        return Priority.NORMAL
+    raise invalid("priority", 'one of "normal", "high"')
+
+
+def _ttl(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TTL:
+        raise invalid("ttl", f"an integer number of seconds from 1 to {MAX_TTL}")
+    return value
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise invalid("Idempotency-Key", f"1 to {MAX_IDEMPOTENCY_KEY} printable characters")
+    return key
+
+
+def _int_param(raw: str, name: str, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid(name, f"an integer from {low} to {high}") from None
+    if not low <= value <= high:
+        raise invalid(name, f"an integer from {low} to {high}")
+    return value

@@ -31,6 +31,10 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 
+# SIGTERM waits this long for the AT exchange in flight (a normal +CMGS answers in 1-5 s); systemd's default
+# TimeoutStopSec is 90 s, so this leaves plenty of room.
+STOP_GRACE = 8.0
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -97,11 +101,17 @@ class Outbox:
     def start(self) -> None:
         self._housekeeping = asyncio.create_task(self._expire_loop(), name="outbox-expiry")
 
-    async def stop(self) -> None:
-        """Workers finish the AT exchange in flight and record its result, then end."""
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Workers finish the AT exchange in flight and record its result, then end. A send still running after
+        `grace` seconds is abandoned: its message stays `sending` and start-up recovery handles it."""
         if self._housekeeping:
             self._housekeeping.cancel()
-        await asyncio.gather(*(w.stop() for w in self._workers), return_exceptions=True)
+        stops = [asyncio.ensure_future(w.stop()) for w in self._workers]
+        if stops:
+            _, pending = await asyncio.wait(stops, timeout=grace)
+            for worker in self._workers:
+                worker.cancel()
+            await asyncio.gather(*stops, return_exceptions=True)
 
     async def _expire_loop(self) -> None:
         while True:
@@ -140,7 +150,12 @@ class OutboxWorker:
         self._stopping = True
         self.wake.set()
         if self._task:
-            await self._task
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def cancel(self) -> None:
+        if self._task and not self._task.done():
+            log.warning("[%s] send still in flight at shutdown; it will be resumed at next start", self.modem.name)
+            self._task.cancel()
 
     async def _run(self) -> None:
         while not self._stopping:

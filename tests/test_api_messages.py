@@ -1,0 +1,138 @@
+"""POST/GET/DELETE /v1/messages on a real aiohttp server (loopback) with a real store: validation and problems."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from modemd.auth import TokenSet
+from modemd.http_api import build_app
+from modemd.store import Store
+
+TOKEN = "test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+class FakeDaemon:
+    """The daemon's view the API needs; the store behind it is real."""
+
+    def __init__(self, store):
+        self.store = store
+        self.tokens = TokenSet([TOKEN])
+        self.default_region = "DE"
+        self.accepted = 0
+
+    def ready(self):
+        return False
+
+    def modem_states(self):
+        return []
+
+    def message_accepted(self):
+        self.accepted += 1
+
+
+@pytest.fixture
+async def api(tmp_path):
+    store = Store(tmp_path / "modemd.db")
+    await store.open()
+    daemon = FakeDaemon(store)
+    client = TestClient(TestServer(build_app(daemon)))
+    await client.start_server()
+    client.daemon = daemon
+    yield client
+    await client.close()
+    await store.close()
+
+
+async def post(api, body=None, *, raw=None, headers=None, content_type="application/json"):
+    data = raw if raw is not None else __import__("json").dumps(body)
+    return await api.post("/v1/messages", data=data, headers={**AUTH, "Content-Type": content_type,
+                                                              **(headers or {})})
+
+
+async def test_accept_returns_202_with_parts_and_location(api):
+    resp = await post(api, {"to": "0151 12345678", "text": "x" * 161, "priority": "high", "ttl": 600})
+    body = await resp.json()
+    assert resp.status == 202, body
+    assert body["to"] == "+4915112345678" and body["status"] == "queued" and body["parts"] == 2
+    assert resp.headers["Location"] == f"/v1/messages/{body['id']}"
+    assert api.daemon.accepted == 1
+    got = await (await api.get(resp.headers["Location"], headers=AUTH)).json()
+    assert got["priority"] == "high" and got["attempts"] == 0 and "expires_at" in got
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"text": "hi"}, "to"),
+    ({"to": "+49abc", "text": "hi"}, "to"),
+    ({"to": "12", "text": "hi"}, "to"),
+    ({"to": 4915112345678, "text": "hi"}, "to"),
+    ({"to": "+4915112345678"}, "text"),
+    ({"to": "+4915112345678", "text": ""}, "text"),
+    ({"to": "+4915112345678", "text": "\ud800"}, "text"),
+    ({"to": "+4915112345678", "text": "x" * 40000}, "text"),
+    ({"to": "+4915112345678", "text": "hi", "priority": "urgent"}, "priority"),
+    ({"to": "+4915112345678", "text": "hi", "ttl": 0}, "ttl"),
+    ({"to": "+4915112345678", "text": "hi", "ttl": "60"}, "ttl"),
+    ({"to": "+4915112345678", "text": "hi", "ttl": True}, "ttl"),
+    ({"to": "+4915112345678", "text": "hi", "colour": "red"}, "colour"),
+])
+async def test_invalid_fields_get_422_naming_the_field(api, body, field):
+    resp = await post(api, body)
+    problem = await resp.json()
+    assert resp.status == 422 and resp.content_type == "application/problem+json"
+    assert problem["field"] == field and problem["detail"].startswith(field)
+    assert (await api.daemon.store.counts()) == {}
+
+
+async def test_malformed_json_unsupported_type_and_size(api):
+    assert (await post(api, raw="{not json")).status == 400
+    assert (await post(api, raw="[1, 2]")).status == 400
+    assert (await post(api, raw="\xff\xfe", content_type="application/json")).status == 400
+    assert (await post(api, {"to": "+4915112345678", "text": "hi"}, content_type="text/plain")).status == 415
+    assert (await post(api, raw="{" + " " * 70000 + "}")).status == 413
+
+
+async def test_auth_is_required_but_not_for_probes(api):
+    resp = await api.post("/v1/messages", json={"to": "+4915112345678", "text": "hi"})
+    assert resp.status == 401 and resp.content_type == "application/problem+json"
+    wrong = await api.get("/v1/messages", headers={"Authorization": "Bearer nope"})
+    assert wrong.status == 401
+    assert (await api.get("/healthz")).status == 200
+    assert (await api.get("/readyz")).status == 503
+
+
+async def test_unknown_routes_and_methods_are_problems(api):
+    assert (await api.get("/v1/nothing", headers=AUTH)).status == 404
+    resp = await api.put("/v1/messages", headers=AUTH)
+    assert resp.status == 405 and resp.content_type == "application/problem+json"
+    assert (await api.get("/v1/messages/msg_unknown", headers=AUTH)).status == 404
+
+
+async def test_idempotency_key_returns_the_first_message(api):
+    body = {"to": "+4915112345678", "text": "once"}
+    first = await post(api, body, headers={"Idempotency-Key": "order-42"})
+    again = await post(api, {**body, "text": "twice"}, headers={"Idempotency-Key": "order-42"})
+    assert first.status == 202 and again.status == 200
+    assert (await first.json())["id"] == (await again.json())["id"]
+    assert (await api.daemon.store.counts()) == {"queued": 1}
+
+
+async def test_cancel_only_queued_messages(api):
+    created = await (await post(api, {"to": "+4915112345678", "text": "bye"})).json()
+    resp = await api.delete(f"/v1/messages/{created['id']}", headers=AUTH)
+    assert resp.status == 200 and (await resp.json())["status"] == "canceled"
+    again = await api.delete(f"/v1/messages/{created['id']}", headers=AUTH)
+    assert again.status == 409 and (await again.json())["status_now"] == "canceled"
+
+
+async def test_list_pages_and_filters(api):
+    ids = [(await (await post(api, {"to": "+4915112345678", "text": f"m{i}"})).json())["id"] for i in range(5)]
+    page = await (await api.get("/v1/messages?limit=2", headers=AUTH)).json()
+    assert [m["id"] for m in page["data"]] == ids[::-1][:2] and page["next_after"] == ids[3]
+    rest = await (await api.get(f"/v1/messages?limit=10&after={page['next_after']}", headers=AUTH)).json()
+    assert [m["id"] for m in rest["data"]] == ids[::-1][2:] and rest["next_after"] is None
+    assert (await api.get("/v1/messages?status=bogus", headers=AUTH)).status == 422
+    assert (await api.get("/v1/messages?limit=0", headers=AUTH)).status == 422
+    queued = await (await api.get("/v1/messages?status=queued", headers=AUTH)).json()
+    assert len(queued["data"]) == 5
