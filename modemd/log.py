@@ -14,7 +14,8 @@ class ModemLogAdapter(logging.LoggerAdapter):
 
     def __init__(self, logger: logging.Logger, name: str):
         super().__init__(logger, {"modem": name})
-        self.prefix = "[" + name.replace("%", "%%") + "] "   # the prefix becomes part of the %-format string
+        # The prefix becomes part of the %-format string, so a '%' in a configured name must not reach it.
+        self.prefix = "[" + name.replace("%", "_") + "] "
 
     def process(self, msg, kwargs):
         kwargs.setdefault("extra", self.extra)
