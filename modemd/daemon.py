@@ -19,6 +19,7 @@ from . import http_api
 from .auth import TokenSet, generated_token, tokens_from_environment
 from .outbox import Outbox, Pacing, RetryPolicy
 from .store import Store
+from .modem import ModemState
 from .supervisor import ModemSupervisor
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,8 @@ class Daemon:
             modems.append(await self._start_simulator())
         for m in modems:
             sup = ModemSupervisor(m.name, m.port, baudrate=m.baudrate, rtscts=m.rtscts, pin=m.pin, smsc=m.smsc,
-                                  registration_timeout=m.registration_timeout, on_event=self._on_modem_event)
+                                  registration_timeout=m.registration_timeout, on_event=self._on_modem_event,
+                                  on_state=self._on_modem_state)
             sup.start()
             self.supervisors.append(sup)
             self.outbox.add_modem(sup.modem, Pacing(m.per_minute))
@@ -98,6 +100,10 @@ class Daemon:
             log.warning("no API token configured ($MODEMD_TOKEN or a systemd credential); using the one saved in "
                         "%s", path)
         self.tokens = TokenSet(tokens)
+
+    def _on_modem_state(self, state: ModemState) -> None:
+        if state is ModemState.READY:
+            self.outbox.wake()   # messages that waited for this modem go now, not at the next poll
 
     def message_accepted(self) -> None:
         self.outbox.wake()

@@ -95,7 +95,8 @@ class SmsSendFailed(ModemdError):
 
 class Modem:
     def __init__(self, name: str, channel: AtChannel, *, pin: str | None = None, smsc: str | None = None,
-                 registration_timeout: float = 60.0, on_event: Callable[[Urc], None] | None = None):
+                 registration_timeout: float = 60.0, on_event: Callable[[Urc], None] | None = None,
+                 on_state: Callable[[ModemState], None] | None = None):
         self.name = name
         self.channel = channel
         self.status = ModemStatus()
@@ -105,16 +106,20 @@ class Modem:
         self._smsc_override = smsc
         self._registration_timeout = registration_timeout
         self._on_event = on_event
+        self._on_state = on_state
         self._concat_ref = random.randrange(256)
         self.log = logging.LoggerAdapter(log, {"modem": name})
 
     # ---- state -------------------------------------------------------------------------------------------------
     def _set_state(self, state: ModemState, reason: str = "") -> None:
-        if state is not self.status.state:
+        changed = state is not self.status.state
+        if changed:
             self.log.info("[%s] state %s -> %s%s", self.name, self.status.state.value, state.value,
                           f" ({reason})" if reason else "")
         self.status.state = state
         self.status.updated_at = time.time()
+        if changed and self._on_state:
+            self._on_state(state)
 
     @property
     def can_send(self) -> bool:

@@ -30,7 +30,8 @@ MAX_FAILED_POLLS = 3
 class ModemSupervisor:
     def __init__(self, name: str, port: str, *, baudrate: int = 115200, rtscts: bool = False,
                  pin: str | None = None, smsc: str | None = None, registration_timeout: float = 60.0,
-                 status_interval: float = STATUS_INTERVAL, on_event: Callable[[Urc], None] | None = None):
+                 status_interval: float = STATUS_INTERVAL, on_event: Callable[[Urc], None] | None = None,
+                 on_state: Callable[[ModemState], None] | None = None):
         self.name = name
         self.port = port
         self._status_interval = status_interval
@@ -39,7 +40,7 @@ class ModemSupervisor:
         self.channel = AtChannel(port, baudrate=baudrate, rtscts=rtscts, on_urc=self._on_urc,
                                  on_lost=self._on_lost)
         self.modem = Modem(name, self.channel, pin=pin, smsc=smsc, registration_timeout=registration_timeout,
-                           on_event=on_event)
+                           on_event=on_event, on_state=on_state)
         self.brought_up = asyncio.Event()   # set after the first bring-up attempt ended, whatever its outcome
         self._task: asyncio.Task | None = None
 
