@@ -6,6 +6,7 @@ Interface (docs/interfaces.md):
 * ``encode_submit(destination, text, ...) -> list[SubmitPart]``: one SMS-SUBMIT per part, ready for AT+CMGS.
 * ``decode_deliver`` / ``decode_status_report`` (modem side), ``decode_submit`` / ``encode_deliver`` /
   ``encode_status_report`` (simulator side), ``decode_any`` (dispatch on TP-MTI, for AT+CMGL sweeps).
+* ``validity_octet(seconds)`` / ``validity_seconds(vp)``: relative TP-VP (TS 23.040 9.2.3.12.1), rounded up.
 * ``tpdu_length``: when given and equal to the number of octets, the hex has no SMSC field (some modems omit it
   in +CDS); otherwise the SMSC length octet is read first (TS 27.005 3.5.1 says it is always there).
 
@@ -124,6 +125,11 @@ class StatusReport:
         return self.status == 0x00
 
     @property
+    def completed(self) -> bool:
+        """0x00-0x1F: transaction completed (0x01 forwarded but unconfirmed, 0x02 replaced, 0x10-0x1F SC-specific)."""
+        return self.status <= 0x1F
+
+    @property
     def pending(self) -> bool:
         """0x20-0x3F: temporary error, the SC is still trying to transfer the message."""
         return 0x20 <= self.status <= 0x3F
@@ -206,8 +212,12 @@ def _extends(cluster: str, ch: str) -> bool:
         return True
     if 0x1F3FB <= cp <= 0x1F3FF or 0xE0020 <= cp <= 0xE007F:  # emoji modifiers, tag characters
         return True
-    regional = lambda c: 0x1F1E6 <= ord(c) <= 0x1F1FF  # noqa: E731
-    return regional(ch) and all(map(regional, cluster)) and len(cluster) % 2 == 1
+    # a flag is a pair of regional indicators: join the second to a cluster holding an odd number of them
+    return _regional(ch) and all(map(_regional, cluster)) and len(cluster) % 2 == 1
+
+
+def _regional(ch: str) -> bool:
+    return 0x1F1E6 <= ord(ch) <= 0x1F1FF
 
 
 # --------------------------------------------------------------------------------------- octet-level helpers

@@ -117,21 +117,23 @@ def test_status_report_with_optional_trailing_fields_is_accepted():
     assert decode_status_report(hex_pdu).status == 0
 
 
-@pytest.mark.parametrize("status, delivered, pending, final, failed", [
-    (0x00, True, False, True, False),
-    (0x01, False, False, True, False),  # forwarded, unable to confirm delivery
-    (0x1F, False, False, True, False),
-    (0x20, False, True, False, False),  # congestion, still trying
-    (0x3F, False, True, False, False),
-    (0x40, False, False, True, True),  # remote procedure error
-    (0x45, False, False, True, True),
-    (0x60, False, False, True, True),  # temporary error, SC not making more attempts
-    (0x7F, False, False, True, True),
+@pytest.mark.parametrize("status, delivered, completed, pending, final, failed", [
+    (0x00, True, True, False, True, False),
+    (0x01, False, True, False, True, False),  # forwarded, unable to confirm delivery
+    (0x02, False, True, False, True, False),  # replaced by the SC
+    (0x1F, False, True, False, True, False),
+    (0x20, False, False, True, False, False),  # congestion, still trying
+    (0x3F, False, False, True, False, False),
+    (0x40, False, False, False, True, True),  # remote procedure error
+    (0x45, False, False, False, True, True),
+    (0x60, False, False, False, True, True),  # temporary error, SC not making more attempts
+    (0x7F, False, False, False, True, True),
 ])
-def test_status_meaning(status, delivered, pending, final, failed):
+def test_status_meaning(status, delivered, completed, pending, final, failed):
     r = decode_status_report(encode_status_report(1, "+15551234", status=status, sc_timestamp=NOW,
                                                   discharge_time=NOW))
-    assert (r.delivered, r.pending, r.is_final, r.failed) == (delivered, pending, final, failed)
+    assert (r.delivered, r.completed, r.pending, r.is_final, r.failed) == (
+        delivered, completed, pending, final, failed)
 
 
 # --------------------------------------------------------------------------------------- the known bugs
@@ -449,3 +451,34 @@ def test_every_truncation_raises_pdu_error(hex_pdu):
     for cut in range(2, len(hex_pdu) - 1, 2):
         with pytest.raises(PduError):
             decode_deliver(hex_pdu[:cut])
+
+
+# --------------------------------------------------------------------------------------------- gsm7 module
+
+
+def test_gsm7_hellohello_packing():
+    # TS 23.038 6.1.2.1.1 example as published (dreamfabric): "hellohello" -> E8329BFD4697D9EC37
+    assert gsm7.pack(gsm7.encode("hellohello")).hex().upper() == "E8329BFD4697D9EC37"
+    assert gsm7.decode(gsm7.unpack(bytes.fromhex("E8329BFD4697D9EC37"), 10)) == "hellohello"
+
+
+@pytest.mark.parametrize("septets, text", [
+    ([gsm7.ESC, 0x41], "A"),  # no extension character for 0x41: show the default-table character
+    ([gsm7.ESC, gsm7.ESC, 0x41], " A"),  # ESC ESC: reserved further extension, shown as a space
+    ([0x41, gsm7.ESC], "A"),  # a lone ESC at the end is dropped
+    ([0x00, 0x00], "@@"),
+])
+def test_gsm7_decode_edge_cases(septets, text):
+    assert gsm7.decode(septets) == text
+
+
+def test_gsm7_unpack_checks_length():
+    with pytest.raises(gsm7.Gsm7Error):
+        gsm7.unpack(b"\x00" * 6, 8)
+    assert gsm7.unpack(b"\x00" * 7, 8) == [0] * 8
+
+
+@pytest.mark.parametrize("fill", range(7))
+def test_gsm7_fill_bits(fill):
+    septets = gsm7.encode("fill bits €@")
+    assert gsm7.unpack(gsm7.pack(septets, fill), len(septets), fill) == septets
