@@ -24,7 +24,6 @@ from hypothesis import strategies as st
 from modemd import gsm7
 from modemd.pdu import (
     decode_deliver,
-    decode_status_report,
     decode_submit,
     encode_deliver,
     encode_status_report,
