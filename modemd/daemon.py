@@ -17,8 +17,10 @@ from aiohttp import web
 
 from . import http_api
 from .auth import TokenSet, generated_token, tokens_from_environment
+from .otp import OtpService, OtpSettings, load_secret
 from .outbox import Outbox, Pacing, RetryPolicy
 from .store import Store
+from .store_otp import OtpStore
 from .modem import ModemState
 from .supervisor import ModemSupervisor
 
@@ -51,6 +53,7 @@ class DaemonSettings:
     default_region: str | None = None
     retry: RetryPolicy = RetryPolicy()
     keep_sent_text: bool = True
+    otp: OtpSettings = OtpSettings()
 
 
 def default_state_dir() -> Path:
@@ -69,6 +72,7 @@ class Daemon:
         self.store = Store(settings.state_dir / "modemd.db")
         self.outbox = Outbox(self.store, policy=settings.retry, keep_sent_text=settings.keep_sent_text)
         self.tokens = TokenSet([])
+        self.otp: OtpService | None = None
         self.default_region = settings.default_region
         self._runner: web.AppRunner | None = None
         self._stop = asyncio.Event()
@@ -77,6 +81,7 @@ class Daemon:
         self.settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._load_tokens()
         await self.store.open()
+        self.otp = OtpService(OtpStore(self.store), load_secret(self.settings.state_dir), self.settings.otp)
         await self.outbox.recover()
         modems = list(self.settings.modems)
         if self.settings.simulate:

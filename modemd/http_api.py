@@ -6,6 +6,7 @@ Every endpoint but /healthz and /readyz needs `Authorization: Bearer <token>`. N
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -16,6 +17,7 @@ from aiohttp import web
 from . import pdu
 from .auth import TokenSet
 from .numbers import InvalidNumber, normalize
+from .otp import OtpError, OtpService, RateLimited
 from .sms import OutboundSms, Priority, State, new_message_id
 from .store import Store
 
@@ -30,6 +32,7 @@ MAX_PAGE = 500
 class DaemonView(Protocol):
     store: Store
     tokens: TokenSet
+    otp: OtpService
     default_region: str | None
 
     def ready(self) -> bool: ...
@@ -38,6 +41,7 @@ class DaemonView(Protocol):
 
 
 DAEMON_KEY = web.AppKey("daemon", object)
+TOKEN_ID = web.RequestKey("token_id", str)
 
 
 class Problem(Exception):
@@ -71,6 +75,9 @@ async def problems(request: web.Request, handler) -> web.StreamResponse:
         return await handler(request)
     except Problem as problem:
         return problem.response()
+    except RateLimited as limited:
+        seconds = max(1, int(limited.retry_after + 0.999))
+        return Problem(429, "Too many requests", f"try again in {seconds} s", retry_after=seconds).response()
     except web.HTTPRequestEntityTooLarge:
         return Problem(413, "Body too large", f"at most {MAX_BODY} bytes").response()
     except web.HTTPException as exc:   # aiohttp's own 404 / 405 as problems too
@@ -82,6 +89,8 @@ def _authenticate(request: web.Request) -> None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token or not daemon.tokens.check(token.strip()):
         raise Problem(401, "Unauthorized", "send Authorization: Bearer <token>")
+    # Rate limits per client key on this: a short digest, never the token itself.
+    request[TOKEN_ID] = hashlib.sha256(token.strip().encode()).hexdigest()[:16]
 
 
 def build_app(daemon: DaemonView) -> web.Application:
@@ -93,6 +102,8 @@ def build_app(daemon: DaemonView) -> web.Application:
     app.router.add_get("/v1/messages", list_messages)
     app.router.add_get("/v1/messages/{id}", get_message)
     app.router.add_delete("/v1/messages/{id}", cancel_message)
+    app.router.add_post("/v1/otp", send_otp)
+    app.router.add_post("/v1/otp/verify", verify_otp)
     return app
 
 
@@ -194,6 +205,56 @@ def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+
+
+# ---- OTP -----------------------------------------------------------------------------------------------------------
+async def send_otp(request: web.Request) -> web.Response:
+    daemon: DaemonView = request.app[DAEMON_KEY]
+    body = await _json_object(request)
+    _only_fields(body, {"to", "ttl", "length", "template"})
+    to = _number(body.get("to"), daemon.default_region)
+    ttl = _optional_int(body, "ttl", 60, 3600)
+    length = _optional_int(body, "length", 4, 10)
+    template = body.get("template")
+    if template is not None and (not isinstance(template, str) or len(template) > 320):
+        raise invalid("template", "a string of at most 320 characters containing {code}")
+    try:
+        issued = await daemon.otp.issue(to, token_id=request[TOKEN_ID], ttl=ttl, length=length,
+                                        template=template)
+    except OtpError as exc:
+        raise invalid(exc.field, exc.reason) from None
+    daemon.message_accepted()
+    return web.json_response({"id": issued.id, "to": issued.to, "status": "pending",
+                              "expires_at": _iso(issued.expires_at), "message_id": issued.message_id}, status=202)
+
+
+async def verify_otp(request: web.Request) -> web.Response:
+    daemon: DaemonView = request.app[DAEMON_KEY]
+    body = await _json_object(request)
+    _only_fields(body, {"to", "id", "code"})
+    if ("to" in body) == ("id" in body):
+        raise invalid("to", "give either to (the phone number) or id (the verification id), not both")
+    code = body.get("code")
+    if not isinstance(code, str) or not code.isdigit() or not 4 <= len(code) <= 10 or not code.isascii():
+        raise invalid("code", "4 to 10 digits, as a string")
+    to = _number(body["to"], daemon.default_region) if "to" in body else None
+    verification_id = body.get("id")
+    if verification_id is not None and (not isinstance(verification_id, str) or len(verification_id) > 64):
+        raise invalid("id", "a verification id as returned by POST /v1/otp")
+    outcome = await daemon.otp.verify(code, to=to, verification_id=verification_id)
+    result = {"valid": outcome.status == "approved", "status": outcome.status}
+    if outcome.attempts_left is not None and outcome.status == "pending":
+        result["attempts_left"] = outcome.attempts_left
+    return web.json_response(result)
+
+
+def _optional_int(body: dict, name: str, low: int, high: int) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise invalid(name, f"an integer from {low} to {high}")
+    return value
 
 
 # ---- validation --------------------------------------------------------------------------------------------------

@@ -59,6 +59,12 @@ MIGRATIONS = [
     """,
 ]
 
+
+def migrations() -> list[str]:
+    """Every schema version in order; PRAGMA user_version says how many are applied."""
+    from .store_otp import MIGRATION as OTP_TABLES
+    return [*MIGRATIONS, OTP_TABLES]
+
 _COLUMNS = ("id, kind, destination, body, parts, priority, state, attempts, next_attempt_at, deadline, created_at, "
             "updated_at, sent_at, delivered_at, error_code, error_text, modem, refs, possible_duplicate, "
             "ambiguous, idempotency_key")
@@ -87,7 +93,7 @@ class Store:
         self.db = Database(path)
 
     async def open(self) -> None:
-        await self.db.open(MIGRATIONS)
+        await self.db.open(migrations())
 
     async def close(self) -> None:
         await self.db.close()

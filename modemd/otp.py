@@ -1,0 +1,155 @@
+"""One-time passcodes: issue (code, keyed hash, expiry, limits, queued SMS in one transaction) and verify.
+
+Why a keyed hash: a plain SHA-256 of a 6-digit code is reversed by trying all 10^6 codes; HMAC-SHA256 with a
+server secret (never in the database) is not. The code lives only in memory for the time it takes to render the
+SMS text; it never reaches a log, an error body, metrics or the database (the queued SMS text is purged when sent).
+Defaults follow FIELD-NOTES 1: 6 digits, 5 minutes, 5 checks per code, 3 sends per number per 10 minutes,
+a persistent lock after 100 consecutive failures per number (NIST SP 800-63B 5.2.2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import pdu
+from .numbers import country_of
+from .sms import Kind, OutboundSms, Priority, new_message_id
+from .store_otp import Limit, OtpStore, RateLimited, Verification, VerifyOutcome
+
+SECRET_FILE = "otp-secret"
+CREDENTIAL_NAME = "modemd-otp-secret"
+DEFAULT_TEMPLATE = "{code} is your {app} code. It expires in {minutes} minutes."
+
+
+@dataclass(frozen=True)
+class OtpSettings:
+    app: str = "modemd"
+    length: int = 6
+    ttl: int = 300
+    max_attempts: int = 5
+    template: str = DEFAULT_TEMPLATE
+    sends_per_number: int = 3
+    sends_window: float = 600.0
+    resend_gap: float = 30.0
+    sends_per_token: int = 1000
+    sends_per_token_window: float = 3600.0
+    verifies_per_number: int = 20
+    verifies_window: float = 600.0
+    daily_per_country: int = 10000
+    allowed_countries: frozenset[str] = field(default_factory=frozenset)   # empty = every country
+    lock_after_failures: int = 100
+
+
+class OtpError(Exception):
+    """A request the service refuses; `field` names the input at fault."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
+
+
+@dataclass(frozen=True)
+class IssuedOtp:
+    id: str
+    to: str
+    expires_at: float
+    message_id: str
+
+
+def load_secret(state_dir: Path) -> bytes:
+    """The HMAC key: a systemd credential if given, else 32 random bytes made once in the state dir (0600)."""
+    cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+    if cred_dir and (Path(cred_dir) / CREDENTIAL_NAME).is_file():
+        return (Path(cred_dir) / CREDENTIAL_NAME).read_bytes().strip()
+    path = state_dir / SECRET_FILE
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def render(template: str, *, code: str, app: str, minutes: int) -> str:
+    return template.format(code=code, app=app, minutes=minutes)
+
+
+def check_template(template: str, app: str, length: int, ttl: int) -> None:
+    """A template must contain {code}, render, and fit one GSM-7 part (OTP SMS must arrive whole and cheap)."""
+    if "{code}" not in template:
+        raise OtpError("template", "must contain {code}")
+    try:
+        text = render(template, code="0" * length, app=app, minutes=max(1, ttl // 60))
+    except (KeyError, IndexError, ValueError) as exc:
+        raise OtpError("template", f"only {{code}}, {{app}} and {{minutes}} may be used ({exc})") from None
+    plan = pdu.plan(text)
+    if plan.encoding != "gsm7" or len(plan.parts) != 1:
+        raise OtpError("template", "must fit one GSM-7 SMS part (160 characters of the GSM alphabet)")
+
+
+class OtpService:
+    def __init__(self, store: OtpStore, secret: bytes, settings: OtpSettings = OtpSettings()):
+        self.store = store
+        self._secret = secret
+        self.settings = settings
+
+    def _mac(self, verification_id: str, code: str) -> bytes:
+        return hmac.new(self._secret, f"{verification_id}:{code}".encode(), hashlib.sha256).digest()
+
+    async def issue(self, to: str, *, token_id: str, ttl: int | None = None, length: int | None = None,
+                    template: str | None = None) -> IssuedOtp:
+        """Raises OtpError (bad input / country not allowed) or RateLimited. `to` is already E.164."""
+        s = self.settings
+        ttl, length, template = ttl or s.ttl, length or s.length, template or s.template
+        self._check_request(to, ttl, length, template)
+        now = time.time()
+        code = "".join(secrets.choice("0123456789") for _ in range(length))
+        verification_id = "otp_" + new_message_id(now)[4:]
+        message = OutboundSms(id=new_message_id(now), to=to, kind=Kind.OTP, priority=Priority.HIGH,
+                              text=render(template, code=code, app=s.app, minutes=max(1, ttl // 60)), parts=1,
+                              next_attempt_at=now, deadline=now + ttl, created_at=now, updated_at=now)
+        verification = Verification(id=verification_id, destination=to, code_hmac=self._mac(verification_id, code),
+                                    created_at=now, expires_at=now + ttl, attempts=0, max_attempts=s.max_attempts,
+                                    status="pending", message_id=message.id)
+        await self.store.issue(verification, message, self._send_limits(to, token_id))
+        return IssuedOtp(verification_id, to, now + ttl, message.id)
+
+    def _check_request(self, to: str, ttl: int, length: int, template: str) -> None:
+        if not 4 <= length <= 10:
+            raise OtpError("length", "from 4 to 10 digits")
+        if not 60 <= ttl <= 3600:
+            raise OtpError("ttl", "from 60 to 3600 seconds")
+        country = country_of(to)
+        if self.settings.allowed_countries and country not in self.settings.allowed_countries:
+            raise OtpError("to", f"sending codes to {country or 'this country'} is not allowed by this server")
+        check_template(template, self.settings.app, length, ttl)
+
+    def _send_limits(self, to: str, token_id: str) -> list[Limit]:
+        s = self.settings
+        return [Limit(f"otp-gap:{to}", 1, s.resend_gap),
+                Limit(f"otp-send:{to}", s.sends_per_number, s.sends_window),
+                Limit(f"otp-token:{token_id}", s.sends_per_token, s.sends_per_token_window),
+                Limit(f"otp-country:{country_of(to)}", s.daily_per_country, 86400.0)]
+
+    async def verify(self, code: str, *, to: str | None = None, verification_id: str | None = None
+                     ) -> VerifyOutcome:
+        """Same work whether a code is pending or not: one lookup, one HMAC, one constant-time compare."""
+        s = self.settings
+        target = to or verification_id or ""
+        await self.store.hit([Limit(f"otp-verify:{target}", s.verifies_per_number, s.verifies_window)],
+                             time.time())
+        dummy = "otp_" + "0" * 26
+
+        def check(v: Verification | None) -> bool:
+            expected = v.code_hmac if v else self._mac(dummy, "x")
+            return hmac.compare_digest(expected, self._mac(v.id if v else dummy, code))
+
+        return await self.store.verify(to, verification_id, time.time(), check, s.lock_after_failures)
+
+
+__all__ = ["OtpService", "OtpSettings", "OtpError", "RateLimited", "IssuedOtp", "load_secret", "VerifyOutcome"]

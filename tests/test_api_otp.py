@@ -1,0 +1,222 @@
+"""POST /v1/otp and /v1/otp/verify over HTTP with a real store: codes, hashing, expiry, caps, rate limits.
+
+The code is read the way the network would see it: from the queued SMS text in the store (the handset test in
+test_daemon_e2e.py reads it from the simulated handset instead).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import time
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from modemd.auth import TokenSet
+from modemd.http_api import build_app
+from modemd.otp import OtpService, OtpSettings
+from modemd.store import Store
+from modemd.store_otp import OtpStore
+
+TOKEN = "otp-test-token-abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TO = "+4915112345678"
+
+
+class FakeDaemon:
+    def __init__(self, store, otp):
+        self.store, self.otp = store, otp
+        self.tokens = TokenSet([TOKEN, "second-token-xyz"])
+        self.default_region = "DE"
+
+    def ready(self):
+        return True
+
+    def modem_states(self):
+        return []
+
+    def message_accepted(self):
+        pass
+
+
+async def make_api(tmp_path, **settings):
+    store = Store(tmp_path / "modemd.db")
+    await store.open()
+    otp = OtpService(OtpStore(store), b"k" * 32, OtpSettings(app="Acme", **settings))
+    client = TestClient(TestServer(build_app(FakeDaemon(store, otp))))
+    await client.start_server()
+    client.store = store
+    return client
+
+
+@pytest.fixture
+async def api(tmp_path):
+    client = await make_api(tmp_path, resend_gap=0)
+    yield client
+    await client.close()
+    await client.store.close()
+
+
+async def send(api, to=TO, headers=AUTH, **fields):
+    return await api.post("/v1/otp", json={"to": to, **fields}, headers=headers)
+
+
+async def verify(api, code, **target):
+    target = target or {"to": TO}
+    resp = await api.post("/v1/otp/verify", json={**target, "code": code}, headers=AUTH)
+    return resp.status, await resp.json()
+
+
+async def code_of(api, message_id) -> str:
+    sms = await api.store.get(message_id)
+    return re.match(r"(\d+) is your Acme code", sms.text).group(1)
+
+
+async def test_send_then_verify_once(api, caplog):
+    caplog.set_level(logging.DEBUG)
+    resp = await send(api)
+    issued = await resp.json()
+    assert resp.status == 202 and issued["status"] == "pending" and issued["to"] == TO
+    code = await code_of(api, issued["message_id"])
+    assert len(code) == 6
+    assert (await api.store.get(issued["message_id"])).priority == 0
+    assert await verify(api, code) == (200, {"valid": True, "status": "approved"})
+    assert await verify(api, code) == (200, {"valid": False, "status": "not_found"})   # single use
+    assert code not in caplog.text
+
+
+async def test_only_a_keyed_hash_is_stored(api):
+    issued = await (await send(api)).json()
+    code = await code_of(api, issued["message_id"])
+    conn = sqlite3.connect(api.store.path)
+    rows = conn.execute("SELECT * FROM otp_verifications").fetchall()
+    conn.close()
+    assert len(rows) == 1 and all(code not in str(value) for value in rows[0])
+
+
+async def test_wrong_codes_count_down_then_lock_even_the_right_code(api):
+    issued = await (await send(api)).json()
+    code = await code_of(api, issued["message_id"])
+    wrong = "000000" if code != "000000" else "111111"
+    for left in (4, 3, 2, 1):
+        assert await verify(api, wrong) == (200, {"valid": False, "status": "pending", "attempts_left": left})
+    assert await verify(api, wrong) == (200, {"valid": False, "status": "max_attempts_reached"})
+    assert await verify(api, code) == (200, {"valid": False, "status": "max_attempts_reached"})
+
+
+async def test_verify_by_id(api):
+    issued = await (await send(api)).json()
+    code = await code_of(api, issued["message_id"])
+    assert (await verify(api, code, id=issued["id"]))[1]["status"] == "approved"
+
+
+async def test_expired_code_is_refused(tmp_path):
+    api = await make_api(tmp_path, resend_gap=0)
+    try:
+        issued = await (await send(api, ttl=60)).json()
+        code = await code_of(api, issued["message_id"])
+        conn = sqlite3.connect(api.store.path)
+        conn.execute("UPDATE otp_verifications SET expires_at = ?", (time.time() - 1,))
+        conn.commit()
+        conn.close()
+        assert await verify(api, code) == (200, {"valid": False, "status": "expired"})
+    finally:
+        await api.close()
+        await api.store.close()
+
+
+async def test_new_send_supersedes_the_pending_code_and_cancels_its_sms(api):
+    first = await (await send(api)).json()
+    old_code = await code_of(api, first["message_id"])
+    second = await (await send(api)).json()
+    new_code = await code_of(api, second["message_id"])
+    assert (await api.store.get(first["message_id"])).state.value == "canceled"
+    if old_code != new_code:
+        assert (await verify(api, old_code))[1]["status"] == "pending"
+    assert (await verify(api, new_code))[1]["status"] == "approved"
+
+
+async def test_sends_per_number_are_limited_with_retry_after(api):
+    for _ in range(3):
+        assert (await send(api)).status == 202
+    resp = await send(api)
+    problem = await resp.json()
+    assert resp.status == 429 and int(resp.headers["Retry-After"]) > 0 and problem["status"] == 429
+    assert (await send(api, to="+4915112345679")).status == 202   # another number is not affected
+
+
+async def test_resend_gap(tmp_path):
+    api = await make_api(tmp_path, resend_gap=30)
+    try:
+        assert (await send(api)).status == 202
+        resp = await send(api)
+        assert resp.status == 429 and 1 <= int(resp.headers["Retry-After"]) <= 30
+    finally:
+        await api.close()
+        await api.store.close()
+
+
+async def test_country_allow_list_and_daily_cap(tmp_path):
+    api = await make_api(tmp_path, resend_gap=0, allowed_countries=frozenset({"DE"}), daily_per_country=2)
+    try:
+        resp = await send(api, to="+447911123456")
+        assert resp.status == 422 and (await resp.json())["field"] == "to"
+        assert (await send(api, to="+4915112345670")).status == 202
+        assert (await send(api, to="+4915112345671")).status == 202
+        assert (await send(api, to="+4915112345672")).status == 429
+    finally:
+        await api.close()
+        await api.store.close()
+
+
+async def test_sends_per_token(tmp_path):
+    api = await make_api(tmp_path, resend_gap=0, sends_per_token=2)
+    try:
+        assert (await send(api, to="+4915112345670")).status == 202
+        assert (await send(api, to="+4915112345671")).status == 202
+        assert (await send(api, to="+4915112345672")).status == 429
+        other = {"Authorization": "Bearer second-token-xyz"}
+        assert (await send(api, to="+4915112345672", headers=other)).status == 202
+    finally:
+        await api.close()
+        await api.store.close()
+
+
+@pytest.mark.parametrize("fields, field", [
+    ({"length": 3}, "length"), ({"length": 11}, "length"), ({"ttl": 10}, "ttl"), ({"ttl": "300"}, "ttl"),
+    ({"template": "no code here"}, "template"), ({"template": "{code} " + "x" * 200}, "template"),
+    ({"template": "{code} {secret}"}, "template"), ({"template": "{code} 🔐"}, "template"),
+    ({"to": "+49abc"}, "to"), ({"extra": 1}, "extra"),
+])
+async def test_invalid_send_requests(api, fields, field):
+    resp = await api.post("/v1/otp", json={"to": TO, **fields}, headers=AUTH)
+    assert resp.status == 422 and (await resp.json())["field"] == field
+    assert await api.store.counts() == {}
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"to": TO, "code": 123456}, "code"), ({"to": TO, "code": "12ab56"}, "code"), ({"to": TO}, "code"),
+    ({"code": "123456"}, "to"), ({"to": TO, "id": "otp_x", "code": "123456"}, "to"),
+    ({"to": TO, "code": "١٢٣٤٥٦"}, "code"),
+])
+async def test_invalid_verify_requests(api, body, field):
+    resp = await api.post("/v1/otp/verify", json=body, headers=AUTH)
+    assert resp.status == 422 and (await resp.json())["field"] == field
+
+
+async def test_unknown_number_verifies_as_not_found(api):
+    assert await verify(api, "123456", to="+4915112345600") == (200, {"valid": False, "status": "not_found"})
+
+
+async def test_verify_attempts_per_number_are_rate_limited(tmp_path):
+    api = await make_api(tmp_path, verifies_per_number=3)
+    try:
+        for _ in range(3):
+            assert (await verify(api, "123456"))[0] == 200
+        status, problem = await verify(api, "123456")
+        assert status == 429
+    finally:
+        await api.close()
+        await api.store.close()
