@@ -434,9 +434,12 @@ class AtChannel:
     def _is_echo(self, pending: _Pending, line: str) -> bool:
         if pending.payload_sent and is_hex_line(line):
             return True   # the modem echoing our PDU (smstools3 verify_pdu relies on this echo)
-        if pending.echo_seen or pending.lines or line.upper() != pending.command.upper():
+        if pending.echo_seen or line.upper() != pending.command.upper():
             return False
         pending.echo_seen = True
+        if pending.lines:   # they arrived before the modem even saw our command: not part of its answer
+            self.log.debug("dropping %d line(s) that came before the echo", len(pending.lines))
+            pending.lines.clear()
         return True
 
     def _on_final(self, final: Final) -> None:
