@@ -137,6 +137,9 @@ class Modem:
         await self._enable_registration_urcs()
         await self._wait_for_registration()
         await self.refresh_status()
+        registered = self.status.registration in REGISTERED_STATES
+        self._set_state(ModemState.READY if registered else ModemState.NOT_REGISTERED,
+                        "" if registered else REGISTRATION_TEXT.get(self.status.registration or 0, "unknown"))
         ident = self.status.identity
         self.log.info("[%s] up: %s %s rev %s, IMEI %s, operator %r, signal %s dBm, %s", self.name,
                       ident.manufacturer, ident.model, ident.revision, ident.imei, self.status.operator,
@@ -281,11 +284,12 @@ class Modem:
         self._update_readiness()
 
     def _update_readiness(self) -> None:
-        if self.status.state in (ModemState.SIM_LOCKED, ModemState.FAILED, ModemState.OFFLINE):
+        """Registration changes move an up modem between READY and NOT_REGISTERED; bring_up() sets the first."""
+        if self.status.state not in (ModemState.READY, ModemState.NOT_REGISTERED):
             return
         if self.status.registration in REGISTERED_STATES:
             self._set_state(ModemState.READY)
-        elif self.status.state is not ModemState.INITIALIZING:
+        else:
             self._set_state(ModemState.NOT_REGISTERED,
                             REGISTRATION_TEXT.get(self.status.registration or 0, "unknown"))
 

@@ -49,7 +49,7 @@ def test_sendsms_reads_text_from_stdin(sim_process):
 def test_sendsms_rejects_a_bad_number_before_touching_the_modem(sim_process):
     result = run_cli("sendsms", "--port", sim_process.link, "+49abc", "hi")
     assert result.returncode == 2
-    assert "number" in result.stderr.lower()
+    assert "destination" in result.stderr.lower()
     assert sim_process.messages() == []
 
 

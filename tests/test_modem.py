@@ -69,8 +69,8 @@ async def test_send_reaches_the_handset_byte_exact(sim, name):
 
 
 async def test_pin_is_entered_once_when_the_sim_asks(sim):
-    sim.faults.sim_state = "SIM PIN"
-    sim.faults.pin = "4321"
+    sim.set_fault("pin", "4321")
+    sim.set_fault("sim_state", "SIM PIN")
     modem = await _modem(sim, pin="4321")
     try:
         status = await modem.bring_up()
@@ -80,8 +80,8 @@ async def test_pin_is_entered_once_when_the_sim_asks(sim):
 
 
 async def test_wrong_pin_is_never_retried(sim):
-    sim.faults.sim_state = "SIM PIN"
-    sim.faults.pin = "4321"
+    sim.set_fault("pin", "4321")
+    sim.set_fault("sim_state", "SIM PIN")
     modem = await _modem(sim, pin="0000")
     try:
         with pytest.raises(SimLocked) as first:
@@ -92,11 +92,11 @@ async def test_wrong_pin_is_never_retried(sim):
     finally:
         await modem.channel.close()
     assert modem.status.state is ModemState.SIM_LOCKED
-    assert sim.pin_attempts_left == 2
+    assert sim.state()["pin_attempts"] == 2
 
 
 async def test_puk_locked_sim_is_permanent(sim):
-    sim.faults.sim_state = "SIM PUK"
+    sim.set_fault("sim_state", "SIM PUK")
     modem = await _modem(sim, pin="1234")
     try:
         with pytest.raises(SimLocked) as exc:
@@ -107,13 +107,12 @@ async def test_puk_locked_sim_is_permanent(sim):
 
 
 async def test_not_registered_modem_comes_up_but_cannot_send(sim):
-    sim.faults.registration = 2
+    sim.set_fault("registration", 2)
     modem = await _modem(sim, registration_timeout=1.0)
     try:
         await modem.bring_up()
         assert modem.status.state is ModemState.NOT_REGISTERED and not modem.can_send
-        sim.faults.registration = 1
-        sim.announce_registration()
+        sim.set_fault("registration", 1)         # the modem announces it with a +CREG URC
         for _ in range(50):
             if modem.can_send:
                 break
@@ -146,8 +145,16 @@ async def test_failure_in_the_middle_of_a_multipart_says_how_many_parts_went_out
     modem = await _modem(sim)
     try:
         await modem.bring_up()
-        sim.faults.cms_errors_after = 1       # the second part is refused
-        sim.faults.cms_errors.append(500)
+        original = modem._submit_part
+        calls = []
+
+        async def refuse_second_part(part):
+            calls.append(part)
+            if len(calls) == 2:
+                sim.set_fault("cms_errors", [500])   # the network refuses the second part only
+            return await original(part)
+
+        modem._submit_part = refuse_second_part
         with pytest.raises(SmsSendFailed) as exc:
             await modem.send_sms("+4915112345678", "x" * 400)
     finally:
