@@ -10,6 +10,11 @@ class Out:
 
 
 @dataclass(frozen=True)
+class UrcSlot:
+    """Between information text and final result code: where a modem may slip in a URC (urc_inside_response)."""
+
+
+@dataclass(frozen=True)
 class Sleep:
     seconds: float                    # the network (or SIM) takes this long; input waits meanwhile
 

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from . import commands_basic, commands_sms, inbound
-from .actions import Out
+from .actions import Out, UrcSlot
 from .faults import Faults
 from .parser import CommandLineError, parse_command_line
 from .profile import DEFAULT_PROFILE, ModemProfile
@@ -130,6 +130,10 @@ class Dialect:
         self.urcs.clear()
         return out
 
+    def take_inside_urcs(self) -> bytes:
+        """At a UrcSlot: the pending URCs if Faults.urc_inside_response, else nothing."""
+        return self.take_urcs() if self.faults.urc_inside_response else b""
+
     @staticmethod
     def _urc_bytes(lines: list[str]) -> bytes:
         return ("\r\n" + "\r\n".join(lines) + "\r\n").encode("latin-1", "replace")
@@ -222,7 +226,7 @@ class Dialect:
         except AtFailure as exc:
             result = commands_basic.Result(failure=exc)
         actions.extend(result.effects)
-        actions.append(Out(self._response([result.lines], result.failure)))
+        actions.extend(self._response([result.lines], result.failure))
 
     # ----------------------------------------------------------------------------------------- execution
     def _run_line(self, line: str, actions: list) -> None:
@@ -236,7 +240,7 @@ class Dialect:
         try:
             commands = parse_command_line(body)
         except CommandLineError:
-            actions.append(Out(self._response([], PlainError())))
+            actions.extend(self._response([], PlainError()))
             return
         blocks, failure = [], None
         for command in commands:
@@ -257,7 +261,7 @@ class Dialect:
             if result.failure is not None:
                 failure = result.failure
                 break
-        actions.append(Out(self._response(blocks, failure)))
+        actions.extend(self._response(blocks, failure))
 
     def _dispatch(self, command):
         handler = self.handlers.get(command.name)
@@ -266,15 +270,12 @@ class Dialect:
         return commands_basic.as_result(handler(self, command))
 
     # ----------------------------------------------------------------------------------------- output
-    def _response(self, blocks: list[list[str]], failure: AtFailure | None) -> bytes:
-        out = self._storm_bytes()
-        for lines in blocks:
-            if lines:
-                out += self._info_bytes(lines)
-        if self.faults.urc_inside_response and self.urcs and any(blocks):
-            out += self.take_urcs()
-        out += self._final_bytes(failure)
-        return out + self._storm_bytes() + self._garbage_bytes()
+    def _response(self, blocks: list[list[str]], failure: AtFailure | None) -> list:
+        """Information text, then a UrcSlot (where the host may put URCs that arrived meanwhile, when
+        Faults.urc_inside_response is on), then the final result code."""
+        info = self._storm_bytes() + b"".join(self._info_bytes(lines) for lines in blocks if lines)
+        slot = [UrcSlot()] if any(blocks) else []
+        return [Out(info), *slot, Out(self._final_bytes(failure) + self._storm_bytes() + self._garbage_bytes())]
 
     def _info_bytes(self, lines: list[str]) -> bytes:
         text = "\r\n".join(lines)

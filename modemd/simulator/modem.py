@@ -9,7 +9,7 @@ import asyncio
 import logging
 from dataclasses import asdict
 
-from .actions import Out, Replug, ReportLater, Sleep, Submitted
+from .actions import Out, Replug, ReportLater, Sleep, Submitted, UrcSlot
 from .dialect import Dialect
 from .faults import Faults
 from .handset import Handset
@@ -137,6 +137,8 @@ class SimulatedModem:
         for action in actions:
             if isinstance(action, Out):
                 await self._write(action.data)
+            elif isinstance(action, UrcSlot):
+                await self._write(self.dialect.take_inside_urcs())
             elif isinstance(action, Sleep):
                 await asyncio.sleep(action.seconds)
             elif isinstance(action, Submitted):
@@ -151,6 +153,8 @@ class SimulatedModem:
             await self.vanish(replug.seconds)
 
     async def _write(self, data: bytes) -> None:
+        if not data:
+            return
         if not self.faults.byte_by_byte:
             self._port.write(data)
             return
