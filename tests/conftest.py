@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -78,3 +81,57 @@ def sim_process(tmp_path):
     sim = SimProcess(tmp_path)
     yield sim
     sim.stop()
+
+
+def http_get(url: str, headers: dict | None = None) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+    except OSError:
+        return 0, {}
+
+
+TOKEN = "e2e-token-5f0c2a9d7b"
+
+
+class DaemonProcess:
+    """`modemd run` as a user starts it, with an API token in the environment and its log in a file."""
+
+    def __init__(self, tmp_path, port, *args, log_name="daemon.log"):
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = tmp_path / log_name
+        self.log = open(self.log_path, "a")
+        env = {**os.environ, "MODEMD_TOKEN": TOKEN}
+        self.proc = subprocess.Popen(
+            MODEMD + ["run", "--state-dir", str(tmp_path / "state"), "--listen", f"127.0.0.1:{port}", *args],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+
+    def call(self, method: str, path: str, body: dict | None = None, headers: dict | None = None
+             ) -> tuple[int, dict]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers={
+            "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json", **(headers or {})})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    def ready(self) -> bool:
+        return http_get(self.url + "/readyz")[0] == 200
+
+    def not_ready(self) -> bool:
+        return http_get(self.url + "/readyz")[0] == 503
+
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+    def terminate(self) -> int:
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(10)
+        self.elapsed = time.monotonic() - started
+        self.log.close()
+        return code

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import time
-import urllib.error
-import urllib.request
 
 import pytest
 
-from conftest import MODEMD, wait_for
+from conftest import MODEMD, DaemonProcess as Daemon, http_get as _get, wait_for
 
 TO = "+4915112345678"
 TEXTS = {
@@ -88,43 +84,6 @@ def test_probe_human_output(sim_process):
     assert result.returncode == 0, result.stderr
     for label in ("answers AT", "IMEI", "SIM:", "network:", "signal:", "SMSC:"):
         assert label in result.stdout
-
-
-def _get(url: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-    except OSError:
-        return 0, {}
-
-
-class Daemon:
-    def __init__(self, tmp_path, port, *args):
-        self.url = f"http://127.0.0.1:{port}"
-        self.log_path = tmp_path / "daemon.log"
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            MODEMD + ["run", "--state-dir", str(tmp_path / "state"), "--listen", f"127.0.0.1:{port}", *args],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-    def ready(self) -> bool:
-        return _get(self.url + "/readyz")[0] == 200
-
-    def not_ready(self) -> bool:
-        return _get(self.url + "/readyz")[0] == 503
-
-    def output(self) -> str:
-        return self.log_path.read_text()
-
-    def terminate(self) -> int:
-        started = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(10)
-        self.elapsed = time.monotonic() - started
-        self.log.close()
-        return code
 
 
 def test_daemon_brings_the_modem_up_and_recovers_from_an_unplug(sim_process, tmp_path, free_port):

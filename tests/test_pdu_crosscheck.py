@@ -9,16 +9,19 @@
   Known bugs, excluded here: a trailing '@' that ends on a septet count that is a multiple of 8 is dropped
   ('y' * 7 + '@', and 'x' * 152 + '@' at the end of a part); astral characters are returned as surrogate
   halves; form feed (ESC 0x0A) is lost; 0x5F decodes as '`' instead of '§'; its encoder raises on characters
-  outside the BMP.
+  outside the BMP and on 'ÿ', sends U+001B as a bare ESC septet and '`' as 0x5F.
+Third-party quirks must not make CI flaky, so these hypothesis tests are derandomized (a fixed set of examples
+each run); set PDU_CROSSCHECK_EXAMPLES to explore more.
 """
 
 from __future__ import annotations
 
+import os
 import unicodedata
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 from modemd import gsm7
@@ -36,6 +39,7 @@ gammu = pytest.importorskip("gammu")
 gsmpdu = pytest.importorskip("gsmmodem.pdu")
 
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+EXAMPLES = int(os.environ.get("PDU_CROSSCHECK_EXAMPLES", "200"))
 BASIC = [ch for ch in gsm7.BASIC if ch != "\x1b"]
 BMP_NON_GSM = st.characters(max_codepoint=0xFFFF, exclude_categories=["Cs"])
 ASTRAL = st.characters(min_codepoint=0x10000, max_codepoint=0x10FFFF, exclude_categories=["Cs", "Co", "Cn"])
@@ -104,13 +108,13 @@ def test_gammu_decodes_our_submit_regressions(text):
     check_with_gammu(text)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None)
 @given(text=st.one_of(basic_text, bmp_text, with_astral, near_boundary).filter(gammu_safe))
 def test_gammu_decodes_our_submit(text):
     check_with_gammu(text)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=EXAMPLES // 2, deadline=None, derandomize=True, database=None)
 @given(text=st.one_of(basic_text, bmp_text, with_astral).filter(gammu_safe),
        name=st.sampled_from(["Google", "InfoSMS", "ABCDEFGH"]))
 def test_gammu_decodes_our_deliver(text, name):
@@ -134,7 +138,12 @@ def gsmmodem_safe(part_text: str) -> bool:
             and all(ord(c) <= 0xFFFF for c in part_text))
 
 
-@settings(max_examples=200, deadline=None)
+def gsmmodem_encoder_safe(text: str) -> bool:
+    """Its encoder sends U+001B as a bare ESC septet and '`' as 0x5F (which is '§' in TS 23.038)."""
+    return not any(ch in "\x1b`" for ch in text)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None)
 @given(text=st.one_of(basic_text, bmp_text, with_extension, near_boundary))
 def test_gsmmodem_decodes_our_submit(text):
     for part in encode_submit("+4915112345678", text):
@@ -155,16 +164,20 @@ def test_gsmmodem_bugs_we_do_not_have():
 # ----------------------------------------------------------------------------------- their PDUs, our decoder
 
 
-@settings(max_examples=200, deadline=None)
-@given(text=st.one_of(basic_text, bmp_text, with_extension, near_boundary), srr=st.booleans())
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None)
+@given(text=st.one_of(basic_text, bmp_text, with_extension, near_boundary).filter(gsmmodem_encoder_safe),
+       srr=st.booleans())
 def test_we_decode_gsmmodem_submit(text, srr):
-    pdus = gsmpdu.encodeSmsSubmitPdu("+4915112345678", text, requestStatusReport=srr)
+    try:
+        pdus = gsmpdu.encodeSmsSubmitPdu("+4915112345678", text, requestStatusReport=srr)
+    except (TypeError, ValueError):  # its encoder crashes on some BMP characters, e.g. 'ÿ' (bytes/str mix-up)
+        reject()
     decoded = [decode_submit(str(p), p.tpduLength) for p in pdus]
     assert "".join(d.text for d in decoded) == text
     assert all(d.destination == "+4915112345678" and d.status_report == srr for d in decoded)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None)
 @given(text=st.one_of(basic_text, bmp_text, with_astral, with_extension, near_boundary).filter(gammu_encoder_safe))
 def test_we_decode_gammu_submit(text):
     unicode = not gsm7.is_gsm7(text)

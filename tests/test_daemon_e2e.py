@@ -1,0 +1,106 @@
+"""The real daemon process on the simulated modem, driven over HTTP the way a local app does."""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+
+import pytest
+
+from conftest import DaemonProcess, wait_for
+
+TO = "+4915112345678"
+
+
+@pytest.fixture
+def daemon(sim_process, tmp_path, free_port):
+    d = DaemonProcess(tmp_path, free_port, "--port", sim_process.link)
+    wait_for(d.ready, timeout=20)
+    yield d
+    if d.proc.poll() is None:
+        d.terminate()
+
+
+def message_state(daemon, message_id):
+    return daemon.call("GET", f"/v1/messages/{message_id}")[1]
+
+
+def test_post_message_reaches_the_handset_and_is_marked_sent(daemon, sim_process):
+    text = "Grüße aus dem Serverraum 🖥️ — {€}"
+    status, accepted = daemon.call("POST", "/v1/messages", {"to": TO, "text": text})
+    assert status == 202 and accepted["status"] == "queued"
+    wait_for(lambda: message_state(daemon, accepted["id"])["status"] == "sent", timeout=15)
+    [sms] = sim_process.messages()
+    assert sms["to"] == TO and sms["text"] == text
+    final = message_state(daemon, accepted["id"])
+    assert final["attempts"] == 1 and final["modem"] == "modem0" and "sent_at" in final
+
+
+def test_otp_round_trip_and_no_code_in_the_log(daemon, sim_process):
+    status, issued = daemon.call("POST", "/v1/otp", {"to": TO})
+    assert status == 202 and issued["status"] == "pending"
+    wait_for(lambda: sim_process.messages(), timeout=15)
+    code = re.search(r"\b(\d{6})\b", sim_process.messages()[0]["text"]).group(1)
+    assert daemon.call("POST", "/v1/otp/verify", {"to": TO, "code": code}) == (200, {"valid": True,
+                                                                                    "status": "approved"})
+    assert daemon.call("POST", "/v1/otp/verify", {"to": TO, "code": code})[1]["valid"] is False
+    sent = message_state(daemon, issued["message_id"])
+    assert sent["status"] == "sent"
+    daemon.terminate()
+    assert code not in daemon.output()
+
+
+def test_messages_wait_for_an_unplugged_modem_without_burning_attempts(daemon, sim_process):
+    sim_process.control("vanish")
+    wait_for(daemon.not_ready, timeout=10)
+    status, accepted = daemon.call("POST", "/v1/messages", {"to": TO, "text": "sent after replug"})
+    assert status == 202
+    time.sleep(1.5)
+    assert message_state(daemon, accepted["id"])["status"] == "queued"
+    sim_process.control("reappear")
+    wait_for(lambda: message_state(daemon, accepted["id"])["status"] == "sent", timeout=30)
+    assert message_state(daemon, accepted["id"])["attempts"] == 1
+    assert [m["text"] for m in sim_process.messages()] == ["sent after replug"]
+
+
+def test_permanent_network_error_fails_the_message_with_the_reason(daemon, sim_process):
+    sim_process.control("fault", name="cms_errors", value=[1])
+    _, accepted = daemon.call("POST", "/v1/messages", {"to": TO, "text": "to nowhere"})
+    wait_for(lambda: message_state(daemon, accepted["id"])["status"] == "failed", timeout=15)
+    error = message_state(daemon, accepted["id"])["error"]
+    assert error["code"] == "CMS 1" and "unassigned" in error["message"].lower()
+
+
+def test_accepted_messages_survive_a_restart(sim_process, tmp_path, free_port):
+    first = DaemonProcess(tmp_path, free_port, "--port", sim_process.link)
+    wait_for(first.ready, timeout=20)
+    sim_process.control("vanish")                         # nothing can go out while we queue
+    wait_for(first.not_ready, timeout=10)
+    ids = [first.call("POST", "/v1/messages", {"to": TO, "text": f"queued {i}"})[1]["id"] for i in range(5)]
+    first.proc.send_signal(signal.SIGKILL)
+    first.proc.wait(5)
+    sim_process.control("reappear")
+    second = DaemonProcess(tmp_path, free_port, "--port", sim_process.link, log_name="daemon2.log")
+    try:
+        wait_for(second.ready, timeout=20)
+        wait_for(lambda: all(message_state(second, i)["status"] == "sent" for i in ids), timeout=30)
+    finally:
+        assert second.terminate() == 0
+    assert sorted(m["text"] for m in sim_process.messages()) == [f"queued {i}" for i in range(5)]
+
+
+def test_sigterm_finishes_the_send_in_flight(daemon, sim_process):
+    sim_process.control("fault", name="network_delay", value=1.5)
+    _, accepted = daemon.call("POST", "/v1/messages", {"to": TO, "text": "in flight at shutdown"})
+    wait_for(lambda: message_state(daemon, accepted["id"])["status"] == "sending", timeout=10)
+    assert daemon.terminate() == 0
+    assert daemon.elapsed < 5
+    assert [m["text"] for m in sim_process.messages()] == ["in flight at shutdown"]
+    restarted = DaemonProcess(daemon.log_path.parent, int(daemon.url.rsplit(":", 1)[1]), "--port",
+                              sim_process.link, log_name="daemon2.log")
+    try:
+        wait_for(restarted.ready, timeout=20)
+        assert message_state(restarted, accepted["id"])["status"] == "sent"   # recorded before exit
+    finally:
+        restarted.terminate()
