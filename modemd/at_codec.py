@@ -54,9 +54,14 @@ class AtCodec:
         return self._buf
 
     def feed(self, data: bytes) -> list[Event]:
-        parts = _TERMINATORS.split(self._buf + data.replace(b"\0", b""))
-        self._buf = parts.pop()
-        events: list[Event] = [LineReceived(text) for text in map(_decode, parts) if text]
+        data = data.replace(b"\0", b"")
+        events: list[Event] = []
+        if _TERMINATORS.search(data):
+            parts = _TERMINATORS.split(self._buf + data)
+            self._buf = parts.pop()
+            events = [LineReceived(text) for text in map(_decode, parts) if text]
+        else:   # no line ends here (byte-at-a-time delivery): do not rescan the whole partial line
+            self._buf += data
         while len(self._buf) > MAX_LINE:
             chunk, self._buf = self._buf[:MAX_LINE], self._buf[MAX_LINE:]
             events.append(LineReceived(_decode(chunk), truncated=True))

@@ -90,6 +90,10 @@ class AtError(ModemdError):
             return self._retryable
         return classify(self) is ErrorClass.TRANSIENT
 
+    @retryable.setter
+    def retryable(self, value: bool | None) -> None:
+        self._retryable = value
+
     def __str__(self) -> str:
         text = super().__str__()
         return f"{text} (command {self.command})" if self.command else text

@@ -139,6 +139,7 @@ async def test_control_bytes_in_commands_are_refused(channel, bad):
     ("RING", "RING"), ("^RSSI: 18", "^RSSI"), ("^BOOT:20952,0,0,0,72", "^BOOT"), ("+QIND: SMS DONE", "+QIND"),
     ('+CMTI: "SM",3', "+CMTI"), ("+CREG: 1", "+CREG"), ("+CPIN: READY", "+CPIN"), ("RDY", "RDY"),
     ("^SIMST:1", "^SIMST"), ("SMS Ready", "SMS READY"), ("+CDSI: \"SR\",2", "+CDSI"),
+    ('+CDS: 6,7,"+4477",145,"24/01/01,10:00:00+00","24/01/01,10:00:05+00",0', "+CDS"),   # text mode: one line
 ])
 async def test_unsolicited_urcs(fake, channel, line, name):
     await fake.send_lines(line)
@@ -177,6 +178,12 @@ async def test_two_line_cmt_and_cds(fake, channel):
     await fake.send_lines("+CMT: ,24", deliver, "+CDS: 25", report)
     await until(lambda: len(channel.urcs) == 2)
     assert channel.urcs == [Urc("+CMT", "+CMT: ,24", deliver), Urc("+CDS", "+CDS: 25", report)]
+
+
+async def test_two_line_cmt_text_mode_body_is_free_text(fake, channel):
+    await fake.send_lines('+CMT: "+447700900123",,"24/01/01,12:00:00+04"', "OK see you at 5")
+    await until(lambda: channel.urcs)
+    assert channel.urcs == [Urc("+CMT", '+CMT: "+447700900123",,"24/01/01,12:00:00+04"', "OK see you at 5")]
 
 
 async def test_two_line_urc_inside_a_response(fake, channel):

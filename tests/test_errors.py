@@ -62,6 +62,9 @@ def test_retryable_follows_the_policy():
     assert not CmsError(1).retryable and not CmsError(332).retryable
     assert not AtTimeout(after_payload=True).retryable
     assert not CmeError(11).retryable
+    exc = CommandError("ERROR")
+    exc.retryable = True                      # a caller that knows better may override
+    assert exc.retryable
 
 
 def test_message_carries_code_meaning_and_command():
