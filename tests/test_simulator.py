@@ -45,7 +45,7 @@ class Term:
                 return out
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no {pattern.pattern!r} in {self.buffer!r}")
-            self.buffer += self.ser.read(4096)
+            self.buffer += self.ser.read(self.ser.in_waiting or 1)     # returns as soon as a byte is there
 
     def drain(self, seconds: float = 0.1) -> bytes:
         end = time.monotonic() + seconds
