@@ -518,3 +518,47 @@ def test_cli_runs_until_sigterm(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+# ------------------------------------------------------------------------------------------------ robustness, asyncio
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.binary(max_size=40) | st.sampled_from(
+    [b"AT+CMGS=12\r", b"AT+CMGF=1\r", b'AT+CMGS="+49"\r', b"\x1a", b"\x1b", b"\r", b"AT+CPIN=\"1\",\"2\"\r",
+     b"AT+CNMI=0,2,0,2,1\r", b"AT+CMGL=4\r", b"ATV0Q0E0\r", b"A/", b"AT+CMGW=20\r", b"AT+CFUN=1,1\r"]), max_size=25))
+def test_dialect_never_crashes_on_arbitrary_input(chunks):
+    d = Dialect()
+    d.inject_sms("+4917000000000", "x" * 200)
+    for chunk in chunks:
+        d.feed(chunk)                     # must not raise, whatever the line noise or command order
+
+
+def test_v0_numeric_results_and_repeat_last_line():
+    d = Dialect()
+    out = lambda data: b"".join(a.data for a in d.feed(data) if isinstance(a, Out))  # noqa: E731
+    assert out(b"ATE0V0\r") == b"ATE0V0\r0\r"
+    assert out(b"AT+CGMI\r") == b"Quectel\r\n0\r"
+    assert out(b"A/") == b"Quectel\r\n0\r"                   # V.250 6.2.1: A/ repeats, no <CR> needed
+
+
+async def test_in_process_asyncio_client(tmp_path):
+    """SimulatedModem in the test's own loop, a pyserial-asyncio client on the same loop (how modemd uses it)."""
+    import asyncio
+
+    import serial_asyncio_fast
+
+    from modemd.simulator import SimulatedModem
+    modem = SimulatedModem(link=str(tmp_path / "ttyUSB2"))
+    await modem.start()
+    try:
+        reader, writer = await serial_asyncio_fast.open_serial_connection(url=modem.port, baudrate=115200)
+        writer.write(b"ATE0;+CGMM\r")
+        data = b""
+        while b"OK\r\n" not in data:
+            data += await asyncio.wait_for(reader.read(100), 2)
+        assert b"\r\nEC25\r\n" in data
+        writer.close()
+    finally:
+        await modem.stop()
