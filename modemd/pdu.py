@@ -154,6 +154,8 @@ def plan(text: str) -> SmsPlan:
 
 
 def _plan(text: str, concat_limit: dict[str, int]) -> SmsPlan:
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):  # e.g. "\ud800" from JSON: not encodable as UTF-16
+        raise PduError("text contains a lone UTF-16 surrogate")
     encoding: Encoding = "gsm7" if gsm7.is_gsm7(text) else "ucs2"
     if _units(text, encoding) <= SINGLE_LIMIT[encoding]:
         return SmsPlan(encoding, [text])

@@ -229,6 +229,14 @@ def test_empty_text_is_one_empty_part():
     assert part.text == "" and decode_submit(part.hex).text == ""
 
 
+@pytest.mark.parametrize("text", ["\ud800", "a\udfffb", "😀\ud83d"])
+def test_lone_surrogate_is_a_pdu_error(text):
+    with pytest.raises(PduError, match="surrogate"):
+        plan(text)
+    with pytest.raises(PduError, match="surrogate"):
+        encode_deliver("+15551234", text, timestamp=NOW)
+
+
 def test_part_limit():
     assert len(plan("x" * 153 * 255).parts) == 255
     with pytest.raises(PduError, match="255"):

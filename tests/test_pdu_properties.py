@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from modemd import gsm7
@@ -56,6 +57,10 @@ timestamps = st.builds(lambda dt, tz: dt.replace(tzinfo=tz),
 @given(text=texts, status_report=st.booleans(), ref=st.integers(0, 255),
        validity=st.none() | st.integers(0, 40_000_000))
 def test_submit_round_trip(text, status_report, ref, validity):
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):  # a lone surrogate (st.characters() makes them)
+        with pytest.raises(PduError, match="surrogate"):
+            encode_submit("+4915112345678", text)
+        return
     parts = encode_submit("+4915112345678", text, status_report=status_report, validity=validity, concat_ref=ref)
     assert len(parts) == len(plan(text).parts)
     decoded = [decode_submit(p.hex, p.tpdu_length) for p in parts]
@@ -86,6 +91,7 @@ def check_part_limits(hex_pdu: str, d) -> None:
 @PDU
 @given(text=texts)
 def test_plan_parts_are_whole_code_points_and_join(text):
+    assume(not any(0xD800 <= ord(ch) <= 0xDFFF for ch in text))
     p = plan(text)
     assert "".join(p.parts) == text
     assert p.encoding == ("gsm7" if gsm7.is_gsm7(text) else "ucs2")
@@ -98,6 +104,7 @@ def test_plan_parts_are_whole_code_points_and_join(text):
 @given(text=texts, originator=numbers | alphanumeric, timestamp=timestamps, ref=st.integers(0, 255),
        concat16=st.booleans())
 def test_deliver_round_trip(text, originator, timestamp, ref, concat16):
+    assume(not any(0xD800 <= ord(ch) <= 0xDFFF for ch in text))
     hexes = encode_deliver(originator, text, timestamp=timestamp, concat_ref=ref, concat16=concat16)
     decoded = [decode_deliver(h) for h in hexes]
     assert "".join(d.text for d in decoded) == text
@@ -143,6 +150,7 @@ def test_decoders_raise_only_pdu_error(data, tpdu_length):
 @settings(max_examples=300, deadline=None)
 @given(text=texts, cut=st.integers(1, 400))
 def test_truncated_submit_raises_pdu_error(text, cut):
+    assume(not any(0xD800 <= ord(ch) <= 0xDFFF for ch in text))
     part = encode_submit("+15551234", text)[0]
     hex_pdu = part.hex[: 2 * min(cut, len(part.hex) // 2 - 1)]
     try:
