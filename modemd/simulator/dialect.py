@@ -14,7 +14,7 @@ from collections import deque
 from datetime import datetime, timezone
 from typing import Callable
 
-from . import commands_basic, commands_sms, inbound
+from . import commands_basic, commands_send, commands_sms, inbound
 from .actions import Out, UrcSlot
 from .faults import Faults
 from .parser import CommandLineError, parse_command_line
@@ -41,7 +41,7 @@ class Dialect:
         self.now = now
         self.sim = Sim.from_profile(profile)
         self.settings = Settings()
-        self.handlers = {**commands_basic.HANDLERS, **commands_sms.HANDLERS}
+        self.handlers = {**commands_basic.HANDLERS, **commands_sms.HANDLERS, **commands_send.HANDLERS}
         self.urcs: deque[list[str]] = deque()      # each URC is one or two lines (+CMT / +CDS carry a PDU line)
         self.held_urcs: list[list[str]] = []       # CNMI mode 0: kept in the TA until mode 1/2 (27.005 3.4.1)
         self.network_queue: list[inbound.Pending] = []   # SMS the ME refused (memory full); the SC retries
@@ -115,6 +115,17 @@ class Dialect:
                         ("+CEREG", self.settings.cereg_n)):
             if n >= 1:
                 self.queue_urc([f"{name}: {commands_basic.reg_fields(self, stat, n, urc=True)}"])
+
+    # ----------------------------------------------------------------------------------------- network side
+    def inject_sms(self, sender: str, text: str, **options) -> list[int]:
+        return inbound.inject_sms(self, sender, text, **options)
+
+    def inject_status_report(self, message_reference: int, recipient: str, status: int = 0, **options):
+        return inbound.inject_status_report(self, message_reference, recipient, status, **options)
+
+    def send_urc(self, line: str) -> None:
+        """A raw URC; "\n" separates the lines of a two-line one (+CMT header and PDU)."""
+        self.queue_urc(line.split("\n"))
 
     # ----------------------------------------------------------------------------------------- URCs
     def queue_urc(self, lines: list[str], *, sms: bool = False) -> None:
@@ -301,19 +312,3 @@ def _merge(actions: list) -> list:
             merged.append(action)
     return merged
 
-
-def _inbound_methods():
-    """Dialect.inject_sms / inject_status_report / send_urc: the network side, pure like the rest."""
-    def inject_sms(self, sender, text, **options):
-        return inbound.inject_sms(self, sender, text, **options)
-
-    def inject_status_report(self, message_reference, recipient, status=0, **options):
-        return inbound.inject_status_report(self, message_reference, recipient, status, **options)
-
-    def send_urc(self, line: str) -> None:
-        self.queue_urc(line.split("\n"))
-
-    Dialect.inject_sms, Dialect.inject_status_report, Dialect.send_urc = inject_sms, inject_status_report, send_urc
-
-
-_inbound_methods()
