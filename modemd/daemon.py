@@ -21,6 +21,7 @@ from .otp import OtpService, OtpSettings, load_secret
 from .outbox import Outbox, Pacing, RetryPolicy
 from .store import Store
 from .store_otp import OtpStore
+from .metrics import Metrics
 from .modem import ModemState
 from .supervisor import ModemSupervisor
 
@@ -70,7 +71,9 @@ class Daemon:
         self.supervisors: list[ModemSupervisor] = []
         self.simulator = None
         self.store = Store(settings.state_dir / "modemd.db")
-        self.outbox = Outbox(self.store, policy=settings.retry, keep_sent_text=settings.keep_sent_text)
+        self.metrics = Metrics()
+        self.outbox = Outbox(self.store, policy=settings.retry, keep_sent_text=settings.keep_sent_text,
+                             on_change=self.metrics.message_changed)
         self.tokens = TokenSet([])
         self.otp: OtpService | None = None
         self.default_region = settings.default_region
@@ -110,7 +113,8 @@ class Daemon:
         if state is ModemState.READY:
             self.outbox.wake()   # messages that waited for this modem go now, not at the next poll
 
-    def message_accepted(self) -> None:
+    def message_accepted(self, kind: str) -> None:
+        self.metrics.message_accepted(kind)
         self.outbox.wake()
 
     async def _start_simulator(self) -> ModemSettings:

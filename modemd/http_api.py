@@ -17,6 +17,8 @@ from aiohttp import web
 from . import pdu
 from .auth import TokenSet
 from .numbers import InvalidNumber, normalize
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, Metrics
+from .openapi import SPEC
 from .otp import OtpError, OtpService, RateLimited
 from .sms import OutboundSms, Priority, State, new_message_id
 from .store import Store
@@ -33,11 +35,12 @@ class DaemonView(Protocol):
     store: Store
     tokens: TokenSet
     otp: OtpService
+    metrics: Metrics
     default_region: str | None
 
     def ready(self) -> bool: ...
     def modem_states(self) -> list[dict]: ...
-    def message_accepted(self) -> None: ...
+    def message_accepted(self, kind: str) -> None: ...
 
 
 DAEMON_KEY = web.AppKey("daemon", object)
@@ -64,7 +67,7 @@ def invalid(field: str, reason: str) -> Problem:
     return Problem(422, "Invalid field", f"{field}: {reason}", field=field)
 
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
 
 
 @web.middleware
@@ -72,6 +75,7 @@ async def problems(request: web.Request, handler) -> web.StreamResponse:
     try:
         if request.path not in PUBLIC_PATHS:
             _authenticate(request)
+            _check_query(request)
         return await handler(request)
     except Problem as problem:
         return problem.response()
@@ -81,7 +85,26 @@ async def problems(request: web.Request, handler) -> web.StreamResponse:
     except web.HTTPRequestEntityTooLarge:
         return Problem(413, "Body too large", f"at most {MAX_BODY} bytes").response()
     except web.HTTPException as exc:   # aiohttp's own 404 / 405 as problems too
-        return Problem(exc.status, exc.reason).response()
+        response = Problem(exc.status, exc.reason).response()
+        if "Allow" in exc.headers:      # RFC 9110 15.5.6: a 405 lists the methods the resource has
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+
+
+def _allowed_query(route: web.AbstractRoute) -> frozenset[str]:
+    """The query parameters the OpenAPI document lists for this route: the one place they are declared."""
+    item = SPEC["paths"].get(route.resource.canonical if route.resource else "", {})
+    operation = item.get(route.method.lower(), {})
+    return frozenset(p["name"] for p in operation.get("parameters", []) if p["in"] == "query")
+
+
+def _check_query(request: web.Request) -> None:
+    route = request.match_info.route
+    if route.resource is None:       # 404/405: nothing to check
+        return
+    unknown = sorted(set(request.query) - _allowed_query(route))
+    if unknown:
+        raise invalid(unknown[0] or "(empty name)", "unknown query parameter")
 
 
 def _authenticate(request: web.Request) -> None:
@@ -98,6 +121,9 @@ def build_app(daemon: DaemonView) -> web.Application:
     app[DAEMON_KEY] = daemon
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/v1/modems", list_modems)
     app.router.add_post("/v1/messages", create_message)
     app.router.add_get("/v1/messages", list_messages)
     app.router.add_get("/v1/messages/{id}", get_message)
@@ -121,23 +147,69 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if body["ready"] else 503)
 
 
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(SPEC)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    daemon: DaemonView = request.app[DAEMON_KEY]
+    body = daemon.metrics.render(await daemon.store.counts(), daemon.modem_states())
+    return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+
+async def list_modems(request: web.Request) -> web.Response:
+    daemon: DaemonView = request.app[DAEMON_KEY]
+    counts = await daemon.store.counts()
+    return web.json_response({"data": [modem_view(m, counts.get("queued", 0)) for m in daemon.modem_states()]})
+
+
+def modem_view(state: dict, queued: int) -> dict:
+    ident = state["identity"]
+    return {"name": state["name"], "port": state["port"], "state": state["state"],
+            "signal_dbm": state["signal_dbm"], "rssi": state["rssi"], "operator": state["operator"] or None,
+            "registration": state["registration_text"], "manufacturer": ident["manufacturer"] or None,
+            "model": ident["model"] or None, "imei": mask_id(ident["imei"], 8),
+            "iccid": mask_id(ident["iccid"], 7), "queue_depth": queued, "last_error": state["last_error"] or None}
+
+
+def mask_id(value: str, keep_head: int) -> str | None:
+    """IMEI/ICCID: the head names the model or issuer, not the unit; the tail tells two devices apart."""
+    if not value:
+        return None
+    if len(value) <= keep_head + 2:
+        return "*" * len(value)
+    return value[:keep_head] + "*" * (len(value) - keep_head - 2) + value[-2:]
+
+
+def _unavailable_unless_queued(daemon: "DaemonView", body: dict) -> None:
+    """By default a message is queued even when no modem can send now; a client that would rather fall back to
+    another channel sends queue_if_unavailable=false and gets 503 with nothing queued."""
+    queue = body.get("queue_if_unavailable", True)
+    if not isinstance(queue, bool):
+        raise invalid("queue_if_unavailable", "true or false")
+    if not queue and not daemon.ready():
+        raise Problem(503, "No modem can send now", "nothing was queued; try again later or use another channel",
+                      retry_after=30)
+
+
 # ---- messages ----------------------------------------------------------------------------------------------------
 async def create_message(request: web.Request) -> web.Response:
     daemon: DaemonView = request.app[DAEMON_KEY]
     body = await _json_object(request)
-    _only_fields(body, {"to", "text", "priority", "ttl"})
+    _only_fields(body, {"to", "text", "priority", "ttl", "queue_if_unavailable"})
     to = _number(body.get("to"), daemon.default_region)
     text = _text(body.get("text"))
     parts = _parts(text)
     priority = _priority(body.get("priority", "normal"))
     ttl = _ttl(body.get("ttl"))
     key = _idempotency_key(request)
+    _unavailable_unless_queued(daemon, body)
     now = time.time()
     sms = OutboundSms(id=new_message_id(now), to=to, text=text, parts=parts, priority=priority, next_attempt_at=now,
                       deadline=now + ttl if ttl else None, created_at=now, updated_at=now, idempotency_key=key)
     result = await daemon.store.enqueue(sms)
     if result.created:
-        daemon.message_accepted()
+        daemon.message_accepted("sms")
     return web.json_response(_message_summary(result.message), status=202 if result.created else 200,
                              headers={"Location": f"/v1/messages/{result.message.id}"})
 
@@ -151,7 +223,7 @@ async def list_messages(request: web.Request) -> web.Response:
     daemon: DaemonView = request.app[DAEMON_KEY]
     query = request.query
     state = None
-    if query.get("status"):
+    if "status" in query:
         try:
             state = State(query["status"])
         except ValueError:
@@ -211,19 +283,20 @@ def _iso(ts: float | None) -> str | None:
 async def send_otp(request: web.Request) -> web.Response:
     daemon: DaemonView = request.app[DAEMON_KEY]
     body = await _json_object(request)
-    _only_fields(body, {"to", "ttl", "length", "template"})
+    _only_fields(body, {"to", "ttl", "length", "template", "queue_if_unavailable"})
     to = _number(body.get("to"), daemon.default_region)
     ttl = _optional_int(body, "ttl", 60, 3600)
     length = _optional_int(body, "length", 4, 10)
     template = body.get("template")
     if template is not None and (not isinstance(template, str) or len(template) > 320):
         raise invalid("template", "a string of at most 320 characters containing {code}")
+    _unavailable_unless_queued(daemon, body)
     try:
         issued = await daemon.otp.issue(to, token_id=request[TOKEN_ID], ttl=ttl, length=length,
                                         template=template)
     except OtpError as exc:
         raise invalid(exc.field, exc.reason) from None
-    daemon.message_accepted()
+    daemon.message_accepted("otp")
     return web.json_response({"id": issued.id, "to": issued.to, "status": "pending",
                               "expires_at": _iso(issued.expires_at), "message_id": issued.message_id}, status=202)
 
@@ -239,9 +312,10 @@ async def verify_otp(request: web.Request) -> web.Response:
         raise invalid("code", "4 to 10 digits, as a string")
     to = _number(body["to"], daemon.default_region) if "to" in body else None
     verification_id = body.get("id")
-    if verification_id is not None and (not isinstance(verification_id, str) or len(verification_id) > 64):
+    if "id" in body and (not isinstance(verification_id, str) or not 1 <= len(verification_id) <= 64):
         raise invalid("id", "a verification id as returned by POST /v1/otp")
     outcome = await daemon.otp.verify(code, to=to, verification_id=verification_id)
+    daemon.metrics.otp_verified(outcome.status)
     result = {"valid": outcome.status == "approved", "status": outcome.status}
     if outcome.attempts_left is not None and outcome.status == "pending":
         result["attempts_left"] = outcome.attempts_left

@@ -23,7 +23,8 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol
 
-from .errors import AtTimeout, ChannelClosed, CmeError, CmsError, ErrorClass, PromptNotReceived, classify
+from .errors import (AtTimeout, ChannelClosed, CmeError, CmsError, ErrorClass, PromptNotReceived,
+                     classify, cms_already_accepted)
 from .modem import SmsSendFailed
 from .redact import mask_number
 from .sms import Kind, OutboundSms
@@ -213,7 +214,11 @@ class OutboxWorker:
         reason = str(exc.cause)
         log.warning("[%s] message %s to %s: %s (%s)", self.modem.name, sms.id, mask_number(sms.to), reason,
                     kind.name.lower())
-        if kind is ErrorClass.PERMANENT:
+        if cms_already_accepted(exc.cause):
+            # CMS 197: the SC already holds a message with this reference (TP-RD): the earlier try went out.
+            await self.outbox.store.mark_sent(sms.id, exc.references, purge_text=sms.kind is Kind.OTP)
+            await self.outbox._notify_id(sms.id, "sent")
+        elif kind is ErrorClass.PERMANENT:
             await self._fail(sms, reason, code)
         elif kind is ErrorClass.DEVICE_STATE or not self.modem.can_send:
             await self.outbox.store.mark_retry(sms.id, time.time(), reason, error_code=code, refund_attempt=True)

@@ -7,6 +7,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from modemd.auth import TokenSet
 from modemd.http_api import build_app
+from modemd.metrics import Metrics
 from modemd.store import Store
 
 TOKEN = "test-token-0123456789"
@@ -18,6 +19,7 @@ class FakeDaemon:
 
     def __init__(self, store):
         self.store = store
+        self.metrics = Metrics()
         self.tokens = TokenSet([TOKEN])
         self.default_region = "DE"
         self.accepted = 0
@@ -28,7 +30,7 @@ class FakeDaemon:
     def modem_states(self):
         return []
 
-    def message_accepted(self):
+    def message_accepted(self, kind):
         self.accepted += 1
 
 

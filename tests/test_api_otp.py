@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from modemd.auth import TokenSet
 from modemd.http_api import build_app
+from modemd.metrics import Metrics
 from modemd.otp import OtpService, OtpSettings
 from modemd.store import Store
 from modemd.store_otp import OtpStore
@@ -28,6 +29,7 @@ TO = "+4915112345678"
 class FakeDaemon:
     def __init__(self, store, otp):
         self.store, self.otp = store, otp
+        self.metrics = Metrics()
         self.tokens = TokenSet([TOKEN, "second-token-xyz"])
         self.default_region = "DE"
 
@@ -37,7 +39,7 @@ class FakeDaemon:
     def modem_states(self):
         return []
 
-    def message_accepted(self):
+    def message_accepted(self, kind):
         pass
 
 
