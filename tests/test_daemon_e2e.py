@@ -104,3 +104,40 @@ def test_sigterm_finishes_the_send_in_flight(daemon, sim_process):
         assert message_state(restarted, accepted["id"])["status"] == "sent"   # recorded before exit
     finally:
         restarted.terminate()
+
+
+def test_modems_endpoint_masks_identities(daemon, sim_process):
+    status, body = daemon.call("GET", "/v1/modems")
+    assert status == 200
+    [modem] = body["data"]
+    assert modem["state"] == "ready" and modem["name"] == "modem0" and modem["port"] == sim_process.link
+    assert modem["signal_dbm"] < 0 and modem["operator"] and modem["model"]
+    assert "*" in modem["imei"] and len(modem["imei"]) == 15 and "*" in modem["iccid"]
+    assert modem["imei"][:8].isdigit() and modem["queue_depth"] == 0
+
+
+def test_metrics_count_what_happened(daemon, sim_process):
+    _, accepted = daemon.call("POST", "/v1/messages", {"to": TO, "text": "count me"})
+    wait_for(lambda: message_state(daemon, accepted["id"])["status"] == "sent", timeout=15)
+    import urllib.request
+    from conftest import TOKEN
+    request = urllib.request.Request(daemon.url + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        text = response.read().decode()
+    assert 'modemd_messages_accepted_total{kind="sms"} 1.0' in text
+    assert 'modemd_messages_sent_total{modem="modem0"} 1.0' in text
+    assert 'modemd_modem_ready{modem="modem0"} 1.0' in text
+    assert 'modemd_queue_messages{state="sent"} 1.0' in text
+    assert TO not in text and "+49" not in text
+
+
+def test_client_can_refuse_queueing_when_no_modem_can_send(daemon, sim_process):
+    sim_process.control("vanish")
+    wait_for(daemon.not_ready, timeout=10)
+    status, problem = daemon.call("POST", "/v1/otp", {"to": TO, "queue_if_unavailable": False})
+    assert status == 503 and problem["status"] == 503
+    status, problem = daemon.call("POST", "/v1/messages", {"to": TO, "text": "x", "queue_if_unavailable": False})
+    assert status == 503
+    assert daemon.call("GET", "/v1/messages")[1]["data"] == []
+    status, _ = daemon.call("POST", "/v1/messages", {"to": TO, "text": "queued anyway"})
+    assert status == 202
