@@ -61,7 +61,15 @@ def migrate(conn: sqlite3.Connection, migrations: list[str]) -> int:
 
 
 def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """Split a script into statements; sqlite3.complete_statement knows about quotes and comments."""
+    statements, current = [], ""
+    for line in (script.rstrip().rstrip(";") + ";").splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip().rstrip(";").strip():
+                statements.append(current.strip())
+            current = ""
+    return statements
 
 
 class Database:
