@@ -15,12 +15,12 @@ from pathlib import Path
 
 from . import __version__
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_TEMPFAIL = 0, 1, 2, 69, 75
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_TEMPFAIL, EXIT_CONFIG = 0, 1, 2, 69, 75, 78
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level or "info")
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -30,30 +30,45 @@ def main(argv: list[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modemd", description="SMS and one-time passcodes from your own SIM.")
     parser.add_argument("--version", action="version", version=f"modemd {__version__}")
-    parser.add_argument("--log-level", default="info", choices=["trace", "debug", "info", "warning", "error"])
+    parser.add_argument("--log-level", default=None, choices=["trace", "debug", "info", "warning", "error"],
+                        help="default: the config file's server.log_level, else info")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(sub)
+    _add_check_config(sub)
     _add_simulate(sub)
     _add_sendsms(sub)
     _add_probe(sub)
     return parser
 
 
-def _add_serial_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--baud", type=int, default=115200, help="serial speed (nominal on USB modems; default 115200)")
+def _add_serial_options(p: argparse.ArgumentParser, baud_default: int | None = 115200) -> None:
+    p.add_argument("--baud", type=int, default=baud_default,
+                   help="serial speed (nominal on USB modems; default 115200)")
     p.add_argument("--rtscts", action="store_true", help="hardware flow control (RS-232 modems)")
     p.add_argument("--pin-file", type=Path, help="file holding the SIM PIN (never given on the command line)")
 
 
 def _add_run(sub) -> None:
     p = sub.add_parser("run", help="run the daemon")
+    _add_config_options(p)
+    p.set_defaults(func=cmd_run)
+
+
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="TOML config (default /etc/modemd/modemd.toml if it exists); flags below override it")
     p.add_argument("--port", action="append", default=[], metavar="PATH",
                    help="serial port of a modem (repeat for several); a stable udev/by-id path is best")
     p.add_argument("--simulate", action="store_true", help="also start a simulated modem and use it")
     p.add_argument("--state-dir", type=Path, help="database and secrets ($STATE_DIRECTORY under systemd)")
-    p.add_argument("--listen", default="127.0.0.1:8765", metavar="HOST:PORT", help="HTTP API address")
-    _add_serial_options(p)
-    p.set_defaults(func=cmd_run)
+    p.add_argument("--listen", default=None, metavar="HOST:PORT", help="HTTP API address (default 127.0.0.1:8765)")
+    _add_serial_options(p, baud_default=None)
+
+
+def _add_check_config(sub) -> None:
+    p = sub.add_parser("check-config", help="validate the config (and flags) as `run` would, then exit")
+    _add_config_options(p)
+    p.set_defaults(func=cmd_check_config)
 
 
 def _add_simulate(sub) -> None:
@@ -90,6 +105,7 @@ def configure_logging(level: str) -> None:
     numeric = TRACE if level == "trace" else getattr(logging, level.upper())
     logging.basicConfig(level=numeric, stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.getLogger().setLevel(numeric)
 
 
 def _read_pin(args) -> str | None:
@@ -98,21 +114,43 @@ def _read_pin(args) -> str | None:
     return args.pin_file.read_text(encoding="utf-8").strip() or None
 
 
+def _load(args):
+    """The config file with the command-line flags applied on top. Raises ConfigError."""
+    from .config import apply_cli_overrides, load_config
+    return apply_cli_overrides(load_config(args.config), ports=args.port, state_dir=args.state_dir,
+                               listen=args.listen, simulate=args.simulate, baud=args.baud, rtscts=args.rtscts,
+                               pin_file=args.pin_file, log_level=args.log_level)
+
+
 def cmd_run(args) -> int:
-    from .daemon import DaemonSettings, ModemSettings, default_state_dir, run_daemon
-    if not args.port and not args.simulate:
-        print("modemd run: give --port PATH (a modem) or --simulate", file=sys.stderr)
-        return EXIT_USAGE
-    host, _, port = args.listen.rpartition(":")
-    if not host or not port.isdigit():
-        print(f"modemd run: --listen must be HOST:PORT, got {args.listen!r}", file=sys.stderr)
-        return EXIT_USAGE
-    pin = _read_pin(args)
-    modems = [ModemSettings(name=f"modem{i}", port=path, baudrate=args.baud, rtscts=args.rtscts, pin=pin)
-              for i, path in enumerate(args.port)]
-    settings = DaemonSettings(state_dir=args.state_dir or default_state_dir(), modems=modems,
-                              listen_host=host.strip("[]"), listen_port=int(port), simulate=args.simulate)
-    return asyncio.run(run_daemon(settings))
+    from .config import ConfigError
+    from .daemon import run_daemon
+    try:
+        config = _load(args)
+    except ConfigError as exc:
+        print(f"modemd: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(config.server.log_level)
+    try:
+        return asyncio.run(run_daemon(config, reload_config=lambda: _load(args)))
+    except OSError as exc:        # e.g. the listen address is taken: say so, no traceback
+        print(f"modemd: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+
+
+def cmd_check_config(args) -> int:
+    from .config import ConfigError
+    try:
+        config = _load(args)
+    except ConfigError as exc:
+        print(f"modemd: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    source = config.source or "(no file)"
+    print(f"OK {source}: {len(config.modems)} modem(s){' + simulated' if config.simulate else ''}, "
+          f"{len(config.webhooks)} webhook(s)")
+    return EXIT_OK
 
 
 def cmd_simulate(args) -> int:

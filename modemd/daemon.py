@@ -1,7 +1,8 @@
-"""Composition root: builds the parts, starts them in order, and shuts them down on a signal.
+"""Composition root: builds the parts from a Config, starts them in order, reloads on SIGHUP, stops on SIGTERM.
 
-Start-up order: state directory -> simulated modem (if asked) -> modem supervisors -> HTTP listener.
-A signal handler only sets a flag (uvicorn's lesson); the shutdown runs in the main task.
+Start-up order: state directory -> store (+ crash recovery) -> simulated modem (if asked) -> modem supervisors and
+outbox workers -> first bring-up (bounded wait) -> HTTP listener. Signal handlers only set flags (uvicorn's lesson);
+reload and shutdown run in the main task.
 """
 
 from __future__ import annotations
@@ -10,51 +11,27 @@ import asyncio
 import logging
 import os
 import signal
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from aiohttp import web
 
 from . import http_api
 from .auth import TokenSet, generated_token, tokens_from_environment
-from .otp import OtpService, OtpSettings, load_secret
-from .outbox import Outbox, Pacing, RetryPolicy
-from .store import Store
-from .store_otp import OtpStore
+from .config import Config, ConfigError, ModemConfig, reloaded
 from .metrics import Metrics
 from .modem import ModemState
+from .otp import OtpService, load_secret
+from .outbox import Outbox
+from .store import Store
+from .store_otp import OtpStore
 from .supervisor import ModemSupervisor
 
 log = logging.getLogger(__name__)
 
-# How long start-up waits for the modems' first bring-up before it reports itself started anyway; a modem that is
-# slow or absent must not keep the API from listening (it accepts and queues while modems come and go).
+# How long start-up waits for the modems' first bring-up before it serves anyway; a modem that is slow or absent
+# must not keep the API from listening (it accepts and queues while modems come and go).
 BRING_UP_WAIT = 30.0
-
-
-@dataclass(frozen=True)
-class ModemSettings:
-    name: str
-    port: str
-    baudrate: int = 115200
-    rtscts: bool = False
-    pin: str | None = None
-    smsc: str | None = None
-    registration_timeout: float = 60.0
-    per_minute: float = 0.0           # pacing; 0 = as fast as the modem goes
-
-
-@dataclass(frozen=True)
-class DaemonSettings:
-    state_dir: Path
-    modems: list[ModemSettings] = field(default_factory=list)
-    listen_host: str = "127.0.0.1"
-    listen_port: int = 8765
-    simulate: bool = False
-    default_region: str | None = None
-    retry: RetryPolicy = RetryPolicy()
-    keep_sent_text: bool = True
-    otp: OtpSettings = OtpSettings()
 
 
 def default_state_dir() -> Path:
@@ -66,65 +43,65 @@ def default_state_dir() -> Path:
 
 
 class Daemon:
-    def __init__(self, settings: DaemonSettings):
-        self.settings = settings
+    def __init__(self, config: Config, *, reload_config: Callable[[], Config] | None = None):
+        self.config = config
+        self.state_dir = config.server.state_dir or default_state_dir()
+        self._reload_config = reload_config
         self.supervisors: list[ModemSupervisor] = []
         self.simulator = None
-        self.store = Store(settings.state_dir / "modemd.db")
+        self.store = Store(self.state_dir / "modemd.db")
         self.metrics = Metrics()
-        self.outbox = Outbox(self.store, policy=settings.retry, keep_sent_text=settings.keep_sent_text,
+        self.outbox = Outbox(self.store, policy=config.queue.retry, keep_sent_text=config.queue.keep_sent_text,
                              on_change=self.metrics.message_changed)
         self.tokens = TokenSet([])
         self.otp: OtpService | None = None
-        self.default_region = settings.default_region
+        self.default_region = config.server.default_region
         self._runner: web.AppRunner | None = None
         self._stop = asyncio.Event()
+        self._reload = asyncio.Event()
 
+    # ---- start -------------------------------------------------------------------------------------------------
     async def start(self) -> None:
-        self.settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._load_tokens()
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for warning in self.config.warnings:
+            log.warning("config: %s", warning)
+        self.tokens = self._tokens(self.config)
         await self.store.open()
-        self.otp = OtpService(OtpStore(self.store), load_secret(self.settings.state_dir), self.settings.otp)
+        self.otp = OtpService(OtpStore(self.store), load_secret(self.state_dir), self.config.otp)
         await self.outbox.recover()
-        modems = list(self.settings.modems)
-        if self.settings.simulate:
+        modems = list(self.config.modems)
+        if self.config.simulate:
             modems.append(await self._start_simulator())
-        for m in modems:
-            sup = ModemSupervisor(m.name, m.port, baudrate=m.baudrate, rtscts=m.rtscts, pin=m.pin, smsc=m.smsc,
-                                  registration_timeout=m.registration_timeout, on_event=self._on_modem_event,
-                                  on_state=self._on_modem_state)
-            sup.start()
-            self.supervisors.append(sup)
-            self.outbox.add_modem(sup.modem, Pacing(m.per_minute))
+        for modem in modems:
+            self._start_modem(modem)
         self.outbox.start()
         await self._wait_first_bring_up()
         await self._start_http()
 
-    def _load_tokens(self) -> None:
-        tokens = tokens_from_environment()
+    def _start_modem(self, m: ModemConfig) -> None:
+        sup = ModemSupervisor(m.name, m.port, baudrate=m.baud, rtscts=m.rtscts, pin=m.pin, smsc=m.smsc,
+                              registration_timeout=m.registration_timeout, on_event=self._on_modem_event,
+                              on_state=self._on_modem_state)
+        sup.start()
+        self.supervisors.append(sup)
+        self.outbox.add_modem(sup.modem, m.pacing)
+
+    def _tokens(self, config: Config) -> TokenSet:
+        tokens = [*config.auth.tokens, *tokens_from_environment()]
         if not tokens:
-            token, path = generated_token(self.settings.state_dir)
+            token, path = generated_token(self.state_dir)
             tokens = [token]
-            log.warning("no API token configured ($MODEMD_TOKEN or a systemd credential); using the one saved in "
-                        "%s", path)
-        self.tokens = TokenSet(tokens)
+            log.warning("no API token configured (config auth.tokens, $MODEMD_TOKEN or a systemd credential); "
+                        "using the one saved in %s", path)
+        return TokenSet(tokens)
 
-    def _on_modem_state(self, state: ModemState) -> None:
-        if state is ModemState.READY:
-            self.outbox.wake()   # messages that waited for this modem go now, not at the next poll
-
-    def message_accepted(self, kind: str) -> None:
-        self.metrics.message_accepted(kind)
-        self.outbox.wake()
-
-    async def _start_simulator(self) -> ModemSettings:
+    async def _start_simulator(self) -> ModemConfig:
         from .simulator import SimulatedModem   # only the demo and tests need it
-        state = self.settings.state_dir
-        self.simulator = SimulatedModem(link=str(state / "sim-modem0"), handset_path=str(state / "handset.jsonl"))
+        handset = self.state_dir / "handset.jsonl"
+        self.simulator = SimulatedModem(link=str(self.state_dir / "sim-modem0"), handset_path=str(handset))
         await self.simulator.start()
-        log.info("simulated modem on %s; SMS it receives are recorded in %s", self.simulator.port,
-                 state / "handset.jsonl")
-        return ModemSettings(name="sim0", port=self.simulator.port, registration_timeout=10.0)
+        log.info("simulated modem on %s; SMS it sends are recorded in %s", self.simulator.port, handset)
+        return ModemConfig(name="sim0", port=self.simulator.port, registration_timeout=10.0)
 
     async def _wait_first_bring_up(self) -> None:
         waits = [sup.brought_up.wait() for sup in self.supervisors]
@@ -132,25 +109,78 @@ class Daemon:
             try:
                 await asyncio.wait_for(asyncio.gather(*waits), BRING_UP_WAIT)
             except asyncio.TimeoutError:
-                log.warning("some modems are still coming up after %.0f s; starting anyway", BRING_UP_WAIT)
+                log.warning("some modems are still coming up after %.0f s; serving anyway", BRING_UP_WAIT)
 
     async def _start_http(self) -> None:
-        app = http_api.build_app(self)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(http_api.build_app(self), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.listen_host, self.settings.listen_port)
-        await site.start()
-        log.info("HTTP API listening on http://%s:%d", self.settings.listen_host, self.settings.listen_port)
+        server = self.config.server
+        await web.TCPSite(self._runner, server.listen_host, server.listen_port).start()
+        log.info("HTTP API listening on http://%s:%d", server.listen_host, server.listen_port)
+        if server.unix_socket:
+            server.unix_socket.parent.mkdir(parents=True, exist_ok=True)
+            await web.UnixSite(self._runner, str(server.unix_socket)).start()
+            os.chmod(server.unix_socket, 0o660)   # the group of local apps allowed to send, nobody else
+            log.info("HTTP API listening on unix socket %s", server.unix_socket)
+
+    # ---- events from the modems --------------------------------------------------------------------------------
+    def _on_modem_state(self, state: ModemState) -> None:
+        if state is ModemState.READY:
+            self.outbox.wake()   # messages that waited for this modem go now, not at the next poll
 
     def _on_modem_event(self, urc) -> None:
         # Inbound SMS and delivery reports are handled by the inbox (a later stage); until then say what came in.
         log.info("modem event %s (not processed yet)", urc.name)
 
+    def message_accepted(self, kind: str) -> None:
+        self.metrics.message_accepted(kind)
+        self.outbox.wake()
+
+    # ---- views for the API -------------------------------------------------------------------------------------
+    def modem_states(self) -> list[dict]:
+        return [{"name": s.name, "port": s.port, **s.modem.status.as_dict()} for s in self.supervisors]
+
+    def ready(self) -> bool:
+        return any(s.modem.can_send for s in self.supervisors)
+
+    # ---- reload and stop ---------------------------------------------------------------------------------------
     def request_stop(self) -> None:
         self._stop.set()
 
-    async def wait_stopped(self) -> None:
-        await self._stop.wait()
+    def request_reload(self) -> None:
+        self._reload.set()
+
+    async def serve(self) -> None:
+        """Until SIGTERM/SIGINT: apply reloads as they are asked for."""
+        while not self._stop.is_set():
+            stop = asyncio.ensure_future(self._stop.wait())
+            reload = asyncio.ensure_future(self._reload.wait())
+            await asyncio.wait({stop, reload}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            reload.cancel()
+            if self._reload.is_set() and not self._stop.is_set():
+                self._reload.clear()
+                self.reload()
+
+    def reload(self) -> bool:
+        """Re-read the config; an invalid one is refused with the reason and the running one stays."""
+        if self._reload_config is None:
+            log.info("reload asked for, but there is no config file to re-read")
+            return False
+        try:
+            new, kept = reloaded(self.config, self._reload_config())
+            tokens = self._tokens(new)
+        except (ConfigError, OSError) as exc:
+            log.error("reload refused, keeping the running configuration: %s", exc)
+            return False
+        for key in kept:
+            log.warning("config: %s changed; that takes effect after a restart", key)
+        self.tokens, self.config, self.default_region = tokens, new, new.server.default_region
+        self.otp.settings = new.otp
+        self.outbox.policy, self.outbox.keep_sent_text = new.queue.retry, new.queue.keep_sent_text
+        logging.getLogger().setLevel(new.server.log_level.upper() if new.server.log_level != "trace" else 5)
+        log.info("configuration reloaded")
+        return True
 
     async def stop(self) -> None:
         # Order: stop accepting, let the AT exchange in flight finish and be recorded, then let go of the modems.
@@ -164,21 +194,16 @@ class Daemon:
         await self.store.close()
         log.info("stopped")
 
-    def modem_states(self) -> list[dict]:
-        return [{"name": s.name, "port": s.port, **s.modem.status.as_dict()} for s in self.supervisors]
 
-    def ready(self) -> bool:
-        return any(s.modem.can_send for s in self.supervisors)
-
-
-async def run_daemon(settings: DaemonSettings) -> int:
-    daemon = Daemon(settings)
+async def run_daemon(config: Config, reload_config: Callable[[], Config] | None = None) -> int:
+    daemon = Daemon(config, reload_config=reload_config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.request_stop)
+    loop.add_signal_handler(signal.SIGHUP, daemon.request_reload)
     try:
         await daemon.start()
-        await daemon.wait_stopped()
+        await daemon.serve()
     finally:
         await daemon.stop()
     return 0

@@ -113,6 +113,6 @@ def test_run_simulate_starts_its_own_modem(tmp_path, free_port):
     assert "simulated modem" in daemon.output()
 
 
-def test_run_without_a_port_is_a_usage_error(tmp_path):
+def test_run_without_a_port_is_a_config_error(tmp_path):
     result = run_cli("run", "--state-dir", str(tmp_path))
-    assert result.returncode == 2 and "--port" in result.stderr
+    assert result.returncode == 78 and "--port" in result.stderr
