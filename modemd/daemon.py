@@ -21,6 +21,7 @@ from .auth import TokenSet, generated_token, tokens_from_environment
 from .config import Config, ConfigError, ModemConfig, reloaded
 from .metrics import Metrics
 from .modem import ModemState
+from .notify import Notifier
 from .otp import OtpService, load_secret
 from .outbox import Outbox
 from .store import Store
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 # How long start-up waits for the modems' first bring-up before it serves anyway; a modem that is slow or absent
 # must not keep the API from listening (it accepts and queues while modems come and go).
 BRING_UP_WAIT = 30.0
+# How often the STATUS= line for systemd is refreshed (only sent when it changed).
+STATUS_INTERVAL = 5.0
 
 
 def default_state_dir() -> Path:
@@ -150,17 +153,36 @@ class Daemon:
     def request_reload(self) -> None:
         self._reload.set()
 
-    async def serve(self) -> None:
-        """Until SIGTERM/SIGINT: apply reloads as they are asked for."""
+    async def serve(self, notifier: Notifier) -> None:
+        """Until SIGTERM/SIGINT: apply reloads as they are asked for, and keep systemd's STATUS= line current."""
+        last_status = ""
         while not self._stop.is_set():
             stop = asyncio.ensure_future(self._stop.wait())
             reload = asyncio.ensure_future(self._reload.wait())
-            await asyncio.wait({stop, reload}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({stop, reload}, timeout=STATUS_INTERVAL, return_when=asyncio.FIRST_COMPLETED)
             stop.cancel()
             reload.cancel()
             if self._reload.is_set() and not self._stop.is_set():
                 self._reload.clear()
-                self.reload()
+                notifier.reloading("reloading configuration")
+                ok = self.reload()
+                notifier.reloaded(await self.status_line() if ok else "reload refused; see the journal")
+            status = await self.status_line()
+            if status != last_status:
+                notifier.status(status)
+                last_status = status
+
+    async def status_line(self) -> str:
+        """What `systemctl status` shows: "2 modems (1 ready), 14 queued"."""
+        counts = await self.store.counts()
+        ready = sum(1 for s in self.supervisors if s.modem.can_send)
+        return (f"{len(self.supervisors)} modem(s) ({ready} ready), {counts.get('queued', 0)} queued, "
+                f"{counts.get('sending', 0)} sending")
+
+    def healthy(self) -> bool:
+        """For the watchdog: the process itself works (its workers run). A modem being away is not ill health:
+        restarting modemd would not bring it back."""
+        return self.outbox.running()
 
     def reload(self) -> bool:
         """Re-read the config; an invalid one is refused with the reason and the running one stays."""
@@ -196,14 +218,23 @@ class Daemon:
 
 
 async def run_daemon(config: Config, reload_config: Callable[[], Config] | None = None) -> int:
+    notifier = Notifier.from_environment(unset=True)   # children (gammu, helpers) must not ping for us
     daemon = Daemon(config, reload_config=reload_config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.request_stop)
     loop.add_signal_handler(signal.SIGHUP, daemon.request_reload)
+    # Pinging starts before start(): bring-up may take up to BRING_UP_WAIT, and the pings come from this loop, so a
+    # loop that blocks stops them and systemd restarts us.
+    watchdog = asyncio.create_task(notifier.run_watchdog(daemon.healthy), name="watchdog")
     try:
+        notifier.status("starting: opening the store, bringing up modems")
         await daemon.start()
-        await daemon.serve()
+        notifier.ready(await daemon.status_line())
+        await daemon.serve(notifier)
     finally:
+        notifier.stopping("stopping: finishing the AT exchange in flight")
         await daemon.stop()
+        watchdog.cancel()
+        notifier.close()
     return 0

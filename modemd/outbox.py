@@ -114,6 +114,13 @@ class Outbox:
                 worker.cancel()
             await asyncio.gather(*stops, return_exceptions=True)
 
+    def running(self) -> bool:
+        """Every worker task (and the expiry loop) is alive; a crashed task means a bug, worth a restart."""
+        if self._housekeeping is None:      # not started yet: nothing can have died
+            return True
+        tasks = [w._task for w in self._workers] + [self._housekeeping]
+        return all(t is not None and not t.done() for t in tasks)
+
     async def _expire_loop(self) -> None:
         while True:
             for message_id in await self.store.expire_due():
