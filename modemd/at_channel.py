@@ -66,7 +66,7 @@ URC_KINDS: dict[str, str] = {
     "+CUSD": QUOTED,                                   # the USSD text may span lines inside its quotes
     "+CPIN": SINGLE, "+CFUN": SINGLE, "RDY": SINGLE,   # Quectel/SIMCom boot sequence
     "^RSSI": SINGLE, "^HCSQ": SINGLE, "^BOOT": SINGLE, "^MODE": SINGLE, "^SRVST": SINGLE,
-    "^SIMST": SINGLE,                                  # Huawei (E3372, E1692 ...)
+    "^SIMST": SINGLE, "^SMMEMFULL": SINGLE,            # Huawei (E3372, E1692 ...); ^SMMEMFULL: SMS storage full
     "+QIND": SINGLE, "+QUSIM": SINGLE,                 # Quectel
     "SMS READY": SINGLE, "CALL READY": SINGLE, "+PBREADY": SINGLE, "NORMAL POWER DOWN": SINGLE,  # SIMCom
 }

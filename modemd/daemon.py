@@ -22,9 +22,11 @@ from .config import Config, ConfigError, ModemConfig, reloaded
 from .metrics import Metrics
 from .modem import ModemState
 from .notify import Notifier
+from .inbox import Inbox
 from .otp import OtpService, load_secret
 from .outbox import Outbox
 from .store import Store
+from .store_inbox import InboxMessage, InboxStore
 from .store_otp import OtpStore
 from .supervisor import ModemSupervisor
 
@@ -56,6 +58,8 @@ class Daemon:
         self.metrics = Metrics()
         self.outbox = Outbox(self.store, policy=config.queue.retry, keep_sent_text=config.queue.keep_sent_text,
                              on_change=self.metrics.message_changed)
+        self.inbox_store = InboxStore(self.store)
+        self.inbox = Inbox(self.inbox_store, on_received=self._on_received, on_report=self._on_report)
         self.tokens = TokenSet([])
         self.otp: OtpService | None = None
         self.default_region = config.server.default_region
@@ -78,16 +82,19 @@ class Daemon:
         for modem in modems:
             self._start_modem(modem)
         self.outbox.start()
+        self.inbox.start()
         await self._wait_first_bring_up()
         await self._start_http()
 
     def _start_modem(self, m: ModemConfig) -> None:
         sup = ModemSupervisor(m.name, m.port, baudrate=m.baud, rtscts=m.rtscts, pin=m.pin, smsc=m.smsc,
-                              registration_timeout=m.registration_timeout, on_event=self._on_modem_event,
-                              on_state=self._on_modem_state)
-        sup.start()
+                              registration_timeout=m.registration_timeout,
+                              on_event=lambda urc, name=m.name: self.inbox.handle_urc(name, urc),
+                              on_state=lambda state, name=m.name: self._on_modem_state(name, state))
         self.supervisors.append(sup)
         self.outbox.add_modem(sup.modem, m.pacing)
+        self.inbox.attach(sup.modem)
+        sup.start()
 
     def _tokens(self, config: Config) -> TokenSet:
         tokens = [*config.auth.tokens, *tokens_from_environment()]
@@ -127,13 +134,16 @@ class Daemon:
             log.info("HTTP API listening on unix socket %s", server.unix_socket)
 
     # ---- events from the modems --------------------------------------------------------------------------------
-    def _on_modem_state(self, state: ModemState) -> None:
+    def _on_modem_state(self, name: str, state: ModemState) -> None:
         if state is ModemState.READY:
-            self.outbox.wake()   # messages that waited for this modem go now, not at the next poll
+            self.outbox.wake()         # messages that waited for this modem go now, not at the next poll
+            self.inbox.modem_up(name)  # and whatever arrived while it was away is read
 
-    def _on_modem_event(self, urc) -> None:
-        # Inbound SMS and delivery reports are handled by the inbox (a later stage); until then say what came in.
-        log.info("modem event %s (not processed yet)", urc.name)
+    def _on_received(self, message: InboxMessage) -> None:
+        self.metrics.message_received()
+
+    def _on_report(self, message_id: str, state: str) -> None:
+        self.metrics.report_applied(state)
 
     def message_accepted(self, kind: str) -> None:
         self.metrics.message_accepted(kind)
@@ -210,6 +220,7 @@ class Daemon:
         if self._runner:
             await self._runner.cleanup()
         await self.outbox.stop()
+        await self.inbox.stop()
         await asyncio.gather(*(sup.stop() for sup in self.supervisors), return_exceptions=True)
         if self.simulator:
             await self.simulator.stop()

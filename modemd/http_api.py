@@ -22,6 +22,7 @@ from .openapi import SPEC
 from .otp import OtpError, OtpService, RateLimited
 from .sms import OutboundSms, Priority, State, new_message_id
 from .store import Store
+from .store_inbox import InboxStore
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class DaemonView(Protocol):
     tokens: TokenSet
     otp: OtpService
     metrics: Metrics
+    inbox_store: InboxStore
     default_region: str | None
 
     def ready(self) -> bool: ...
@@ -128,6 +130,7 @@ def build_app(daemon: DaemonView) -> web.Application:
     app.router.add_get("/v1/messages", list_messages)
     app.router.add_get("/v1/messages/{id}", get_message)
     app.router.add_delete("/v1/messages/{id}", cancel_message)
+    app.router.add_get("/v1/inbox", list_inbox)
     app.router.add_post("/v1/otp", send_otp)
     app.router.add_post("/v1/otp/verify", verify_otp)
     return app
@@ -277,6 +280,25 @@ def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+
+
+# ---- inbox -------------------------------------------------------------------------------------------------------
+async def list_inbox(request: web.Request) -> web.Response:
+    """Received SMS, oldest first; a client keeps the last id it saw and asks for what came `after` it."""
+    daemon: DaemonView = request.app[DAEMON_KEY]
+    limit = _int_param(request.query.get("limit", "50"), "limit", 1, MAX_PAGE)
+    after = request.query.get("after") or None
+    messages = await daemon.inbox_store.list(after=after, limit=limit)
+    next_after = messages[-1].id if messages else after
+    return web.json_response({"data": [inbox_view(m) for m in messages], "next_after": next_after})
+
+
+def inbox_view(message) -> dict:
+    view = {"id": message.id, "from": message.sender, "text": message.text, "parts": message.parts,
+            "complete": message.complete, "modem": message.modem, "received_at": _iso(message.received_at)}
+    if message.sc_timestamp is not None:
+        view["sent_at"] = _iso(message.sc_timestamp)
+    return view
 
 
 # ---- OTP -----------------------------------------------------------------------------------------------------------

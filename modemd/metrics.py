@@ -29,6 +29,9 @@ class Metrics:
         self.modem_up = Gauge("modemd_modem_ready", "1 if the modem can send", ["modem"], registry=r)
         self.signal = Gauge("modemd_modem_signal_dbm", "Received signal strength", ["modem"], registry=r)
         self.verify = Counter("modemd_otp_verifications", "OTP verify outcomes", ["status"], registry=r)
+        self.received = Counter("modemd_messages_received", "Inbound SMS stored", registry=r)
+        self.reports = Counter("modemd_delivery_reports", "Delivery reports that settled a message", ["state"],
+                               registry=r)
 
     def message_accepted(self, kind: str) -> None:
         self.accepted.labels(kind=kind).inc()
@@ -42,6 +45,12 @@ class Metrics:
             self.failed.labels(reason=(sms.error_code or "unknown")).inc()
         elif event == "expired":
             self.expired.inc()
+
+    def message_received(self) -> None:
+        self.received.inc()
+
+    def report_applied(self, state: str) -> None:
+        self.reports.labels(state=state).inc()
 
     def otp_verified(self, status: str) -> None:
         self.verify.labels(status=status).inc()

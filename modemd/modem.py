@@ -16,7 +16,7 @@ from typing import Callable
 
 from . import at_codec, pdu
 from .at_channel import AtChannel, Urc
-from .errors import AtError, AtTimeout, CmeError, CommandError, ModemdError, SimLocked
+from .errors import AtError, AtTimeout, CmeError, CmsError, CommandError, ModemdError, SimLocked
 from .quirks import GENERIC, DeviceProfile, profile_for_model
 from .redact import mask_number
 
@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 # TS 27.007 7.2 <stat>: 1 registered home, 5 roaming; 6/7 (E-UTRAN) "registered for SMS only" still carry SMS.
 REGISTERED_STATES = frozenset({1, 5, 6, 7})
+# URCs about stored or routed SMS and reports (TS 27.005 3.4.1), and vendor "storage full" ones (Huawei ^SMMEMFULL).
+SMS_URCS = frozenset({"+CMTI", "+CMT", "+CDS", "+CDSI", "^SMMEMFULL"})
 REGISTRATION_TEXT = {0: "not registered", 1: "home", 2: "searching", 3: "denied", 4: "unknown", 5: "roaming",
                      6: "home (SMS only)", 7: "roaming (SMS only)"}
 # CME 14 "SIM busy" right after PIN entry or power-up lasts a few seconds on real SIMs (python-gsmmodem #10/#11).
@@ -31,6 +33,8 @@ SIM_BUSY_RETRIES = 10
 SIM_BUSY_DELAY = 0.5
 # Plain commands answer within a second on every modem we know; +COPS? can take longer while the radio searches.
 COMMAND_TIMEOUT = 10.0
+# Listing a full SIM (hundreds of PDUs at 115200 baud) takes a few seconds on real modems.
+LIST_TIMEOUT = 30.0
 
 
 class ModemState(enum.Enum):
@@ -75,6 +79,14 @@ class ModemStatus:
             if self.registration is not None else "unknown"
         data["signal_dbm"] = self.signal_dbm
         return data
+
+
+@dataclass(frozen=True)
+class StoredPdu:
+    index: int            # location in the modem's storage (0-based on Quectel, 1-based on others)
+    stat: int             # TS 27.005 3.1 <stat>: 0 received unread, 1 read, 2 stored unsent, 3 stored sent
+    hex: str
+    tpdu_length: int
 
 
 @dataclass(frozen=True)
@@ -303,7 +315,7 @@ class Modem:
             self._on_registration_urc(urc)
         elif urc.name == "^RSSI":
             self.status.rssi = _int_or_none(urc.line.split(":", 1)[1])
-        elif urc.name in ("+CMTI", "+CMT", "+CDS", "+CDSI") and self._on_event:
+        elif urc.name in SMS_URCS and self._on_event:
             self._on_event(urc)
         else:
             self.log.debug("[%s] URC %s", self.name, urc.name)
@@ -340,6 +352,38 @@ class Modem:
             f"AT+CMGS={part.tpdu_length}", part.hex, prompt_timeout=self.profile.prompt_timeout,
             timeout=self.profile.submit_timeout, secret=True)
         return at_codec.parse_cmgs(_first(lines, "+CMGS:"))
+
+    # ---- stored messages (TS 27.005 3.4.2, 3.5) ---------------------------------------------------------------
+    async def list_stored(self) -> list[StoredPdu]:
+        """Every message in the preferred storage (AT+CMGL=4: all, PDU mode), with its index."""
+        lines = await self._cmd("AT+CMGL=4", expect="+CMGL:", timeout=LIST_TIMEOUT)
+        stored: list[StoredPdu] = []
+        for header, body in zip(lines, lines[1:]):
+            if header.startswith("+CMGL:") and at_codec.is_hex_line(body):
+                head = at_codec.parse_cmgl_header(header)
+                stored.append(StoredPdu(head.index, head.stat, body.strip(), head.length))
+        return stored
+
+    async def read_stored(self, index: int) -> StoredPdu | None:
+        """AT+CMGR=<index>; None when the location is empty (some modems answer OK with nothing, some CMS 321)."""
+        try:
+            lines = await self._cmd(f"AT+CMGR={index}", expect="+CMGR:")
+        except CmsError as exc:
+            if exc.code == 321:
+                return None
+            raise
+        for header, body in zip(lines, lines[1:]):
+            if header.startswith("+CMGR:") and at_codec.is_hex_line(body):
+                stat, _alpha, length = at_codec.parse_cmgr_header(header)
+                return StoredPdu(index, stat, body.strip(), length)
+        return None
+
+    async def delete_stored(self, index: int) -> None:
+        await self._cmd(f"AT+CMGD={index}")
+
+    async def acknowledge(self) -> None:
+        """+CNMA after a routed +CMT/+CDS, needed only in phase 2+ service (AT+CSMS=1); errors mean "not needed"."""
+        await self._optional("AT+CNMA")
 
     def _next_concat_ref(self) -> int:
         self._concat_ref = (self._concat_ref + 1) % 256

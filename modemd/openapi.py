@@ -88,6 +88,15 @@ SCHEMAS = {
         "queue_depth": {"type": "integer"}, "last_error": {"type": ["string", "null"]}}},
     "ModemList": {"type": "object", "required": ["data"], "properties": {
         "data": {"type": "array", "items": {"$ref": "#/components/schemas/Modem"}}}},
+    "InboundSms": {"type": "object", "required": ["id", "from", "text", "parts", "complete", "modem", "received_at"],
+                   "properties": {
+        "id": {"type": "string"}, "from": {"type": "string", "description": "number or alphanumeric sender"},
+        "text": {"type": "string"}, "parts": {"type": "integer"},
+        "complete": {"type": "boolean", "description": "false: parts were missing after the reassembly timeout"},
+        "modem": {"type": "string"}, "received_at": TIMESTAMP, "sent_at": TIMESTAMP}},
+    "InboxPage": {"type": "object", "required": ["data", "next_after"], "properties": {
+        "data": {"type": "array", "items": {"$ref": "#/components/schemas/InboundSms"}},
+        "next_after": {"type": ["string", "null"], "description": "pass as `after` to get what came since"}}},
     "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
     "Ready": {"type": "object", "required": ["ready", "modems", "modems_ready"], "properties": {
         "ready": {"type": "boolean"}, "modems": {"type": "integer"}, "modems_ready": {"type": "integer"}}},
@@ -129,6 +138,10 @@ PATHS = {
         "delete": {"summary": "cancel a queued message", "security": SECURED,
                    "responses": {"200": _json("Message", "canceled"), "404": _problem_response("no such message"),
                                  "409": _problem_response("not queued any more"), **AUTHED}}},
+    "/v1/inbox": {"get": {"summary": "received SMS, oldest first", "security": SECURED, "parameters": [
+        {"name": "after", "in": "query", "schema": {"type": "string"}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
+        "responses": {"200": _json("InboxPage", "a page"), **AUTHED}}},
     "/v1/otp": {"post": {"summary": "send a one-time passcode", "security": SECURED, "requestBody": _body("NewOtp"),
                          "responses": {"202": _json("Otp", "code made and its SMS queued"), **COMMON,
                                        "429": _problem_response("rate limited", retry_after=True),

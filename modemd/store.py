@@ -64,7 +64,8 @@ def migrations() -> list[str]:
     """Every schema version in order; PRAGMA user_version says how many are applied."""
     from .store_inbox import MIGRATION as INBOX_TABLES
     from .store_otp import MIGRATION as OTP_TABLES
-    return [*MIGRATIONS, OTP_TABLES, INBOX_TABLES]
+    from .store_webhook import MIGRATION as WEBHOOK_TABLES
+    return [*MIGRATIONS, OTP_TABLES, INBOX_TABLES, WEBHOOK_TABLES]
 
 _COLUMNS = ("id, kind, destination, body, parts, priority, state, attempts, next_attempt_at, deadline, created_at, "
             "updated_at, sent_at, delivered_at, error_code, error_text, modem, refs, possible_duplicate, "

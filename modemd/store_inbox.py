@@ -115,7 +115,8 @@ class InboxStore:
     async def apply_status_report(self, modem: str, reference: int, recipient: str, status: int,
                                   discharge_time: float | None, now: float, window: float) -> tuple[str, str] | None:
         """Match a report to the message sent by `modem` to `recipient` with this TP-MR within `window` seconds
-        (references wrap at 256). Returns (message id, new state) if the message changed state."""
+        (references wrap at 256). Networks write the recipient in international or national form, so numbers
+        are compared on their last 9 digits. Returns (message id, new state) if the message changed state."""
         return await self.db.write(lambda conn: _apply_report(conn, modem, reference, recipient, status,
                                                               discharge_time, now, window))
 
@@ -163,7 +164,7 @@ def _apply_report(conn: sqlite3.Connection, modem: str, reference: int, recipien
                   discharge_time: float | None, now: float, window: float) -> tuple[str, str] | None:
     row = conn.execute(
         "SELECT m.id, m.refs, m.report_status, m.state FROM messages m, json_each(m.refs) r "
-        "WHERE m.modem = ? AND m.destination = ? AND r.value = ? AND m.sent_at >= ? "
+        "WHERE m.modem = ? AND substr(m.destination, -9) = substr(?, -9) AND r.value = ? AND m.sent_at >= ? "
         "AND m.state IN ('sent', 'delivered', 'failed') ORDER BY m.sent_at DESC LIMIT 1",
         (modem, recipient, reference, now - window)).fetchone()
     conn.execute("INSERT INTO status_reports (modem, reference, recipient, status, discharge_time, received_at, "

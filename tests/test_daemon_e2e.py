@@ -141,3 +141,53 @@ def test_client_can_refuse_queueing_when_no_modem_can_send(daemon, sim_process):
     assert daemon.call("GET", "/v1/messages")[1]["data"] == []
     status, _ = daemon.call("POST", "/v1/messages", {"to": TO, "text": "queued anyway"})
     assert status == 202
+
+
+def inbox(daemon, after=None):
+    return daemon.call("GET", "/v1/inbox" + (f"?after={after}" if after else ""))[1]
+
+
+def test_a_multipart_emoji_reply_arrives_in_the_inbox_once(daemon, sim_process):
+    text = "This wasn't me 😡 " + "please block this number 🚫 " * 6
+    sim_process.control("inject_sms", sender="+447700900123", text=text, order=[2, 1, 3], duplicate=2)
+    wait_for(lambda: inbox(daemon)["data"], timeout=15)
+    time.sleep(0.5)
+    page = inbox(daemon)
+    [message] = page["data"]
+    assert message["text"] == text and message["from"] == "+447700900123"
+    assert message["parts"] == 3 and message["complete"] is True
+    assert sim_process.control("state")["stored"] == []          # deleted from the SIM after storing
+    assert inbox(daemon, after=page["next_after"])["data"] == []
+
+
+def test_sms_that_arrived_while_modemd_was_away_are_swept_at_start(sim_process, tmp_path, free_port):
+    sim_process.control("inject_sms", sender="+447700900123", text="while you were out")
+    d = DaemonProcess(tmp_path, free_port, "--port", sim_process.link)
+    try:
+        wait_for(d.ready, timeout=20)
+        wait_for(lambda: inbox(d)["data"], timeout=15)
+        assert inbox(d)["data"][0]["text"] == "while you were out"
+    finally:
+        d.terminate()
+
+
+def test_a_delivery_report_marks_the_message_delivered(daemon, sim_process):
+    _, accepted = daemon.call("POST", "/v1/messages", {"to": TO, "text": "did it arrive? " * 20})
+    wait_for(lambda: message_state(daemon, accepted["id"])["status"] == "sent", timeout=15)
+    refs = sim_process.messages()[0]["message_references"]
+    assert len(refs) == 2
+    sim_process.control("inject_status_report", message_reference=refs[0], recipient=TO, status=0)
+    time.sleep(0.5)
+    assert message_state(daemon, accepted["id"])["status"] == "sent"     # one of two parts is not enough
+    sim_process.control("inject_status_report", message_reference=refs[1], recipient=TO, status=0)
+    wait_for(lambda: message_state(daemon, accepted["id"])["status"] == "delivered", timeout=10)
+    assert "delivered_at" in message_state(daemon, accepted["id"])
+
+
+def test_a_failed_delivery_report_fails_the_message(daemon, sim_process):
+    _, accepted = daemon.call("POST", "/v1/messages", {"to": TO, "text": "never arrives"})
+    wait_for(lambda: message_state(daemon, accepted["id"])["status"] == "sent", timeout=15)
+    ref = sim_process.messages()[0]["message_references"][0]
+    sim_process.control("inject_status_report", message_reference=ref, recipient=TO, status=0x46)
+    wait_for(lambda: message_state(daemon, accepted["id"])["status"] == "failed", timeout=10)
+    assert "validity period expired" in message_state(daemon, accepted["id"])["error"]["message"]
