@@ -1,0 +1,469 @@
+"""Webhooks against a real aiohttp receiver on 127.0.0.1 and a real SQLite store.
+
+Events are made the way the daemon makes them (store transitions, expiry, inbox parts), so the dispatcher sees them
+only through the durable logs, as in production. Signatures are checked with the function docs/webhooks.md gives
+receivers, and the shell recipe from the same page is run once with openssl.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from modemd.config import WebhookConfig
+from modemd.db import Database
+from modemd.sms import Kind, OutboundSms, State, new_message_id
+from modemd.store import Store, migrations
+from modemd.store_inbox import InboundPart, InboxStore
+from modemd.webhook import Backoff, WebhookDispatcher, hook_key, sign
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "webhooks.md"
+SECRET = b"s3cret-s3cret-s3cret-s3cret-0123"
+NUMBER = "+447700900123"
+FAST = Backoff(base=0.05, factor=2.0, cap=0.2, max_age=3600.0)
+ALL = frozenset({"sms:received", "sms:sent", "sms:delivered", "sms:failed", "sms:expired"})
+
+
+def _doc_blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", DOC.read_text(), re.S)
+
+
+def _documented_verifier():
+    namespace: dict = {}
+    exec(_doc_blocks("python")[0], namespace)
+    return namespace["verify_signature"]
+
+
+verify_signature = _documented_verifier()
+
+
+# ---- a receiver ------------------------------------------------------------------------------------------------
+class Receiver:
+    """Records every request (even those it answers with an error). `answer(event) -> status`, `delay(event)`."""
+
+    def __init__(self, port: int, secret: bytes = SECRET):
+        self.port, self.secret = port, secret
+        self.requests: list[dict] = []
+        self.answer = lambda event: 200
+        self.delay = lambda event: 0.0
+        self.runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/sms?token=private"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/hooks/sms", self._handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self.runner:
+            await self.runner.cleanup()
+            self.runner = None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        event = json.loads(body)
+        record = {"event": event, "headers": dict(request.headers), "body": body, "at": time.monotonic(),
+                  "valid": verify_signature(self.secret, body, request.headers.get("X-Modemd-Signature", ""))}
+        self.requests.append(record)
+        await asyncio.sleep(self.delay(event))
+        record["status"] = self.answer(event)
+        record["done_at"] = time.monotonic()
+        return web.Response(status=record["status"])
+
+    def accepted(self) -> list[dict]:
+        """Events acknowledged with a 2xx, deduplicated by id as a receiver should, in arrival order."""
+        seen, out = set(), []
+        for r in self.requests:
+            if r.get("status") == 200 and r["event"]["id"] not in seen:
+                seen.add(r["event"]["id"])
+                out.append(r["event"])
+        return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+async def receiver():
+    r = Receiver(_free_port())
+    await r.start()
+    yield r
+    await r.stop()
+
+
+@pytest.fixture
+async def store(tmp_path):
+    s = Store(tmp_path / "modemd.db")
+    await s.open()
+    yield s
+    await s.close()
+
+
+def hook(receiver: Receiver, events=ALL, **kw) -> WebhookConfig:
+    return WebhookConfig(url=receiver.url, events=frozenset(events), secret=receiver.secret, **kw)
+
+
+def dispatcher(store: Store, hooks, **kw) -> WebhookDispatcher:
+    kw.setdefault("backoff", FAST)
+    return WebhookDispatcher(store, hooks, poll_interval=0.05, stop_grace=0.5, **kw)
+
+
+async def until(predicate, timeout: float = 8.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {predicate}")
+
+
+# ---- making events the way the daemon does -----------------------------------------------------------------------
+async def enqueue(store: Store, *, kind=Kind.SMS, text="hello", deadline=None, to=NUMBER) -> str:
+    now = time.time()
+    sms = OutboundSms(id=new_message_id(), to=to, text=text, parts=1, kind=kind, created_at=now, updated_at=now,
+                      next_attempt_at=now, deadline=deadline)
+    await store.enqueue(sms)
+    return sms.id
+
+
+async def send(store: Store, **kw) -> str:
+    message_id = await enqueue(store, **kw)
+    claimed = await store.claim_next("sim0")
+    assert claimed.id == message_id
+    assert await store.mark_sent(message_id, [7], purge_text=claimed.kind is Kind.OTP)
+    return message_id
+
+
+async def deliver(store: Store, message_id: str) -> None:
+    assert await store.transition(message_id, (State.SENT,), State.DELIVERED, "delivery report",
+                                  delivered_at=time.time())
+
+
+async def receive(store: Store, text: str, sender: str = NUMBER, n: int = 1) -> str:
+    inbox_id = f"in_{n}"
+    part = InboundPart("sim0", sender, -1, 1, 1, text, time.time() - 5, time.time(), f"digest{n}")
+    assert await InboxStore(store).add_part(part, inbox_id)
+    return inbox_id
+
+
+def types_of(events: list[dict], message_id: str) -> list[str]:
+    return [e["type"] for e in events if e["data"].get("message_id") == message_id]
+
+
+# ---- tests -------------------------------------------------------------------------------------------------------
+async def test_every_event_type_arrives_signed_with_its_data(store, receiver):
+    d = dispatcher(store, [hook(receiver)])
+    await d.start()
+    sent = await send(store)
+    await deliver(store, sent)
+    failed = await send(store)
+    assert await store.mark_failed(failed, "SMSC rejected", error_code="CMS 42")
+    expired = await enqueue(store, deadline=time.time() - 1)
+    await store.expire_due()
+    await receive(store, "Not me 🙅")
+    d.wake()
+    await until(lambda: len(receiver.accepted()) == 6)
+    await d.stop()
+
+    assert all(r["valid"] for r in receiver.requests)
+    for r in receiver.requests:
+        assert r["headers"]["X-Modemd-Event-Id"] == r["event"]["id"]
+        assert r["headers"]["X-Modemd-Event-Type"] == r["event"]["type"]
+        assert r["headers"]["Content-Type"] == "application/json"
+    events = receiver.accepted()
+    assert types_of(events, sent) == ["sms:sent", "sms:delivered"]
+    assert types_of(events, failed) == ["sms:sent", "sms:failed"]
+    assert types_of(events, expired) == ["sms:expired"]
+    by_type = {}
+    for e in events:
+        by_type.setdefault(e["type"], e)
+        assert e["id"].startswith("evt_") and e["created_at"].endswith("Z")
+    delivered = by_type["sms:delivered"]["data"]
+    assert delivered["to"] == "+4477*****123" and delivered["status"] == "delivered"
+    assert delivered["delivered_at"] and delivered["sent_at"] and delivered["modem"] == "sim0"
+    assert "text" not in delivered
+    assert [e for e in events if e["type"] == "sms:failed"][0]["data"]["error"] == {"code": "CMS 42",
+                                                                                    "message": "SMSC rejected"}
+    received = by_type["sms:received"]["data"]
+    assert received["text"] == "Not me 🙅" and received["from"] == "+4477*****123" and received["complete"]
+    assert received["inbox_id"] == "in_1" and received["sc_timestamp"]
+    assert len({e["id"] for e in events}) == 6
+    assert await d.pending_count() == 0
+
+
+async def test_a_signature_is_checked_by_the_documented_recipes(tmp_path):
+    body = b'{"id":"evt_1","type":"sms:sent"}'
+    now = int(time.time())
+    header = sign(SECRET, body, now)
+    assert verify_signature(SECRET, body, header)
+    assert not verify_signature(SECRET, body + b" ", header)
+    assert not verify_signature(b"another-secret-0123456789", body, header)
+    assert not verify_signature(SECRET, body, sign(SECRET, body, now - 301))
+    assert not verify_signature(SECRET, body, "garbage")
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl")
+    (tmp_path / "body.json").write_bytes(body)
+    script = _doc_blocks("sh")[0]
+    for sig, expected in ((header, "valid"), (sign(b"wrong-secret-0123456789", body, now), "bad signature"),
+                          (sign(SECRET, body, now - 400), "stale timestamp")):
+        out = subprocess.run(["sh", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                             env={"PATH": "/usr/bin:/bin", "SECRET": SECRET.decode(), "SIG": sig})
+        assert out.stdout.strip() == expected, out
+
+
+async def test_numbers_are_masked_unless_the_hook_asks_for_them_in_full(store, receiver):
+    other = Receiver(_free_port())
+    await other.start()
+    d = dispatcher(store, [hook(receiver, {"sms:sent", "sms:received"}),
+                           hook(other, {"sms:sent", "sms:received"}, full_numbers=True)])
+    await d.start()
+    await send(store)
+    await receive(store, "hi")
+    d.wake()
+    await until(lambda: len(receiver.accepted()) == 2 and len(other.accepted()) == 2)
+    await d.stop()
+    await other.stop()
+    masked = {e["type"]: e["data"] for e in receiver.accepted()}
+    full = {e["type"]: e["data"] for e in other.accepted()}
+    assert masked["sms:sent"]["to"] == masked["sms:received"]["from"] == "+4477*****123"
+    assert full["sms:sent"]["to"] == full["sms:received"]["from"] == NUMBER
+    assert NUMBER.encode() not in b"".join(r["body"] for r in receiver.requests)
+
+
+async def test_an_otp_text_is_never_sent(store, receiver):
+    d = dispatcher(store, [hook(receiver, full_numbers=True)])
+    await d.start()
+    otp = await enqueue(store, kind=Kind.OTP, text="Your code is 493817")
+    await store.claim_next("sim0")
+    assert await store.mark_failed(otp, "gave up", error_code="CMS 38")   # fails before sent: text not purged
+    sent = await send(store, kind=Kind.OTP, text="Your code is 555019")
+    await deliver(store, sent)
+    d.wake()
+    await until(lambda: len(receiver.accepted()) == 3)
+    await d.stop()
+    bodies = b"".join(r["body"] for r in receiver.requests)
+    assert b"493817" not in bodies and b"555019" not in bodies and b'"text"' not in bodies
+    assert {e["data"]["kind"] for e in receiver.accepted()} == {"otp"}
+
+
+async def test_receiver_down_then_erroring_then_up_gets_every_event_in_order(store, receiver, caplog):
+    caplog.set_level(logging.DEBUG, "modemd.webhook")
+    await receiver.stop()                     # connection refused
+    d = dispatcher(store, [hook(receiver)])
+    await d.start()
+    ids = []
+    for i in range(5):
+        ids.append(await send(store))
+        if i % 2:
+            await deliver(store, ids[-1])
+        else:
+            assert await store.mark_failed(ids[-1], "report: not obtainable", error_code="ST 67")
+    await receive(store, "are you there?")
+    d.wake()
+    await until(lambda: _attempted(store))
+    # Back, but answering 500 to the first try of each event (having seen it: the retry is a repeat to drop).
+    first_seen: set[str] = set()
+
+    def flaky(event):
+        if event["id"] in first_seen:
+            return 200
+        first_seen.add(event["id"])
+        return 500
+    receiver.answer = flaky
+    await receiver.start()
+    await until(lambda: len(receiver.accepted()) == 11, timeout=15)
+    await d.stop()
+
+    assert all(r["valid"] for r in receiver.requests)
+    assert len(receiver.requests) > 11        # repeats happened; ids made them harmless
+    for i, message_id in enumerate(ids):
+        second = "sms:delivered" if i % 2 else "sms:failed"
+        assert types_of(receiver.accepted(), message_id) == ["sms:sent", second]
+        # Order holds on the wire too: nothing of the second event before the first was acknowledged.
+        wire = [r for r in receiver.requests if r["event"]["data"].get("message_id") == message_id]
+        acked = next(k for k, r in enumerate(wire) if r["event"]["type"] == "sms:sent" and r["status"] == 200)
+        assert all(r["event"]["type"] == "sms:sent" for r in wire[:acked + 1])
+    assert await d.pending_count() == 0
+    assert "failed (cannot connect" in caplog.text and "failed (HTTP 500)" in caplog.text
+    assert "token=private" not in caplog.text and "/hooks/sms" not in caplog.text and "900123" not in caplog.text
+
+
+def _attempted(store: Store):
+    async def check():
+        rows = await store.db.read(lambda c: c.execute(
+            "SELECT count(*) FROM webhook_deliveries WHERE attempts > 0 AND state = 'pending'").fetchone()[0])
+        return rows >= 3
+    return check()
+
+
+async def test_a_restart_loses_no_event_and_does_not_resend_acknowledged_ones(tmp_path, receiver):
+    path = tmp_path / "modemd.db"
+    store = Store(path)
+    await store.open()
+    d = dispatcher(store, [hook(receiver)])
+    await d.start()
+    first = await send(store)
+    d.wake()
+    await until(lambda: len(receiver.accepted()) == 1)
+    await receiver.stop()
+    second = await send(store)
+    await receive(store, "while the receiver was away")
+    d.wake()
+    await until(lambda: _attempted_any(store))
+    await d.stop()
+    # Events committed while no dispatcher runs (a crash right after the state change) are in the log too.
+    await deliver(store, second)
+    await store.close()
+
+    store = Store(path)
+    await store.open()
+    await deliver(store, first)
+    await receiver.start()
+    d = dispatcher(store, [hook(receiver)])
+    await d.start()
+    await until(lambda: len(receiver.accepted()) == 5)
+    await asyncio.sleep(0.3)                  # nothing more comes
+    await d.stop()
+    await store.close()
+    events = receiver.accepted()
+    assert types_of(events, first) == ["sms:sent", "sms:delivered"]
+    assert types_of(events, second) == ["sms:sent", "sms:delivered"]
+    assert [e["data"]["text"] for e in events if e["type"] == "sms:received"] == ["while the receiver was away"]
+    ids = [r["event"]["id"] for r in receiver.requests if r["status"] == 200]
+    assert len(ids) == len(set(ids)) == 5
+
+
+def _attempted_any(store: Store):
+    async def check():
+        return await store.db.read(lambda c: c.execute(
+            "SELECT count(*) FROM webhook_deliveries WHERE attempts > 0").fetchone()[0]) >= 2
+    return check()
+
+
+async def test_a_slow_receiver_delays_neither_another_webhook_nor_other_messages(store, receiver):
+    fast = Receiver(_free_port())
+    await fast.start()
+    slow_id = None
+    receiver.delay = lambda event: 2.0 if event["data"].get("message_id") == slow_id else 0.0
+    d = dispatcher(store, [hook(receiver, {"sms:sent"}, timeout=5), hook(fast, {"sms:sent"})])
+    await d.start()
+    slow_id = await send(store)
+    d.wake()
+    await until(lambda: receiver.requests)    # the slow POST is in flight
+    started = time.monotonic()
+    others = [await send(store) for _ in range(3)]
+    d.wake()
+    await until(lambda: len(fast.accepted()) == 4 and len(receiver.accepted()) == 3, timeout=1.5)
+    assert time.monotonic() - started < 1.5
+    assert {e["data"]["message_id"] for e in receiver.accepted()} == set(others)
+    await until(lambda: len(receiver.accepted()) == 4)
+    await d.stop()
+    await fast.stop()
+
+
+async def test_removing_a_hook_drops_its_deliveries_and_keeping_one_keeps_them(store, receiver):
+    gone, kept = Receiver(_free_port()), Receiver(_free_port(), secret=b"new-secret-after-rotation-0123")
+    gone_hook = WebhookConfig(url=gone.url, events=ALL, secret=SECRET)
+    kept_hook = WebhookConfig(url=kept.url, events=ALL, secret=SECRET)
+    d = dispatcher(store, [gone_hook, kept_hook])
+    await d.start()
+    await send(store)
+    d.wake()
+    await until(lambda: _pending(store, 2))
+    rotated = WebhookConfig(url=kept.url, events=ALL, secret=b"new-secret-after-rotation-0123")
+    assert hook_key(rotated) == hook_key(kept_hook)
+    d.update_hooks([rotated])
+    await until(lambda: _pending(store, 1))
+    rows = await d.wstore.deliveries()
+    assert {r["hook"] for r in rows} == {hook_key(kept_hook)}
+    await gone.start()
+    await kept.start()
+    await until(lambda: len(kept.accepted()) == 1)
+    await asyncio.sleep(0.2)
+    await d.stop()
+    assert gone.requests == []
+    assert all(r["valid"] for r in kept.requests)          # signed with the new secret
+    await gone.stop()
+    await kept.stop()
+
+
+def _pending(store: Store, n: int):
+    async def check():
+        return await store.db.read(lambda c: c.execute(
+            "SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'").fetchone()[0]) == n
+    return check()
+
+
+async def test_a_delivery_is_given_up_after_max_age_and_the_next_one_goes(store, receiver):
+    receiver.answer = lambda event: 500 if event["type"] == "sms:sent" else 200
+    d = dispatcher(store, [hook(receiver)], backoff=Backoff(base=0.05, cap=0.1, max_age=0.5))
+    await d.start()
+    message_id = await send(store)
+    await deliver(store, message_id)
+    d.wake()
+    await until(lambda: len(receiver.accepted()) == 1)
+    await d.stop()
+    assert types_of(receiver.accepted(), message_id) == ["sms:delivered"]
+    states = {r["event_type"]: r["state"] for r in await d.wstore.deliveries()}
+    assert states == {"sms:sent": "failed", "sms:delivered": "done"}
+    attempts = [r for r in receiver.requests if r["event"]["type"] == "sms:sent"]
+    assert len(attempts) >= 2
+    # Events of the message never overlapped on the wire.
+    assert max(r["done_at"] for r in attempts) <= min(r["at"] for r in receiver.requests
+                                                      if r["event"]["type"] == "sms:delivered")
+
+
+async def test_history_before_webhooks_existed_is_not_replayed(tmp_path, receiver):
+    path = tmp_path / "modemd.db"
+    db = Database(path)
+    await db.open(migrations()[:-1])           # a database from before the webhook migration
+    await db.write(lambda c: c.execute("INSERT INTO message_events (message_id, at, from_state, to_state) "
+                                       "VALUES ('msg_old', 1.0, 'sending', 'sent')"))
+    await db.close()
+    store = Store(path)
+    await store.open()
+    d = dispatcher(store, [hook(receiver)])
+    await d.start()
+    new = await send(store)
+    d.wake()
+    await until(lambda: len(receiver.accepted()) == 1)
+    await asyncio.sleep(0.2)
+    await d.stop()
+    await store.close()
+    assert [e["data"]["message_id"] for e in receiver.accepted()] == [new]
+
+
+async def test_events_are_captured_without_hooks_and_a_later_hook_gets_only_new_ones(store, receiver):
+    d = dispatcher(store, [])
+    await d.start()
+    await send(store)
+    d.wake()
+    await asyncio.sleep(0.2)
+    assert await d.pending_count() == 0
+    d.update_hooks([hook(receiver)])
+    later = await send(store)
+    d.wake()
+    await until(lambda: len(receiver.accepted()) == 1)
+    await d.stop()
+    assert receiver.accepted()[0]["data"]["message_id"] == later
