@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .log import configure_logging
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_TEMPFAIL, EXIT_CONFIG = 0, 1, 2, 69, 75, 78
 
@@ -98,14 +99,6 @@ def _add_probe(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object per port")
     _add_serial_options(p)
     p.set_defaults(func=cmd_probe)
-
-
-def configure_logging(level: str) -> None:
-    from .log import TRACE
-    numeric = TRACE if level == "trace" else getattr(logging, level.upper())
-    logging.basicConfig(level=numeric, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    logging.getLogger().setLevel(numeric)
 
 
 def _read_pin(args) -> str | None:

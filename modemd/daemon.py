@@ -29,6 +29,7 @@ from .store import Store
 from .store_inbox import InboxMessage, InboxStore
 from .store_otp import OtpStore
 from .supervisor import ModemSupervisor
+from .webhook import WebhookDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,10 @@ class Daemon:
         self.store = Store(self.state_dir / "modemd.db")
         self.metrics = Metrics()
         self.outbox = Outbox(self.store, policy=config.queue.retry, keep_sent_text=config.queue.keep_sent_text,
-                             on_change=self.metrics.message_changed)
+                             on_change=self._on_message_change)
+        # Always running, even with no webhooks configured: its position in the event log must keep up, or a
+        # webhook added later would get everything since.
+        self.webhooks = WebhookDispatcher(self.store, list(config.webhooks))
         self.inbox_store = InboxStore(self.store)
         self.inbox = Inbox(self.inbox_store, on_received=self._on_received, on_report=self._on_report)
         self.tokens = TokenSet([])
@@ -76,6 +80,7 @@ class Daemon:
         await self.store.open()
         self.otp = OtpService(OtpStore(self.store), load_secret(self.state_dir), self.config.otp)
         await self.outbox.recover()
+        await self.webhooks.start()     # after recovery, so its sending -> failed changes are announced too
         modems = list(self.config.modems)
         if self.config.simulate:
             modems.append(await self._start_simulator())
@@ -139,11 +144,17 @@ class Daemon:
             self.outbox.wake()         # messages that waited for this modem go now, not at the next poll
             self.inbox.modem_up(name)  # and whatever arrived while it was away is read
 
+    def _on_message_change(self, sms, event: str) -> None:
+        self.metrics.message_changed(sms, event)
+        self.webhooks.wake()
+
     def _on_received(self, message: InboxMessage) -> None:
         self.metrics.message_received()
+        self.webhooks.wake()
 
     def _on_report(self, message_id: str, state: str) -> None:
         self.metrics.report_applied(state)
+        self.webhooks.wake()
 
     def message_accepted(self, kind: str) -> None:
         self.metrics.message_accepted(kind)
@@ -209,6 +220,7 @@ class Daemon:
             log.warning("config: %s changed; that takes effect after a restart", key)
         self.tokens, self.config, self.default_region = tokens, new, new.server.default_region
         self.otp.settings = new.otp
+        self.webhooks.update_hooks(list(new.webhooks))
         self.outbox.policy, self.outbox.keep_sent_text = new.queue.retry, new.queue.keep_sent_text
         logging.getLogger().setLevel(new.server.log_level.upper() if new.server.log_level != "trace" else 5)
         log.info("configuration reloaded")
@@ -224,6 +236,7 @@ class Daemon:
         await asyncio.gather(*(sup.stop() for sup in self.supervisors), return_exceptions=True)
         if self.simulator:
             await self.simulator.stop()
+        await self.webhooks.stop()
         await self.store.close()
         log.info("stopped")
 

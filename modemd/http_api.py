@@ -17,6 +17,7 @@ from aiohttp import web
 from . import pdu
 from .auth import TokenSet
 from .numbers import InvalidNumber, normalize
+from .redact import mask_number
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, Metrics
 from .openapi import SPEC
 from .otp import OtpError, OtpService, RateLimited
@@ -212,6 +213,8 @@ async def create_message(request: web.Request) -> web.Response:
                       deadline=now + ttl if ttl else None, created_at=now, updated_at=now, idempotency_key=key)
     result = await daemon.store.enqueue(sms)
     if result.created:
+        log.info("message %s to %s accepted (%d part(s), %s priority)", sms.id, mask_number(sms.to), sms.parts,
+                 "high" if priority is Priority.HIGH else "normal")
         daemon.message_accepted("sms")
     return web.json_response(_message_summary(result.message), status=202 if result.created else 200,
                              headers={"Location": f"/v1/messages/{result.message.id}"})
@@ -318,6 +321,7 @@ async def send_otp(request: web.Request) -> web.Response:
                                         template=template)
     except OtpError as exc:
         raise invalid(exc.field, exc.reason) from None
+    log.info("otp %s to %s issued, message %s", issued.id, mask_number(issued.to), issued.message_id)
     daemon.message_accepted("otp")
     return web.json_response({"id": issued.id, "to": issued.to, "status": "pending",
                               "expires_at": _iso(issued.expires_at), "message_id": issued.message_id}, status=202)
@@ -338,6 +342,8 @@ async def verify_otp(request: web.Request) -> web.Response:
         raise invalid("id", "a verification id as returned by POST /v1/otp")
     outcome = await daemon.otp.verify(code, to=to, verification_id=verification_id)
     daemon.metrics.otp_verified(outcome.status)
+    log.info("otp verify for %s: %s", mask_number(to) if to else outcome.verification_id or "unknown id",
+             outcome.status)
     result = {"valid": outcome.status == "approved", "status": outcome.status}
     if outcome.attempts_left is not None and outcome.status == "pending":
         result["attempts_left"] = outcome.attempts_left

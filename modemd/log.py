@@ -23,3 +23,55 @@ class ModemLogAdapter(logging.LoggerAdapter):
 
     def trace(self, msg, *args, **kwargs) -> None:
         self.log(TRACE, msg, *args, **kwargs)
+
+
+# sd-daemon(3) priority prefixes: journald reads "<N>" at the start of a stderr line as its syslog priority, so
+# `journalctl -p warning` works without a journal library.
+_JOURNAL_PRIORITY = {TRACE: 7, logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
+                     logging.CRITICAL: 2}
+
+
+class JournalFormatter(logging.Formatter):
+    """'<6>modemd.outbox: message ... sent' - journald adds the time, the unit and the PID itself."""
+
+    def __init__(self) -> None:
+        super().__init__("%(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = _JOURNAL_PRIORITY.get(record.levelno, 6 if record.levelno < logging.WARNING else 3)
+        text = super().format(record)
+        # Every line of a multi-line record (a traceback) carries the prefix, or journald files it as info.
+        return "\n".join(f"<{priority}>{line}" for line in text.splitlines() or [""])
+
+
+def under_journald() -> bool:
+    """systemd sets $JOURNAL_STREAM to the device:inode of the stream it connected to stderr (systemd.exec(5))."""
+    import os
+    import sys
+    stream = os.environ.get("JOURNAL_STREAM", "")
+    if not stream or ":" not in stream:
+        return False
+    try:
+        st = os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError):
+        return False
+    device, _, inode = stream.partition(":")
+    return device == str(st.st_dev) and inode == str(st.st_ino)
+
+
+def configure_logging(level: str) -> None:
+    """stderr only; journald-style prefixes when stderr is the journal, else readable timestamped lines."""
+    import sys
+    numeric = TRACE if level == "trace" else getattr(logging, level.upper())
+    handler = logging.StreamHandler(sys.stderr)
+    if under_journald():
+        handler.setFormatter(JournalFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    # aiohttp's access log would print client addresses and paths with ids; our own lines say what matters.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

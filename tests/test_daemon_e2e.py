@@ -48,7 +48,9 @@ def test_otp_round_trip_and_no_code_in_the_log(daemon, sim_process):
     sent = message_state(daemon, issued["message_id"])
     assert sent["status"] == "sent"
     daemon.terminate()
-    assert code not in daemon.output()
+    output = daemon.output()
+    assert code not in output and TO not in output
+    assert "otp otp_" in output and "approved" in output and "+4915******678" in output
 
 
 def test_messages_wait_for_an_unplugged_modem_without_burning_attempts(daemon, sim_process):
