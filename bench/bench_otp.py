@@ -1,0 +1,127 @@
+"""OTP throughput: POST /v1/otp (sends accepted) and POST /v1/otp/verify with 50 concurrent clients over loopback,
+durable store on; and the same through OtpService in-process (no HTTP) as a second figure.
+
+Rate limits: the daemon has no config file yet, so the HTTP run stays inside the default limits: every send goes to
+its own number (3 per number per 10 min, 30 s resend gap), and the per-token limit (1000 sends/h) is doubled by
+using two tokens ($MODEMD_TOKEN and a systemd credential) -> at most ~2000 sends per daemon start. Verify goes to
+numbers that have a pending code, with a wrong code (each number gets <= 20 verifies per 10 min, the default).
+The in-process run raises every limit through OtpSettings.
+
+    python bench/bench_otp.py [--sends 1900] [--verifies 10000] [--clients 50] [--inproc-sends 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+import _common as c
+import aiohttp
+
+
+def number(i: int) -> str:
+    return "+4915112%06d" % i
+
+
+async def http_run(url: str, total: int, clients: int, make, pid: int) -> dict:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    counter = iter(range(total))
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        for i in counter:
+            path, body, token = make(i)
+            t0 = time.perf_counter()
+            async with session.post(url + path, json=body, headers={"Authorization": f"Bearer {token}"}) as r:
+                await r.read()
+            latencies.append(time.perf_counter() - t0)
+            statuses[r.status] = statuses.get(r.status, 0) + 1
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as session:
+        cpu0, mine0 = c.cpu_seconds(pid), time.process_time()
+        started = time.perf_counter()
+        await asyncio.gather(*(client(session) for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+        cpu, mine = c.cpu_seconds(pid) - cpu0, time.process_time() - mine0
+    return {"n": total, "elapsed": elapsed, "rate": total / elapsed, "p50": c.pct(latencies, 50),
+            "p99": c.pct(latencies, 99), "statuses": statuses,
+            "cpu": f"daemon CPU {cpu / elapsed:.2f} cores, {1e6 * cpu / total:.0f} us/request; "
+                   f"client CPU {mine / elapsed:.2f} cores"}
+
+
+async def inproc_run(tmp, sends: int, verifies: int, clients: int) -> tuple[dict, dict]:
+    from modemd.otp import OtpService, OtpSettings
+    from modemd.store import Store
+    from modemd.store_otp import OtpStore
+    store = Store(tmp / "inproc.db")
+    await store.open()
+    big = 10 ** 9
+    service = OtpService(OtpStore(store), b"k" * 32, OtpSettings(sends_per_token=big, daily_per_country=big,
+                                                                   verifies_per_number=big))
+
+    async def run(total, op):
+        latencies = []
+        counter = iter(range(total))
+
+        async def client():
+            for i in counter:
+                t0 = time.perf_counter()
+                await op(i)
+                latencies.append(time.perf_counter() - t0)
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+        return {"n": total, "elapsed": elapsed, "rate": total / elapsed, "p50": c.pct(latencies, 50),
+                "p99": c.pct(latencies, 99), "statuses": {}}
+
+    issued = await run(sends, lambda i: service.issue(number(i), token_id="bench"))
+    verified = await run(verifies, lambda i: service.verify("000000", to=number(i % sends)))
+    await store.close()
+    return issued, verified
+
+
+def show(label: str, r: dict) -> None:
+    extra = f", HTTP statuses {r['statuses']}" if r["statuses"] else ""
+    print(f"{label:<46} {r['rate']:7.0f}/s   p50 {c.ms(r['p50']):>10}   p99 {c.ms(r['p99']):>10}   "
+          f"({r['n']} in {r['elapsed']:.2f} s{extra})")
+    if r.get("cpu"):
+        print(f"{'':<46} {r['cpu']}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sends", type=int, default=1900, help="HTTP OTP sends (<= ~2000 with default limits)")
+    ap.add_argument("--verifies", type=int, default=10000)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--inproc-sends", type=int, default=10000)
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    tmp = c.workdir("bench-otp")
+    print(f"OTP send/verify, {args.clients} concurrent clients, durable store; {c.machine()}")
+    sim = c.Sim(tmp, network_delay=0.25)       # the codes trickle out meanwhile, as they would on a real modem
+    daemon = c.Daemon(tmp, [sim.link])
+    try:
+        daemon.wait_ready()
+        tokens = (c.TOKEN, c.TOKEN2)
+        sends = asyncio.run(http_run(daemon.url, args.sends, args.clients,
+                                     lambda i: ("/v1/otp", {"to": number(i)}, tokens[i % 2]), daemon.proc.pid))
+        show("HTTP POST /v1/otp (accepted sends)", sends)
+        verifies = asyncio.run(http_run(daemon.url, args.verifies, args.clients,
+                                        lambda i: ("/v1/otp/verify", {"to": number(i % args.sends),
+                                                                      "code": "000000"}, c.TOKEN),
+                                        daemon.proc.pid))
+        show("HTTP POST /v1/otp/verify", verifies)
+        print(f"daemon RSS {daemon.rss_mb():.1f} MB")
+    finally:
+        daemon.stop()
+        sim.stop()
+    issued, verified = asyncio.run(inproc_run(tmp, args.inproc_sends, args.verifies, args.clients))
+    show("in-process OtpService.issue (limits raised)", issued)
+    show("in-process OtpService.verify", verified)
+    print("targets: >= 1500 accepted sends/s with p99 < 25 ms; verify >= 3000/s")
+    c.cleanup(tmp, args.keep)
+
+
+if __name__ == "__main__":
+    main()
