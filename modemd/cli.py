@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulate(sub)
     _add_sendsms(sub)
     _add_probe(sub)
+    from .cli_client import add_commands
+    add_commands(sub)
     return parser
 
 

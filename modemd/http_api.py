@@ -131,6 +131,7 @@ def build_app(daemon: DaemonView) -> web.Application:
     app.router.add_get("/v1/messages", list_messages)
     app.router.add_get("/v1/messages/{id}", get_message)
     app.router.add_delete("/v1/messages/{id}", cancel_message)
+    app.router.add_post("/v1/messages/{id}/retry", retry_message)
     app.router.add_get("/v1/inbox", list_inbox)
     app.router.add_post("/v1/otp", send_otp)
     app.router.add_post("/v1/otp/verify", verify_otp)
@@ -248,6 +249,19 @@ async def cancel_message(request: web.Request) -> web.Response:
         current = await daemon.store.get(sms.id)
         raise Problem(409, "Not cancelable", f"the message is {current.state.value}; only queued messages can be "
                       "canceled", status_now=current.state.value)
+    return web.json_response(message_view(await daemon.store.get(sms.id)))
+
+
+async def retry_message(request: web.Request) -> web.Response:
+    daemon: DaemonView = request.app[DAEMON_KEY]
+    sms = await _find(request)
+    if not await daemon.store.retry(sms.id):
+        current = await daemon.store.get(sms.id)
+        reason = ("OTP messages are not retried; send a new code" if current.kind.value == "otp"
+                  else f"the message is {current.state.value}; only failed messages can be retried")
+        raise Problem(409, "Not retryable", reason, status_now=current.state.value)
+    log.info("message %s requeued by an admin", sms.id)
+    daemon.message_accepted("retry")
     return web.json_response(message_view(await daemon.store.get(sms.id)))
 
 

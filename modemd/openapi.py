@@ -142,6 +142,11 @@ PATHS = {
         {"name": "after", "in": "query", "schema": {"type": "string"}},
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
         "responses": {"200": _json("InboxPage", "a page"), **AUTHED}}},
+    "/v1/messages/{id}/retry": {
+        "parameters": [MESSAGE_ID],
+        "post": {"summary": "requeue a failed message (not OTP)", "security": SECURED,
+                 "responses": {"200": _json("Message", "queued again"), "404": _problem_response("no such message"),
+                               "409": _problem_response("not failed, or an OTP"), **AUTHED}}},
     "/v1/otp": {"post": {"summary": "send a one-time passcode", "security": SECURED, "requestBody": _body("NewOtp"),
                          "responses": {"202": _json("Otp", "code made and its SMS queued"), **COMMON,
                                        "429": _problem_response("rate limited", retry_after=True),

@@ -37,7 +37,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.SENDING: frozenset({State.SENT, State.QUEUED, State.FAILED, State.EXPIRED}),
     State.SENT: frozenset({State.DELIVERED, State.FAILED}),
     State.DELIVERED: frozenset(),
-    State.FAILED: frozenset(),
+    State.FAILED: frozenset({State.QUEUED}),      # only by an admin's retry, never automatically
     State.EXPIRED: frozenset(),
     State.CANCELED: frozenset(),
 }

@@ -134,6 +134,20 @@ class Store:
         return await self.transition(message_id, (State.QUEUED, State.SENDING, State.SENT), State.FAILED, reason,
                                      **sets)
 
+    async def retry(self, message_id: str) -> bool:
+        """failed -> queued with fresh attempts, by an admin. OTP messages are not retried (their text is gone and
+        their code is superseded by a new send); a retried message may reach the handset twice if it went out."""
+        def work(conn):
+            row = conn.execute("SELECT kind, body FROM messages WHERE id = ? AND state = 'failed'",
+                               (message_id,)).fetchone()
+            if row is None or row["kind"] != "sms" or row["body"] is None:
+                return False
+            now = time.time()
+            return _transition(conn, message_id, (State.FAILED,), State.QUEUED, "retried by an admin", now, "",
+                               {"attempts": 0, "ambiguous": 0, "next_attempt_at": now, "error_code": None,
+                                "error_text": None})
+        return await self.db.write(work)
+
     async def cancel(self, message_id: str) -> bool:
         return await self.transition(message_id, (State.QUEUED,), State.CANCELED, "canceled by client", body=None)
 

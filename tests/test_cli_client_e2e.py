@@ -1,0 +1,103 @@
+"""The admin's CLI against a running daemon (over the unix socket and over TCP): status, send, otp, queue, inbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+from conftest import MODEMD, TOKEN, DaemonProcess, wait_for
+
+TO = "+4915112345678"
+
+
+@pytest.fixture
+def setup(sim_process, tmp_path, free_port):
+    cfg = tmp_path / "modemd.toml"
+    sock = tmp_path / "api.sock"
+    cfg.write_text(f"""
+[server]
+listen = "127.0.0.1:{free_port}"
+unix_socket = "{sock}"
+state_dir = "{tmp_path / 'state'}"
+[auth]
+tokens = ["{TOKEN}"]
+[[modems]]
+name = "ec25"
+port = "{sim_process.link}"
+[otp]
+app = "Acme"
+""")
+    os.chmod(cfg, 0o600)
+    daemon = DaemonProcess(tmp_path, free_port, "--config", str(cfg))
+    wait_for(daemon.ready, timeout=20)
+    yield daemon, cfg, sock, sim_process
+    daemon.terminate()
+
+
+def cli(*args, stdin=None):
+    env = {k: v for k, v in os.environ.items() if k not in ("MODEMD_TOKEN", "MODEMD_URL")}
+    return subprocess.run(MODEMD + list(args), capture_output=True, text=True, timeout=30, env=env,
+                          input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL)
+
+
+def test_status_send_and_queue_over_the_unix_socket(setup):
+    daemon, cfg, sock, sim = setup
+    assert oct(os.stat(sock).st_mode & 0o777) == "0o660"
+    status = cli("status", "--config", str(cfg))
+    assert status.returncode == 0, status.stderr
+    assert "ec25" in status.stdout and "ready" in status.stdout
+    sent = cli("send", "--config", str(cfg), TO, "-", stdin="from the CLI ✓")
+    assert sent.returncode == 0, sent.stderr
+    message_id = sent.stdout.split()[0]
+    wait_for(lambda: sim.messages(), timeout=15)
+    assert sim.messages()[0]["text"] == "from the CLI ✓"
+    listed = cli("queue", "list", "--config", str(cfg), "--json")
+    assert json.loads(listed.stdout)["data"][0]["id"] == message_id
+
+
+def test_otp_send_and_verify_exit_codes(setup):
+    daemon, cfg, sock, sim = setup
+    assert cli("otp", "send", "--config", str(cfg), TO).returncode == 0
+    wait_for(lambda: sim.messages(), timeout=15)
+    code = re.search(r"\d{6}", sim.messages()[0]["text"]).group(0)
+    wrong = "000000" if code != "000000" else "111111"
+    bad = cli("otp", "verify", "--config", str(cfg), TO, wrong)
+    assert bad.returncode == 1 and "attempts left" in bad.stdout
+    good = cli("otp", "verify", "--config", str(cfg), TO, code)
+    assert good.returncode == 0 and good.stdout.strip() == "approved"
+
+
+def test_retry_and_cancel(setup):
+    daemon, cfg, sock, sim = setup
+    sim.control("fault", name="cms_errors", value=[1])
+    failed = cli("send", "--config", str(cfg), TO, "retry me").stdout.split()[0]
+    wait_for(lambda: daemon.call("GET", f"/v1/messages/{failed}")[1]["status"] == "failed", timeout=15)
+    again = cli("queue", "retry", "--config", str(cfg), failed)
+    assert again.returncode == 0, again.stderr
+    wait_for(lambda: daemon.call("GET", f"/v1/messages/{failed}")[1]["status"] == "sent", timeout=15)
+    assert cli("queue", "retry", "--config", str(cfg), failed).returncode == 1      # sent: nothing to retry
+    sim.control("vanish")
+    wait_for(daemon.not_ready, timeout=10)
+    queued = cli("send", "--config", str(cfg), TO, "cancel me").stdout.split()[0]
+    canceled = cli("queue", "cancel", "--config", str(cfg), queued)
+    assert canceled.returncode == 0 and "canceled" in canceled.stdout
+
+
+def test_inbox_over_tcp_and_error_exit_codes(setup, tmp_path):
+    daemon, cfg, sock, sim = setup
+    sim.control("inject_sms", sender="+447700900123", text="hello modemd")
+    wait_for(lambda: daemon.call("GET", "/v1/inbox")[1]["data"], timeout=15)
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    shown = cli("inbox", "--url", daemon.url, "--token-file", str(token_file))
+    assert shown.returncode == 0 and "hello modemd" in shown.stdout
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not-the-token")
+    assert cli("inbox", "--url", daemon.url, "--token-file", str(wrong)).returncode == 77
+    assert cli("status", "--url", "http://127.0.0.1:9").returncode == 69
+    bad = cli("send", "--config", str(cfg), "+49abc", "x")
+    assert bad.returncode == 1 and "to:" in bad.stderr
