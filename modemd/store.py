@@ -199,8 +199,12 @@ class Store:
 
     async def next_due_at(self) -> float | None:
         def work(conn):
-            row = conn.execute("SELECT min(next_attempt_at) FROM messages WHERE state = 'queued'").fetchone()
-            return row[0]
+            # One index probe per priority (min() over the whole partial index scans it: 16 ms at 100k queued).
+            dues = [conn.execute("SELECT next_attempt_at FROM messages INDEXED BY messages_due WHERE state = 'queued' "
+                                 "AND priority = ? ORDER BY next_attempt_at LIMIT 1", (int(p),)).fetchone()
+                    for p in Priority]
+            times = [row[0] for row in dues if row is not None]
+            return min(times) if times else None
         return await self.db.read(work)
 
     async def events(self, message_id: str) -> list[dict]:
@@ -241,7 +245,9 @@ def _by_idempotency_key(conn: sqlite3.Connection, key: str, now: float) -> Outbo
 def _claim(conn: sqlite3.Connection, modem: str, now: float) -> OutboundSms | None:
     row = conn.execute(
         f"UPDATE messages SET state = 'sending', modem = ?, attempts = attempts + 1, updated_at = ? "
-        f"WHERE id = (SELECT id FROM messages WHERE state = 'queued' AND next_attempt_at <= ? "
+        # INDEXED BY: with a big backlog the planner otherwise picks messages_state and sorts every queued row
+        # (24 ms per claim at 100k queued, measured by bench/bench_startup.py; 0.005 ms with the due index).
+        f"WHERE id = (SELECT id FROM messages INDEXED BY messages_due WHERE state = 'queued' AND next_attempt_at <= ? "
         f"  AND (deadline IS NULL OR deadline > ?) ORDER BY priority, next_attempt_at, seq LIMIT 1) "
         f"RETURNING {_COLUMNS}", (modem, now, now, now)).fetchone()
     if row is None:

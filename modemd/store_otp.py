@@ -46,11 +46,12 @@ class Limit:
 
     def retry_after(self, conn: sqlite3.Connection, now: float) -> float:
         """0 if one more hit fits in the sliding window, else seconds until the oldest counted hit leaves it."""
-        rows = conn.execute("SELECT at FROM rate_events WHERE bucket = ? AND at > ? ORDER BY at DESC LIMIT ?",
-                            (self.bucket, now - self.window, self.limit)).fetchall()
-        if len(rows) < self.limit:
+        # The limit-th newest hit in the window, found by SQLite in the index (no rows copied into Python).
+        row = conn.execute("SELECT at FROM rate_events WHERE bucket = ? AND at > ? ORDER BY at DESC LIMIT 1 OFFSET ?",
+                           (self.bucket, now - self.window, self.limit - 1)).fetchone()
+        if row is None:
             return 0.0
-        return rows[-1]["at"] + self.window - now
+        return row["at"] + self.window - now
 
 
 @dataclass(frozen=True)

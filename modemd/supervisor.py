@@ -74,6 +74,7 @@ class ModemSupervisor:
         """One open -> bring-up -> poll cycle. True if the modem was up at some point (resets the backoff)."""
         self._lost.clear()
         if not await self._open():
+            self.brought_up.set()     # an absent port is a finished first attempt: start-up must not wait for it
             return False
         try:
             await self.modem.bring_up()

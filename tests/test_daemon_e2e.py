@@ -193,3 +193,22 @@ def test_a_failed_delivery_report_fails_the_message(daemon, sim_process):
     sim_process.control("inject_status_report", message_reference=ref, recipient=TO, status=0x46)
     wait_for(lambda: message_state(daemon, accepted["id"])["status"] == "failed", timeout=10)
     assert "validity period expired" in message_state(daemon, accepted["id"])["error"]["message"]
+
+
+def test_daemon_starts_without_its_modem_and_takes_it_when_plugged_in(tmp_path, free_port):
+    from conftest import SimProcess, http_get
+    started = time.monotonic()
+    d = DaemonProcess(tmp_path, free_port, "--port", str(tmp_path / "ttyUSB2"))
+    sim = None
+    try:
+        wait_for(lambda: http_get(d.url + "/healthz")[0] == 200, timeout=10)
+        assert time.monotonic() - started < 8          # an absent modem does not hold up the API
+        assert d.not_ready()
+        _, accepted = d.call("POST", "/v1/messages", {"to": TO, "text": "waited for the modem"})
+        sim = SimProcess(tmp_path)                     # "plugged in": the configured path appears
+        wait_for(lambda: message_state(d, accepted["id"])["status"] == "sent", timeout=30)
+        assert [m["text"] for m in sim.messages()] == ["waited for the modem"]
+    finally:
+        d.terminate()
+        if sim:
+            sim.stop()
