@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import subprocess
 import sys
 from pathlib import Path
 
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulate(sub)
     _add_sendsms(sub)
     _add_probe(sub)
+    _add_install(sub)
     from .cli_client import add_commands
     add_commands(sub)
     return parser
@@ -101,6 +103,28 @@ def _add_probe(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object per port")
     _add_serial_options(p)
     p.set_defaults(func=cmd_probe)
+
+
+def _add_install(sub) -> None:
+    p = sub.add_parser("install-service", help="install the systemd unit, sysusers entry, udev rules and config")
+    p.add_argument("--root", type=Path, default=Path("/"), help="install under another root; runs no commands")
+    p.add_argument("--enable", action="store_true", help="also `systemctl enable --now modemd`")
+    p.set_defaults(func=cmd_install)
+
+
+def cmd_install(args) -> int:
+    from .install import install
+    try:
+        steps = install(args.root, enable=args.enable)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"modemd install-service: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    for step in steps:
+        print(("ran: " + " ".join(step.command) if step.command and args.root == Path("/") else
+               "to do: " + " ".join(step.command) if step.command else step.text))
+    if not args.enable:
+        print("next: edit /etc/modemd/modemd.toml, then: systemctl enable --now modemd; journalctl -u modemd -f")
+    return EXIT_OK
 
 
 def _read_pin(args) -> str | None:
