@@ -212,3 +212,18 @@ def test_daemon_starts_without_its_modem_and_takes_it_when_plugged_in(tmp_path, 
         d.terminate()
         if sim:
             sim.stop()
+
+
+def test_a_full_sim_is_emptied_and_what_the_network_held_back_arrives(sim_process, tmp_path, free_port):
+    for i in range(55):                                  # while modemd is away: 50 fit on the SIM, 5 wait
+        sim_process.control("inject_sms", sender="+447700900123", text=f"note {i}")
+    assert len(sim_process.control("state")["stored"]) == 50
+    d = DaemonProcess(tmp_path, free_port, "--port", sim_process.link)
+    try:
+        wait_for(d.ready, timeout=20)
+        wait_for(lambda: len(d.call("GET", "/v1/inbox?limit=100")[1]["data"]) == 55, timeout=30)
+        texts = {m["text"] for m in d.call("GET", "/v1/inbox?limit=100")[1]["data"]}
+    finally:
+        d.terminate()
+    assert texts == {f"note {i}" for i in range(55)}
+    assert sim_process.control("state")["stored"] == []
