@@ -227,3 +227,21 @@ def test_a_full_sim_is_emptied_and_what_the_network_held_back_arrives(sim_proces
         d.terminate()
     assert texts == {f"note {i}" for i in range(55)}
     assert sim_process.control("state")["stored"] == []
+
+
+def test_sending_survives_a_noisy_modem(daemon, sim_process):
+    sim_process.control("fault", faults={"garbage": True, "urc_storm": 3, "byte_by_byte": True,
+                                         "urc_inside_response": True})
+    ids = [daemon.call("POST", "/v1/messages", {"to": TO, "text": f"noisy {i} ✓"})[1]["id"] for i in range(4)]
+    wait_for(lambda: all(message_state(daemon, i)["status"] == "sent" for i in ids), timeout=40)
+    assert sorted(m["text"] for m in sim_process.messages()) == [f"noisy {i} ✓" for i in range(4)]
+
+
+def test_a_hung_modem_is_waited_out_without_losing_the_message(daemon, sim_process):
+    sim_process.control("fault", name="no_answer", value=True)
+    _, accepted = daemon.call("POST", "/v1/messages", {"to": TO, "text": "after the hang"})
+    time.sleep(3)
+    assert message_state(daemon, accepted["id"])["status"] in ("queued", "sending")
+    sim_process.control("fault", name="no_answer", value=False)
+    wait_for(lambda: message_state(daemon, accepted["id"])["status"] == "sent", timeout=90)
+    assert [m["text"] for m in sim_process.messages()] == ["after the hang"]
