@@ -99,13 +99,13 @@ TOKEN = "e2e-token-5f0c2a9d7b"
 class DaemonProcess:
     """`modemd run` as a user starts it, with an API token in the environment and its log in a file."""
 
-    def __init__(self, tmp_path, port, *args, log_name="daemon.log"):
+    def __init__(self, tmp_path, port, *args, log_name="daemon.log", log_level=None):
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = tmp_path / log_name
         self.log = open(self.log_path, "a")
         env = {**os.environ, "MODEMD_TOKEN": TOKEN}
         self.proc = subprocess.Popen(
-            MODEMD + ["run", "--state-dir", str(tmp_path / "state"), "--listen", f"127.0.0.1:{port}", *args],
+            MODEMD + (["--log-level", log_level] if log_level else []) + ["run", "--state-dir", str(tmp_path / "state"), "--listen", f"127.0.0.1:{port}", *args],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
 
     def call(self, method: str, path: str, body: dict | None = None, headers: dict | None = None

@@ -245,3 +245,23 @@ def test_a_hung_modem_is_waited_out_without_losing_the_message(daemon, sim_proce
     sim_process.control("fault", name="no_answer", value=False)
     wait_for(lambda: message_state(daemon, accepted["id"])["status"] == "sent", timeout=90)
     assert [m["text"] for m in sim_process.messages()] == ["after the hang"]
+
+
+def test_no_code_or_number_even_in_a_trace_log(sim_process, tmp_path, free_port):
+    d = DaemonProcess(tmp_path, free_port, "--port", sim_process.link, log_level="trace")
+    try:
+        wait_for(d.ready, timeout=20)
+        status, issued = d.call("POST", "/v1/otp", {"to": TO})
+        assert status == 202
+        wait_for(lambda: sim_process.messages(), timeout=15)
+        text = sim_process.messages()[0]["text"]
+        code = re.search(r"\b(\d{6})\b", text).group(1)
+        assert d.call("POST", "/v1/otp/verify", {"to": TO, "code": code})[1]["status"] == "approved"
+    finally:
+        d.terminate()
+    output = d.output()
+    assert "AT+CMGS=" in output                     # the trace really shows the serial traffic
+    assert code not in output and TO not in output and TO[1:] not in output
+    from modemd import pdu
+    for part in pdu.encode_submit(TO, text, validity=300):
+        assert part.hex[20:] not in output          # nor the PDU that encodes the code
