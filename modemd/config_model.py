@@ -1,0 +1,108 @@
+"""The config objects (frozen dataclasses) and the schema of the file: every key each table may hold, the
+allowed values, what a reload may change. No parsing here: config_sections fills these from the TOML.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .otp import OtpSettings
+from .outbox import Pacing, RetryPolicy
+
+DEFAULT_PATH = Path("/etc/modemd/modemd.toml")
+BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+LOG_LEVELS = ("trace", "debug", "info", "warning", "error")
+EVENTS = ("sms:received", "sms:sent", "sms:delivered", "sms:failed", "sms:expired")
+MIN_SECRET = 16   # bytes; a shorter HMAC key or bearer token is guessable
+
+# Every key the file may hold, per table. The example config documents each one (a test checks it).
+KEYS: dict[str, tuple[str, ...]] = {
+    "": ("simulate", "server", "auth", "modems", "otp", "queue", "webhooks"),
+    "server": ("listen", "unix_socket", "state_dir", "default_region", "log_level"),
+    "auth": ("tokens", "token_files"),
+    "modems": ("name", "port", "baud", "rtscts", "pin", "pin_file", "smsc", "per_minute", "registration_timeout"),
+    "otp": ("app", "length", "ttl", "max_attempts", "template", "sends_per_number", "sends_window", "resend_gap",
+            "sends_per_token", "sends_per_token_window", "verifies_per_number", "verifies_window",
+            "daily_per_country", "allowed_countries", "lock_after_failures"),
+    "queue": ("max_attempts", "backoff_base", "backoff_factor", "backoff_cap", "max_ambiguous", "device_pause",
+              "keep_sent_text"),
+    "webhooks": ("url", "events", "secret", "secret_file", "full_numbers", "timeout"),
+}
+# What a SIGHUP may change in a running daemon; everything else (the modems, where it listens, where it keeps
+# state) needs a restart, because changing it means closing ports or sockets the queue is working through.
+RESTART_KEYS = ("simulate", "server.listen", "server.unix_socket", "server.state_dir", "modems")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8765
+    unix_socket: Path | None = None
+    state_dir: Path | None = None        # None: the daemon's default ($STATE_DIRECTORY, else the XDG state dir)
+    default_region: str | None = None    # None: numbers must be international (+...)
+    log_level: str = "info"
+
+    @property
+    def listen(self) -> str:
+        host = f"[{self.listen_host}]" if ":" in self.listen_host else self.listen_host
+        return f"{host}:{self.listen_port}"
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    tokens: tuple[str, ...] = field(default=(), repr=False)   # inline ones and those read from token_files
+    token_files: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModemConfig:
+    name: str
+    port: str
+    baud: int = 115200
+    rtscts: bool = False
+    pin: str | None = field(default=None, repr=False)
+    pin_file: Path | None = None
+    smsc: str | None = None
+    per_minute: float = 0.0
+    registration_timeout: float = 60.0
+
+    @property
+    def pacing(self) -> Pacing:
+        return Pacing(self.per_minute)
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    retry: RetryPolicy = RetryPolicy()
+    keep_sent_text: bool = True          # OTP texts are purged when sent whatever this says
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    url: str
+    events: frozenset[str]
+    secret: bytes = field(repr=False)
+    secret_file: Path | None = None
+    full_numbers: bool = False
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Config:
+    source: Path | None = None           # the file read; None when there was none
+    simulate: bool = False
+    server: ServerConfig = ServerConfig()
+    auth: AuthConfig = AuthConfig()
+    modems: tuple[ModemConfig, ...] = ()
+    otp: OtpSettings = OtpSettings()
+    queue: QueueConfig = QueueConfig()
+    webhooks: tuple[WebhookConfig, ...] = ()
+    warnings: tuple[str, ...] = field(default=(), compare=False)   # worth logging, not worth refusing to start
+
+
+def default_path() -> Path:
+    """systemd's ConfigurationDirectory= sets $CONFIGURATION_DIRECTORY; otherwise /etc/modemd."""
+    conf_dir = os.environ.get("CONFIGURATION_DIRECTORY")
+    return Path(conf_dir.split(":")[0]) / "modemd.toml" if conf_dir else DEFAULT_PATH
