@@ -98,7 +98,7 @@ def _token_from(config) -> str | None:
     if config is not None and config.auth.tokens:
         return config.auth.tokens[0]
     from .auth import TOKEN_FILE
-    from .daemon import default_state_dir
+    from .paths import default_state_dir
     state_dir = (config.server.state_dir if config is not None else None) or default_state_dir()
     path = Path(state_dir) / TOKEN_FILE
     try:

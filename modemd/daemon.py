@@ -25,6 +25,7 @@ from .notify import Notifier
 from .inbox import Inbox
 from .otp import OtpService, load_secret
 from .outbox import Outbox
+from .paths import default_state_dir
 from .store import Store
 from .store_inbox import InboxMessage, InboxStore
 from .store_otp import OtpStore
@@ -38,14 +39,6 @@ log = logging.getLogger(__name__)
 BRING_UP_WAIT = 30.0
 # How often the STATUS= line for systemd is refreshed (only sent when it changed).
 STATUS_INTERVAL = 5.0
-
-
-def default_state_dir() -> Path:
-    """$STATE_DIRECTORY under systemd (StateDirectory=), else the XDG state directory of the user."""
-    if os.environ.get("STATE_DIRECTORY"):
-        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
-    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-    return Path(base) / "modemd"
 
 
 class Daemon:

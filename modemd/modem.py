@@ -28,6 +28,8 @@ REGISTERED_STATES = frozenset({1, 5, 6, 7})
 SMS_URCS = frozenset({"+CMTI", "+CMT", "+CDS", "+CDSI", "^SMMEMFULL"})
 REGISTRATION_TEXT = {0: "not registered", 1: "home", 2: "searching", 3: "denied", 4: "unknown", 5: "roaming",
                      6: "home (SMS only)", 7: "roaming (SMS only)"}
+# Signal changes smaller than this many CSQ steps (2 dB each) are normal fading and not logged.
+SIGNAL_LOG_STEP = 5
 # CME 14 "SIM busy" right after PIN entry or power-up lasts a few seconds on real SIMs (python-gsmmodem #10/#11).
 SIM_BUSY_RETRIES = 10
 SIM_BUSY_DELAY = 0.5
@@ -279,9 +281,12 @@ class Modem:
     async def refresh_status(self) -> ModemStatus:
         await self._read_registration()
         rssi, _ber = at_codec.parse_csq(_first(await self._cmd("AT+CSQ", expect="+CSQ:"), "+CSQ:"))
-        self.status.rssi = rssi
+        self._update_signal(rssi)
         cops = await self._optional_info("AT+COPS?", "+COPS:")
-        self.status.operator = at_codec.parse_cops("+COPS: " + cops) if cops else ""
+        operator = at_codec.parse_cops("+COPS: " + cops) if cops else ""
+        if operator != self.status.operator and self.status.state is not ModemState.INITIALIZING:
+            self.log.info("[%s] operator: %r -> %r", self.name, self.status.operator, operator)
+        self.status.operator = operator
         self._update_readiness()
         return self.status
 
@@ -305,6 +310,15 @@ class Modem:
             self._set_state(ModemState.NOT_REGISTERED,
                             REGISTRATION_TEXT.get(self.status.registration or 0, "unknown"))
 
+    def _update_signal(self, rssi: int | None) -> None:
+        """Log a signal change worth an admin's eye: to or from unknown, or by 10 dB or more (5 CSQ steps)."""
+        old = self.status.rssi
+        self.status.rssi = rssi
+        if self.status.state is ModemState.INITIALIZING or old == rssi:
+            return
+        if old is None or rssi is None or abs(rssi - old) >= SIGNAL_LOG_STEP:
+            self.log.info("[%s] signal: %s -> %s", self.name, _dbm_text(old), _dbm_text(rssi))
+
     def mark_offline(self, reason: str) -> None:
         self.status.last_error = reason
         self._set_state(ModemState.OFFLINE, reason)
@@ -314,7 +328,7 @@ class Modem:
         if urc.name in ("+CREG", "+CEREG", "+CGREG"):
             self._on_registration_urc(urc)
         elif urc.name == "^RSSI":
-            self.status.rssi = _int_or_none(urc.line.split(":", 1)[1])
+            self._update_signal(_int_or_none(urc.line.split(":", 1)[1]))
         elif urc.name in SMS_URCS and self._on_event:
             self._on_event(urc)
         else:
@@ -433,6 +447,10 @@ def _first(lines: list[str], prefix: str) -> str:
 
 def _strip_prefix(line: str, prefix: str) -> str:
     return line[len(prefix):].strip() if line.startswith(prefix) else line.strip()
+
+
+def _dbm_text(rssi: int | None) -> str:
+    return "unknown" if rssi is None else f"{-113 + 2 * rssi} dBm"
 
 
 def _int_or_none(text: str) -> int | None:

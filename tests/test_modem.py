@@ -160,3 +160,21 @@ async def test_failure_in_the_middle_of_a_multipart_says_how_many_parts_went_out
     finally:
         await modem.channel.close()
     assert exc.value.parts_sent == 1 and len(exc.value.references) == 1
+
+
+async def test_big_signal_changes_are_logged(sim, caplog):
+    import logging
+    caplog.set_level(logging.INFO, logger="modemd.modem")
+    modem = await _modem(sim)
+    try:
+        await modem.bring_up()
+        before = modem.status.rssi
+        sim.send_urc("^RSSI: 3")                       # Huawei-style unsolicited signal report
+        for _ in range(50):
+            if modem.status.rssi == 3:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await modem.channel.close()
+    assert modem.status.rssi == 3 and before != 3
+    assert f"signal: {-113 + 2 * before} dBm -> -107 dBm" in caplog.text
