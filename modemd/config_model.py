@@ -27,7 +27,7 @@ KEYS: dict[str, tuple[str, ...]] = {
             "sends_per_token", "sends_per_token_window", "verifies_per_number", "verifies_window",
             "daily_per_country", "allowed_countries", "lock_after_failures"),
     "queue": ("max_attempts", "backoff_base", "backoff_factor", "backoff_cap", "max_ambiguous", "device_pause",
-              "keep_sent_text"),
+              "keep_sent_text", "retention"),
     "webhooks": ("url", "events", "secret", "secret_file", "full_numbers", "timeout"),
 }
 # What a SIGHUP may change in a running daemon; everything else (the modems, where it listens, where it keeps
@@ -77,6 +77,7 @@ class ModemConfig:
 class QueueConfig:
     retry: RetryPolicy = RetryPolicy()
     keep_sent_text: bool = True          # OTP texts are purged when sent whatever this says
+    retention: float = 7 * 24 * 3600.0   # seconds a finished message keeps its text; 0 = erase when it ends
 
 
 @dataclass(frozen=True)

@@ -218,7 +218,8 @@ def _queue(t: Table) -> QueueConfig:
                         device_pause=t.number("device_pause", d.device_pause, 0))
     if retry.cap < retry.base:
         t.fail("backoff_cap", f"must be >= backoff_base ({num(retry.base)}), got {num(retry.cap)}")
-    return QueueConfig(retry=retry, keep_sent_text=t.boolean("keep_sent_text", QueueConfig.keep_sent_text))
+    return QueueConfig(retry=retry, keep_sent_text=t.boolean("keep_sent_text", QueueConfig.keep_sent_text),
+                       retention=t.number("retention", QueueConfig.retention, 0))
 
 
 def _webhooks(top: Table) -> tuple[WebhookConfig, ...]:

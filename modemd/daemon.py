@@ -51,7 +51,7 @@ class Daemon:
         self.store = Store(self.state_dir / "modemd.db")
         self.metrics = Metrics()
         self.outbox = Outbox(self.store, policy=config.queue.retry, keep_sent_text=config.queue.keep_sent_text,
-                             on_change=self._on_message_change)
+                             retention=config.queue.retention, on_change=self._on_message_change)
         # Always running, even with no webhooks configured: its position in the event log must keep up, or a
         # webhook added later would get everything since.
         self.webhooks = WebhookDispatcher(self.store, list(config.webhooks))
@@ -215,6 +215,7 @@ class Daemon:
         self.otp.settings = new.otp
         self.webhooks.update_hooks(list(new.webhooks))
         self.outbox.policy, self.outbox.keep_sent_text = new.queue.retry, new.queue.keep_sent_text
+        self.outbox.retention = new.queue.retention
         logging.getLogger().setLevel(new.server.log_level.upper() if new.server.log_level != "trace" else 5)
         log.info("configuration reloaded")
         return True

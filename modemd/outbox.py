@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 # SIGTERM waits this long for the AT exchange in flight (a normal +CMGS answers in 1-5 s); systemd's default
 # TimeoutStopSec is 90 s, so this leaves plenty of room.
 STOP_GRACE = 8.0
+# How often texts past the retention time are erased (sooner when the retention itself is short).
+PURGE_INTERVAL = 3600.0
 
 
 @dataclass(frozen=True)
@@ -73,10 +75,12 @@ class Pacing:
 
 class Outbox:
     def __init__(self, store: Store, *, policy: RetryPolicy = RetryPolicy(), keep_sent_text: bool = True,
+                 retention: float = 7 * 24 * 3600.0,
                  on_change: Callable[[OutboundSms, str], Awaitable[None] | None] | None = None):
         self.store = store
         self.policy = policy
         self.keep_sent_text = keep_sent_text
+        self.retention = retention
         self._on_change = on_change
         self._wake = asyncio.Event()
         self._workers: list[OutboxWorker] = []
@@ -122,10 +126,16 @@ class Outbox:
         return all(t is not None and not t.done() for t in tasks)
 
     async def _expire_loop(self) -> None:
+        next_purge = 0.0
         while True:
             for message_id in await self.store.expire_due():
                 log.info("message %s expired before it could be sent", message_id)
                 await self._notify_id(message_id, "expired")
+            if time.monotonic() >= next_purge:
+                purged = await self.store.purge_texts(time.time() - self.retention)
+                if purged:
+                    log.info("erased the text of %d finished message(s) past the retention time", purged)
+                next_purge = time.monotonic() + min(PURGE_INTERVAL, max(1.0, self.retention / 10))
             await asyncio.sleep(1.0)
 
     async def _notify_id(self, message_id: str, event: str) -> None:

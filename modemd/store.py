@@ -163,6 +163,14 @@ class Store:
         return await self.db.write(lambda conn: _transition(conn, message_id, sources, target, reason, now,
                                                             counters, sets))
 
+    async def purge_texts(self, finished_before: float) -> int:
+        """Erase the text of messages that finished before `finished_before` (retention); the records stay."""
+        def work(conn):
+            return conn.execute("UPDATE messages SET body = NULL WHERE body IS NOT NULL AND state IN ('sent', "
+                                "'delivered', 'failed', 'expired', 'canceled') AND updated_at < ?",
+                                (finished_before,)).rowcount
+        return await self.db.write(work)
+
     async def expire_due(self, now: float | None = None) -> list[str]:
         """Queued messages whose deadline passed end as expired (an OTP is never sent after its code expired)."""
         now = time.time() if now is None else now

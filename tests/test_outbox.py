@@ -256,3 +256,26 @@ async def test_two_modems_share_the_queue(store):
     finally:
         await outbox.stop()
     assert len(a.sent) + len(b.sent) == 20 and a.sent and b.sent
+
+
+async def test_texts_are_erased_after_the_retention_time(store):
+    modem = ScriptedModem()
+    sms = make("keep me a little")
+    await store.enqueue(sms)
+    outbox = Outbox(store, policy=FAST, retention=0.5)
+    outbox.add_modem(modem)
+    outbox.start()
+    try:
+        await until(lambda: _all_in(store, [sms], State.SENT))
+        assert (await store.get(sms.id)).text == "keep me a little"
+        await until(_text_gone(store, sms), timeout=5)
+    finally:
+        await outbox.stop()
+    got = await store.get(sms.id)
+    assert got.state is State.SENT and got.to == sms.to
+
+
+def _text_gone(store, sms):
+    async def check():
+        return (await store.get(sms.id)).text is None
+    return check
