@@ -9,6 +9,7 @@ a persistent lock after 100 consecutive failures per number (NIST SP 800-63B 5.2
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -16,6 +17,8 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 from . import pdu
 from .numbers import country_of
@@ -81,15 +84,46 @@ def render(template: str, *, code: str, app: str, minutes: int) -> str:
 
 def check_template(template: str, app: str, length: int, ttl: int) -> None:
     """A template must contain {code}, render, and fit one GSM-7 part (OTP SMS must arrive whole and cheap)."""
+    problem = _template_problem(template, app, length, max(1, ttl // 60))
+    if problem:
+        raise OtpError("template", problem)
+
+
+@functools.lru_cache(maxsize=512)
+def _template_problem(template: str, app: str, length: int, minutes: int) -> str | None:
+    """What is wrong with a template, or None. Cached: it runs pdu.plan, and every send checks its template (the
+    answer depends only on these four values; a code has `length` digits, all in the GSM alphabet)."""
     if "{code}" not in template:
-        raise OtpError("template", "must contain {code}")
+        return "must contain {code}"
     try:
-        text = render(template, code="0" * length, app=app, minutes=max(1, ttl // 60))
+        text = render(template, code="0" * length, app=app, minutes=minutes)
     except (KeyError, IndexError, ValueError) as exc:
-        raise OtpError("template", f"only {{code}}, {{app}} and {{minutes}} may be used ({exc})") from None
+        return f"only {{code}}, {{app}} and {{minutes}} may be used ({exc})"
     plan = pdu.plan(text)
     if plan.encoding != "gsm7" or len(plan.parts) != 1:
-        raise OtpError("template", "must fit one GSM-7 SMS part (160 characters of the GSM alphabet)")
+        return "must fit one GSM-7 SMS part (160 characters of the GSM alphabet)"
+    return None
+
+
+def region_of(e164: str) -> str | None:
+    """country_of(e164), without parsing the number again when its country code belongs to a single region (203 of
+    the 215 codes; +1, +7, +44 and the other shared ones are parsed). `e164` is a number normalize() returned."""
+    if e164[:1] == "+" and e164[1:2] != "0":
+        for n in (2, 3, 4):                    # country codes are 1-3 digits and prefix-free (ITU-T E.164)
+            prefix = e164[1:n]
+            if not (prefix.isascii() and prefix.isdigit()):
+                break
+            regions = COUNTRY_CODE_TO_REGION_CODE.get(int(prefix))
+            if regions is not None:
+                if len(regions) == 1:
+                    return regions[0]
+                break
+    return country_of(e164)
+
+
+def new_code(length: int) -> str:
+    """`length` digits, uniform over all 10^length codes (one call into the OS random source, not one per digit)."""
+    return f"{secrets.randbelow(10 ** length):0{length}d}"
 
 
 class OtpService:
@@ -99,16 +133,17 @@ class OtpService:
         self.settings = settings
 
     def _mac(self, verification_id: str, code: str) -> bytes:
-        return hmac.new(self._secret, f"{verification_id}:{code}".encode(), hashlib.sha256).digest()
+        return hmac.digest(self._secret, f"{verification_id}:{code}".encode(), hashlib.sha256)
 
     async def issue(self, to: str, *, token_id: str, ttl: int | None = None, length: int | None = None,
                     template: str | None = None) -> IssuedOtp:
         """Raises OtpError (bad input / country not allowed) or RateLimited. `to` is already E.164."""
         s = self.settings
         ttl, length, template = ttl or s.ttl, length or s.length, template or s.template
-        self._check_request(to, ttl, length, template)
+        country = region_of(to)                   # for the allow-list and the daily cap
+        self._check_request(country, ttl, length, template)
         now = time.time()
-        code = "".join(secrets.choice("0123456789") for _ in range(length))
+        code = new_code(length)
         verification_id = "otp_" + new_message_id(now)[4:]
         message = OutboundSms(id=new_message_id(now), to=to, kind=Kind.OTP, priority=Priority.HIGH,
                               text=render(template, code=code, app=s.app, minutes=max(1, ttl // 60)), parts=1,
@@ -116,40 +151,39 @@ class OtpService:
         verification = Verification(id=verification_id, destination=to, code_hmac=self._mac(verification_id, code),
                                     created_at=now, expires_at=now + ttl, attempts=0, max_attempts=s.max_attempts,
                                     status="pending", message_id=message.id)
-        await self.store.issue(verification, message, self._send_limits(to, token_id))
+        await self.store.issue(verification, message, self._send_limits(to, country, token_id))
         return IssuedOtp(verification_id, to, now + ttl, message.id)
 
-    def _check_request(self, to: str, ttl: int, length: int, template: str) -> None:
+    def _check_request(self, country: str | None, ttl: int, length: int, template: str) -> None:
         if not 4 <= length <= 10:
             raise OtpError("length", "from 4 to 10 digits")
         if not 60 <= ttl <= 3600:
             raise OtpError("ttl", "from 60 to 3600 seconds")
-        country = country_of(to)
         if self.settings.allowed_countries and country not in self.settings.allowed_countries:
             raise OtpError("to", f"sending codes to {country or 'this country'} is not allowed by this server")
         check_template(template, self.settings.app, length, ttl)
 
-    def _send_limits(self, to: str, token_id: str) -> list[Limit]:
+    def _send_limits(self, to: str, country: str | None, token_id: str) -> list[Limit]:
         s = self.settings
         return [Limit(f"otp-gap:{to}", 1, s.resend_gap),
                 Limit(f"otp-send:{to}", s.sends_per_number, s.sends_window),
                 Limit(f"otp-token:{token_id}", s.sends_per_token, s.sends_per_token_window),
-                Limit(f"otp-country:{country_of(to)}", s.daily_per_country, 86400.0)]
+                Limit(f"otp-country:{country}", s.daily_per_country, 86400.0)]
 
     async def verify(self, code: str, *, to: str | None = None, verification_id: str | None = None
                      ) -> VerifyOutcome:
-        """Same work whether a code is pending or not: one lookup, one HMAC, one constant-time compare."""
+        """Same work whether a code is pending or not: one lookup, one HMAC, one constant-time compare. The rate-limit
+        hit and the check are one transaction (one commit to wait for, not two)."""
         s = self.settings
         target = to or verification_id or ""
-        await self.store.hit([Limit(f"otp-verify:{target}", s.verifies_per_number, s.verifies_window)],
-                             time.time())
+        limits = [Limit(f"otp-verify:{target}", s.verifies_per_number, s.verifies_window)]
         dummy = "otp_" + "0" * 26
 
         def check(v: Verification | None) -> bool:
             expected = v.code_hmac if v else self._mac(dummy, "x")
             return hmac.compare_digest(expected, self._mac(v.id if v else dummy, code))
 
-        return await self.store.verify(to, verification_id, time.time(), check, s.lock_after_failures)
+        return await self.store.verify(to, verification_id, time.time(), check, s.lock_after_failures, limits)
 
 
 __all__ = ["OtpService", "OtpSettings", "OtpError", "RateLimited", "IssuedOtp", "load_secret", "VerifyOutcome"]

@@ -2,11 +2,20 @@
 
 An OTP row holds only HMAC-SHA256(server secret, verification id || code); the code itself is never stored.
 Issuing writes the verification, its queued SMS and the rate-limit hits in one transaction.
+
+Rate limits: the rate_events rows are the truth (a restart does not reset a counter). Counting them in SQL costs
+O(limit) per check (OFFSET walks the index: 10,000 steps for the daily per-country cap), so the writer thread keeps
+an exact in-memory copy of the last day's rows (_RateIndex), loaded from the table on first use and checked against
+it (max(rowid)) before every use: a rolled-back insert, a prune or any other writer makes it reload. Checks and
+inserts both run on the single writer thread inside one write callable, so check-and-insert is race-free.
 """
 
 from __future__ import annotations
 
+import bisect
+import collections
 import sqlite3
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -45,13 +54,118 @@ class Limit:
     window: float           # seconds
 
     def retry_after(self, conn: sqlite3.Connection, now: float) -> float:
-        """0 if one more hit fits in the sliding window, else seconds until the oldest counted hit leaves it."""
+        """0 if one more hit fits in the sliding window, else seconds until the oldest counted hit leaves it.
+        Straight from the table: the reference the in-memory index must agree with, and its fallback."""
         # The limit-th newest hit in the window, found by SQLite in the index (no rows copied into Python).
         row = conn.execute("SELECT at FROM rate_events WHERE bucket = ? AND at > ? ORDER BY at DESC LIMIT 1 OFFSET ?",
                            (self.bucket, now - self.window, self.limit - 1)).fetchone()
         if row is None:
             return 0.0
         return row["at"] + self.window - now
+
+
+INDEX_HORIZON = 86400.0      # the index holds the last day of hits; a window reaching further back is counted in SQL
+_MAX_ROWID = 2 ** 63 - 1
+TRIM_EVERY = 600.0           # seconds between drops of hits older than the horizon (bounds the index's memory)
+
+
+class _RateIndex:
+    """Exact copy of the rate_events rows newer than `floor`, per bucket, sorted by time; writer thread only.
+
+    Exact means: for every Limit whose window starts at or after `floor`, retry_after() returns what
+    Limit.retry_after() would return on the same connection at the same moment (tests/test_api_otp.py compares
+    them). It holds because every insert into rate_events goes through hit_all() below, and sync() reloads from the
+    table whenever max(rowid) is not the one the index last wrote (a rolled-back savepoint or transaction, a prune,
+    a write by anything else)."""
+
+    def __init__(self, horizon: float = INDEX_HORIZON):
+        self.horizon = horizon
+        self.buckets: dict[str, list[float]] = {}
+        self.order: collections.deque[tuple[float, str]] = collections.deque()   # insertion order, for trimming
+        self.last_rowid: int | None = None          # None: not loaded (or invalidated)
+        self.floor = float("-inf")                  # hits at or before floor may be missing from the index
+        self.next_trim = 0.0
+
+    def sync(self, conn: sqlite3.Connection, now: float) -> None:
+        rowid = conn.execute("SELECT max(rowid) FROM rate_events").fetchone()[0] or 0
+        if rowid != self.last_rowid:
+            self._load(conn, now, rowid)
+        elif now >= self.next_trim:
+            self._trim(now)
+
+    def _load(self, conn: sqlite3.Connection, now: float, rowid: int) -> None:
+        floor = now - self.horizon
+        buckets: dict[str, list[float]] = {}
+        order: collections.deque[tuple[float, str]] = collections.deque()
+        for bucket, at in conn.execute("SELECT bucket, at FROM rate_events WHERE at > ? ORDER BY at", (floor,)):
+            buckets.setdefault(bucket, []).append(at)
+            order.append((at, bucket))
+        self.buckets, self.order, self.floor, self.last_rowid = buckets, order, floor, rowid
+        self.next_trim = now + TRIM_EVERY
+
+    def _trim(self, now: float) -> None:
+        cutoff = now - self.horizon
+        touched = set()
+        while self.order and self.order[0][0] <= cutoff:
+            touched.add(self.order.popleft()[1])
+        for bucket in touched:
+            hits = self.buckets.get(bucket)
+            if hits:
+                del hits[:bisect.bisect_right(hits, cutoff)]
+            if not hits:
+                self.buckets.pop(bucket, None)
+        self.floor = max(self.floor, cutoff)
+        self.next_trim = now + TRIM_EVERY
+
+    def covers(self, limit: Limit, now: float) -> bool:
+        return limit.limit >= 1 and now - limit.window >= self.floor
+
+    def retry_after(self, limit: Limit, now: float) -> float:
+        """Limit.retry_after without SQL: the limit-th newest hit of the bucket, if it is inside the window."""
+        hits = self.buckets.get(limit.bucket)
+        if not hits or len(hits) < limit.limit:
+            return 0.0
+        at = hits[-limit.limit]
+        return at + limit.window - now if at > now - limit.window else 0.0
+
+    def hit_all(self, conn: sqlite3.Connection, limits: list[Limit], now: float) -> None:
+        """Check every limit, then count one hit on each (rows and index), or raise RateLimited having counted none."""
+        self.sync(conn, now)
+        for limit in limits:
+            wait = self.retry_after(limit, now) if self.covers(limit, now) else limit.retry_after(conn, now)
+            if wait > 0:
+                raise RateLimited(limit.bucket, wait)
+        if not limits:
+            return
+        # One statement for all the rows; SQLite gives each new row max(rowid) + 1 (until rowids run out, then
+        # random ones: read back). A wrong guess costs only a reload at the next sync.
+        conn.execute("INSERT INTO rate_events (bucket, at) VALUES " + ", ".join(["(?, ?)"] * len(limits)),
+                     [v for l in limits for v in (l.bucket, now)])
+        if self.last_rowid + len(limits) < _MAX_ROWID:
+            self.last_rowid += len(limits)
+        else:
+            self.last_rowid = conn.execute("SELECT max(rowid) FROM rate_events").fetchone()[0]
+        for limit in limits:
+            hits = self.buckets.setdefault(limit.bucket, [])
+            if not hits or now >= hits[-1]:
+                hits.append(now)
+            else:                                   # the wall clock went back
+                bisect.insort(hits, now)
+            self.order.append((now, limit.bucket))
+
+    def invalidate(self) -> None:
+        self.last_rowid = None
+
+
+# One index per Database (= per writer connection), however many OtpStore objects share it.
+_INDEXES: "weakref.WeakKeyDictionary[object, _RateIndex]" = weakref.WeakKeyDictionary()
+
+
+def _index_of(db: object) -> _RateIndex:
+    index = _INDEXES.get(db)
+    if index is None:
+        index = _INDEXES[db] = _RateIndex()
+    return index
 
 
 @dataclass(frozen=True)
@@ -84,28 +198,38 @@ class VerifyOutcome:
 class OtpStore:
     def __init__(self, store: Store):
         self.db = store.db
+        self._index = _index_of(self.db)
 
     async def issue(self, verification: Verification, sms: OutboundSms, limits: list[Limit]) -> None:
         """Check the limits, supersede the number's pending code, write the verification and its SMS: atomically.
         Raises RateLimited (and writes nothing) when a limit is reached."""
-        await self.db.write(lambda conn: _issue(conn, verification, sms, limits))
+        await self.db.write(lambda conn: _issue(conn, self._index, verification, sms, limits))
 
     async def hit(self, limits: list[Limit], now: float) -> None:
         """Count one event against each limit, or raise RateLimited without counting any."""
-        await self.db.write(lambda conn: _hit_all(conn, limits, now))
+        await self.db.write(lambda conn: self._index.hit_all(conn, limits, now))
 
     async def verify(self, destination: str | None, verification_id: str | None, now: float,
-                     check: Callable[[Verification | None], bool], lock_after: int) -> VerifyOutcome:
-        """Find the pending code, apply expiry and attempt caps, compare with `check`, consume on success."""
-        return await self.db.write(lambda conn: _verify(conn, destination, verification_id, now, check,
-                                                        lock_after))
+                     check: Callable[[Verification | None], bool], lock_after: int,
+                     limits: list[Limit] = ()) -> VerifyOutcome:
+        """Count a hit on `limits` (RateLimited: nothing else happens), find the pending code, apply expiry and
+        attempt caps, compare with `check`, consume on success: one transaction, one commit to wait for."""
+        def work(conn):
+            if limits:
+                self._index.hit_all(conn, list(limits), now)
+            return _verify(conn, destination, verification_id, now, check, lock_after)
+        return await self.db.write(work)
 
     async def prune(self, now: float, keep: float) -> None:
-        await self.db.write(lambda conn: _prune(conn, now, keep))
+        def work(conn):
+            self._index.invalidate()          # reloaded from what is left at its next use
+            _prune(conn, now, keep)
+        await self.db.write(work)
 
 
-def _issue(conn: sqlite3.Connection, v: Verification, sms: OutboundSms, limits: list[Limit]) -> None:
-    _hit_all(conn, limits, v.created_at)
+def _issue(conn: sqlite3.Connection, index: _RateIndex, v: Verification, sms: OutboundSms,
+           limits: list[Limit]) -> None:
+    index.hit_all(conn, limits, v.created_at)
     # A new send supersedes the pending code; its SMS, if not sent yet, is not worth sending any more.
     old = conn.execute("UPDATE otp_verifications SET status = 'superseded' WHERE destination = ? AND "
                        "status = 'pending' RETURNING message_id", (v.destination,)).fetchall()
@@ -117,14 +241,6 @@ def _issue(conn: sqlite3.Connection, v: Verification, sms: OutboundSms, limits: 
                  "max_attempts, status, message_id) VALUES (?, ?, ?, ?, ?, 0, ?, 'pending', ?)",
                  (v.id, v.destination, v.code_hmac, v.created_at, v.expires_at, v.max_attempts, v.message_id))
     _insert(conn, sms)
-
-
-def _hit_all(conn: sqlite3.Connection, limits: list[Limit], now: float) -> None:
-    for limit in limits:
-        wait = limit.retry_after(conn, now)
-        if wait > 0:
-            raise RateLimited(limit.bucket, wait)
-    conn.executemany("INSERT INTO rate_events (bucket, at) VALUES (?, ?)", [(l.bucket, now) for l in limits])
 
 
 def _find(conn: sqlite3.Connection, destination: str | None, verification_id: str | None) -> Verification | None:

@@ -222,3 +222,140 @@ async def test_verify_attempts_per_number_are_rate_limited(tmp_path):
     finally:
         await api.close()
         await api.store.close()
+
+
+# ---- rate limits: the in-memory index of rate_events must answer exactly what the table says ---------------------
+from modemd.otp import check_template, new_code, region_of  # noqa: E402
+from modemd.numbers import country_of  # noqa: E402
+from modemd.sms import OutboundSms  # noqa: E402
+from modemd.store_otp import Limit, RateLimited, Verification, _index_of  # noqa: E402
+
+
+async def test_rate_index_agrees_with_the_table(tmp_path):
+    """Random hits on a few buckets with irregular times (some going back); after each, every limit asked of the
+    index gives what SQL over rate_events gives (Limit.retry_after), including refusals and rolled-back hits."""
+    import random
+    rng = random.Random(4)
+    store = Store(tmp_path / "modemd.db")
+    await store.open()
+    index = _index_of(store.db)
+    buckets = ["otp-send:a", "otp-send:b", "otp-country:DE", "otp-token:t"]
+    now = 1_000_000.0
+    try:
+        for step in range(400):
+            now += rng.choice([0.0, 0.5, 3.0, 40.0, -2.0])          # equal times, bursts, a clock going back
+            limits = [Limit(b, rng.randint(1, 6), rng.choice([1.0, 10.0, 60.0, 600.0]))
+                      for b in rng.sample(buckets, rng.randint(1, 3))]
+            fail_after = step % 7 == 0
+
+            def work(conn, limits=limits, now=now, fail_after=fail_after):
+                for limit in limits + [Limit(b, n, w) for b in buckets for n in (1, 3, 6) for w in (1.0, 60.0)]:
+                    index.sync(conn, now)
+                    expected = limit.retry_after(conn, now)
+                    assert index.covers(limit, now)
+                    assert index.retry_after(limit, now) == pytest.approx(expected, abs=1e-9), (step, limit)
+                index.hit_all(conn, limits, now)
+                if fail_after:
+                    raise RuntimeError("rolled back after counting")   # the savepoint undoes the hits
+            try:
+                await store.db.write(work)
+            except (RateLimited, RuntimeError):
+                pass
+        rows = await store.db.read(lambda conn: conn.execute("SELECT count(*) FROM rate_events").fetchone()[0])
+        assert 0 < rows < 400 * 3
+    finally:
+        await store.close()
+
+
+def _otp_rows(to: str, message_id: str, now: float) -> tuple[Verification, OutboundSms]:
+    from modemd.sms import Kind, Priority
+    v = Verification(id="otp_" + message_id[4:], destination=to, code_hmac=b"x" * 32, created_at=now,
+                     expires_at=now + 300, attempts=0, max_attempts=5, status="pending", message_id=message_id)
+    sms = OutboundSms(id=message_id, to=to, kind=Kind.OTP, priority=Priority.HIGH, text="1234", parts=1,
+                      next_attempt_at=now, deadline=now + 300, created_at=now, updated_at=now)
+    return v, sms
+
+
+async def test_a_rolled_back_issue_counts_nothing(tmp_path):
+    store = Store(tmp_path / "modemd.db")
+    await store.open()
+    otp_store = OtpStore(store)
+    limits = [Limit(f"otp-send:{TO}", 1, 600.0)]
+    try:
+        now = time.time()
+        await otp_store.issue(*_otp_rows("+4915112345600", "msg_A", now), [])
+        with pytest.raises(sqlite3.IntegrityError):          # the SMS insert fails after the limit was counted
+            await otp_store.issue(*_otp_rows(TO, "msg_A", now), limits)
+        await otp_store.issue(*_otp_rows(TO, "msg_B", now), limits)      # so this one still fits
+        with pytest.raises(RateLimited):
+            await otp_store.issue(*_otp_rows(TO, "msg_C", now), limits)
+    finally:
+        await store.close()
+
+
+async def test_rate_limits_survive_a_restart(tmp_path):
+    api = await make_api(tmp_path, resend_gap=0, sends_per_number=2)
+    try:
+        assert (await send(api)).status == 202
+        assert (await send(api)).status == 202
+    finally:
+        await api.close()
+        await api.store.close()
+    api = await make_api(tmp_path, resend_gap=0, sends_per_number=2)    # a new process: the index is rebuilt
+    try:
+        resp = await send(api)
+        assert resp.status == 429 and int(resp.headers["Retry-After"]) > 500
+        assert (await send(api, to="+4915112345679")).status == 202
+    finally:
+        await api.close()
+        await api.store.close()
+
+
+async def test_a_window_longer_than_the_index_is_counted_in_sql(tmp_path):
+    api = await make_api(tmp_path, resend_gap=0, sends_per_number=2, sends_window=3 * 86400.0)
+    try:
+        conn = sqlite3.connect(api.store.path)           # two sends two days ago: outside the index's horizon
+        conn.executemany("INSERT INTO rate_events (bucket, at) VALUES (?, ?)",
+                         [(f"otp-send:{TO}", time.time() - 2 * 86400 - i) for i in range(2)])
+        conn.commit()
+        conn.close()
+        resp = await send(api)
+        assert resp.status == 429 and int(resp.headers["Retry-After"]) > 86400 / 2
+    finally:
+        await api.close()
+        await api.store.close()
+
+
+async def test_verify_rate_limit_and_check_are_one_transaction(tmp_path):
+    api = await make_api(tmp_path, resend_gap=0, verifies_per_number=2)
+    try:
+        issued = await (await send(api)).json()
+        code = await code_of(api, issued["message_id"])
+        wrong = "000000" if code != "000000" else "111111"
+        assert (await verify(api, wrong))[1] == {"valid": False, "status": "pending", "attempts_left": 4}
+        assert (await verify(api, code))[1]["status"] == "approved"
+        assert (await verify(api, code))[0] == 429        # the third verify of the number is refused
+    finally:
+        await api.close()
+        await api.store.close()
+
+
+@pytest.mark.parametrize("number", ["+4915112345678", "+447911123456", "+441481712345", "+12025550123",
+                                    "+16135550123", "+79161234567", "+77012345678", "+390669812345",
+                                    "+80012345678", "+882345678901", "+35312345678", "+8613812345678",
+                                    "+2126xxxxxxx".replace("x", "1"), "+262692123456", "+9715012345678"])
+def test_region_of_is_country_of(number):
+    assert region_of(number) == country_of(number)
+
+
+def test_codes_and_templates():
+    codes = [new_code(6) for _ in range(2000)]
+    assert all(len(c) == 6 and c.isdigit() and c.isascii() for c in codes)
+    assert len({c[0] for c in codes}) == 10                  # leading zeros included
+    assert len(new_code(4)) == 4 and len(new_code(10)) == 10
+    check_template("{code} is your {app} code", "Acme", 6, 300)
+    for _ in range(2):                                       # cached: the answer is the same the second time
+        with pytest.raises(Exception, match="must contain"):
+            check_template("no code", "Acme", 6, 300)
+        with pytest.raises(Exception, match="one GSM-7"):
+            check_template("{code} 🔐", "Acme", 6, 300)
