@@ -1,0 +1,170 @@
+"""What the HTTP handler modules share: the RFC 9457 `Problem` they raise, the keys under which the app keeps the
+daemon and the caller's token id, and the checks that turn a request's body, headers and query into typed values
+(each failure a 422 naming the field). Also the one timestamp format the responses use. No AT, no SQL here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from . import pdu
+from .auth import TokenSet
+from .metrics import Metrics
+from .numbers import InvalidNumber, normalize
+from .otp import OtpService
+from .sms import Priority
+from .store import Store
+from .store_inbox import InboxStore
+
+MAX_TTL = 7 * 24 * 3600          # a queued message older than a week is not what anyone still wants sent
+MAX_IDEMPOTENCY_KEY = 255
+
+
+class DaemonView(Protocol):
+    store: Store
+    tokens: TokenSet
+    otp: OtpService
+    metrics: Metrics
+    inbox_store: InboxStore
+    default_region: str | None
+
+    def ready(self) -> bool: ...
+    def modem_states(self) -> list[dict]: ...
+    def message_accepted(self, kind: str) -> None: ...
+
+
+DAEMON_KEY = web.AppKey("daemon", object)
+TOKEN_ID = web.RequestKey("token_id", str)
+
+
+def daemon_of(request: web.Request) -> DaemonView:
+    return request.app[DAEMON_KEY]
+
+
+class Problem(Exception):
+    """An RFC 9457 problem: raised anywhere in a handler, rendered by the middleware."""
+
+    def __init__(self, status: int, title: str, detail: str = "", **extra: Any):
+        super().__init__(detail or title)
+        self.status, self.title, self.detail, self.extra = status, title, detail, extra
+
+    def response(self) -> web.Response:
+        body = {"type": "about:blank", "title": self.title, "status": self.status, **self.extra}
+        if self.detail:
+            body["detail"] = self.detail
+        headers = {"Retry-After": str(self.extra["retry_after"])} if "retry_after" in self.extra else None
+        return web.json_response(body, status=self.status, content_type="application/problem+json",
+                                 headers=headers)
+
+
+def invalid(field: str, reason: str) -> Problem:
+    return Problem(422, "Invalid field", f"{field}: {reason}", field=field)
+
+
+def unavailable_unless_queued(daemon: DaemonView, body: dict) -> None:
+    """By default a message is queued even when no modem can send now; a client that would rather fall back to
+    another channel sends queue_if_unavailable=false and gets 503 with nothing queued."""
+    queue = body.get("queue_if_unavailable", True)
+    if not isinstance(queue, bool):
+        raise invalid("queue_if_unavailable", "true or false")
+    if not queue and not daemon.ready():
+        raise Problem(503, "No modem can send now", "nothing was queued; try again later or use another channel",
+                      retry_after=30)
+
+
+async def json_object(request: web.Request) -> dict:
+    if request.content_type != "application/json":
+        raise Problem(415, "Unsupported media type", "send Content-Type: application/json")
+    raw = await request.read()
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Problem(400, "Malformed JSON", str(exc)[:200]) from None
+    if not isinstance(body, dict):
+        raise Problem(400, "Malformed JSON", "the body must be a JSON object")
+    return body
+
+
+def only_fields(body: dict, allowed: set[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise invalid(unknown[0], f"unknown field (allowed: {', '.join(sorted(allowed))})")
+
+
+def number_field(value: Any, region: str | None) -> str:
+    if not isinstance(value, str):
+        raise invalid("to", "required, a phone number string such as +4915112345678")
+    try:
+        return normalize(value, region)
+    except InvalidNumber as exc:
+        raise invalid("to", str(exc)) from None
+
+
+def text_field(value: Any) -> str:
+    if not isinstance(value, str) or value == "":
+        raise invalid("text", "required, a non-empty string")
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+        raise invalid("text", "contains an unpaired surrogate (not valid Unicode)")
+    return value
+
+
+def part_count(text: str) -> int:
+    try:
+        return len(pdu.plan(text).parts)
+    except pdu.PduError as exc:
+        raise invalid("text", str(exc)) from None
+
+
+def priority_field(value: Any) -> Priority:
+    if value == "high":
+        return Priority.HIGH
+    if value == "normal":
+        return Priority.NORMAL
+    raise invalid("priority", 'one of "normal", "high"')
+
+
+def ttl_field(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TTL:
+        raise invalid("ttl", f"an integer number of seconds from 1 to {MAX_TTL}")
+    return value
+
+
+def optional_int(body: dict, name: str, low: int, high: int) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise invalid(name, f"an integer from {low} to {high}")
+    return value
+
+
+def idempotency_key(request: web.Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise invalid("Idempotency-Key", f"1 to {MAX_IDEMPOTENCY_KEY} printable characters")
+    return key
+
+
+def int_param(raw: str, name: str, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid(name, f"an integer from {low} to {high}") from None
+    if not low <= value <= high:
+        raise invalid(name, f"an integer from {low} to {high}")
+    return value
+
+
+def iso(ts: float | None) -> str | None:
+    """A timestamp as the API writes it: UTC, milliseconds, Z."""
+    if ts is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
