@@ -13,7 +13,6 @@ inserts both run on the single writer thread inside one write callable, so check
 from __future__ import annotations
 
 import bisect
-import collections
 import sqlite3
 import weakref
 from dataclasses import dataclass
@@ -64,26 +63,35 @@ class Limit:
         return row["at"] + self.window - now
 
 
-INDEX_HORIZON = 86400.0      # the index holds the last day of hits; a window reaching further back is counted in SQL
+INDEX_HORIZON = 86400.0      # the index loads the last day of hits; a window reaching further back is counted in SQL
+TRIM_EVERY = 60.0            # seconds between drops of hits that no window seen so far can count any more
 _MAX_ROWID = 2 ** 63 - 1
-TRIM_EVERY = 600.0           # seconds between drops of hits older than the horizon (bounds the index's memory)
+
+
+def _kind(bucket: str) -> str:
+    return bucket.partition(":")[0]            # "otp-send:+49..." -> "otp-send": one window per kind in practice
 
 
 class _RateIndex:
-    """Exact copy of the rate_events rows newer than `floor`, per bucket, sorted by time; writer thread only.
+    """Exact copy of the rate_events rows the limits can still count, per bucket, sorted by time; writer thread only.
 
-    Exact means: for every Limit whose window starts at or after `floor`, retry_after() returns what
-    Limit.retry_after() would return on the same connection at the same moment (tests/test_api_otp.py compares
-    them). It holds because every insert into rate_events goes through hit_all() below, and sync() reloads from the
-    table whenever max(rowid) is not the one the index last wrote (a rolled-back savepoint or transaction, a prune,
-    a write by anything else)."""
+    Exact means: whenever covers(limit, now) is true, retry_after(limit, now) returns what Limit.retry_after() would
+    return on the same connection at the same moment (tests/test_api_otp.py compares them); otherwise the caller asks
+    SQL. It holds because
+    - every insert into rate_events goes through hit_all(), and sync() reloads from the table whenever max(rowid) is
+      not the one the index last wrote (a rolled-back savepoint or transaction, a prune, a write by anything else);
+    - a load takes every row newer than now - horizon (`floor`); a window reaching back past it goes to SQL;
+    - trimming drops a bucket's hits older than the largest window seen for its kind ("otp-send", "otp-gap", ...),
+      so per-number buckets live minutes, not a day; a window larger than that (a reloaded config) reloads first,
+      and a clock that went back behind the last trim goes to SQL."""
 
     def __init__(self, horizon: float = INDEX_HORIZON):
         self.horizon = horizon
         self.buckets: dict[str, list[float]] = {}
-        self.order: collections.deque[tuple[float, str]] = collections.deque()   # insertion order, for trimming
+        self.windows: dict[str, float] = {}         # kind -> largest window checked since the last load
         self.last_rowid: int | None = None          # None: not loaded (or invalidated)
-        self.floor = float("-inf")                  # hits at or before floor may be missing from the index
+        self.floor = float("-inf")                  # hits at or before floor were not loaded
+        self.trimmed_at = float("-inf")             # `now` of the last trim
         self.next_trim = 0.0
 
     def sync(self, conn: sqlite3.Connection, now: float) -> None:
@@ -96,29 +104,38 @@ class _RateIndex:
     def _load(self, conn: sqlite3.Connection, now: float, rowid: int) -> None:
         floor = now - self.horizon
         buckets: dict[str, list[float]] = {}
-        order: collections.deque[tuple[float, str]] = collections.deque()
         for bucket, at in conn.execute("SELECT bucket, at FROM rate_events WHERE at > ? ORDER BY at", (floor,)):
-            buckets.setdefault(bucket, []).append(at)
-            order.append((at, bucket))
-        self.buckets, self.order, self.floor, self.last_rowid = buckets, order, floor, rowid
-        self.next_trim = now + TRIM_EVERY
+            hits = buckets.get(bucket)
+            if hits is None:
+                buckets[bucket] = [at]
+            else:
+                hits.append(at)
+        self.buckets, self.floor, self.last_rowid = buckets, floor, rowid
+        self.windows, self.trimmed_at, self.next_trim = {}, float("-inf"), now + TRIM_EVERY
 
     def _trim(self, now: float) -> None:
-        cutoff = now - self.horizon
-        touched = set()
-        while self.order and self.order[0][0] <= cutoff:
-            touched.add(self.order.popleft()[1])
-        for bucket in touched:
-            hits = self.buckets.get(bucket)
-            if hits:
+        horizon_cut = now - self.horizon
+        for bucket in list(self.buckets):
+            hits = self.buckets[bucket]
+            cutoff = now - min(self.windows.get(_kind(bucket), self.horizon), self.horizon)
+            if hits[-1] <= cutoff:
+                del self.buckets[bucket]
+            elif hits[0] <= cutoff:
                 del hits[:bisect.bisect_right(hits, cutoff)]
-            if not hits:
-                self.buckets.pop(bucket, None)
-        self.floor = max(self.floor, cutoff)
+        self.floor = max(self.floor, horizon_cut)
+        self.trimmed_at = max(self.trimmed_at, now)
         self.next_trim = now + TRIM_EVERY
 
-    def covers(self, limit: Limit, now: float) -> bool:
-        return limit.limit >= 1 and now - limit.window >= self.floor
+    def covers(self, conn: sqlite3.Connection, limit: Limit, now: float) -> bool:
+        if limit.limit < 1 or now - limit.window < self.floor or now < self.trimmed_at:
+            return False
+        kind = _kind(limit.bucket)
+        seen = self.windows.get(kind)
+        if seen is None or limit.window > seen:
+            if seen is not None and self.trimmed_at > float("-inf"):
+                self._load(conn, now, self.last_rowid)      # trimmed for a smaller window: load it all again
+            self.windows[kind] = limit.window
+        return True
 
     def retry_after(self, limit: Limit, now: float) -> float:
         """Limit.retry_after without SQL: the limit-th newest hit of the bucket, if it is inside the window."""
@@ -132,7 +149,7 @@ class _RateIndex:
         """Check every limit, then count one hit on each (rows and index), or raise RateLimited having counted none."""
         self.sync(conn, now)
         for limit in limits:
-            wait = self.retry_after(limit, now) if self.covers(limit, now) else limit.retry_after(conn, now)
+            wait = self.retry_after(limit, now) if self.covers(conn, limit, now) else limit.retry_after(conn, now)
             if wait > 0:
                 raise RateLimited(limit.bucket, wait)
         if not limits:
@@ -146,12 +163,13 @@ class _RateIndex:
         else:
             self.last_rowid = conn.execute("SELECT max(rowid) FROM rate_events").fetchone()[0]
         for limit in limits:
-            hits = self.buckets.setdefault(limit.bucket, [])
-            if not hits or now >= hits[-1]:
+            hits = self.buckets.get(limit.bucket)
+            if hits is None:
+                self.buckets[limit.bucket] = [now]
+            elif now >= hits[-1]:
                 hits.append(now)
             else:                                   # the wall clock went back
                 bisect.insort(hits, now)
-            self.order.append((now, limit.bucket))
 
     def invalidate(self) -> None:
         self.last_rowid = None
