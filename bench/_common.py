@@ -20,7 +20,6 @@ if str(ROOT) not in sys.path:
 
 MODEMD = [sys.executable, "-m", "modemd"]
 TOKEN = "bench-token-8d1f0c6e2a"
-TOKEN2 = "bench-token-2-5b7e19c4d0"          # a second token (systemd credential): per-token OTP limits double
 
 
 def free_port() -> int:
@@ -88,21 +87,32 @@ class Sim:
         self.log.close()
 
 
+def write_config(tmp: Path, toml: str, name: str = "modemd.toml") -> Path:
+    """A config file for `modemd run --config`, mode 0600 from the first byte (it holds tokens)."""
+    path = tmp / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(toml)
+    return path
+
+
 class Daemon:
-    """`modemd run` with a bearer token in the environment (and a second one as a systemd credential)."""
+    """`modemd run` with a bearer token: in $MODEMD_TOKEN, or (config=TOML text) in a generated 0600 config file
+    passed with --config. Flags (--port, --state-dir, --listen) override the file."""
 
     def __init__(self, tmp: Path, ports: list[str], *, state: Path | None = None, log_level: str = "warning",
-                 extra: list[str] | None = None):
+                 extra: list[str] | None = None, config: str | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.state = state or tmp / "state"
-        creds = tmp / "credentials"
-        creds.mkdir(exist_ok=True)
-        (creds / "modemd-token").write_text(TOKEN2)
-        env = {**os.environ, "MODEMD_TOKEN": TOKEN, "CREDENTIALS_DIRECTORY": str(creds)}
+        env = {k: v for k, v in os.environ.items() if k not in ("MODEMD_TOKEN", "CREDENTIALS_DIRECTORY")}
+        if config is None:
+            env["MODEMD_TOKEN"] = TOKEN
         if os.environ.get("BENCH_MODEMD_PATH"):      # a patched copy of the package, to measure a proposed fix
             env["PYTHONPATH"] = os.environ["BENCH_MODEMD_PATH"] + os.pathsep + env.get("PYTHONPATH", "")
         args = ["--log-level", log_level, "run", "--state-dir", str(self.state), "--listen", f"127.0.0.1:{self.port}"]
+        if config is not None:
+            args += ["--config", str(write_config(tmp, config))]
         for p in ports:
             args += ["--port", p]
         self.log = open(tmp / "daemon.log", "a")
@@ -145,8 +155,9 @@ class Daemon:
         self.profiler = None
         out = os.environ.get("BENCH_PYSPY")
         if out and shutil.which("py-spy"):
+            extra = os.environ.get("BENCH_PYSPY_ARGS", "").split()     # e.g. --gil: only the thread holding the GIL
             self.profiler = subprocess.Popen(["py-spy", "record", "--pid", str(self.proc.pid), "--format", "raw",
-                                              "--rate", "200", "-o", out], stdout=subprocess.DEVNULL,
+                                              "--rate", "200", "-o", out, *extra], stdout=subprocess.DEVNULL,
                                              stderr=subprocess.DEVNULL)
 
     def log_tail(self, lines: int = 30) -> str:
