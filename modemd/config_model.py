@@ -8,8 +8,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .otp import OtpSettings
-from .outbox import Pacing, RetryPolicy
+from .policy import OtpSettings
+from .policy import Pacing, RetryPolicy
 
 DEFAULT_PATH = Path("/etc/modemd/modemd.toml")
 BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)

@@ -17,8 +17,8 @@ import phonenumbers
 from .config_model import (BAUD_RATES, EVENTS, KEYS, LOG_LEVELS, MIN_SECRET, AuthConfig, Config, ModemConfig,
                            QueueConfig, ServerConfig, WebhookConfig)
 from .config_reader import ConfigError, ReadContext, Table, num, read_secret_file, show, unknown
-from .otp import OtpError, OtpSettings, check_template
-from .outbox import RetryPolicy
+from .policy import OtpError, OtpSettings, check_template
+from .policy import RetryPolicy
 
 _NAME = re.compile(r"[a-z0-9_-]+\Z")
 _PIN = re.compile(r"[0-9]{4,8}\Z")                 # TS 31.102: a PIN is 4 to 8 decimal digits

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import signal
-from pathlib import Path
 from typing import Callable
 
 from aiohttp import web

@@ -9,52 +9,23 @@ a persistent lock after 100 consecutive failures per number (NIST SP 800-63B 5.2
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import os
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
-from . import pdu
 from .numbers import country_of
+from .policy import DEFAULT_TEMPLATE, OtpError, OtpSettings, check_template, render
 from .sms import Kind, OutboundSms, Priority, new_message_id
 from .store_otp import Limit, OtpStore, RateLimited, Verification, VerifyOutcome
 
 SECRET_FILE = "otp-secret"
 CREDENTIAL_NAME = "modemd-otp-secret"
-DEFAULT_TEMPLATE = "{code} is your {app} code. It expires in {minutes} minutes."
-
-
-@dataclass(frozen=True)
-class OtpSettings:
-    app: str = "modemd"
-    length: int = 6
-    ttl: int = 300
-    max_attempts: int = 5
-    template: str = DEFAULT_TEMPLATE
-    sends_per_number: int = 3
-    sends_window: float = 600.0
-    resend_gap: float = 30.0
-    sends_per_token: int = 1000
-    sends_per_token_window: float = 3600.0
-    verifies_per_number: int = 20
-    verifies_window: float = 600.0
-    daily_per_country: int = 10000
-    allowed_countries: frozenset[str] = field(default_factory=frozenset)   # empty = every country
-    lock_after_failures: int = 100
-
-
-class OtpError(Exception):
-    """A request the service refuses; `field` names the input at fault."""
-
-    def __init__(self, field: str, reason: str):
-        super().__init__(f"{field}: {reason}")
-        self.field, self.reason = field, reason
 
 
 @dataclass(frozen=True)
@@ -76,33 +47,6 @@ def load_secret(state_dir: Path) -> bytes:
         with os.fdopen(fd, "wb") as f:
             f.write(secrets.token_bytes(32))
     return path.read_bytes()
-
-
-def render(template: str, *, code: str, app: str, minutes: int) -> str:
-    return template.format(code=code, app=app, minutes=minutes)
-
-
-def check_template(template: str, app: str, length: int, ttl: int) -> None:
-    """A template must contain {code}, render, and fit one GSM-7 part (OTP SMS must arrive whole and cheap)."""
-    problem = _template_problem(template, app, length, max(1, ttl // 60))
-    if problem:
-        raise OtpError("template", problem)
-
-
-@functools.lru_cache(maxsize=512)
-def _template_problem(template: str, app: str, length: int, minutes: int) -> str | None:
-    """What is wrong with a template, or None. Cached: it runs pdu.plan, and every send checks its template (the
-    answer depends only on these four values; a code has `length` digits, all in the GSM alphabet)."""
-    if "{code}" not in template:
-        return "must contain {code}"
-    try:
-        text = render(template, code="0" * length, app=app, minutes=minutes)
-    except (KeyError, IndexError, ValueError) as exc:
-        return f"only {{code}}, {{app}} and {{minutes}} may be used ({exc})"
-    plan = pdu.plan(text)
-    if plan.encoding != "gsm7" or len(plan.parts) != 1:
-        return "must fit one GSM-7 SMS part (160 characters of the GSM alphabet)"
-    return None
 
 
 def region_of(e164: str) -> str | None:
@@ -186,4 +130,6 @@ class OtpService:
         return await self.store.verify(to, verification_id, time.time(), check, s.lock_after_failures, limits)
 
 
-__all__ = ["OtpService", "OtpSettings", "OtpError", "RateLimited", "IssuedOtp", "load_secret", "VerifyOutcome"]
+# OtpSettings, OtpError, the template helpers and DEFAULT_TEMPLATE live in policy.py; re-exported for callers.
+__all__ = ["OtpService", "OtpSettings", "OtpError", "RateLimited", "IssuedOtp", "load_secret", "VerifyOutcome",
+           "DEFAULT_TEMPLATE", "check_template", "render", "region_of", "new_code"]

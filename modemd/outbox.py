@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
-from dataclasses import dataclass
 from typing import Awaitable, Callable, Protocol
 
 from .errors import (AtTimeout, ChannelClosed, CmeError, CmsError, ErrorClass, PromptNotReceived,
                      classify, cms_already_accepted)
 from .modem import SmsSendFailed
+from .policy import Pacing, RetryPolicy
 from .redact import mask_number
 from .sms import Kind, OutboundSms
 from .store import Store
@@ -39,21 +38,6 @@ STOP_GRACE = 8.0
 PURGE_INTERVAL = 3600.0
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    base: float = 5.0
-    factor: float = 2.0
-    cap: float = 600.0
-    max_attempts: int = 8
-    max_ambiguous: int = 1        # resends of a message whose earlier send may have gone out
-    device_pause: float = 30.0    # how long a worker whose modem is in a bad state stays away from the queue
-
-    def backoff(self, attempts: int) -> float:
-        """Full jitter (AWS architecture blog): spreads retries of many messages over the whole window."""
-        ceiling = min(self.cap, self.base * self.factor ** max(0, attempts - 1))
-        return random.uniform(ceiling / 2, ceiling)
-
-
 class SendingModem(Protocol):
     name: str
 
@@ -61,16 +45,6 @@ class SendingModem(Protocol):
     def can_send(self) -> bool: ...
 
     async def send_sms(self, to: str, text: str, *, status_report: bool = True, validity: int | None = None): ...
-
-
-@dataclass(frozen=True)
-class Pacing:
-    """Carriers bar SIMs that send in bursts; per_minute=0 means no limit."""
-    per_minute: float = 0.0
-
-    @property
-    def interval(self) -> float:
-        return 60.0 / self.per_minute if self.per_minute > 0 else 0.0
 
 
 class Outbox:
@@ -212,7 +186,7 @@ class OutboxWorker:
             pass
 
     async def _send(self, sms: OutboundSms) -> None:
-        store, policy = self.outbox.store, self.outbox.policy
+        store = self.outbox.store
         validity = None if sms.deadline is None else max(300, int(sms.deadline - time.time()))
         try:
             result = await self.modem.send_sms(sms.to, sms.text or "", validity=validity)

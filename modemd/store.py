@@ -14,58 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .db import Database
+from .schema import MIGRATIONS
 from .sms import Kind, OutboundSms, Priority, State, can_move
 
 IDEMPOTENCY_WINDOW = 24 * 3600.0   # a repeated Idempotency-Key within 24 h returns the first message
 
-MIGRATIONS = [
-    """
-    CREATE TABLE messages (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        id TEXT NOT NULL UNIQUE,
-        kind TEXT NOT NULL,
-        destination TEXT NOT NULL,
-        body TEXT,
-        parts INTEGER NOT NULL,
-        priority INTEGER NOT NULL,
-        state TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at REAL NOT NULL,
-        deadline REAL,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        sent_at REAL,
-        delivered_at REAL,
-        error_code TEXT,
-        error_text TEXT,
-        modem TEXT,
-        refs TEXT NOT NULL DEFAULT '[]',
-        possible_duplicate INTEGER NOT NULL DEFAULT 0,
-        ambiguous INTEGER NOT NULL DEFAULT 0,
-        idempotency_key TEXT
-    );
-    CREATE INDEX messages_due ON messages(priority, next_attempt_at) WHERE state = 'queued';
-    CREATE INDEX messages_state ON messages(state, seq);
-    CREATE INDEX messages_deadline ON messages(deadline) WHERE state = 'queued' AND deadline IS NOT NULL;
-    CREATE UNIQUE INDEX messages_idempotency ON messages(idempotency_key) WHERE idempotency_key IS NOT NULL;
-    CREATE TABLE message_events (
-        message_id TEXT NOT NULL,
-        at REAL NOT NULL,
-        from_state TEXT,
-        to_state TEXT NOT NULL,
-        reason TEXT NOT NULL DEFAULT ''
-    );
-    CREATE INDEX message_events_message ON message_events(message_id, at)
-    """,
-]
 
 
-def migrations() -> list[str]:
-    """Every schema version in order; PRAGMA user_version says how many are applied."""
-    from .store_inbox import MIGRATION as INBOX_TABLES
-    from .store_otp import MIGRATION as OTP_TABLES
-    from .store_webhook import MIGRATION as WEBHOOK_TABLES
-    return [*MIGRATIONS, OTP_TABLES, INBOX_TABLES, WEBHOOK_TABLES]
 
 _COLUMNS = ("id, kind, destination, body, parts, priority, state, attempts, next_attempt_at, deadline, created_at, "
             "updated_at, sent_at, delivered_at, error_code, error_text, modem, refs, possible_duplicate, "
@@ -95,7 +50,7 @@ class Store:
         self.db = Database(path)
 
     async def open(self) -> None:
-        await self.db.open(migrations())
+        await self.db.open(MIGRATIONS)
 
     async def close(self) -> None:
         await self.db.close()

@@ -14,41 +14,6 @@ from dataclasses import dataclass
 from .sms import State
 from .store import Store, _event
 
-MIGRATION = """
-    CREATE TABLE inbox_parts (
-        modem TEXT NOT NULL,
-        sender TEXT NOT NULL,
-        ref INTEGER NOT NULL,          -- concatenation reference; -1 for single-part messages
-        total INTEGER NOT NULL,
-        seq INTEGER NOT NULL,
-        text TEXT NOT NULL,
-        sc_timestamp REAL,
-        received_at REAL NOT NULL,
-        pdu_digest TEXT NOT NULL,      -- single-part messages have no ref: the PDU's digest tells repeats apart
-        PRIMARY KEY (modem, sender, ref, total, seq, pdu_digest)
-    );
-    CREATE TABLE inbox (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        id TEXT NOT NULL UNIQUE,
-        modem TEXT NOT NULL,
-        sender TEXT NOT NULL,
-        text TEXT NOT NULL,
-        parts INTEGER NOT NULL,
-        complete INTEGER NOT NULL,
-        sc_timestamp REAL,
-        received_at REAL NOT NULL
-    );
-    CREATE TABLE status_reports (
-        modem TEXT NOT NULL,
-        reference INTEGER NOT NULL,
-        recipient TEXT NOT NULL,
-        status INTEGER NOT NULL,
-        discharge_time REAL,
-        received_at REAL NOT NULL,
-        message_id TEXT
-    );
-    ALTER TABLE messages ADD COLUMN report_status TEXT NOT NULL DEFAULT '{}'
-"""
 
 
 @dataclass(frozen=True)

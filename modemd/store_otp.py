@@ -21,29 +21,6 @@ from typing import Callable
 from .sms import OutboundSms
 from .store import Store, _insert
 
-MIGRATION = """
-    CREATE TABLE otp_verifications (
-        id TEXT PRIMARY KEY,
-        destination TEXT NOT NULL,
-        code_hmac BLOB NOT NULL,
-        created_at REAL NOT NULL,
-        expires_at REAL NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        max_attempts INTEGER NOT NULL,
-        status TEXT NOT NULL,
-        message_id TEXT NOT NULL
-    );
-    CREATE INDEX otp_by_destination ON otp_verifications(destination, created_at);
-    CREATE TABLE rate_events (
-        bucket TEXT NOT NULL,
-        at REAL NOT NULL
-    );
-    CREATE INDEX rate_events_bucket ON rate_events(bucket, at);
-    CREATE TABLE otp_failures (
-        destination TEXT PRIMARY KEY,
-        consecutive INTEGER NOT NULL
-    )
-"""
 
 
 @dataclass(frozen=True)

@@ -14,33 +14,6 @@ from typing import Callable, Sequence
 
 from .store import Store
 
-MIGRATION = """
-    CREATE TABLE webhook_cursors (
-        source TEXT PRIMARY KEY,           -- 'message_events' (rowid) or 'inbox' (seq)
-        position INTEGER NOT NULL
-    );
-    -- Start at the end of the logs: turning webhooks on does not replay the history already in the database.
-    INSERT INTO webhook_cursors (source, position) SELECT 'message_events', coalesce(max(rowid), 0) FROM message_events;
-    INSERT INTO webhook_cursors (source, position) SELECT 'inbox', coalesce(max(seq), 0) FROM inbox;
-    CREATE TABLE webhook_deliveries (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        hook TEXT NOT NULL,                -- stable key of the configured webhook (url + events)
-        event_id TEXT NOT NULL,
-        event_type TEXT NOT NULL,
-        subject TEXT NOT NULL,             -- message or inbox id: deliveries of one subject go in seq order
-        body TEXT NOT NULL,                -- the JSON POSTed, fixed when the event is captured
-        state TEXT NOT NULL,               -- pending | done | failed
-        attempts INTEGER NOT NULL DEFAULT 0,
-        queued_at REAL NOT NULL,
-        next_attempt_at REAL NOT NULL,
-        finished_at REAL,
-        last_error TEXT,
-        UNIQUE (hook, event_id)
-    );
-    CREATE INDEX webhook_deliveries_due ON webhook_deliveries(hook, next_attempt_at) WHERE state = 'pending';
-    CREATE INDEX webhook_deliveries_subject ON webhook_deliveries(hook, subject, seq) WHERE state = 'pending';
-    CREATE INDEX webhook_deliveries_finished ON webhook_deliveries(finished_at) WHERE state != 'pending'
-"""
 
 # message_events.to_state -> event type; other transitions (queued, sending, canceled) are not webhook events.
 STATE_EVENTS = {"sent": "sms:sent", "delivered": "sms:delivered", "failed": "sms:failed", "expired": "sms:expired"}
@@ -199,9 +172,9 @@ def _read_events(conn: sqlite3.Connection, cursors: dict[str, int]) -> tuple[lis
     events: list[SourceEvent] = []
     positions = dict(cursors)
     for row in conn.execute(
-            f"SELECT e.rowid AS event_rowid, e.message_id AS event_message, e.at AS event_at, e.to_state, m.* "
-            f"FROM message_events e LEFT JOIN messages m ON m.id = e.message_id "
-            f"WHERE e.rowid > ? ORDER BY e.rowid LIMIT ?", (cursors["message_events"], CAPTURE_BATCH)):
+            "SELECT e.rowid AS event_rowid, e.message_id AS event_message, e.at AS event_at, e.to_state, m.* "
+            "FROM message_events e LEFT JOIN messages m ON m.id = e.message_id "
+            "WHERE e.rowid > ? ORDER BY e.rowid LIMIT ?", (cursors["message_events"], CAPTURE_BATCH)):
         positions["message_events"] = row["event_rowid"]
         if row["to_state"] in STATE_EVENTS:
             events.append(SourceEvent(STATE_EVENTS[row["to_state"]], f"m{row['event_rowid']}",

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from modemd.sms import OutboundSms, Priority, State, new_message_id
-from modemd.store import IDEMPOTENCY_WINDOW, Store, migrations
+from modemd.schema import MIGRATIONS
+from modemd.store import IDEMPOTENCY_WINDOW, Store
 
 
 def make(text="hi", *, priority=Priority.NORMAL, deadline=None, key=None, now=None, due=None) -> OutboundSms:
@@ -34,7 +35,7 @@ async def test_file_is_private_and_in_wal_mode(store):
     assert mode == 0o600
     conn = sqlite3.connect(store.path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(migrations())
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     conn.close()
 
 

@@ -1,0 +1,140 @@
+"""The database schema: every version in order. PRAGMA user_version says how many are applied (db.migrate).
+
+All DDL lives here, so the SQL modules (store.py, store_otp.py, store_inbox.py, store_webhook.py) can import each
+other's helpers without importing each other's schema. Never edit a shipped version: append a new one.
+"""
+
+from __future__ import annotations
+
+# 1: the outbound queue and its lifecycle log (store.py)
+MESSAGES = """
+    CREATE TABLE messages (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        body TEXT,
+        parts INTEGER NOT NULL,
+        priority INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        deadline REAL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        sent_at REAL,
+        delivered_at REAL,
+        error_code TEXT,
+        error_text TEXT,
+        modem TEXT,
+        refs TEXT NOT NULL DEFAULT '[]',
+        possible_duplicate INTEGER NOT NULL DEFAULT 0,
+        ambiguous INTEGER NOT NULL DEFAULT 0,
+        idempotency_key TEXT
+    );
+    CREATE INDEX messages_due ON messages(priority, next_attempt_at) WHERE state = 'queued';
+    CREATE INDEX messages_state ON messages(state, seq);
+    CREATE INDEX messages_deadline ON messages(deadline) WHERE state = 'queued' AND deadline IS NOT NULL;
+    CREATE UNIQUE INDEX messages_idempotency ON messages(idempotency_key) WHERE idempotency_key IS NOT NULL;
+    CREATE TABLE message_events (
+        message_id TEXT NOT NULL,
+        at REAL NOT NULL,
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX message_events_message ON message_events(message_id, at)
+    """
+
+# 2: one-time passcodes and rate limits (store_otp.py)
+OTP = """
+    CREATE TABLE otp_verifications (
+        id TEXT PRIMARY KEY,
+        destination TEXT NOT NULL,
+        code_hmac BLOB NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        message_id TEXT NOT NULL
+    );
+    CREATE INDEX otp_by_destination ON otp_verifications(destination, created_at);
+    CREATE TABLE rate_events (
+        bucket TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX rate_events_bucket ON rate_events(bucket, at);
+    CREATE TABLE otp_failures (
+        destination TEXT PRIMARY KEY,
+        consecutive INTEGER NOT NULL
+    )
+"""
+
+# 3: inbound SMS, multipart reassembly, delivery reports (store_inbox.py)
+INBOX = """
+    CREATE TABLE inbox_parts (
+        modem TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        ref INTEGER NOT NULL,          -- concatenation reference; -1 for single-part messages
+        total INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        sc_timestamp REAL,
+        received_at REAL NOT NULL,
+        pdu_digest TEXT NOT NULL,      -- single-part messages have no ref: the PDU's digest tells repeats apart
+        PRIMARY KEY (modem, sender, ref, total, seq, pdu_digest)
+    );
+    CREATE TABLE inbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        modem TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        text TEXT NOT NULL,
+        parts INTEGER NOT NULL,
+        complete INTEGER NOT NULL,
+        sc_timestamp REAL,
+        received_at REAL NOT NULL
+    );
+    CREATE TABLE status_reports (
+        modem TEXT NOT NULL,
+        reference INTEGER NOT NULL,
+        recipient TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        discharge_time REAL,
+        received_at REAL NOT NULL,
+        message_id TEXT
+    );
+    ALTER TABLE messages ADD COLUMN report_status TEXT NOT NULL DEFAULT '{}'
+"""
+
+# 4: webhook deliveries and their read positions in the event logs (store_webhook.py)
+WEBHOOKS = """
+    CREATE TABLE webhook_cursors (
+        source TEXT PRIMARY KEY,           -- 'message_events' (rowid) or 'inbox' (seq)
+        position INTEGER NOT NULL
+    );
+    -- Start at the end of the logs: turning webhooks on does not replay the history already in the database.
+    INSERT INTO webhook_cursors (source, position) SELECT 'message_events', coalesce(max(rowid), 0) FROM message_events;
+    INSERT INTO webhook_cursors (source, position) SELECT 'inbox', coalesce(max(seq), 0) FROM inbox;
+    CREATE TABLE webhook_deliveries (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        hook TEXT NOT NULL,                -- stable key of the configured webhook (url + events)
+        event_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        subject TEXT NOT NULL,             -- message or inbox id: deliveries of one subject go in seq order
+        body TEXT NOT NULL,                -- the JSON POSTed, fixed when the event is captured
+        state TEXT NOT NULL,               -- pending | done | failed
+        attempts INTEGER NOT NULL DEFAULT 0,
+        queued_at REAL NOT NULL,
+        next_attempt_at REAL NOT NULL,
+        finished_at REAL,
+        last_error TEXT,
+        UNIQUE (hook, event_id)
+    );
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries(hook, next_attempt_at) WHERE state = 'pending';
+    CREATE INDEX webhook_deliveries_subject ON webhook_deliveries(hook, subject, seq) WHERE state = 'pending';
+    CREATE INDEX webhook_deliveries_finished ON webhook_deliveries(finished_at) WHERE state != 'pending'
+"""
+
+MIGRATIONS = [MESSAGES, OTP, INBOX, WEBHOOKS]
