@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 # How long start-up waits for the modems' first bring-up before it serves anyway; a modem that is slow or absent
 # must not keep the API from listening (it accepts and queues while modems come and go).
 BRING_UP_WAIT = 30.0
+# How often old OTP verifications and rate-limit hits are pruned.
+PRUNE_INTERVAL = 3600.0
 # How often the STATUS= line for systemd is refreshed (only sent when it changed).
 STATUS_INTERVAL = 5.0
 
@@ -62,6 +64,7 @@ class Daemon:
         self._runner: web.AppRunner | None = None
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
+        self._housekeeping: asyncio.Task | None = None
 
     # ---- start -------------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -80,6 +83,7 @@ class Daemon:
             self._start_modem(modem)
         self.outbox.start()
         self.inbox.start()
+        self._housekeeping = asyncio.create_task(self._prune_loop(), name="otp-prune")
         await self._wait_first_bring_up()
         await self._start_http()
 
@@ -92,6 +96,15 @@ class Daemon:
         self.outbox.add_modem(sup.modem, m.pacing)
         self.inbox.attach(sup.modem)
         sup.start()
+
+    async def _prune_loop(self) -> None:
+        """Rate-limit hits and old verifications would otherwise grow the database (and the limit index) forever."""
+        while True:
+            await asyncio.sleep(PRUNE_INTERVAL)
+            try:
+                await self.otp.prune()
+            except Exception:      # a failed prune is retried next time; it must not stop the loop
+                log.exception("pruning OTP records failed")
 
     def _tokens(self, config: Config) -> TokenSet:
         tokens = [*config.auth.tokens, *tokens_from_environment()]
@@ -224,6 +237,8 @@ class Daemon:
         log.info("stopping")
         if self._runner:
             await self._runner.cleanup()
+        if self._housekeeping:
+            self._housekeeping.cancel()
         await self.outbox.stop()
         await self.inbox.stop()
         await asyncio.gather(*(sup.stop() for sup in self.supervisors), return_exceptions=True)

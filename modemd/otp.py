@@ -114,6 +114,12 @@ class OtpService:
                 Limit(f"otp-token:{token_id}", s.sends_per_token, s.sends_per_token_window),
                 Limit(f"otp-country:{country}", s.daily_per_country, 86400.0)]
 
+    async def prune(self) -> None:
+        """Forget rate-limit hits and verifications older than every window that could still count them."""
+        s = self.settings
+        keep = max(86400.0, s.sends_window, s.resend_gap, s.sends_per_token_window, s.verifies_window) + 3600.0
+        await self.store.prune(time.time(), keep)
+
     async def verify(self, code: str, *, to: str | None = None, verification_id: str | None = None
                      ) -> VerifyOutcome:
         """Same work whether a code is pending or not: one lookup, one HMAC, one constant-time compare. The rate-limit

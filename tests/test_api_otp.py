@@ -190,6 +190,8 @@ async def test_sends_per_token(tmp_path):
     ({"length": 3}, "length"), ({"length": 11}, "length"), ({"ttl": 10}, "ttl"), ({"ttl": "300"}, "ttl"),
     ({"template": "no code here"}, "template"), ({"template": "{code} " + "x" * 200}, "template"),
     ({"template": "{code} {secret}"}, "template"), ({"template": "{code} 🔐"}, "template"),
+    ({"template": "{code.__class__} {code}"}, "template"), ({"template": "{code!r}"}, "template"),
+    ({"template": "{code:>20}"}, "template"), ({"template": "{code} {"}, "template"),
     ({"to": "+49abc"}, "to"), ({"extra": 1}, "extra"),
 ])
 async def test_invalid_send_requests(api, fields, field):
@@ -370,3 +372,24 @@ def test_codes_and_templates():
             check_template("no code", "Acme", 6, 300)
         with pytest.raises(Exception, match="one GSM-7"):
             check_template("{code} 🔐", "Acme", 6, 300)
+
+
+async def test_prune_forgets_only_what_no_window_counts_any_more(tmp_path):
+    api = await make_api(tmp_path, resend_gap=0)
+    try:
+        assert (await send(api)).status == 202
+        conn = sqlite3.connect(api.store.path)
+        conn.execute("UPDATE rate_events SET at = at - 200000")
+        conn.execute("UPDATE otp_verifications SET expires_at = expires_at - 200000")
+        conn.commit()
+        from modemd.http_api import DAEMON_KEY
+        await api.server.app[DAEMON_KEY].otp.prune()
+        assert conn.execute("SELECT count(*) FROM rate_events").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM otp_verifications").fetchone()[0] == 0
+        conn.close()
+        for _ in range(3):                       # the limits start afresh, the index was reloaded
+            assert (await send(api)).status == 202
+        assert (await send(api)).status == 429
+    finally:
+        await api.close()
+        await api.store.close()
