@@ -108,6 +108,21 @@ async def timing_run(url: str, pending: int, rounds: int) -> dict:
     return {kind: (c.pct(v, 50), c.pct(v, 90)) for kind, v in groups.items()}
 
 
+def wrk_run(url: str, clients: int) -> None:
+    """POST /v1/otp for 4 s from wrk (Debian package `wrk`), numbers from +4915112500000 up (not used by the first part)."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+    if not shutil.which("wrk"):
+        print("wrk: not installed (apt-get install wrk)")
+        return
+    script = Path(__file__).with_name("otp_send.lua")
+    out = subprocess.run(["wrk", "-t2", f"-c{clients}", "-d4s", "--latency", "-s", str(script), url, "--", c.TOKEN,
+                          "500000"], capture_output=True, text=True, timeout=60).stdout
+    wanted = [line.strip() for line in out.splitlines() if line.strip().startswith(("50%", "90%", "99%", "Req", "Non"))]
+    print("wrk POST /v1/otp, 2 threads, %d connections, 4 s:  %s" % (clients, ";  ".join(wanted)))
+
+
 def show(label: str, r: dict) -> None:
     extra = f", HTTP statuses {r['statuses']}" if r["statuses"] else ""
     print(f"{label:<46} {r['rate']:7.0f}/s   p50 {c.ms(r['p50']):>10}   p99 {c.ms(r['p99']):>10}   "
@@ -123,6 +138,8 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--inproc-sends", type=int, default=10000)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--wrk", action="store_true",
+                    help="also measure sends with wrk (C client: the client's own CPU does not blur the tail)")
     args = ap.parse_args()
     tmp = c.workdir("bench-otp")
     print(f"OTP send/verify, {args.clients} concurrent clients, durable store; {c.machine()}")
@@ -142,6 +159,8 @@ def main() -> None:
             timing = asyncio.run(timing_run(daemon.url, min(args.sends, 1000), 1000))
             print("verify latency, 1 client, 1000 each, interleaved:  " + ";  ".join(
                 f"{kind} p50 {c.ms(p50)} p90 {c.ms(p90)}" for kind, (p50, p90) in timing.items()))
+        if args.wrk:
+            wrk_run(daemon.url, args.clients)
         print(f"daemon RSS {daemon.rss_mb():.1f} MB")
     finally:
         daemon.stop()
