@@ -207,7 +207,8 @@ class _ModemInbox:
                            ref=concat.ref if concat else -1, total=concat.total if concat else 1,
                            seq=concat.seq if concat else 1, text=sms.text,
                            sc_timestamp=sms.timestamp.timestamp() if sms.timestamp else None,
-                           received_at=time.time(), pdu_digest=_digest(hex_pdu))
+                           received_at=time.time(), pdu_digest=_digest(hex_pdu), encoding=sms.encoding,
+                           data=bytes(sms.data))
         message = await self.inbox.store.add_part(part, _inbox_id())
         if message:
             self.inbox._received(message)

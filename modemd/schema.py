@@ -137,4 +137,10 @@ WEBHOOKS = """
     CREATE INDEX webhook_deliveries_finished ON webhook_deliveries(finished_at) WHERE state != 'pending'
 """
 
-MIGRATIONS = [MESSAGES, OTP, INBOX, WEBHOOKS]
+# 5: the raw user data of each inbound part, so a multipart message is decoded as one stream (store_inbox.py)
+INBOX_PART_DATA = """
+    ALTER TABLE inbox_parts ADD COLUMN encoding TEXT NOT NULL DEFAULT '';
+    ALTER TABLE inbox_parts ADD COLUMN data BLOB
+"""
+
+MIGRATIONS = [MESSAGES, OTP, INBOX, WEBHOOKS, INBOX_PART_DATA]

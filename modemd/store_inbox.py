@@ -11,6 +11,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
+from . import gsm7
 from .sms import State
 from .store import Store, _event
 
@@ -27,6 +28,8 @@ class InboundPart:
     sc_timestamp: float | None
     received_at: float
     pdu_digest: str
+    encoding: str = ""    # "gsm7" (data = septet values), "ucs2" (UTF-16BE octets), "8bit"; "" = text only
+    data: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -88,9 +91,9 @@ class InboxStore:
 
 def _add_part(conn: sqlite3.Connection, part: InboundPart, new_id: str) -> InboxMessage | None:
     cur = conn.execute("INSERT OR IGNORE INTO inbox_parts (modem, sender, ref, total, seq, text, sc_timestamp, "
-                       "received_at, pdu_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       "received_at, pdu_digest, encoding, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (part.modem, part.sender, part.ref, part.total, part.seq, part.text, part.sc_timestamp,
-                        part.received_at, part.pdu_digest if part.ref < 0 else ""))
+                        part.received_at, part.pdu_digest if part.ref < 0 else "", part.encoding, part.data))
     if cur.rowcount == 0:
         return None                       # the same part read twice
     if part.ref < 0:
@@ -108,7 +111,7 @@ def _complete(conn: sqlite3.Connection, modem: str, sender: str, ref: int, total
     key = (modem, sender, ref, total, digest) if ref < 0 else (modem, sender, ref, total)
     where = "modem = ? AND sender = ? AND ref = ? AND total = ?" + (" AND pdu_digest = ?" if ref < 0 else "")
     rows = conn.execute(f"SELECT * FROM inbox_parts WHERE {where} ORDER BY seq", key).fetchall()
-    text = "".join(r["text"] for r in rows)
+    text = _joined_text(rows) if complete else "".join(r["text"] for r in rows)
     stamps = [r["sc_timestamp"] for r in rows if r["sc_timestamp"] is not None]
     received = max(r["received_at"] for r in rows)
     conn.execute(f"DELETE FROM inbox_parts WHERE {where}", key)
@@ -117,6 +120,22 @@ def _complete(conn: sqlite3.Connection, modem: str, sender: str, ref: int, total
                                                            min(stamps) if stamps else None, received))
     return InboxMessage(new_id, modem, sender, text, len(rows), complete, min(stamps) if stamps else None, received,
                         cur.lastrowid)
+
+
+def _joined_text(rows: list[sqlite3.Row]) -> str:
+    """Decode the parts' user data as one stream: a sender may split a character between parts (a surrogate pair
+    in UCS-2, ESC and its extension code in GSM-7; TS 23.040 leaves it to the sender), which decoding part by part
+    would lose. Falls back to the parts' own texts when their encodings differ."""
+    encodings = {r["encoding"] for r in rows}
+    if len(encodings) != 1 or "" in encodings or any(r["data"] is None for r in rows):
+        return "".join(r["text"] for r in rows)
+    data = b"".join(r["data"] for r in rows)
+    encoding = encodings.pop()
+    if encoding == "gsm7":
+        return gsm7.decode(list(data))
+    if encoding == "ucs2":
+        return data.decode("utf-16-be", errors="replace")
+    return data.decode("latin-1")
 
 
 def _flush_stale(conn: sqlite3.Connection, older_than: float, new_id) -> list[InboxMessage]:

@@ -1,0 +1,59 @@
+"""Reassembly in the store: repeats dropped, parts in any order, and characters a sender split between parts."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from modemd import gsm7
+from modemd.store import Store
+from modemd.store_inbox import InboundPart, InboxStore
+
+
+@pytest.fixture
+async def inbox(tmp_path):
+    store = Store(tmp_path / "modemd.db")
+    await store.open()
+    yield InboxStore(store)
+    await store.close()
+
+
+def part(seq, total, text, *, encoding="", data=None, ref=7, sender="+447700900123"):
+    return InboundPart(modem="m0", sender=sender, ref=ref, total=total, seq=seq, text=text, sc_timestamp=None,
+                       received_at=time.time(), pdu_digest=f"d{seq}", encoding=encoding, data=data)
+
+
+async def test_an_emoji_split_between_two_ucs2_parts_is_whole_again(inbox):
+    raw = "ok 😀 bye".encode("utf-16-be")
+    cut = raw.index("😀".encode("utf-16-be")) + 2              # between the high and the low surrogate
+    first, second = raw[:cut], raw[cut:]
+    assert await inbox.add_part(part(2, 2, second.decode("utf-16-be", "replace"), encoding="ucs2", data=second),
+                                "in_1") is None
+    message = await inbox.add_part(part(1, 2, first.decode("utf-16-be", "replace"), encoding="ucs2", data=first),
+                                   "in_1")
+    assert message.text == "ok 😀 bye" and message.parts == 2
+
+
+async def test_an_escape_split_from_its_extension_code_is_whole_again(inbox):
+    septets = gsm7.encode("price 5€")
+    cut = len(septets) - 1                                    # ESC ends part 1, the € code starts part 2
+    first, second = bytes(septets[:cut]), bytes(septets[cut:])
+    await inbox.add_part(part(1, 2, gsm7.decode(list(first)), encoding="gsm7", data=first), "in_2")
+    message = await inbox.add_part(part(2, 2, gsm7.decode(list(second)), encoding="gsm7", data=second), "in_2")
+    assert message.text == "price 5€"
+
+
+async def test_the_same_part_read_twice_is_stored_once(inbox):
+    assert await inbox.add_part(part(1, 2, "hello "), "in_3") is None
+    assert await inbox.add_part(part(1, 2, "hello "), "in_3") is None
+    message = await inbox.add_part(part(2, 2, "world"), "in_3")
+    assert message.text == "hello world" and message.parts == 2
+    assert [m.text for m in await inbox.list()] == ["hello world"]
+
+
+async def test_missing_parts_are_given_up_on_and_marked_incomplete(inbox):
+    await inbox.add_part(part(1, 3, "one "), "in_4")
+    await inbox.add_part(part(3, 3, "three"), "in_4")
+    [message] = await inbox.flush_stale(time.time() + 1, lambda: "in_5")
+    assert message.text == "one three" and message.parts == 2 and not message.complete
