@@ -145,12 +145,14 @@ def optional_int(body: dict, name: str, low: int, high: int) -> int | None:
 
 
 def idempotency_key(request: web.Request) -> str | None:
+    """The client's key, scoped to its token: two clients that happen to pick the same key get their own messages
+    (and one cannot read another's message by guessing its keys)."""
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
     if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
         raise invalid("Idempotency-Key", f"1 to {MAX_IDEMPOTENCY_KEY} printable characters")
-    return key
+    return f"{request[TOKEN_ID]}:{key}"
 
 
 def int_param(raw: str, name: str, low: int, high: int) -> int:

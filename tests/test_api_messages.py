@@ -138,3 +138,13 @@ async def test_list_pages_and_filters(api):
     assert (await api.get("/v1/messages?limit=0", headers=AUTH)).status == 422
     queued = await (await api.get("/v1/messages?status=queued", headers=AUTH)).json()
     assert len(queued["data"]) == 5
+
+
+async def test_idempotency_keys_are_per_client(api):
+    api.daemon.tokens = TokenSet([TOKEN, "another-client-token-42"])
+    body = {"to": "+4915112345678", "text": "mine"}
+    mine = await post(api, body, headers={"Idempotency-Key": "order-1"})
+    theirs = await post(api, {**body, "text": "theirs"},
+                        headers={"Idempotency-Key": "order-1", "Authorization": "Bearer another-client-token-42"})
+    assert mine.status == theirs.status == 202
+    assert (await mine.json())["id"] != (await theirs.json())["id"]
