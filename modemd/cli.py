@@ -80,6 +80,8 @@ def _add_simulate(sub) -> None:
     p.add_argument("--link", default="/tmp/modemd-sim0", help="stable symlink to the pty (default /tmp/modemd-sim0)")
     p.add_argument("--handset", default=None, help="JSON lines file recording every SMS sent through it")
     p.add_argument("--control", default=None, help="unix socket taking JSON commands (faults, inbound SMS)")
+    p.add_argument("--device", default="ec25", choices=["android", "e3372", "ec25"],
+                   help="which device to be: Quectel EC25 (default), Huawei E3372, or an Android phone's ACM port")
     p.set_defaults(func=cmd_simulate)
 
 

@@ -38,14 +38,14 @@ def free_port() -> int:
 class SimProcess:
     """`modemd simulate` in its own process, driven through its control socket."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, device: str = "ec25"):
         self.link = str(tmp / "ttyUSB2")
         self.handset = tmp / "handset.jsonl"
         self.control_path = str(tmp / "sim.sock")
         self.log = open(tmp / "simulator.log", "w+")
         self.proc = subprocess.Popen(
-            MODEMD + ["simulate", "--link", self.link, "--handset", str(self.handset), "--control",
-                      self.control_path], stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            MODEMD + ["simulate", "--device", device, "--link", self.link, "--handset", str(self.handset),
+                      "--control", self.control_path], stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         wait_for(lambda: os.path.exists(self.link) and os.path.exists(self.control_path))
 
     def control(self, op: str, **fields) -> dict:

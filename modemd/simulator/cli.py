@@ -9,6 +9,7 @@ import sys
 from .control import ControlServer
 from .faults import Faults
 from .modem import SimulatedModem
+from .profile import DEVICES
 
 DEFAULT_LINK = "/tmp/modemd-sim0"
 
@@ -19,6 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--handset", default=None, help="JSON lines record of sent SMS (default <link>.handset.jsonl)")
     p.add_argument("--control", default=None, help="unix socket for JSON control requests (default none)")
     p.add_argument("--pin", default=None, help="SIM asks for this PIN at power-up")
+    p.add_argument("--device", default="ec25", choices=sorted(DEVICES),
+                   help="which device to be: Quectel EC25 (default), Huawei E3372, or an Android phone's ACM port")
     return p
 
 
@@ -27,7 +30,7 @@ def _options(args) -> dict:
     opts = vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
     link = opts.get("link") or DEFAULT_LINK
     return {"link": link, "handset": opts.get("handset") or f"{link}.handset.jsonl",
-            "control": opts.get("control"), "pin": opts.get("pin")}
+            "control": opts.get("control"), "pin": opts.get("pin"), "device": opts.get("device") or "ec25"}
 
 
 def run_simulator(args=None, **kwargs) -> int:
@@ -41,7 +44,8 @@ def run_simulator(args=None, **kwargs) -> int:
 
 
 async def _serve(opts: dict) -> None:
-    modem = SimulatedModem(link=opts["link"], handset_path=opts["handset"], faults=Faults(pin=opts["pin"]))
+    modem = SimulatedModem(link=opts["link"], handset_path=opts["handset"], faults=Faults(pin=opts["pin"]),
+                           profile=DEVICES[opts["device"]])
     await modem.start()
     control = ControlServer(modem, opts["control"]) if opts["control"] else None
     if control:
@@ -60,7 +64,8 @@ async def _serve(opts: dict) -> None:
 
 
 def _announce(modem: SimulatedModem, opts: dict) -> None:
-    print(f"simulated modem (Quectel EC25) on {modem.port} -> {modem.pts}", flush=True)
+    print(f"simulated modem ({modem.profile.manufacturer} {modem.profile.model}) on {modem.port} -> {modem.pts}",
+          flush=True)
     print(f"SMS it sends are recorded in {opts['handset']}", flush=True)
     if opts["control"]:
         print(f"control socket: {opts['control']} (JSON lines, e.g. {{\"op\": \"state\"}})", flush=True)

@@ -59,7 +59,7 @@ def _quiet(d, c):
 
 def _reset(d, c):
     """ATZ / AT&F: settings back to defaults, echo on again; the SIM stays unlocked (no power cycle)."""
-    d.settings = type(d.settings)()
+    d.settings = d.default_settings()
     d._reported_reg = d.registration()
 
 

@@ -93,6 +93,8 @@ def _cpms(d, c):
 
 
 def _cnmi(d, c):
+    if not d.profile.announces_sms:
+        raise PlainError()
     if c.form == READ:
         return ["+CNMI: " + ",".join(map(str, d.settings.cnmi))]
     if c.form == TEST:

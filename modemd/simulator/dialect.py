@@ -57,9 +57,13 @@ class Dialect:
         self.power_up()
 
     # ----------------------------------------------------------------------------------------- lifecycle
+    def default_settings(self) -> Settings:
+        """What power-up, ATZ and AT&F restore. A device that cannot announce SMS stores them silently (mt=0)."""
+        return Settings() if self.profile.announces_sms else Settings(cnmi=(0, 0, 0, 0, 0))
+
     def power_up(self) -> None:
         """Power-on / reset: volatile settings back to defaults, SIM asks for its PIN again if it has one."""
-        self.settings = Settings()
+        self.settings = self.default_settings()
         self.line.clear()
         self.prompt = None
         self.pending_acks = 0

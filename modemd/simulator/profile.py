@@ -58,6 +58,18 @@ class ModemProfile:
     reset_replug_seconds: float | None = None
     # EC25 sends RDY / +CPIN / +QIND: SMS DONE after a reset; only seen if the host had the port open.
     boot_urcs: tuple[str, ...] = ("RDY", "+CFUN: 1", "+CPIN: READY", "+QUSIM: 1", "+QIND: SMS DONE")
+    # False: AT+CNMI answers ERROR and new SMS are stored silently, as on Android phones' ACM modem ports
+    # (wammu #58): the host has to poll AT+CMGL.
+    announces_sms: bool = True
 
 
 DEFAULT_PROFILE = ModemProfile()
+
+# `modemd simulate --device NAME`: the identity strings the real devices print, and what they cannot do.
+DEVICES = {
+    "ec25": DEFAULT_PROFILE,
+    "e3372": ModemProfile(manufacturer="huawei", model="E3372", revision="22.328.62.00.143",
+                          imei="867223024567890", boot_urcs=("^BOOT:10587398,0,0,0,72", "^SIMST: 1")),
+    "android": ModemProfile(manufacturer="samsung", model="SM-G960F", revision="G960FXXU9ETF5",
+                            imei="358240051111110", boot_urcs=(), announces_sms=False),
+}
