@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .sms import OutboundSms
+from .db import Refused
 from .store import Store, _insert
 
 
@@ -176,7 +177,9 @@ class Verification:
     message_id: str
 
 
-class RateLimited(Exception):
+class RateLimited(Refused):
+    """Raised by a write request before it writes anything (db.Refused): its batch commits without it."""
+
     def __init__(self, bucket: str, retry_after: float):
         super().__init__(f"rate limit {bucket}")
         self.bucket = bucket
