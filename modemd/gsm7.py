@@ -3,7 +3,8 @@
 Pure functions, no I/O. ``pdu.py`` builds the TPDU layer on top of these.
 
 * ``encode(text)`` -> septet values (extension characters become ESC + code, TS 23.038 6.2.1.1).
-* ``decode(septets)`` -> text.
+* ``decode(septets, locking=0, single=0)`` -> text; locking / single are national language identifiers
+  (TS 23.038 6.2.1.2.4, Annex A; tables in ``gsm7_national``) taken from the UDH (TS 23.040 9.2.3.24.15/16).
 * ``pack(septets, fill_bits)`` / ``unpack(data, count, fill_bits)``: the bit packing of TS 23.038 6.1.2.1.1, with
   the fill bits that put the first character after a User Data Header on a septet boundary (TS 23.040 9.2.3.24).
 
@@ -12,6 +13,8 @@ genuine '@' if the count says so, and padding otherwise. We never strip zeros.
 """
 
 from __future__ import annotations
+
+from . import gsm7_national
 
 ESC = 0x1B
 
@@ -46,6 +49,9 @@ EXTENSION = {
 
 _BASIC_CODE = {ch: code for code, ch in enumerate(BASIC) if code != ESC}
 _EXTENSION_CHAR = {code: ch for ch, code in EXTENSION.items()}
+# A space in a single shift table means "no character there" (see gsm7_national).
+_NATIONAL_SHIFT_CHAR = {lang: {code: ch for code, ch in enumerate(table) if ch != " "}
+                        for lang, table in gsm7_national.SINGLE_SHIFT.items()}
 
 
 class Gsm7Error(ValueError):
@@ -83,23 +89,29 @@ def encode(text: str) -> list[int]:
     return out
 
 
-def decode(septets: list[int] | bytes) -> str:
+def decode(septets: list[int] | bytes, locking: int = 0, single: int = 0) -> str:
     """Septet values -> text.
 
-    TS 23.038 6.2.1.1: an ESC followed by a code with no extension character shows the default-table character
+    TS 23.038 6.2.1.1: an ESC followed by a code with no extension character shows the main table's character
     for that code; ESC ESC is reserved for a further table (shown as a space, the spec's fallback for ESC).
     A lone ESC at the end is dropped.
+
+    locking / single: national language identifiers from the UDH IEs 0x25 / 0x24 (TS 23.040 9.2.3.24.16 / .15).
+    The locking shift table replaces the default alphabet, the single shift table the extension table
+    (TS 23.038 Annex A). An identifier with no table (0, Spanish locking, 14 and up) keeps the default one.
     """
+    basic = gsm7_national.LOCKING_SHIFT.get(locking, BASIC)
+    extension = _NATIONAL_SHIFT_CHAR.get(single, _EXTENSION_CHAR)
     out: list[str] = []
     i, n = 0, len(septets)
     while i < n:
         code = septets[i] & 0x7F
         if code != ESC:
-            out.append(BASIC[code])
+            out.append(basic[code])
         elif i + 1 < n:
             i += 1
             ext = septets[i] & 0x7F
-            out.append(_EXTENSION_CHAR.get(ext, " " if ext == ESC else BASIC[ext]))
+            out.append(extension.get(ext, " " if ext == ESC else basic[ext]))
         i += 1
     return "".join(out)
 

@@ -1,5 +1,6 @@
 """TP-UDL and TP-UD with the User Data Header (TS 23.040 9.2.3.16, 9.2.3.24): 7-bit fill bits after the header,
-and the concatenation information elements. Pure: no I/O, no asyncio.
+the concatenation information elements, and the national language shift IEs that pick the 7-bit tables a
+received text is decoded with (9.2.3.24.15/16). Pure: no I/O, no asyncio.
 """
 
 from __future__ import annotations
@@ -58,10 +59,28 @@ def read_user_data(reader: Reader, alphabet: Alphabet, has_udh: bool) -> tuple[b
             raise PduError(f"UDH takes {header_septets} septets but TP-UDL is {udl}")
         fill = header_septets * 7 - header_len * 8
         septets = gsm7.unpack(body[header_len:], udl - header_septets, fill)
-        return udh, bytes(septets), gsm7.decode(septets)
+        locking, single = national_shift(udh)
+        return udh, bytes(septets), gsm7.decode(septets, locking, single)
     data = body[header_len:]
     text = data.decode("utf-16-be", errors="replace") if alphabet == "ucs2" else data.decode("latin-1")
     return udh, data, text
+
+
+def national_shift(udh: bytes) -> tuple[int, int]:
+    """(locking, single) national language identifiers, 0 when absent: IE 0x25 National Language Locking Shift
+    (TS 23.040 9.2.3.24.16) and IE 0x24 National Language Single Shift (9.2.3.24.15), one octet each. A repeated
+    IE counts by its last occurrence (9.2.3.24). Lenient: an IE that overruns the header ends the walk (parse_concat
+    reports it)."""
+    locking = single = 0
+    i = 0
+    while i + 2 <= len(udh) and i + 2 + udh[i + 1] <= len(udh):
+        iei, length = udh[i], udh[i + 1]
+        if iei == 0x25 and length == 1:
+            locking = udh[i + 2]
+        elif iei == 0x24 and length == 1:
+            single = udh[i + 2]
+        i += 2 + length
+    return locking, single
 
 
 def parse_concat(udh: bytes) -> Concat | None:

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "modemd"
 # Layer of each top-level module; a module may import only from its own layer or below.
 LAYERS = {
     0: {"errors", "sms", "quirks", "gsm7", "pdu", "pdu_fields", "pdu_split", "pdu_userdata", "at_codec", "at_urc",
-        "at_redact", "redact", "numbers", "log", "paths", "openapi", "auth", "notify", "policy",
+        "at_redact", "redact", "numbers", "log", "paths", "openapi", "auth", "notify", "policy", "gsm7_national",
         "config", "config_reader", "config_model", "config_sections", "config_overrides", "db", "__init__"},
     1: {"at_serial", "at_router", "at_channel", "modem", "modem_state", "store", "schema", "store_otp", "store_inbox",
         "store_webhook", "metrics"},
