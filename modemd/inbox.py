@@ -208,7 +208,7 @@ class _ModemInbox:
                            seq=concat.seq if concat else 1, text=sms.text,
                            sc_timestamp=sms.timestamp.timestamp() if sms.timestamp else None,
                            received_at=time.time(), pdu_digest=_digest(hex_pdu), encoding=sms.encoding,
-                           data=bytes(sms.data))
+                           data=bytes(sms.data), shift=pdu.national_shift(sms.udh))
         message = await self.inbox.store.add_part(part, _inbox_id())
         if message:
             self.inbox._received(message)

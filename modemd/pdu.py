@@ -27,10 +27,11 @@ from .pdu_fields import (MAX_ADDRESS_DIGITS, Alphabet, PduError, dcs_alphabet, e
                          encode_timestamp, open_pdu, read_address, read_timestamp, validity_octet, validity_seconds)
 from .pdu_split import (CONCAT8_LIMIT, CONCAT16_LIMIT, MAX_PARTS, SINGLE_LIMIT, Encoding, SmsPlan, plan,
                         plan_with_limits)
-from .pdu_userdata import Concat, encode_user_data, parse_concat, part_headers, read_user_data
+from .pdu_userdata import Concat, encode_user_data, national_shift, parse_concat, part_headers, read_user_data
 
 __all__ = ["plan", "encode_submit", "decode_submit", "encode_deliver", "decode_deliver", "encode_status_report",
            "decode_status_report", "decode_any", "validity_octet", "validity_seconds", "PduError", "Concat",
+           "national_shift",
            "SubmitPart", "SmsPlan", "Submit", "Deliver", "StatusReport", "Encoding", "Alphabet", "SINGLE_LIMIT",
            "CONCAT8_LIMIT", "CONCAT16_LIMIT", "MAX_PARTS", "MAX_ADDRESS_DIGITS", "MTI_DELIVER", "MTI_SUBMIT",
            "MTI_STATUS_REPORT"]

@@ -140,7 +140,9 @@ WEBHOOKS = """
 # 5: the raw user data of each inbound part, so a multipart message is decoded as one stream (store_inbox.py)
 INBOX_PART_DATA = """
     ALTER TABLE inbox_parts ADD COLUMN encoding TEXT NOT NULL DEFAULT '';
-    ALTER TABLE inbox_parts ADD COLUMN data BLOB
+    ALTER TABLE inbox_parts ADD COLUMN data BLOB;
+    -- GSM-7 national language shift ids "locking,single" (TS 23.038 A.2/A.3), from the part's UDH
+    ALTER TABLE inbox_parts ADD COLUMN shift TEXT NOT NULL DEFAULT '0,0'
 """
 
 MIGRATIONS = [MESSAGES, OTP, INBOX, WEBHOOKS, INBOX_PART_DATA]

@@ -30,6 +30,7 @@ class InboundPart:
     pdu_digest: str
     encoding: str = ""    # "gsm7" (data = septet values), "ucs2" (UTF-16BE octets), "8bit"; "" = text only
     data: bytes | None = None
+    shift: tuple[int, int] = (0, 0)   # GSM-7 national language (locking, single) shift ids (TS 23.038 A.2/A.3)
 
 
 @dataclass(frozen=True)
@@ -91,9 +92,10 @@ class InboxStore:
 
 def _add_part(conn: sqlite3.Connection, part: InboundPart, new_id: str) -> InboxMessage | None:
     cur = conn.execute("INSERT OR IGNORE INTO inbox_parts (modem, sender, ref, total, seq, text, sc_timestamp, "
-                       "received_at, pdu_digest, encoding, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       "received_at, pdu_digest, encoding, data, shift) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (part.modem, part.sender, part.ref, part.total, part.seq, part.text, part.sc_timestamp,
-                        part.received_at, part.pdu_digest if part.ref < 0 else "", part.encoding, part.data))
+                        part.received_at, part.pdu_digest if part.ref < 0 else "", part.encoding, part.data,
+                        f"{part.shift[0]},{part.shift[1]}"))
     if cur.rowcount == 0:
         return None                       # the same part read twice
     if part.ref < 0:
@@ -125,14 +127,16 @@ def _complete(conn: sqlite3.Connection, modem: str, sender: str, ref: int, total
 def _joined_text(rows: list[sqlite3.Row]) -> str:
     """Decode the parts' user data as one stream: a sender may split a character between parts (a surrogate pair
     in UCS-2, ESC and its extension code in GSM-7; TS 23.040 leaves it to the sender), which decoding part by part
-    would lose. Falls back to the parts' own texts when their encodings differ."""
+    would lose. Falls back to the parts' own texts when their encodings or national shift tables differ."""
     encodings = {r["encoding"] for r in rows}
-    if len(encodings) != 1 or "" in encodings or any(r["data"] is None for r in rows):
+    shifts = {r["shift"] for r in rows}
+    if len(encodings) != 1 or len(shifts) != 1 or "" in encodings or any(r["data"] is None for r in rows):
         return "".join(r["text"] for r in rows)
     data = b"".join(r["data"] for r in rows)
     encoding = encodings.pop()
     if encoding == "gsm7":
-        return gsm7.decode(list(data))
+        locking, single = (int(x) for x in shifts.pop().split(","))
+        return gsm7.decode(list(data), locking, single)
     if encoding == "ucs2":
         return data.decode("utf-16-be", errors="replace")
     return data.decode("latin-1")

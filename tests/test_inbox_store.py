@@ -57,3 +57,15 @@ async def test_missing_parts_are_given_up_on_and_marked_incomplete(inbox):
     await inbox.add_part(part(3, 3, "three"), "in_4")
     [message] = await inbox.flush_stale(time.time() + 1, lambda: "in_5")
     assert message.text == "one three" and message.parts == 2 and not message.complete
+
+
+async def test_turkish_national_shift_survives_reassembly(inbox):
+    import dataclasses
+    from modemd.gsm7_national import LOCKING_SHIFT
+    turkish = LOCKING_SHIFT[1]                               # TS 23.038 A.2.1: the Turkish locking shift table
+    first, second = bytes(turkish.index(c) for c in "şğ"), bytes(turkish.index(c) for c in "İ")
+    parts = [dataclasses.replace(part(1, 2, "şğ", encoding="gsm7", data=first), shift=(1, 0)),
+             dataclasses.replace(part(2, 2, "İ", encoding="gsm7", data=second), shift=(1, 0))]
+    assert await inbox.add_part(parts[0], "in_6") is None
+    message = await inbox.add_part(parts[1], "in_6")
+    assert message.text == "şğİ"
