@@ -79,7 +79,9 @@ def _digits(number: str, what: str) -> tuple[bool, str]:
     international = number.startswith("+")
     digits = number[1:] if international else number
     if not (1 <= len(digits) <= MAX_ADDRESS_DIGITS and all(c in "0123456789" for c in digits)):
-        raise PduError(f"{what} {number!r} must be 1-{MAX_ADDRESS_DIGITS} digits after an optional '+'")
+        # The value itself is not repeated: exception texts reach logs, and numbers must not (masked or not at all).
+        raise PduError(f"{what} must be 1-{MAX_ADDRESS_DIGITS} digits after an optional '+' "
+                       f"(got {len(number)} characters)")
     return international, digits
 
 
