@@ -287,10 +287,9 @@ class AtChannel:
     # ---- reading -----------------------------------------------------------------------------------------------
     def _on_bytes(self, data: bytes) -> None:
         self._last_rx = asyncio.get_running_loop().time()
-        if self._redactor.active:
-            self._link.trace("rx %d bytes (raw bytes withheld while a secret is on the line)", len(data))
-        else:
-            self._link.trace("rx %s", visible(data))
+        # Raw bytes are counted, not shown: a chunk can cut a number or a PDU in two, where no mask would find it.
+        # The lines they form are traced, masked, by the router.
+        self._link.trace("rx %d bytes", len(data))
         for event in self._codec.feed(data):
             try:
                 self._on_prompt() if isinstance(event, PromptReceived) else self._router.line_received(event.text)
@@ -307,7 +306,7 @@ class AtChannel:
     # ---- URCs --------------------------------------------------------------------------------------------------
     def _emit(self, urc: Urc) -> None:
         if self.on_urc is None:
-            self.log.debug("URC %s with no handler: %r", urc.name, urc.line)
+            self.log.debug("URC %s with no handler: %r", urc.name, self._redactor.redact(urc.line))
             return
         try:
             self.on_urc(urc)

@@ -3,7 +3,9 @@
 * ``visible(data)``: raw bytes for a TRACE log, control characters spelled out.
 * ``shown_command(cmd, secret)``: the command as logs and exceptions may show it, PIN arguments replaced.
 * ``Redactor``: the secrets currently on the line (PIN arguments, a secret payload); masks them, and any hex run
-  while a secret payload is out, in the received lines that are traced.
+  while a secret payload is out, in the received lines that are traced. Always, whatever is on the line: phone
+  numbers in clear (a +CLIP caller, a text-mode +CMT sender) are masked, and a received PDU line (it encodes the
+  sender's number and the text) is shown by its length only.
 * ``check_text(text, what)``: commands and payloads are printable ASCII, so they cannot end or cancel a message.
 """
 
@@ -11,9 +13,13 @@ from __future__ import annotations
 
 import re
 
+from .redact import mask_number
+
 # Commands whose arguments are PINs / passwords (TS 27.007 8.3, 7.4, 7.5).
 SECRET_COMMANDS = ("AT+CPIN=", "AT+CLCK=", "AT+CPWD=", "AT^CPIN=")
 _HEX_RUN = re.compile(r"[0-9A-Fa-f]{8,}")
+_NUMBER = re.compile(r"\+?\d{7,}")
+_PDU_LINE = re.compile(r"[0-9A-Fa-f]{20,}")
 _VISIBLE = {0x0D: "<CR>", 0x0A: "<LF>", 0x1A: "<Ctrl-Z>", 0x1B: "<ESC>", 0x00: "<NUL>"}
 
 
@@ -63,4 +69,6 @@ class Redactor:
             line = line.replace(secret, "<redacted>")
         if self._secret_payload:
             line = _HEX_RUN.sub(lambda m: f"<hex redacted, {len(m.group())} chars>", line)
-        return line
+        if _PDU_LINE.fullmatch(line.strip()):
+            return f"<PDU, {len(line.strip()) // 2} octets>"
+        return _NUMBER.sub(lambda m: mask_number(m.group()), line)

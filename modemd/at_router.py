@@ -55,7 +55,7 @@ class LineRouter:
         self._redactor, self._emit, self._log = redactor, emit, log
 
     def line_received(self, line: str) -> None:
-        if self._redactor.active and self._log.isEnabledFor(TRACE):
+        if self._log.isEnabledFor(TRACE):
             self._log.log(TRACE, "rx line %s", self._redactor.redact(line))
         if self.urcs.is_open and self._continue_urc(line):
             return

@@ -384,8 +384,7 @@ async def test_secret_payload_never_logged_at_trace(fake, channel, caplog, byte_
     assert not any(PDU in m or PDU[10:30] in m for m in messages)
     assert PDU[4:] not in _hex_stream(caplog.records)        # not even spelled out one byte per record
     assert await channel.command("AT+CSQ") == ["+CSQ: 20,99"]
-    if not byte_at_a_time:
-        assert any("+CSQ: 20,99<CR><LF>" in r.getMessage() for r in caplog.records)   # raw tracing is back
+    assert any(r.getMessage().endswith("rx line +CSQ: 20,99") for r in caplog.records)   # lines are traced
 
 
 async def test_secret_payload_not_logged_after_timeout(fake, channel, caplog):
@@ -411,12 +410,29 @@ async def test_pin_never_logged(fake, channel, caplog):
     assert any("AT+CPIN=<redacted>" in r.getMessage() for r in caplog.records)
 
 
-async def test_trace_shows_control_characters(fake, channel, caplog):
+async def test_trace_shows_lines_and_byte_counts(fake, channel, caplog):
     caplog.set_level(TRACE)
     await channel.command("AT+CSQ")
     rx = [r.getMessage() for r in caplog.records if r.levelno == TRACE and "rx" in r.getMessage()]
-    assert any("<CR><LF>+CSQ: 20,99<CR><LF>" in m for m in rx)
+    assert any(m.endswith("rx line +CSQ: 20,99") for m in rx)
+    assert any(re.search(r"rx \d+ bytes$", m) for m in rx)
     assert all(m.startswith("[modem] ") for m in rx)             # ModemLogAdapter prefix (the link's name)
+
+
+@pytest.mark.parametrize("byte_at_a_time", [False, True], ids=["whole_reads", "byte_at_a_time"])
+async def test_numbers_and_inbound_pdus_never_reach_the_trace(fake, channel, caplog, byte_at_a_time):
+    """A caller's number (+CLIP) and a received PDU (sender number and text) are personal data, even at TRACE,
+    and even when the modem sends them one byte at a time (no raw chunk is shown, only masked lines)."""
+    caplog.set_level(TRACE)
+    fake.byte_at_a_time = byte_at_a_time
+    inbound = "07919471016700000410D0" + "0C914477009001230000" + "62113251610300" + "0BC8329BFD06" * 3
+    fake.script["AT+CMGR=1"] = Reply(["+CMGR: 0,,40", inbound, "OK"])
+    await fake.send_lines("RING", '+CLIP: "+447700900123",145,,,,0')
+    await channel.command("AT+CMGR=1")
+    text = " ".join(r.getMessage() for r in caplog.records)
+    assert "447700900123" not in text and inbound[10:40] not in text and "0C9144770090" not in text
+    assert "<PDU, " in text and "+4477*****123" in text
+    assert inbound[:12] not in _hex_stream(caplog.records)
 
 
 def test_visible_and_adapter():
