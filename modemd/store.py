@@ -124,16 +124,16 @@ class Store:
             return conn.execute("UPDATE messages SET body = NULL WHERE body IS NOT NULL AND state IN ('sent', "
                                 "'delivered', 'failed', 'expired', 'canceled') AND updated_at < ?",
                                 (finished_before,)).rowcount
-        return await self.db.write(work)
+        return await self.db.write_bulk(work)
 
     async def expire_due(self, now: float | None = None) -> list[str]:
         """Queued messages whose deadline passed end as expired (an OTP is never sent after its code expired)."""
         now = time.time() if now is None else now
-        return await self.db.write(lambda conn: _expire(conn, now))
+        return await self.db.write_bulk(lambda conn: _expire(conn, now))
 
     async def recover_interrupted(self, max_attempts: int, max_ambiguous: int) -> list[str]:
         """After a crash: messages left in `sending` may or may not have gone out. See outbox.py for the policy."""
-        return await self.db.write(lambda conn: _recover(conn, time.time(), max_attempts, max_ambiguous))
+        return await self.db.write_bulk(lambda conn: _recover(conn, time.time(), max_attempts, max_ambiguous))
 
     # ---- reads -------------------------------------------------------------------------------------------------
     async def get(self, message_id: str) -> OutboundSms | None:

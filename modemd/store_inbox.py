@@ -62,7 +62,7 @@ class InboxStore:
 
     async def flush_stale(self, older_than: float, new_id) -> list[InboxMessage]:
         """Groups whose first part is older than `older_than` go to the inbox as they are, marked incomplete."""
-        return await self.db.write(lambda conn: _flush_stale(conn, older_than, new_id))
+        return await self.db.write_bulk(lambda conn: _flush_stale(conn, older_than, new_id))
 
     async def list(self, *, after: str | None = None, limit: int = 50) -> list[InboxMessage]:
         """Oldest first, so `after` pages forward through what arrived (a client keeps the last id it saw)."""

@@ -220,9 +220,10 @@ class OtpStore:
 
     async def prune(self, now: float, keep: float) -> None:
         def work(conn):
-            self._index.invalidate()          # reloaded from what is left at its next use
             _prune(conn, now, keep)
-        await self.db.write(work)
+            self._index.invalidate()
+            self._index.sync(conn, now)       # reloaded here, on the writer thread, not by the next send
+        await self.db.write_bulk(work)
 
 
 def _issue(conn: sqlite3.Connection, index: _RateIndex, v: Verification, sms: OutboundSms,

@@ -70,7 +70,7 @@ class WebhookStore:
         """Turn the next batch of log entries into delivery rows and advance the cursors, atomically.
         `hooks` is called inside the transaction so a concurrent reload is seen consistently.
         Returns (deliveries created, more left)."""
-        return await self.db.write(lambda conn: _capture(conn, hooks(), render, now))
+        return await self.db.write_bulk(lambda conn: _capture(conn, hooks(), render, now))
 
     async def due(self, hook: str, now: float, limit: int, skip: set[int]) -> list[Delivery]:
         """Pending deliveries of `hook` that are due and not behind an earlier pending one of the same subject."""
@@ -106,7 +106,7 @@ class WebhookStore:
 
     async def drop_unknown(self, keys: Callable[[], Sequence[str]]) -> dict[str, int]:
         """Delete the pending deliveries of webhooks no longer configured. Returns {hook key: rows dropped}."""
-        return await self.db.write(lambda conn: _drop_unknown(conn, list(keys())))
+        return await self.db.write_bulk(lambda conn: _drop_unknown(conn, list(keys())))
 
     async def pending_count(self, hook: str | None = None) -> int:
         def work(conn):
@@ -124,7 +124,7 @@ class WebhookStore:
         return await self.db.read(work)
 
     async def prune(self, done_before: float, failed_before: float) -> int:
-        return await self.db.write(lambda conn: conn.execute(
+        return await self.db.write_bulk(lambda conn: conn.execute(
             "DELETE FROM webhook_deliveries WHERE (state = 'done' AND finished_at < ?) OR "
             "(state = 'failed' AND finished_at < ?)", (done_before, failed_before)).rowcount)
 

@@ -75,3 +75,48 @@ async def test_a_refusal_before_any_write_does_not_roll_back_its_batch(db):
                                    return_exceptions=True)
     assert isinstance(results[1], Refused)
     assert calls == ["a", "refuse", "b"]          # one pass: the batch was not re-run
+
+
+async def test_request_work_runs_on_the_loop_and_bulk_work_on_the_writer_thread_in_one_transaction(db):
+    import threading
+    seen = {}
+
+    def record(name):
+        def work(conn):
+            seen[name] = (threading.get_ident(), conn.in_transaction)
+            conn.execute("INSERT INTO t (k, v) VALUES (?, 1)", (name,))
+        return work
+    await asyncio.gather(db.write(record("request")), db.write_bulk(record("sweep")), db.write(record("other")))
+    loop_thread = threading.get_ident()
+    assert seen["request"] == (loop_thread, True) and seen["other"] == (loop_thread, True)
+    assert seen["sweep"][0] != loop_thread and seen["sweep"][1] is True
+    assert await db.read(lambda conn: conn.execute("SELECT count(*) FROM t").fetchone()[0]) == 3
+
+
+async def test_a_failing_bulk_write_rolls_back_alone_in_a_mixed_batch(db):
+    def bulk_fail(conn):
+        conn.execute("INSERT INTO t (k, v) SELECT 'bulk' || k, v FROM t")
+        raise ValueError("sweep failed")
+    await db.write(insert("seed", 1))
+    results = await asyncio.gather(db.write(insert("a", 1)), db.write_bulk(bulk_fail), db.write(insert("b", 1)),
+                                   return_exceptions=True)
+    assert results[0] == "a" and results[2] == "b" and isinstance(results[1], ValueError)
+    keys = await db.read(lambda conn: {r[0] for r in conn.execute("SELECT k FROM t")})
+    assert keys == {"seed", "a", "b"}
+
+
+async def test_a_failing_commit_fails_its_batch_and_the_next_write_starts_clean(tmp_path):
+    # A deferred foreign key is checked at COMMIT: the one way to make COMMIT itself fail on demand.
+    d = Database(tmp_path / "fk.db")
+    await d.open(["CREATE TABLE p (id INTEGER PRIMARY KEY)",
+                  "CREATE TABLE c (id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED)"])
+    try:
+        orphan = d.write(lambda conn: conn.execute("INSERT INTO c (id, p) VALUES (1, 99)"))
+        innocent = d.write(lambda conn: conn.execute("INSERT INTO p (id) VALUES (1)"))
+        results = await asyncio.gather(orphan, innocent, return_exceptions=True)
+        assert all(isinstance(r, sqlite3.IntegrityError) for r in results), results
+        assert await d.write(lambda conn: conn.execute("INSERT INTO p (id) VALUES (2)").rowcount) == 1
+        assert await d.read(lambda conn: [r[0] for r in conn.execute("SELECT id FROM p")]) == [2]
+        assert await d.read(lambda conn: conn.execute("SELECT count(*) FROM c").fetchone()[0]) == 0
+    finally:
+        await d.close()
