@@ -11,6 +11,7 @@ checks both share). Every name other modules import from `modemd.http_api` is av
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from aiohttp import web
@@ -55,6 +56,7 @@ async def problems(request: web.Request, handler) -> web.StreamResponse:
         return response
 
 
+@functools.lru_cache(maxsize=64)      # one entry per route: the routes are fixed when the app is built
 def _allowed_query(route: web.AbstractRoute) -> frozenset[str]:
     """The query parameters the OpenAPI document lists for this route: the one place they are declared."""
     item = SPEC["paths"].get(route.resource.canonical if route.resource else "", {})
@@ -63,6 +65,8 @@ def _allowed_query(route: web.AbstractRoute) -> frozenset[str]:
 
 
 def _check_query(request: web.Request) -> None:
+    if not request.query_string:
+        return
     route = request.match_info.route
     if route.resource is None:       # 404/405: nothing to check
         return
