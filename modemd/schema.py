@@ -145,4 +145,10 @@ INBOX_PART_DATA = """
     ALTER TABLE inbox_parts ADD COLUMN shift TEXT NOT NULL DEFAULT '0,0'
 """
 
-MIGRATIONS = [MESSAGES, OTP, INBOX, WEBHOOKS, INBOX_PART_DATA]
+# 6: delivery reports find their message through an index (store_inbox._apply_report runs on the event loop:
+#    it must not scan every sent message; before this index it did, 1 row per message sent in the last 3 days)
+REPORT_MATCH = """
+    CREATE INDEX messages_report_match ON messages(modem, substr(destination, -9), sent_at) WHERE sent_at IS NOT NULL
+"""
+
+MIGRATIONS = [MESSAGES, OTP, INBOX, WEBHOOKS, INBOX_PART_DATA, REPORT_MATCH]

@@ -148,13 +148,17 @@ def _flush_stale(conn: sqlite3.Connection, older_than: float, new_id) -> list[In
     return [_complete(conn, g["modem"], g["sender"], g["ref"], g["total"], new_id(), complete=False) for g in groups]
 
 
+# The message a report is for. INDEXED BY: this runs on the event loop, and the index narrows it to one modem's
+# messages to one number in the window (schema.REPORT_MATCH), never a scan of every message sent.
+REPORT_MATCH_SQL = (
+    "SELECT m.id, m.refs, m.report_status, m.state FROM messages m INDEXED BY messages_report_match, "
+    "json_each(m.refs) r WHERE m.modem = ? AND substr(m.destination, -9) = substr(?, -9) AND r.value = ? "
+    "AND m.sent_at >= ? AND m.state IN ('sent', 'delivered', 'failed') ORDER BY m.sent_at DESC LIMIT 1")
+
+
 def _apply_report(conn: sqlite3.Connection, modem: str, reference: int, recipient: str, status: int,
                   discharge_time: float | None, now: float, window: float) -> tuple[str, str] | None:
-    row = conn.execute(
-        "SELECT m.id, m.refs, m.report_status, m.state FROM messages m, json_each(m.refs) r "
-        "WHERE m.modem = ? AND substr(m.destination, -9) = substr(?, -9) AND r.value = ? AND m.sent_at >= ? "
-        "AND m.state IN ('sent', 'delivered', 'failed') ORDER BY m.sent_at DESC LIMIT 1",
-        (modem, recipient, reference, now - window)).fetchone()
+    row = conn.execute(REPORT_MATCH_SQL, (modem, recipient, reference, now - window)).fetchone()
     conn.execute("INSERT INTO status_reports (modem, reference, recipient, status, discharge_time, received_at, "
                  "message_id) VALUES (?, ?, ?, ?, ?, ?, ?)", (modem, reference, recipient, status, discharge_time,
                                                                now, row["id"] if row else None))

@@ -8,7 +8,7 @@ import pytest
 
 from modemd import gsm7
 from modemd.store import Store
-from modemd.store_inbox import InboundPart, InboxStore
+from modemd.store_inbox import REPORT_MATCH_SQL, InboundPart, InboxStore
 
 
 @pytest.fixture
@@ -69,3 +69,35 @@ async def test_turkish_national_shift_survives_reassembly(inbox):
     assert await inbox.add_part(parts[0], "in_6") is None
     message = await inbox.add_part(parts[1], "in_6")
     assert message.text == "şğİ"
+
+
+async def test_a_delivery_report_finds_its_message_among_many_sent_through_the_index(tmp_path):
+    from modemd.sms import OutboundSms
+    store = Store(tmp_path / "reports.db")
+    await store.open()
+    try:
+        inbox = InboxStore(store)
+        now = time.time()
+        wanted = None
+        # The same TP-MR (7) on messages to other numbers and from another modem: only one message matches.
+        for i, (modem, to) in enumerate([("m0", f"+4477009{i:05d}") for i in range(200)] +
+                                        [("m1", "+447700900123"), ("m0", "+447700900123")]):
+            sms = OutboundSms(id=f"msg_{i:026d}", to=to, text="hi", parts=1, next_attempt_at=now, created_at=now,
+                              updated_at=now)
+            await store.enqueue(sms)
+            claimed = await store.claim_next(modem)
+            assert claimed.id == sms.id
+            assert await store.mark_sent(sms.id, [7], purge_text=False)
+            wanted = sms.id
+        # The network writes the recipient in national form: matched on its last 9 digits.
+        settled = await inbox.apply_status_report("m0", 7, "07700900123", 0, None, time.time(), 3600.0)
+        assert settled == (wanted, "delivered")
+        assert await inbox.apply_status_report("m0", 8, "07700900123", 0, None, time.time(), 3600.0) is None
+
+        def plan(conn):
+            rows = conn.execute("EXPLAIN QUERY PLAN " + REPORT_MATCH_SQL, ("m0", "07700900123", 7, 0.0))
+            return " ".join(str(row[3]) for row in rows)
+        # Three of the columns narrow the search (it runs on the event loop: no scan of every sent message).
+        assert "messages_report_match (modem=? AND <expr>=? AND sent_at>?)" in await store.db.read(plan)
+    finally:
+        await store.close()
