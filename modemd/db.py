@@ -20,14 +20,17 @@ Reads use a second connection on a second thread; in WAL mode they never wait fo
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 Work = Callable[[sqlite3.Connection], Any]
+log = logging.getLogger("modemd.db")
 
 
 class Refused(Exception):
@@ -87,6 +90,20 @@ def _statements(script: str) -> list[str]:
                 statements.append(current.strip())
             current = ""
     return statements
+
+
+# A `write` that holds the event loop longer than this is named in the log once: it belongs in write_bulk.
+SLOW_ON_LOOP = 0.05
+_named_slow: set[str] = set()
+
+
+def _check_held(work: Work, seconds: float) -> None:
+    if seconds > SLOW_ON_LOOP:
+        name = getattr(work, "__qualname__", repr(work))
+        if name not in _named_slow:
+            _named_slow.add(name)
+            log.warning("a database write held the event loop for %.0f ms (%s): work over many rows belongs in "
+                        "write_bulk", seconds * 1000, name)
 
 
 @dataclass
@@ -185,7 +202,9 @@ class Database:
                 if request.bulk:
                     results.append(await loop.run_in_executor(self._writer, run, conn, request.work))
                 else:
+                    started = time.perf_counter()
                     results.append(run(conn, request.work))
+                    _check_held(request.work, time.perf_counter() - started)
             await loop.run_in_executor(self._writer, conn.execute, "COMMIT")
             return results
         except BaseException:

@@ -120,3 +120,16 @@ async def test_a_failing_commit_fails_its_batch_and_the_next_write_starts_clean(
         assert await d.read(lambda conn: conn.execute("SELECT count(*) FROM c").fetchone()[0]) == 0
     finally:
         await d.close()
+
+
+async def test_a_write_that_holds_the_loop_too_long_is_named_in_the_log_once(db, caplog):
+    import time as clock
+
+    def slow_sweep(conn):
+        clock.sleep(0.06)             # stands in for a statement over many rows
+        conn.execute("INSERT OR REPLACE INTO t (k, v) VALUES ('slow', 1)")
+    with caplog.at_level("WARNING", logger="modemd.db"):
+        await db.write(slow_sweep)
+        await db.write(slow_sweep)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "modemd.db"]
+    assert len(warnings) == 1 and "slow_sweep" in warnings[0] and "write_bulk" in warnings[0], warnings
