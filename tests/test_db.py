@@ -133,3 +133,18 @@ async def test_a_write_that_holds_the_loop_too_long_is_named_in_the_log_once(db,
         await db.write(slow_sweep)
     warnings = [r.getMessage() for r in caplog.records if r.name == "modemd.db"]
     assert len(warnings) == 1 and "slow_sweep" in warnings[0] and "write_bulk" in warnings[0], warnings
+
+
+async def test_a_write_lock_held_by_another_process_is_waited_for_off_the_loop(db, tmp_path):
+    other = sqlite3.connect(tmp_path / "t.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")                 # an admin's sqlite3 shell in the middle of a write
+    write = asyncio.ensure_future(db.write(insert("after", 1)))
+    ticks = 0
+    for _ in range(20):                              # the loop keeps running while the write waits
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert ticks == 20 and not write.done()
+    other.execute("COMMIT")
+    assert await asyncio.wait_for(write, 5) == "after"
+    other.close()
+    assert await db.write(insert("next", 2)) == "next"    # the busy timeout is back for the next batch
