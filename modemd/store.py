@@ -178,7 +178,7 @@ class Store:
         return await self.db.read(work)
 
 
-# ---- SQL, run on the writer thread inside a transaction ---------------------------------------------------------
+# ---- SQL, run inside the group-commit transaction (db.write: on the event loop; write_bulk: writer thread) ------
 def _insert(conn: sqlite3.Connection, sms: OutboundSms) -> Enqueued:
     if sms.idempotency_key:
         existing = _by_idempotency_key(conn, sms.idempotency_key, sms.created_at)

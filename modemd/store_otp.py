@@ -4,10 +4,12 @@ An OTP row holds only HMAC-SHA256(server secret, verification id || code); the c
 Issuing writes the verification, its queued SMS and the rate-limit hits in one transaction.
 
 Rate limits: the rate_events rows are the truth (a restart does not reset a counter). Counting them in SQL costs
-O(limit) per check (OFFSET walks the index: 10,000 steps for the daily per-country cap), so the writer thread keeps
+O(limit) per check (OFFSET walks the index: 10,000 steps for the daily per-country cap), so the store keeps
 an exact in-memory copy of the last day's rows (_RateIndex), loaded from the table on first use and checked against
 it (max(rowid)) before every use: a rolled-back insert, a prune or any other writer makes it reload. Checks and
-inserts both run on the single writer thread inside one write callable, so check-and-insert is race-free.
+inserts both run inside one write callable, and db.py runs write callables one at a time inside the write
+transaction (on the loop, or on the writer thread for write_bulk, never both at once), so check-and-insert is
+race-free.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def _kind(bucket: str) -> str:
 
 
 class _RateIndex:
-    """Exact copy of the rate_events rows the limits can still count, per bucket, sorted by time; writer thread only.
+    """Exact copy of the rate_events rows the limits can still count, per bucket, sorted by time; touched only inside db write callables.
 
     Exact means: whenever covers(limit, now) is true, retry_after(limit, now) returns what Limit.retry_after() would
     return on the same connection at the same moment (tests/test_api_otp.py compares them); otherwise the caller asks
