@@ -26,7 +26,8 @@ from modemd.sms import Kind, OutboundSms, State, new_message_id
 from modemd.schema import MIGRATIONS, WEBHOOKS
 from modemd.store import Store
 from modemd.store_inbox import InboundPart, InboxStore
-from modemd.webhook import Backoff, WebhookDispatcher, hook_key, sign
+from modemd.webhook import Backoff, WebhookDispatcher
+from modemd.webhook_payload import hook_key, sign
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "webhooks.md"
 SECRET = b"s3cret-s3cret-s3cret-s3cret-0123"
