@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from .journal import JournalHandler, journal_priority, journal_socket_usable
+
 # Below DEBUG: raw serial traffic is too chatty for debug logs but is what one needs for a bad modem.
 TRACE = 5
 logging.addLevelName(TRACE, "TRACE")
@@ -25,20 +27,15 @@ class ModemLogAdapter(logging.LoggerAdapter):
         self.log(TRACE, msg, *args, **kwargs)
 
 
-# sd-daemon(3) priority prefixes: journald reads "<N>" at the start of a stderr line as its syslog priority, so
-# `journalctl -p warning` works without a journal library.
-_JOURNAL_PRIORITY = {TRACE: 7, logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
-                     logging.CRITICAL: 2}
-
-
 class JournalFormatter(logging.Formatter):
-    """'<6>modemd.outbox: message ... sent' - journald adds the time, the unit and the PID itself."""
+    """'<6>modemd.outbox: message ... sent' - journald adds the time, the unit and the PID itself, and reads "<N>"
+    at the start of a stderr line as its syslog priority (sd-daemon(3)), so `journalctl -p warning` works."""
 
     def __init__(self) -> None:
         super().__init__("%(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        priority = _JOURNAL_PRIORITY.get(record.levelno, 6 if record.levelno < logging.WARNING else 3)
+        priority = journal_priority(record.levelno)
         text = super().format(record)
         # Every line of a multi-line record (a traceback) carries the prefix, or journald files it as info.
         return "\n".join(f"<{priority}>{line}" for line in text.splitlines() or [""])
@@ -60,12 +57,17 @@ def under_journald() -> bool:
 
 
 def configure_logging(level: str) -> None:
-    """stderr only; journald-style prefixes when stderr is the journal, else readable timestamped lines."""
+    """Under systemd (stderr is the journal): journald's native socket with fields, else stderr with priority
+    prefixes. Elsewhere: readable timestamped lines on stderr."""
     import sys
     numeric = TRACE if level == "trace" else getattr(logging, level.upper())
-    handler = logging.StreamHandler(sys.stderr)
+    handler: logging.Handler = logging.StreamHandler(sys.stderr)
     if under_journald():
         handler.setFormatter(JournalFormatter())
+        if journal_socket_usable():            # the same lines, with fields (journal.py); stderr if it refuses
+            native = JournalHandler(fallback=handler)
+            native.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+            handler = native
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     root = logging.getLogger()

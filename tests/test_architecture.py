@@ -14,7 +14,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "modemd"
 LAYERS = {
     0: {"errors", "sms", "quirks", "gsm7", "pdu", "pdu_fields", "pdu_split", "pdu_userdata", "at_codec", "at_urc",
         "at_redact", "redact", "numbers", "log", "paths", "openapi", "auth", "notify", "policy", "gsm7_national",
-        "config", "config_reader", "config_model", "config_sections", "config_overrides", "db", "__init__"},
+        "config", "config_reader", "config_model", "config_sections", "config_overrides", "db", "journal",
+        "__init__"},
     1: {"at_serial", "at_router", "at_channel", "modem", "modem_state", "store", "schema", "store_otp", "store_inbox",
         "store_webhook", "metrics", "webhook_payload"},
     2: {"outbox", "inbox", "otp", "webhook", "supervisor"},
@@ -24,7 +25,7 @@ LAYERS = {
 }
 RANK = {name: layer for layer, names in LAYERS.items() for name in names}
 SERVICES = {"outbox", "inbox", "otp", "webhook"}
-PURE = LAYERS[0] - {"log", "notify", "db", "paths", "auth"}     # those five touch files, sockets or threads
+PURE = LAYERS[0] - {"log", "notify", "db", "paths", "auth", "journal"}   # these touch files, sockets or threads
 IO_MODULES = {"asyncio", "aiohttp", "serial", "serial_asyncio_fast", "sqlite3", "socket", "subprocess", "threading"}
 
 

@@ -32,7 +32,8 @@ def _run_with_stderr(tmp_path, journal: bool) -> str:
         env = {**os.environ}
         if journal:
             env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
-        code = ("from modemd.log import configure_logging; import logging; configure_logging('info');"
+        code = ("import modemd.journal; modemd.journal.SOCKET_PATH = '/nonexistent/journal.sock';"   # no journald
+                "from modemd.log import configure_logging; import logging; configure_logging('info');"
                 "logging.getLogger('modemd.x').warning('careful'); logging.getLogger('modemd.x').info('fine')")
         subprocess.run([sys.executable, "-c", code], stderr=f, env=env, check=True, timeout=30)
     return err.read_text()
@@ -49,3 +50,82 @@ def test_numbers_are_masked():
     assert mask_number("+447700900123") == "+4477*****123"
     assert mask_number("12345") == "+"[:0] + "**345"[-5:] or True
     assert "12345678" not in mask_number("+4912345678901")
+
+
+def parse_native(datagram: bytes) -> dict[str, str]:
+    """journald's native protocol, from its documentation: KEY=value lines, or KEY, newline, a 64-bit
+    little-endian length, that many bytes, newline."""
+    import struct
+    fields, i = {}, 0
+    while i < len(datagram):
+        end = datagram.index(b"\n", i)
+        line = datagram[i:end]
+        if b"=" in line:
+            key, _, value = line.partition(b"=")
+            i = end + 1
+        else:
+            key = line
+            size = struct.unpack("<Q", datagram[end + 1:end + 9])[0]
+            value = datagram[end + 9:end + 9 + size]
+            assert datagram[end + 9 + size:end + 10 + size] == b"\n"
+            i = end + 10 + size
+        fields[key.decode()] = value.decode()
+    return fields
+
+
+LOG_SOME = """
+import logging, sys
+import modemd.journal
+modemd.journal.SOCKET_PATH = sys.argv[1]
+from modemd.log import ModemLogAdapter, configure_logging
+configure_logging('info')
+ModemLogAdapter(logging.getLogger('modemd.modem'), 'sim0').warning('no network')
+logging.getLogger('modemd.outbox').info('sent')
+if len(sys.argv) > 2:
+    import os; os.unlink(sys.argv[1])        # journald went away: the next line must still be seen
+try:
+    1 / 0
+except ZeroDivisionError:
+    logging.getLogger('modemd.daemon').exception('crashed')
+"""
+
+
+def _log_to_journal(tmp_path, *extra: str) -> tuple[list[dict], str]:
+    import socket
+    path = str(tmp_path / "journal.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    server.settimeout(0.2)
+    err = tmp_path / "stderr.txt"
+    with open(err, "w") as f:
+        st = os.fstat(f.fileno())
+        env = {**os.environ, "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+        subprocess.run([sys.executable, "-c", LOG_SOME, path, *extra], stderr=f, env=env, check=True, timeout=30)
+    records = []
+    try:
+        while True:
+            records.append(parse_native(server.recv(65536)))
+    except socket.timeout:
+        pass
+    server.close()
+    return records, err.read_text()
+
+
+def test_under_systemd_records_go_to_the_native_journal_socket_with_fields(tmp_path):
+    records, stderr = _log_to_journal(tmp_path)
+    assert stderr == ""
+    warning, info, crash = records
+    assert warning["MESSAGE"] == "modemd.modem: [sim0] no network" and warning["PRIORITY"] == "4"
+    assert warning["MODEMD_MODEM"] == "sim0" and warning["MODEMD_LOGGER"] == "modemd.modem"
+    assert warning["SYSLOG_IDENTIFIER"] == "modemd" and warning["CODE_LINE"].isdigit()
+    assert info["PRIORITY"] == "6" and "MODEMD_MODEM" not in info
+    # A traceback keeps its newlines: the length-prefixed form.
+    assert crash["PRIORITY"] == "3" and crash["MESSAGE"].startswith("modemd.daemon: crashed\nTraceback")
+    assert "ZeroDivisionError" in crash["MESSAGE"]
+
+
+def test_a_record_the_journal_socket_refuses_goes_to_stderr(tmp_path):
+    records, stderr = _log_to_journal(tmp_path, "unlink")
+    assert [r["MESSAGE"] for r in records] == ["modemd.modem: [sim0] no network", "modemd.outbox: sent"]
+    lines = stderr.splitlines()
+    assert lines[0] == "<3>modemd.daemon: crashed" and lines[1] == "<3>Traceback (most recent call last):"
