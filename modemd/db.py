@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from .errors import StorageError
+
 Work = Callable[[sqlite3.Connection], Any]
 log = logging.getLogger("modemd.db")
 
@@ -111,6 +113,18 @@ def _check_held(work: Work, seconds: float) -> None:
                         "write_bulk", seconds * 1000, name)
 
 
+# SQLite's primary result codes that say the storage itself failed, not the request (sqlite.org/rescode.html).
+_STORAGE_FAILURES = {3: "PERM", 5: "BUSY", 6: "LOCKED", 7: "NOMEM", 8: "READONLY", 10: "IOERR", 11: "CORRUPT",
+                     13: "FULL", 14: "CANTOPEN", 15: "PROTOCOL", 26: "NOTADB"}
+
+
+def _storage_failure(exc: sqlite3.Error) -> bool:
+    """True if the storage failed (callers get StorageError and answer "try later"). Anything else, a constraint
+    violated or a bad statement, is a bug and stays what it is."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _STORAGE_FAILURES
+
+
 @dataclass
 class _Request:
     work: Work
@@ -160,7 +174,12 @@ class Database:
         return await self._submit(work, bulk=True)
 
     async def read(self, work: Work) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._reader, work, self._rconn)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._reader, work, self._rconn)
+        except sqlite3.Error as exc:
+            if _storage_failure(exc):
+                raise StorageError(f"database unavailable: {exc}") from exc
+            raise
 
     async def _submit(self, work: Work, bulk: bool) -> Any:
         loop = asyncio.get_running_loop()
@@ -169,7 +188,12 @@ class Database:
         if not self._flushing:
             self._flushing = True
             loop.create_task(self._flush_loop())
-        return await request.future
+        try:
+            return await request.future
+        except sqlite3.Error as exc:
+            if _storage_failure(exc):
+                raise StorageError(f"database unavailable: {exc}") from exc
+            raise
 
     async def _flush_loop(self) -> None:
         try:
@@ -249,6 +273,8 @@ class Database:
         try:
             result = work(conn)
         except Exception as exc:
+            if not conn.in_transaction:     # SQLite rolled the whole transaction back (disk full, I/O error):
+                raise                       # nothing in this batch can commit now
             conn.execute("ROLLBACK TO request")
             conn.execute("RELEASE request")
             return exc

@@ -165,6 +165,11 @@ class SimLocked(ModemdError):
         self.permanent = permanent
 
 
+class StorageError(ModemdError):
+    """The database could not record or read (disk full, I/O error, read-only or damaged file). What the request
+    asked for did not happen; the message is SQLite's own text, which names no row and no data."""
+
+
 class ErrorClass(enum.Enum):
     TRANSIENT = "transient"
     PERMANENT = "permanent"

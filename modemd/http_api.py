@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 
 from aiohttp import web
 
@@ -21,6 +22,8 @@ from .api_messages import (MAX_PAGE, cancel_message, create_message, get_message
 from .api_otp import send_otp, verify_otp
 from .api_validation import (DAEMON_KEY, MAX_IDEMPOTENCY_KEY, MAX_TTL, TOKEN_ID, DaemonView, Problem, daemon_of,
                              invalid)
+from .errors import StorageError
+from .log import Throttle
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .openapi import SPEC
 from .otp import RateLimited
@@ -29,6 +32,8 @@ __all__ = ["build_app", "problems", "Problem", "invalid", "DaemonView", "DAEMON_
            "MAX_BODY", "MAX_TTL", "MAX_IDEMPOTENCY_KEY", "MAX_PAGE", "healthz", "readyz", "openapi", "metrics",
            "list_modems", "modem_view", "mask_id", "create_message", "get_message", "list_messages",
            "cancel_message", "retry_message", "list_inbox", "message_view", "inbox_view", "send_otp", "verify_otp"]
+
+log = logging.getLogger("modemd.http_api")
 
 MAX_BODY = 64 * 1024
 
@@ -44,6 +49,10 @@ async def problems(request: web.Request, handler) -> web.StreamResponse:
         return await handler(request)
     except Problem as problem:
         return problem.response()
+    except StorageError as exc:
+        _log_storage_trouble(exc)
+        return Problem(503, "Storage unavailable", "the database cannot record this now (disk full or I/O error); "
+                       "nothing was done. Try again later.", retry_after=STORAGE_RETRY_AFTER).response()
     except RateLimited as limited:
         seconds = max(1, int(limited.retry_after + 0.999))
         return Problem(429, "Too many requests", f"try again in {seconds} s", retry_after=seconds).response()
@@ -54,6 +63,17 @@ async def problems(request: web.Request, handler) -> web.StreamResponse:
         if "Allow" in exc.headers:      # RFC 9110 15.5.6: a 405 lists the methods the resource has
             response.headers["Allow"] = exc.headers["Allow"]
         return response
+
+
+# A full disk fails every request: one error line a minute, with the count, not one per request.
+STORAGE_RETRY_AFTER = 30
+_storage_trouble = Throttle(60.0)
+
+
+def _log_storage_trouble(exc: StorageError) -> None:
+    refused = _storage_trouble.due()
+    if refused is not None:
+        log.error("%s; %d request(s) refused with 503 since the last report", exc, refused)
 
 
 @functools.lru_cache(maxsize=64)      # one entry per route: the routes are fixed when the app is built

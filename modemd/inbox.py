@@ -19,7 +19,7 @@ from typing import Callable, Protocol
 
 from . import pdu
 from .at_channel import Urc
-from .errors import AtError
+from .errors import AtError, StorageError
 from .redact import mask_number
 from .sms import new_message_id
 from .store_inbox import InboundPart, InboxMessage, InboxStore
@@ -156,6 +156,8 @@ class _ModemInbox:
                 await self._handle(item)
             except AtError as exc:      # modem gone or busy: the next sweep after reconnect picks it up
                 log.info("[%s] inbox: %s; will look again later", self.modem.name, exc)
+            except StorageError as exc:  # not stored, so not deleted from the SIM: the next sweep takes it again
+                log.error("[%s] inbox: %s; messages stay on the SIM until it can be stored", self.modem.name, exc)
             except Exception:
                 log.exception("[%s] inbox worker error", self.modem.name)
 

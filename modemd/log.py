@@ -77,3 +77,23 @@ def configure_logging(level: str) -> None:
     root.setLevel(numeric)
     # aiohttp's access log would print client addresses and paths with ids; our own lines say what matters.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+class Throttle:
+    """For a failure that repeats many times a second (a full disk fails every request): report it at most once
+    per `every` seconds, saying how many times it happened since the last report."""
+
+    def __init__(self, every: float):
+        self.every = every
+        self.last = float("-inf")
+        self.count = 0
+
+    def due(self) -> int | None:
+        """Count one occurrence. Returns how many there were since the last report if a report is due now."""
+        import time
+        self.count += 1
+        now = time.monotonic()
+        if now - self.last < self.every:
+            return None
+        count, self.count, self.last = self.count, 0, now
+        return count

@@ -30,11 +30,17 @@ def _body(schema_ref: str) -> dict:
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}}}
 
 
+STORAGE = _problem_response("the database cannot record or read now (disk full, I/O error); nothing was done",
+                            retry_after=True)
 COMMON = {"400": _problem_response("malformed JSON"), "401": _problem_response("missing or wrong bearer token"),
           "413": _problem_response("body too large"), "415": _problem_response("not application/json"),
-          "422": _problem_response("a field is invalid; `field` names it")}
+          "422": _problem_response("a field is invalid; `field` names it"), "503": STORAGE}
 AUTHED = {"401": _problem_response("missing or wrong bearer token"),
-          "422": _problem_response("an unknown query parameter")}
+          "422": _problem_response("an unknown query parameter"), "503": STORAGE}
+# POSTs that queue an SMS have a second reason for 503.
+NO_MODEM_OR_STORAGE = _problem_response("no modem can send and the client asked not to queue; or the database "
+                                        "cannot record now (disk full, I/O error). Nothing was queued.",
+                                        retry_after=True)
 SECURED = [{"bearer": []}]
 
 SCHEMAS = {
@@ -123,8 +129,7 @@ PATHS = {
                                  "schema": {"type": "string", "minLength": 1, "maxLength": 255}}],
                  "responses": {"202": _json("MessageSummary", "accepted and durable"),
                                "200": _json("MessageSummary", "the message first accepted with this Idempotency-Key"),
-                               **COMMON, "503": _problem_response("no modem can send and the client asked not to "
-                                                                  "queue", retry_after=True)}},
+                               **COMMON, "503": NO_MODEM_OR_STORAGE}},
         "get": {"summary": "list messages, newest first", "security": SECURED, "parameters": [
             {"name": "status", "in": "query", "schema": {"enum": MESSAGE_STATES}},
             {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
@@ -150,8 +155,7 @@ PATHS = {
     "/v1/otp": {"post": {"summary": "send a one-time passcode", "security": SECURED, "requestBody": _body("NewOtp"),
                          "responses": {"202": _json("Otp", "code made and its SMS queued"), **COMMON,
                                        "429": _problem_response("rate limited", retry_after=True),
-                                       "503": _problem_response("no modem can send and the client asked not to "
-                                                                "queue", retry_after=True)}}},
+                                       "503": NO_MODEM_OR_STORAGE}}},
     "/v1/otp/verify": {"post": {"summary": "check a code", "security": SECURED, "requestBody": _body("OtpCheck"),
                                 "responses": {"200": _json("OtpResult", "the outcome"), **COMMON,
                                               "429": _problem_response("rate limited", retry_after=True)}}},

@@ -21,9 +21,9 @@ import logging
 import time
 from typing import Awaitable, Callable, Protocol
 
-from .errors import (AtTimeout, ChannelClosed, CmeError, CmsError, ErrorClass, PromptNotReceived,
+from .errors import (AtTimeout, ChannelClosed, CmeError, CmsError, ErrorClass, PromptNotReceived, StorageError,
                      classify, cms_already_accepted)
-from .modem import SmsSendFailed
+from .modem import SendResult, SmsSendFailed
 from .policy import Pacing, RetryPolicy
 from .redact import mask_number
 from .sms import Kind, OutboundSms
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 # SIGTERM waits this long for the AT exchange in flight (a normal +CMGS answers in 1-5 s); systemd's default
 # TimeoutStopSec is 90 s, so this leaves plenty of room.
 STOP_GRACE = 8.0
+# The database refused a write (disk full, I/O error): how long a worker waits before it tries again.
+STORAGE_PAUSE = 5.0
 # How often texts past the retention time are erased (sooner when the retention itself is short).
 PURGE_INTERVAL = 3600.0
 
@@ -153,6 +155,9 @@ class OutboxWorker:
         while not self._stopping:
             try:
                 await self._step()
+            except StorageError as exc:     # disk full or failing: nothing to claim until it is fixed
+                log.error("[%s] %s; sending paused, trying again in %.0f s", self.modem.name, exc, STORAGE_PAUSE)
+                await self._idle(STORAGE_PAUSE)
             except Exception:   # a bug must not silently stop a modem's sending for good
                 log.exception("[%s] outbox worker error; continuing in 5 s", self.modem.name)
                 await self._idle(5.0)
@@ -186,13 +191,31 @@ class OutboxWorker:
             pass
 
     async def _send(self, sms: OutboundSms) -> None:
-        store = self.outbox.store
         validity = None if sms.deadline is None else max(300, int(sms.deadline - time.time()))
         try:
             result = await self.modem.send_sms(sms.to, sms.text or "", validity=validity)
         except SmsSendFailed as exc:
-            await self._handle_failure(sms, exc)
+            failure = exc
+            await self._record(sms, lambda: self._handle_failure(sms, failure))
             return
+        await self._record(sms, lambda: self._sent(sms, result))
+
+    async def _record(self, sms: OutboundSms, outcome: Callable[[], Awaitable[None]]) -> None:
+        """Write what the modem did. It has acted already, so a database that cannot take the write (disk full) is
+        asked again until it can; if modemd stops first, start-up recovery treats the message as maybe sent."""
+        while True:
+            try:
+                await outcome()
+                return
+            except StorageError as exc:
+                if self._stopping:
+                    raise
+                log.error("[%s] %s; message %s: recording its outcome again in %.0f s", self.modem.name, exc,
+                          sms.id, STORAGE_PAUSE)
+                await asyncio.sleep(STORAGE_PAUSE)
+
+    async def _sent(self, sms: OutboundSms, result: SendResult) -> None:
+        store = self.outbox.store
         purge = sms.kind is Kind.OTP or not self.outbox.keep_sent_text
         await store.mark_sent(sms.id, result.references, purge_text=purge)
         log.info("[%s] message %s to %s sent (%d part(s), mr %s)", self.modem.name, sms.id, mask_number(sms.to),

@@ -28,6 +28,8 @@ import aiohttp
 
 from . import __version__
 from .config import WebhookConfig
+from .errors import StorageError
+from .log import Throttle
 from .store import Store
 from .store_webhook import Delivery, HookSpec, WebhookStore
 from .webhook_payload import hook_key, render, sign
@@ -87,6 +89,7 @@ class WebhookDispatcher:
         self._task: asyncio.Task | None = None
         self._background: set[asyncio.Task] = set()
         self._last_prune = 0.0
+        self._storage_trouble = Throttle(60.0)      # a full disk fails every poll: report it once a minute
 
     # ---- lifecycle ---------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -144,6 +147,9 @@ class WebhookDispatcher:
             try:
                 await self._capture()
                 await self._prune_now_and_then()
+            except StorageError as exc:
+                if self._storage_trouble.due() is not None:
+                    log.error("webhook capture: %s; trying again every %.1f s", exc, self.poll_interval)
             except Exception:
                 log.exception("webhook capture failed; trying again in %.1f s", self.poll_interval)
             for worker in self._workers.values():
@@ -222,6 +228,10 @@ class _HookWorker:
             self.kick.clear()
             try:
                 timeout = await self._start_due()
+            except StorageError as exc:
+                if self.d._storage_trouble.due() is not None:
+                    log.error("webhook %s: %s; trying again every %.1f s", self.key, exc, self.d.poll_interval)
+                timeout = self.d.poll_interval
             except Exception:
                 log.exception("webhook %s: reading due deliveries failed", self.key)
                 timeout = self.d.poll_interval
@@ -253,6 +263,9 @@ class _HookWorker:
                 await self._failed(delivery, error, outage, retry_after)
         except asyncio.CancelledError:
             raise
+        except StorageError as exc:     # not recorded: the row stays pending and is posted again (same event id)
+            if self.d._storage_trouble.due() is not None:
+                log.error("webhook %s: %s; delivery %d will be posted again", self.key, exc, delivery.seq)
         except Exception:
             log.exception("webhook %s: recording delivery %d failed", self.key, delivery.seq)
         finally:

@@ -148,3 +148,28 @@ async def test_idempotency_keys_are_per_client(api):
                         headers={"Idempotency-Key": "order-1", "Authorization": "Bearer another-client-token-42"})
     assert mine.status == theirs.status == 202
     assert (await mine.json())["id"] != (await theirs.json())["id"]
+
+
+async def test_a_full_disk_answers_503_with_retry_after_and_nothing_is_queued(api, caplog, monkeypatch):
+    from modemd import http_api
+    monkeypatch.setattr(http_api, "_storage_trouble", http_api.Throttle(60.0))    # its report is due
+    db = api.daemon.store.db
+    pages = await db.write(lambda conn: conn.execute("PRAGMA page_count").fetchone()[0])
+    await db.write(lambda conn: conn.execute(f"PRAGMA max_page_count = {pages}"))
+    with caplog.at_level("ERROR", logger="modemd.http_api"):
+        for _ in range(40):                       # until the free pages the file had are used up
+            resp = await post(api, {"to": "+4915112345678", "text": "y" * 150})
+            if resp.status != 202:
+                break
+    body = await resp.json()
+    assert resp.status == 503 and resp.content_type == "application/problem+json", body
+    assert body["title"] == "Storage unavailable" and "nothing was done" in body["detail"]
+    assert resp.headers["Retry-After"] == "30"
+    assert any("database or disk is full" in r.getMessage() for r in caplog.records)
+    listed = await api.get("/v1/messages", headers=AUTH)          # reads still answer
+    assert listed.status == 200
+    accepted = len((await listed.json())["data"])
+    await db.write(lambda conn: conn.execute("PRAGMA max_page_count = 1073741823"))
+    resp = await post(api, {"to": "+4915112345678", "text": "after"})
+    assert resp.status == 202
+    assert len((await (await api.get("/v1/messages", headers=AUTH)).json())["data"]) == accepted + 1

@@ -148,3 +148,29 @@ async def test_a_write_lock_held_by_another_process_is_waited_for_off_the_loop(d
     assert await asyncio.wait_for(write, 5) == "after"
     other.close()
     assert await db.write(insert("next", 2)) == "next"    # the busy timeout is back for the next batch
+
+
+async def test_a_full_disk_is_a_storage_error_for_the_whole_batch_and_the_next_write_works_again(db):
+    from modemd.errors import StorageError
+    pages = await db.write(lambda conn: conn.execute("PRAGMA page_count").fetchone()[0])
+    await db.write(lambda conn: conn.execute(f"PRAGMA max_page_count = {pages}"))     # the disk is full now
+    big = "x" * 20000                                                                # needs new pages
+    results = await asyncio.gather(db.write(insert("small", 1)),
+                                   db.write(lambda conn: conn.execute("INSERT INTO t VALUES ('big', ?)", (big,))),
+                                   return_exceptions=True)
+    # SQLite rolls the whole transaction back on SQLITE_FULL: no request of the batch can commit, and each says why.
+    assert all(isinstance(r, StorageError) and "full" in str(r) for r in results), results
+    assert isinstance(results[1].__cause__, sqlite3.OperationalError)
+    assert await db.read(lambda conn: conn.execute("SELECT count(*) FROM t").fetchone()[0]) == 0
+    await db.write(lambda conn: conn.execute("PRAGMA max_page_count = 1073741823"))  # space again
+    assert await db.write(insert("after", 1)) == "after"
+
+
+async def test_a_constraint_violation_is_not_a_storage_error(db):
+    from modemd.errors import StorageError
+    await db.write(insert("k", 1))
+    with pytest.raises(sqlite3.IntegrityError):
+        await db.write(insert("k", 2))
+    with pytest.raises(sqlite3.OperationalError) as raised:        # a bad statement is a bug, not the disk
+        await db.read(lambda conn: conn.execute("SELECT nope FROM t"))
+    assert not isinstance(raised.value, StorageError)

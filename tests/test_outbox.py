@@ -279,3 +279,33 @@ def _text_gone(store, sms):
     async def check():
         return (await store.get(sms.id)).text is None
     return check
+
+
+async def test_a_send_the_database_cannot_record_is_recorded_once_it_can_and_not_sent_again(store, monkeypatch,
+                                                                                           caplog):
+    import modemd.outbox
+    monkeypatch.setattr(modemd.outbox, "STORAGE_PAUSE", 0.05)
+    modem = ScriptedModem()
+    modem.delay = 0.3                      # the database fails while the modem is sending
+    sms = make("hello")
+    await store.enqueue(sms)
+    outbox = await run_outbox(store, [modem])
+    try:
+        await until(lambda: _state_is(store, sms, State.SENDING))
+        store.db._wconn.execute("PRAGMA query_only = ON")      # every write now fails: SQLITE_READONLY
+        with caplog.at_level("ERROR", logger="modemd.outbox"):
+            await until(lambda: _logged(caplog, "recording its outcome again"))
+            assert modem.sent and await state_of(store, sms) is State.SENDING
+            store.db._wconn.execute("PRAGMA query_only = OFF")
+            await until(lambda: _state_is(store, sms, State.SENT))
+        assert len(modem.sent) == 1                             # recorded late, never sent twice
+    finally:
+        await outbox.stop()
+
+
+async def _state_is(store, sms, state):
+    return await state_of(store, sms) is state
+
+
+async def _logged(caplog, text):
+    return any(text in r.getMessage() for r in caplog.records)
