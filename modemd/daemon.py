@@ -99,13 +99,15 @@ class Daemon:
         sup.start()
 
     async def _prune_loop(self) -> None:
-        """Rate-limit hits and old verifications would otherwise grow the database (and the limit index) forever."""
+        """Rate-limit hits and old verifications would otherwise grow the database (and the limit index) forever.
+        The first prune runs at start-up: it also loads the rate-limit index on the writer thread (a day of hits),
+        so the first OTP request does not load it on the event loop."""
         while True:
-            await asyncio.sleep(PRUNE_INTERVAL)
             try:
                 await self.otp.prune()
             except Exception:      # a failed prune is retried next time; it must not stop the loop
                 log.exception("pruning OTP records failed")
+            await asyncio.sleep(PRUNE_INTERVAL)
 
     def _tokens(self, config: Config) -> TokenSet:
         tokens = [*config.auth.tokens, *tokens_from_environment()]
