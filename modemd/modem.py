@@ -3,9 +3,10 @@
 A Modem does not reconnect by itself; the supervisor (supervisor.py) owns the channel's life and calls bring_up()
 after each (re)open. Everything device-specific comes from a quirks.DeviceProfile.
 
-Behind it, modem_state (also the modem layer, without a single AT string): the records (ModemState, ModemStatus,
-StoredPdu, SendResult, SmsSendFailed, ...) and ModemStateTracker, the base class that keeps a Modem's state from
-readings and URCs. Every name other modules import from `modemd.modem` is available here.
+Behind it, in the modem layer without a single AT string of their own: modem_state, the records (ModemState,
+ModemStatus, StoredPdu, SendResult, SmsSendFailed, ...) and ModemStateTracker, the base class that keeps a Modem's
+state from readings and URCs; modem_commands, ModemCommands, how a command is sent, retried while the SIM is busy,
+or treated as optional. Every name other modules import from `modemd.modem` is available here.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Callable
 
 from . import at_codec, pdu
 from .at_channel import AtChannel, Urc
-from .errors import AtError, AtTimeout, CmeError, CmsError, CommandError, SimLocked
+from .errors import AtError, AtTimeout, CmeError, CmsError, SimLocked
+from .modem_commands import COMMAND_TIMEOUT, SIM_BUSY_DELAY, SIM_BUSY_RETRIES, ModemCommands, first_line
 from .modem_state import (REGISTERED_STATES, REGISTRATION_TEXT, SIGNAL_LOG_STEP, SMS_URCS, ModemIdentity, ModemState,
                           ModemStateTracker, ModemStatus, SendResult, SmsSendFailed, StoredPdu)
 from .quirks import GENERIC, DeviceProfile, profile_for_model
@@ -30,16 +32,13 @@ __all__ = ["Modem", "ModemState", "ModemIdentity", "ModemStatus", "ModemStateTra
 
 log = logging.getLogger(__name__)
 
-# CME 14 "SIM busy" right after PIN entry or power-up lasts a few seconds on real SIMs (python-gsmmodem #10/#11).
-SIM_BUSY_RETRIES = 10
-SIM_BUSY_DELAY = 0.5
-# Plain commands answer within a second on every modem we know; +COPS? can take longer while the radio searches.
-COMMAND_TIMEOUT = 10.0
 # Listing a full SIM (hundreds of PDUs at 115200 baud) takes a few seconds on real modems.
 LIST_TIMEOUT = 30.0
+# AT+CFUN=1 powers the radio (and maybe the SIM) up: 15 s is Quectel's documented maximum response time.
+CFUN_TIMEOUT = 15.0
 
 
-class Modem(ModemStateTracker):
+class Modem(ModemCommands):
     def __init__(self, name: str, channel: AtChannel, *, pin: str | None = None, smsc: str | None = None,
                  registration_timeout: float = 60.0, on_event: Callable[[Urc], None] | None = None,
                  on_state: Callable[[ModemState], None] | None = None):
@@ -62,6 +61,7 @@ class Modem(ModemStateTracker):
         self._set_state(ModemState.INITIALIZING)
         await self._reset()
         await self._read_identity()
+        await self._radio_on()
         await self._unlock_sim()
         await self._read_sim_identity()
         await self._configure_sms()
@@ -116,6 +116,17 @@ class Modem(ModemStateTracker):
         for command in self.profile.extra_init:
             await self._optional(command)
 
+    async def _radio_on(self) -> None:
+        """A modem left in airplane mode (+CFUN: 4) or minimum functionality (0) never registers, and ATZ does not
+        change that (TS 27.007 8.2). Like gammu's network check, switch the radio on; before the SIM step, since
+        leaving CFUN 0 powers the SIM up and it may ask for its PIN."""
+        fun = (await self._optional_info("AT+CFUN?", "+CFUN:")).split(",")[0].strip()
+        if fun in ("", "1"):                   # on, or a device without +CFUN (Android ACM ports)
+            return
+        self.log.warning("[%s] radio was off (+CFUN: %s); switching it on", self.name, fun)
+        if not await self._optional("AT+CFUN=1", timeout=CFUN_TIMEOUT):
+            self.log.warning("[%s] the modem refused AT+CFUN=1: it will not register", self.name)
+
     async def _unlock_sim(self) -> None:
         state = await self._sim_state()
         if state == "SIM PIN":
@@ -141,7 +152,7 @@ class Modem(ModemStateTracker):
         except CmeError as exc:
             # CME 10 SIM not inserted, 13 SIM failure: nothing software can fix.
             raise self._locked(f"SIM not usable: {exc}", permanent=True) from exc
-        self.status.sim = at_codec.parse_cpin(_first(lines, "+CPIN:"))
+        self.status.sim = at_codec.parse_cpin(first_line(lines, "+CPIN:"))
         return self.status.sim
 
     def _locked(self, reason: str, permanent: bool) -> SimLocked:
@@ -197,7 +208,7 @@ class Modem(ModemStateTracker):
     # ---- status ------------------------------------------------------------------------------------------------
     async def refresh_status(self) -> ModemStatus:
         await self._read_registration()
-        rssi, _ber = at_codec.parse_csq(_first(await self._cmd("AT+CSQ", expect="+CSQ:"), "+CSQ:"))
+        rssi, _ber = at_codec.parse_csq(first_line(await self._cmd("AT+CSQ", expect="+CSQ:"), "+CSQ:"))
         self._update_signal(rssi)
         cops = await self._optional_info("AT+COPS?", "+COPS:")
         operator = at_codec.parse_cops("+COPS: " + cops) if cops else ""
@@ -239,7 +250,7 @@ class Modem(ModemStateTracker):
         lines = await self.channel.command_with_payload(
             f"AT+CMGS={part.tpdu_length}", part.hex, prompt_timeout=self.profile.prompt_timeout,
             timeout=self.profile.submit_timeout, secret=True)
-        return at_codec.parse_cmgs(_first(lines, "+CMGS:"))
+        return at_codec.parse_cmgs(first_line(lines, "+CMGS:"))
 
     # ---- stored messages (TS 27.005 3.4.2, 3.5) ---------------------------------------------------------------
     async def list_stored(self) -> list[StoredPdu]:
@@ -276,48 +287,3 @@ class Modem(ModemStateTracker):
     def _next_concat_ref(self) -> int:
         self._concat_ref = (self._concat_ref + 1) % 256
         return self._concat_ref
-
-    # ---- command helpers ---------------------------------------------------------------------------------------
-    async def _cmd(self, command: str, *, expect: str | None = None, timeout: float = COMMAND_TIMEOUT) -> list[str]:
-        return await self.channel.command(command, timeout=timeout, expect=expect)
-
-    async def _retry_busy(self, command: str, expect: str | None) -> list[str]:
-        for attempt in range(SIM_BUSY_RETRIES):
-            try:
-                return await self._cmd(command, expect=expect)
-            except CmeError as exc:
-                if exc.code != 14 or attempt == SIM_BUSY_RETRIES - 1:
-                    raise
-                await asyncio.sleep(SIM_BUSY_DELAY)
-        raise AssertionError("unreachable")
-
-    async def _info(self, command: str, prefix: str) -> str:
-        """The value of a one-line information response, with or without its '+CMD:' prefix."""
-        lines = await self._retry_busy(command, prefix)
-        return _strip_prefix(lines[0], prefix) if lines else ""
-
-    async def _optional_info(self, command: str, prefix: str) -> str:
-        try:
-            return await self._info(command, prefix)
-        except (CommandError, CmeError) as exc:
-            self.log.debug("[%s] %s not available: %s", self.name, command, exc)
-            return ""
-
-    async def _optional(self, command: str) -> bool:
-        try:
-            await self._cmd(command)
-            return True
-        except (CommandError, CmeError) as exc:
-            self.log.debug("[%s] %s refused: %s", self.name, command, exc)
-            return False
-
-
-def _first(lines: list[str], prefix: str) -> str:
-    for line in lines:
-        if line.startswith(prefix):
-            return line
-    raise CommandError(f"expected a {prefix} line, got {lines!r}")
-
-
-def _strip_prefix(line: str, prefix: str) -> str:
-    return line[len(prefix):].strip() if line.startswith(prefix) else line.strip()

@@ -122,6 +122,31 @@ async def test_not_registered_modem_comes_up_but_cannot_send(sim):
     assert modem.status.state is ModemState.READY
 
 
+@pytest.mark.parametrize("fun", [4, 0])
+async def test_a_modem_left_with_its_radio_off_is_switched_on_and_registers(sim, fun, caplog):
+    modem = await _modem(sim)
+    try:
+        await modem.channel.command(f"AT+CFUN={fun}")    # airplane mode / minimum functionality, left by someone
+        assert (await modem.channel.command("ATZ")) == [] and \
+            (await modem.channel.command("AT+CFUN?")) == [f"+CFUN: {fun}"]       # ATZ does not touch the radio
+        with caplog.at_level("WARNING"):
+            status = await modem.bring_up()
+    finally:
+        await modem.channel.close()
+    assert status.state is ModemState.READY and status.registration in (1, 5)
+    assert any(f"radio was off (+CFUN: {fun})" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_modem_with_its_radio_on_is_left_alone(sim, caplog):
+    modem = await _modem(sim)
+    try:
+        with caplog.at_level("WARNING"):
+            await modem.bring_up()
+    finally:
+        await modem.channel.close()
+    assert not any("radio was off" in r.getMessage() for r in caplog.records)
+
+
 async def test_cms_error_is_typed_and_classified(sim):
     modem = await _modem(sim)
     try:

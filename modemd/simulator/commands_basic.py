@@ -58,8 +58,11 @@ def _quiet(d, c):
 
 
 def _reset(d, c):
-    """ATZ / AT&F: settings back to defaults, echo on again; the SIM stays unlocked (no power cycle)."""
+    """ATZ / AT&F: settings back to defaults, echo on again; the SIM stays unlocked (no power cycle). +CFUN is not
+    part of the V.250 profile: the radio stays as it was (an EC25 left in airplane mode stays there after ATZ)."""
+    cfun = d.settings.cfun
     d.settings = d.default_settings()
+    d.settings.cfun = cfun
     d._reported_reg = d.registration()
 
 
