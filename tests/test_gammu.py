@@ -60,3 +60,26 @@ def test_gammu_sendsms_unicode_multipart(gammu):
     assert result.returncode == 0, result.stdout + result.stderr
     [sms] = gammu.sim.modem.handset.messages()
     assert (sms.text, sms.encoding) == (text, "ucs2") and sms.parts == 2
+
+
+def test_gammu_networkinfo(gammu):
+    # gammu reads +CREG/+CGREG with location and +CGATT (TS 27.007 10.1.9); an unknown +CGATT? fails the command.
+    result = gammu("networkinfo")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Network state        : home network" in result.stdout
+    assert "GPRS                 : attached" in result.stdout
+
+
+def test_gammu_reads_and_deletes_stored_sms(gammu):
+    gammu.sim.call(gammu.sim.modem.inject_sms, "+447700900123", "Stored on the SIM, price 5€")
+    gammu.sim.call(gammu.sim.modem.inject_sms, "+447700900124", "Привет 😀 " * 20)     # 3 UCS-2 parts
+    listed = gammu("getallsms")       # gammu selects the store with AT+CPMS="SM","SM" and expects +CPMS: in reply
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "Stored on the SIM, price 5€" in listed.stdout and "+447700900123" in listed.stdout
+    assert "part 3 of 3" in listed.stdout and "4 SMS parts in 4 SMS sequences" in listed.stdout
+    # The EC25 numbers SIM locations from 0 (the simulator too); gammu's CLI takes locations from 1.
+    deleted = gammu("deletesms", "1", "1")
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+    again = gammu("getallsms")
+    assert "part 1 of 3" not in again.stdout and "part 2 of 3" in again.stdout
+    assert "Stored on the SIM" in again.stdout and "3 SMS parts in 3 SMS sequences" in again.stdout

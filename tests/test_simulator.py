@@ -562,3 +562,13 @@ async def test_in_process_asyncio_client(tmp_path):
         writer.close()
     finally:
         await modem.stop()
+
+
+def test_cpms_set_answers_all_three_stores_and_cgatt_follows_registration(sim, term):
+    # TS 27.005 3.2.2: +CPMS: <used1>,<total1>,<used2>,<total2>,<used3>,<total3>, however many stores were given.
+    assert term.cmd('AT+CPMS="SM","SM"').split("\r\n")[1] == "+CPMS: 0,50,0,50,0,50"
+    assert "+CGATT: 1" in term.cmd("AT+CGATT?")            # TS 27.007 10.1.9
+    sim.modem.set_fault("registration", 2)
+    assert "+CGATT: 0" in term.cmd("AT+CGATT?")
+    sim.modem.set_fault("registration", 1)
+    assert final(term.cmd("AT+CGATT=0")) == "OK" and "+CGATT: 0" in term.cmd("AT+CGATT?")

@@ -59,10 +59,11 @@ def _quiet(d, c):
 
 def _reset(d, c):
     """ATZ / AT&F: settings back to defaults, echo on again; the SIM stays unlocked (no power cycle). +CFUN is not
-    part of the V.250 profile: the radio stays as it was (an EC25 left in airplane mode stays there after ATZ)."""
-    cfun = d.settings.cfun
+    part of the V.250 profile, nor is +CGATT: the radio and the packet attach stay as they were (an EC25 left in
+    airplane mode stays there after ATZ)."""
+    cfun, cgatt = d.settings.cfun, d.settings.cgatt
     d.settings = d.default_settings()
-    d.settings.cfun = cfun
+    d.settings.cfun, d.settings.cgatt = cfun, cgatt
     d._reported_reg = d.registration()
 
 
@@ -244,6 +245,18 @@ def _clac(d, c):
     return sorted("AT" + name for name in d.handlers if name[0] in "+^&")
 
 
+def _cgatt(d, c):
+    """TS 27.007 10.1.9 packet service attach. Attached only while registered; gammu's networkinfo reads it."""
+    if c.form == READ:
+        return [f"+CGATT: {int(d.settings.cgatt == 1 and d.registration() in (1, 5))}"]
+    if c.form == TEST:
+        return ["+CGATT: (0,1)"]
+    if c.form == SET and c.int_arg(0, -1) in (0, 1):
+        d.settings.cgatt = c.int_arg(0, 1)
+        return
+    raise bad_parameters()
+
+
 def _cpas(d, c):
     return ["+CPAS: 0"]                          # 27.007 8.1: ready
 
@@ -267,5 +280,5 @@ HANDLERS = {
     "+CMEE": _cmee, "+CPIN": _cpin, "+QPINC": _qpinc,
     "+CREG": _registration("creg_n"), "+CGREG": _registration("cgreg_n"), "+CEREG": _registration("cereg_n"),
     "+CSQ": _csq, "+COPS": _cops, "+CFUN": _cfun, "+CBC": _cbc, "^CURC": _curc, "+CLAC": _clac,
-    "+CPAS": _cpas, "+CCLK": _cclk,
+    "+CPAS": _cpas, "+CCLK": _cclk, "+CGATT": _cgatt,
 }

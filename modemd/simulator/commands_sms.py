@@ -89,7 +89,9 @@ def _cpms(d, c):
                 f'"SM",{used},{storage.capacity}']
     if c.form != SET or any(m is not None and m.upper() != "SM" for m in c.args):
         raise CmsFailure(302)            # only the SIM store exists here
-    return [",".join(f"{used},{storage.capacity}" for _ in c.args)]
+    # TS 27.005 3.2.2: the set command answers with all three stores, however many it was given
+    # (EC25: AT+CPMS="SM","SM" -> +CPMS: 0,50,0,50,0,50).
+    return ["+CPMS: " + ",".join(f"{used},{storage.capacity}" for _ in range(3))]
 
 
 def _cnmi(d, c):

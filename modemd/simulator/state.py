@@ -32,6 +32,7 @@ class Settings:
     cereg_n: int = 0
     cops_format: int = 0               # 0 long alphanumeric, 1 short, 2 numeric
     cfun: int = 1
+    cgatt: int = 1                     # TS 27.007 10.1.9: attached to packet service (EC25 attaches by itself)
     curc: int = 1
     cgsms: int = 1
 
