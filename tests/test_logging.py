@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import glob
+import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
+
+import pytest
 
 from modemd.log import JournalFormatter, TRACE
 from modemd.redact import mask_number
@@ -129,3 +134,51 @@ def test_a_record_the_journal_socket_refuses_goes_to_stderr(tmp_path):
     assert [r["MESSAGE"] for r in records] == ["modemd.modem: [sim0] no network", "modemd.outbox: sent"]
     lines = stderr.splitlines()
     assert lines[0] == "<3>modemd.daemon: crashed" and lines[1] == "<3>Traceback (most recent call last):"
+
+
+JOURNALD = "/lib/systemd/systemd-journald"
+
+
+@pytest.mark.skipif(not (os.path.exists(JOURNALD) and shutil.which("journalctl") and os.geteuid() == 0),
+                    reason="needs systemd-journald, journalctl and root")
+def test_a_real_journald_files_the_records_with_the_fields_admins_filter_on(tmp_path):
+    """A namespaced systemd-journald (its own socket under /run/systemd/journal.<ns>, its own files) is as real as
+    the one a service logs to, without touching the machine's journal."""
+    namespace = f"modemdtest{os.getpid()}"
+    socket_path = f"/run/systemd/journal.{namespace}/socket"
+    journald = subprocess.Popen([JOURNALD, namespace], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if not _wait(lambda: os.path.exists(socket_path)):
+            pytest.skip("systemd-journald did not start here (no machine id?)")
+        err = tmp_path / "stderr.txt"
+        with open(err, "w") as f:
+            st = os.fstat(f.fileno())
+            env = {**os.environ, "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+            subprocess.run([sys.executable, "-c", LOG_SOME, socket_path], stderr=f, env=env, check=True, timeout=30)
+        assert err.read_text() == ""
+
+        def records(*match: str) -> list[dict]:
+            out = subprocess.run(["journalctl", f"--namespace={namespace}", "-o", "json", "--no-pager", *match],
+                                 capture_output=True, text=True, timeout=30).stdout
+            return [json.loads(line) for line in out.splitlines() if line.strip()]
+        assert _wait(lambda: len(records("SYSLOG_IDENTIFIER=modemd")) == 3)
+        [warning] = records("MODEMD_MODEM=sim0")                  # journalctl -u modemd MODEMD_MODEM=sim0
+        assert warning["MESSAGE"] == "modemd.modem: [sim0] no network" and warning["PRIORITY"] == "4"
+        [crash] = records("-p", "err")
+        assert "Traceback" in crash["MESSAGE"] and "ZeroDivisionError" in crash["MESSAGE"]
+    finally:
+        journald.terminate()
+        journald.wait(timeout=10)
+        shutil.rmtree(f"/run/systemd/journal.{namespace}", ignore_errors=True)
+        for files in glob.glob(f"/var/log/journal/*.{namespace}") + glob.glob(f"/run/log/journal/*.{namespace}"):
+            shutil.rmtree(files, ignore_errors=True)
+
+
+def _wait(predicate, timeout: float = 10.0) -> bool:
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
