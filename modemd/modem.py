@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 LIST_TIMEOUT = 30.0
 # AT+CFUN=1 powers the radio (and maybe the SIM) up: 15 s is Quectel's documented maximum response time.
 CFUN_TIMEOUT = 15.0
+# AT+COPS=0 may answer only once the modem has registered: Quectel documents up to 180 s.
+COPS_TIMEOUT = 180.0
 
 
 class Modem(ModemCommands):
@@ -196,6 +198,17 @@ class Modem(ModemCommands):
         await self._optional("AT+CREG=1")
         await self._optional("AT+CEREG=1")
         await self._optional("AT+COPS=3,0")   # operator name in long alphanumeric format for +COPS?
+        await self._leave_deregistered_mode()
+
+    async def _leave_deregistered_mode(self) -> None:
+        """+COPS: 2 means someone told the modem to deregister and not look for a network (TS 27.007 7.3); it stays
+        so across resets on many modems. Automatic selection again; a manual choice (mode 1 or 4) is kept."""
+        mode = (await self._optional_info("AT+COPS?", "+COPS:")).split(",")[0].strip()
+        if mode != "2":
+            return
+        self.log.warning("[%s] the modem was deregistered (+COPS: 2); selecting the network automatically", self.name)
+        if not await self._optional("AT+COPS=0", timeout=COPS_TIMEOUT):
+            self.log.warning("[%s] the modem refused AT+COPS=0: it will not register", self.name)
 
     async def _wait_for_registration(self) -> None:
         deadline = time.monotonic() + self._registration_timeout

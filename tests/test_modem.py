@@ -137,6 +137,20 @@ async def test_a_modem_left_with_its_radio_off_is_switched_on_and_registers(sim,
     assert any(f"radio was off (+CFUN: {fun})" in r.getMessage() for r in caplog.records)
 
 
+async def test_a_deregistered_modem_is_set_to_automatic_network_selection_and_registers(sim, caplog):
+    modem = await _modem(sim)
+    try:
+        await modem.channel.command("AT+COPS=2")          # deregistered by hand, and left so
+        await modem.channel.command("ATZ")
+        assert await modem.channel.command("AT+COPS?") == ["+COPS: 2"]
+        with caplog.at_level("WARNING"):
+            status = await modem.bring_up()
+    finally:
+        await modem.channel.close()
+    assert status.state is ModemState.READY and status.operator
+    assert any("deregistered (+COPS: 2)" in r.getMessage() for r in caplog.records)
+
+
 async def test_a_modem_with_its_radio_on_is_left_alone(sim, caplog):
     modem = await _modem(sim)
     try:
@@ -144,7 +158,7 @@ async def test_a_modem_with_its_radio_on_is_left_alone(sim, caplog):
             await modem.bring_up()
     finally:
         await modem.channel.close()
-    assert not any("radio was off" in r.getMessage() for r in caplog.records)
+    assert not any("radio was off" in r.getMessage() or "deregistered" in r.getMessage() for r in caplog.records)
 
 
 async def test_cms_error_is_typed_and_classified(sim):

@@ -59,11 +59,11 @@ def _quiet(d, c):
 
 def _reset(d, c):
     """ATZ / AT&F: settings back to defaults, echo on again; the SIM stays unlocked (no power cycle). +CFUN is not
-    part of the V.250 profile, nor is +CGATT: the radio and the packet attach stay as they were (an EC25 left in
-    airplane mode stays there after ATZ)."""
-    cfun, cgatt = d.settings.cfun, d.settings.cgatt
+    part of the V.250 profile, nor are +CGATT and the +COPS mode: radio, packet attach and network selection stay as
+    they were (an EC25 left in airplane mode, or deregistered with AT+COPS=2, stays so after ATZ)."""
+    kept = d.settings.cfun, d.settings.cgatt, d.settings.cops_mode
     d.settings = d.default_settings()
-    d.settings.cfun, d.settings.cgatt = cfun, cgatt
+    d.settings.cfun, d.settings.cgatt, d.settings.cops_mode = kept
     d._reported_reg = d.registration()
 
 
@@ -193,13 +193,16 @@ def _cops(d, c):
             d.settings.cops_format = c.int_arg(1, 0)
         elif mode not in (0, 1, 2, 4):
             raise bad_parameters()
+        else:                                                  # 2: deregister, and stay so until told otherwise
+            d.settings.cops_mode = mode
+            d.check_registration()
         return
     raise PlainError()
 
 
 def _cops_read(d) -> str:
     if d.registration() not in (1, 5):
-        return "+COPS: 0"
+        return f"+COPS: {d.settings.cops_mode}"
     op = d.profile.operators[0]
     name = {0: op.long_name, 1: op.short_name, 2: op.numeric}.get(d.settings.cops_format, op.long_name)
     return f'+COPS: 0,{d.settings.cops_format},"{name}",{op.act}'

@@ -104,8 +104,8 @@ class Dialect:
             self.sim.pin_attempts = 3
 
     def registration(self) -> int:
-        """+CREG <stat>: no radio (CFUN 0/4) or no usable SIM means not registered and not searching."""
-        if self.settings.cfun != 1 or self.sim.state != "READY":
+        """+CREG <stat>: no radio (CFUN 0/4), no usable SIM or deregistered (+COPS=2): not registered, not searching."""
+        if self.settings.cfun != 1 or self.sim.state != "READY" or self.settings.cops_mode == 2:
             return 0
         return self.faults.registration
 

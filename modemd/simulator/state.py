@@ -31,6 +31,7 @@ class Settings:
     cgreg_n: int = 0
     cereg_n: int = 0
     cops_format: int = 0               # 0 long alphanumeric, 1 short, 2 numeric
+    cops_mode: int = 0                 # TS 27.007 7.3: 0 automatic, 1 manual, 2 deregistered, 4 manual/automatic
     cfun: int = 1
     cgatt: int = 1                     # TS 27.007 10.1.9: attached to packet service (EC25 attaches by itself)
     curc: int = 1
