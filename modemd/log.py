@@ -1,8 +1,10 @@
-"""Logging helpers: a TRACE level (5) for raw serial bytes, and an adapter that prefixes the modem name."""
+"""Logging helpers: a TRACE level (5) for raw serial bytes, an adapter that prefixes the modem name, the journald
+set-up (native fields via journal.py, else "<N>" priority prefixes on stderr), and a throttle for repeating errors."""
 
 from __future__ import annotations
 
 import logging
+import time
 
 from .journal import JournalHandler, journal_priority, journal_socket_usable
 
@@ -90,7 +92,6 @@ class Throttle:
 
     def due(self) -> int | None:
         """Count one occurrence. Returns how many there were since the last report if a report is due now."""
-        import time
         self.count += 1
         now = time.monotonic()
         if now - self.last < self.every:

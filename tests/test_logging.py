@@ -182,3 +182,17 @@ def _wait(predicate, timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def test_a_throttle_reports_at_most_once_per_period_with_the_count_held_back(monkeypatch):
+    from modemd import log as modemd_log
+    now = [1000.0]
+    monkeypatch.setattr(modemd_log.time, "monotonic", lambda: now[0])
+    throttle = modemd_log.Throttle(60.0)
+    assert throttle.due() == 1                     # the first one is reported at once
+    assert [throttle.due() for _ in range(5)] == [None] * 5
+    now[0] += 59.9
+    assert throttle.due() is None
+    now[0] += 0.2
+    assert throttle.due() == 7                     # the six held back and this one
+    assert throttle.due() is None
