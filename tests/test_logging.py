@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from conftest import wait_for
 from modemd.log import JournalFormatter, TRACE
 from modemd.redact import mask_number
 
@@ -148,7 +149,9 @@ def test_a_real_journald_files_the_records_with_the_fields_admins_filter_on(tmp_
     socket_path = f"/run/systemd/journal.{namespace}/socket"
     journald = subprocess.Popen([JOURNALD, namespace], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        if not _wait(lambda: os.path.exists(socket_path)):
+        try:
+            wait_for(lambda: os.path.exists(socket_path))
+        except AssertionError:
             pytest.skip("systemd-journald did not start here (no machine id?)")
         err = tmp_path / "stderr.txt"
         with open(err, "w") as f:
@@ -161,7 +164,7 @@ def test_a_real_journald_files_the_records_with_the_fields_admins_filter_on(tmp_
             out = subprocess.run(["journalctl", f"--namespace={namespace}", "-o", "json", "--no-pager", *match],
                                  capture_output=True, text=True, timeout=30).stdout
             return [json.loads(line) for line in out.splitlines() if line.strip()]
-        assert _wait(lambda: len(records("SYSLOG_IDENTIFIER=modemd")) == 3)
+        wait_for(lambda: len(records("SYSLOG_IDENTIFIER=modemd")) == 3)
         [warning] = records("MODEMD_MODEM=sim0")                  # journalctl -u modemd MODEMD_MODEM=sim0
         assert warning["MESSAGE"] == "modemd.modem: [sim0] no network" and warning["PRIORITY"] == "4"
         [crash] = records("-p", "err")
@@ -173,15 +176,6 @@ def test_a_real_journald_files_the_records_with_the_fields_admins_filter_on(tmp_
         for files in glob.glob(f"/var/log/journal/*.{namespace}") + glob.glob(f"/run/log/journal/*.{namespace}"):
             shutil.rmtree(files, ignore_errors=True)
 
-
-def _wait(predicate, timeout: float = 10.0) -> bool:
-    import time
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_a_throttle_reports_at_most_once_per_period_with_the_count_held_back(monkeypatch):
