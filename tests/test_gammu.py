@@ -83,3 +83,25 @@ def test_gammu_reads_and_deletes_stored_sms(gammu):
     again = gammu("getallsms")
     assert "part 1 of 3" not in again.stdout and "part 2 of 3" in again.stdout
     assert "Stored on the SIM" in again.stdout and "3 SMS parts in 3 SMS sequences" in again.stdout
+
+
+@pytest.mark.parametrize("device", ["e3372", "android"])
+def test_gammu_works_with_the_other_simulated_devices(tmp_path, device):
+    # gammu's Huawei set-up sends AT^PORTSEL=1 and stops at ERROR; the Android ACM port has no +CNMI.
+    from modemd.simulator.profile import DEVICES
+    link, rc = tmp_path / "ttyUSB0", tmp_path / "gammurc"
+    rc.write_text(f"[gammu]\ndevice = {link}\nconnection = at\n")
+    with BackgroundSimulator(link=str(link), handset_path=str(tmp_path / "handset.jsonl"),
+                             profile=DEVICES[device]) as sim:
+        def gammu(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([GAMMU, "-c", str(rc), *args], capture_output=True, text=True, timeout=30,
+                                  env={**os.environ, "LC_ALL": "C.UTF-8"})
+        identify = gammu("identify")
+        assert identify.returncode == 0 and DEVICES[device].imei in identify.stdout, identify.stdout + identify.stderr
+        sim.call(sim.modem.inject_sms, "+447700900123", f"hello from a {device}")
+        listed = gammu("getallsms")
+        assert listed.returncode == 0 and f"hello from a {device}" in listed.stdout, listed.stdout + listed.stderr
+        sent = gammu("sendsms", "TEXT", NUMBER, "-unicode", "-text", "Привет 😀")
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        [sms] = sim.modem.handset.messages()
+        assert (sms.to, sms.text) == (NUMBER, "Привет 😀")

@@ -248,6 +248,21 @@ def _clac(d, c):
     return sorted("AT" + name for name in d.handlers if name[0] in "+^&")
 
 
+def _portsel(d, c):
+    """Huawei ^PORTSEL: which port carries URCs (0 modem, 1 PCUI). gammu's Huawei set-up sends AT^PORTSEL=1 and
+    gives up on ERROR; other vendors' modems do not know the command."""
+    if d.profile.manufacturer.lower() != "huawei":
+        raise PlainError()
+    if c.form == READ:
+        return [f"^PORTSEL: {d.settings.portsel}"]
+    if c.form == TEST:
+        return ["^PORTSEL: (0,1)"]
+    if c.form == SET and c.int_arg(0, -1) in (0, 1):
+        d.settings.portsel = c.int_arg(0, 0)
+        return
+    raise bad_parameters()
+
+
 def _cgatt(d, c):
     """TS 27.007 10.1.9 packet service attach. Attached only while registered; gammu's networkinfo reads it."""
     if c.form == READ:
@@ -283,5 +298,5 @@ HANDLERS = {
     "+CMEE": _cmee, "+CPIN": _cpin, "+QPINC": _qpinc,
     "+CREG": _registration("creg_n"), "+CGREG": _registration("cgreg_n"), "+CEREG": _registration("cereg_n"),
     "+CSQ": _csq, "+COPS": _cops, "+CFUN": _cfun, "+CBC": _cbc, "^CURC": _curc, "+CLAC": _clac,
-    "+CPAS": _cpas, "+CCLK": _cclk, "+CGATT": _cgatt,
+    "+CPAS": _cpas, "+CCLK": _cclk, "+CGATT": _cgatt, "^PORTSEL": _portsel,
 }
