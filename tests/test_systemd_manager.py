@@ -55,11 +55,14 @@ class UserManager:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> bool:
-        self.root.mkdir(mode=0o700)
-        self.runtime.mkdir(mode=0o700)
-        if not self.marker.exists():
-            self.marker.mkdir(parents=True)
-            self.created_marker = True
+        try:
+            self.root.mkdir(mode=0o700)
+            self.runtime.mkdir(mode=0o700)
+            if not self.marker.exists():
+                self.marker.mkdir(parents=True)
+                self.created_marker = True
+        except OSError:                  # a read-only /run: no manager here
+            return False
         self.proc = subprocess.Popen([SYSTEMD, "--user"], env=self.env, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         try:
