@@ -60,7 +60,9 @@ def test_unit_has_the_contract_the_daemon_relies_on():
     assert d["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert d["Restart"] == ["on-failure"]
     assert d["User"] == ["modemd"] and d["StateDirectory"] == ["modemd"]
-    assert d["DeviceAllow"] == ["char-ttyUSB rw", "char-ttyACM rw"] and d["DevicePolicy"] == ["closed"]
+    # Serial classes, and ptys (the simulated modem, socat/ser2net bridges); nothing else of the host's /dev.
+    assert d["DeviceAllow"] == ["char-ttyUSB rw", "char-ttyACM rw", "/dev/ptmx rw", "char-pts rw"]
+    assert d["DevicePolicy"] == ["closed"]
     assert d["CapabilityBoundingSet"] == [""]
     assert "SupplementaryGroups" not in d
     assert "LoadCredential" not in d          # fatal when the file is missing; documented as a drop-in instead
