@@ -572,3 +572,4 @@ def test_cpms_set_answers_all_three_stores_and_cgatt_follows_registration(sim, t
     assert "+CGATT: 0" in term.cmd("AT+CGATT?")
     sim.modem.set_fault("registration", 1)
     assert final(term.cmd("AT+CGATT=0")) == "OK" and "+CGATT: 0" in term.cmd("AT+CGATT?")
+    assert final(term.cmd("AT+CLIP=1")) == "OK" and "+CLIP: 1,1" in term.cmd("AT+CLIP?")   # 27.007 7.6

@@ -263,6 +263,19 @@ def _portsel(d, c):
     raise bad_parameters()
 
 
+def _clip(d, c):
+    """TS 27.007 7.6 calling line identification presentation. No calls are simulated, but clients switch it on
+    (python-gsmmodem sends AT+CLIP=1 at connect), and the EC25 accepts it."""
+    if c.form == READ:
+        return [f"+CLIP: {d.settings.clip},1"]         # <m>=1: CLIP provisioned
+    if c.form == TEST:
+        return ["+CLIP: (0,1)"]
+    if c.form == SET and c.int_arg(0, -1) in (0, 1):
+        d.settings.clip = c.int_arg(0, 0)
+        return
+    raise bad_parameters()
+
+
 def _cgatt(d, c):
     """TS 27.007 10.1.9 packet service attach. Attached only while registered; gammu's networkinfo reads it."""
     if c.form == READ:
@@ -298,5 +311,5 @@ HANDLERS = {
     "+CMEE": _cmee, "+CPIN": _cpin, "+QPINC": _qpinc,
     "+CREG": _registration("creg_n"), "+CGREG": _registration("cgreg_n"), "+CEREG": _registration("cereg_n"),
     "+CSQ": _csq, "+COPS": _cops, "+CFUN": _cfun, "+CBC": _cbc, "^CURC": _curc, "+CLAC": _clac,
-    "+CPAS": _cpas, "+CCLK": _cclk, "+CGATT": _cgatt, "^PORTSEL": _portsel,
+    "+CPAS": _cpas, "+CCLK": _cclk, "+CGATT": _cgatt, "^PORTSEL": _portsel, "+CLIP": _clip,
 }

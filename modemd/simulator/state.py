@@ -35,6 +35,7 @@ class Settings:
     cfun: int = 1
     cgatt: int = 1                     # TS 27.007 10.1.9: attached to packet service (EC25 attaches by itself)
     curc: int = 1
+    clip: int = 0                      # TS 27.007 7.6: +CLIP URC for incoming calls off
     portsel: int = 0                   # Huawei ^PORTSEL: 0 URCs on the modem port, 1 on the PCUI port
     cgsms: int = 1
 
