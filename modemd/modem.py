@@ -203,8 +203,8 @@ class Modem(ModemCommands):
     async def _leave_deregistered_mode(self) -> None:
         """+COPS: 2 means someone told the modem to deregister and not look for a network (TS 27.007 7.3); it stays
         so across resets on many modems. Automatic selection again; a manual choice (mode 1 or 4) is kept."""
-        mode = (await self._optional_info("AT+COPS?", "+COPS:")).split(",")[0].strip()
-        if mode != "2":
+        line = await self._optional_info("AT+COPS?", "+COPS:")
+        if not line or at_codec.parse_cops_full("+COPS: " + line).mode != 2:
             return
         self.log.warning("[%s] the modem was deregistered (+COPS: 2); selecting the network automatically", self.name)
         if not await self._optional("AT+COPS=0", timeout=COPS_TIMEOUT):

@@ -28,11 +28,15 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
     raise AssertionError(f"timed out after {timeout} s waiting for {predicate}")
 
 
-@pytest.fixture
-def free_port() -> int:
+def unused_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture
+def free_port() -> int:
+    return unused_port()
 
 
 class SimProcess:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TOKEN, wait_for
+from conftest import TOKEN, unused_port, wait_for
 
 SYSTEMD = "/lib/systemd/systemd"
 UNIT = Path(__file__).resolve().parent.parent / "systemd" / "modemd.service"
@@ -109,7 +109,7 @@ def manager():
 @pytest.fixture(scope="module")
 def service(manager, tmp_path_factory):
     work = tmp_path_factory.mktemp("modemd-unit")
-    port = _pick_port()
+    port = unused_port()
     relaxed = [d for d in SANDBOX if not manager.probe(d)]
     print(f"[systemd-manager] relaxed for this machine: {relaxed or 'none'}")
     units = manager.config / "systemd" / "user"
@@ -127,13 +127,6 @@ def service(manager, tmp_path_factory):
     manager.port, manager.log, manager.state = port, log, manager.config / "modemd"
     yield manager
     manager.systemctl("stop", "modemd", check=False)
-
-
-def _pick_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _post(port: int, path: str, body: dict) -> tuple[int, dict]:
