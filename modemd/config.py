@@ -38,7 +38,7 @@ def load_config(path: Path | None = None) -> Config:
     back and the command line must name the modems (apply_cli_overrides checks that). Raises ConfigError."""
     if path is None:
         path = default_path()
-        if not path.exists():
+        if not _exists(path):
             return Config()
     try:
         text, mode = read_text(path)
@@ -47,3 +47,12 @@ def load_config(path: Path | None = None) -> Config:
     except ConfigError as exc:
         exc.file = path
         raise
+
+
+def _exists(path: Path) -> bool:
+    """True also when the directory may not be searched (/etc/modemd is 0750 root:modemd): reading it then says
+    "Permission denied" instead of an empty config hiding the file."""
+    try:
+        return path.exists()
+    except PermissionError:
+        return True
