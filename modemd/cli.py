@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from . import __version__
 from .log import configure_logging
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_TEMPFAIL, EXIT_CONFIG = 0, 1, 2, 69, 75, 78
+EXIT_SIGPIPE = 141      # 128 + SIGPIPE, what a shell reports for a program killed by it
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +28,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `modemd queue list --json | head`: the reader left. Quietly, as `cat` would (Python docs, "Note on
+        # SIGPIPE"): point stdout at /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_SIGPIPE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_install(sub)
     from .cli_client import add_commands
     add_commands(sub)
+    from .cli_pin import add_commands as add_pin_commands
+    add_pin_commands(sub)
     return parser
 
 
@@ -110,14 +119,16 @@ def _add_install(sub) -> None:
     p = sub.add_parser("install-service", help="install the systemd unit, sysusers entry, udev rules and config")
     p.add_argument("--root", type=Path, default=Path("/"), help="install under another root; runs no commands")
     p.add_argument("--enable", action="store_true", help="also `systemctl enable --now modemd`")
+    p.add_argument("--exec", dest="exec_start", metavar="PATH",
+                   help="the modemd the unit runs (default: this one); refused under /home, /root or /tmp")
     p.set_defaults(func=cmd_install)
 
 
 def cmd_install(args) -> int:
-    from .install import install
+    from .install import InstallError, install
     try:
-        steps = install(args.root, enable=args.enable)
-    except (OSError, subprocess.CalledProcessError) as exc:
+        steps = install(args.root, enable=args.enable, exec_start=args.exec_start)
+    except (OSError, subprocess.CalledProcessError, InstallError, KeyError) as exc:
         print(f"modemd install-service: {exc}", file=sys.stderr)
         return EXIT_FAILED
     for step in steps:
@@ -167,10 +178,30 @@ def cmd_check_config(args) -> int:
         return EXIT_CONFIG
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    problems = _unreadable_for_service(config)
+    for problem in problems:
+        print(f"modemd: {problem}", file=sys.stderr)
+    if problems:
+        return EXIT_CONFIG
     source = config.source or "(no file)"
     print(f"OK {source}: {len(config.modems)} modem(s){' + simulated' if config.simulate else ''}, "
           f"{len(config.webhooks)} webhook(s)")
     return EXIT_OK
+
+
+def _unreadable_for_service(config) -> list[str]:
+    """Run by root where the service's user exists: the files the service will open, checked as that user."""
+    from .file_access import SERVICE_USER, service_user, why_unreadable
+    user = service_user()
+    if os.geteuid() != 0 or user is None:
+        return []
+    files = [config.source, *config.auth.token_files, *(m.pin_file for m in config.modems),
+             *(w.secret_file for w in config.webhooks)]
+    found = [(f, why_unreadable(f, user)) for f in files if f is not None]
+    return [f"the service (user {SERVICE_USER}) {why}: `systemctl start modemd` would fail. For the config: "
+            f"chgrp {SERVICE_USER} {f} && chmod 0640 {f} (modemd install-service does this)" if f == config.source
+            else f"the service (user {SERVICE_USER}) {why}: make {f} owned by {SERVICE_USER}, mode 0600"
+            for f, why in found if why]
 
 
 def cmd_simulate(args) -> int:
@@ -193,6 +224,8 @@ def cmd_probe(args) -> int:
 
 
 def _format_probe(report: dict) -> str:
+    if report.get("unavailable"):        # the port could not be opened: nothing was asked
+        return f"{report['port']}: {report['error']}"
     if not report["answers_at"]:
         return f"{report['port']}: no AT answer ({report.get('error', 'silent')})"
     ident = report["identity"]

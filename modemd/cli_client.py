@@ -1,7 +1,7 @@
 """CLI commands that talk to the running daemon through its API: status, send, otp, queue, inbox.
 
-Exit codes (sysexits.h): 0 ok, 1 refused (4xx, an OTP that is not approved), 69 daemon unreachable, 75 try later
-(429/503), 77 wrong or missing token, 78 bad config. `--json` prints the API's JSON for scripts.
+Exit codes (sysexits.h): 0 ok, 1 refused (4xx, an OTP that is not approved), 69 daemon unreachable (or, for
+`status`, no modem ready), 75 try later (429/503), 77 wrong or missing token, 78 bad config or token file. `--json` prints the API's JSON for scripts.
 """
 
 from __future__ import annotations
@@ -58,30 +58,50 @@ def _command(sub, name: str, help_text: str, func) -> argparse.ArgumentParser:
 
 def _run(args, func) -> int:
     from .config import ConfigError, load_config
+    notes = []
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(f"modemd: {exc}", file=sys.stderr)
+        if args.config is not None or "cannot read it" not in str(exc):
+            print(f"modemd: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        # The service's config, readable by root and group modemd only: go on with the defaults (the admin
+        # socket, the default address); say so if that does not reach the daemon either.
+        config, notes = None, [f"{exc}"]
+    try:
+        token = args.token_file.read_text(encoding="utf-8").strip() if args.token_file else None
+    except OSError as exc:
+        print(f"modemd: cannot read the token file {args.token_file}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_CONFIG
-    token = args.token_file.read_text(encoding="utf-8").strip() if args.token_file else None
     client = resolve(args.url, token, config)
+    client.tried[:0] = notes
     try:
         return func(args, client)
     except ApiUnavailable as exc:
-        print(f"modemd: {exc}", file=sys.stderr)
+        print(f"modemd: {exc} (tried: {'; '.join(client.tried)})" if client.tried else f"modemd: {exc}",
+              file=sys.stderr)
         return EXIT_UNAVAILABLE
 
 
 def _finish(args, response: ApiResponse, human) -> int:
     if not response.ok:
-        print(f"modemd: {response.problem()}", file=sys.stderr)
-        return {401: EXIT_NOPERM, 429: EXIT_TEMPFAIL, 503: EXIT_TEMPFAIL}.get(response.status, EXIT_REFUSED)
+        how = f" [{response.via}]" if response.status in (401, 403) else ""
+        print(f"modemd: {response.problem()}{how}", file=sys.stderr)
+        return {401: EXIT_NOPERM, 403: EXIT_NOPERM, 429: EXIT_TEMPFAIL,
+                503: EXIT_TEMPFAIL}.get(response.status, EXIT_REFUSED)
     print(json.dumps(response.body, ensure_ascii=False, indent=2) if args.json else human(response.body))
     return EXIT_OK
 
 
 def cmd_status(args, client: ApiClient) -> int:
-    return _finish(args, client.call("GET", "/v1/modems"), _format_status)
+    """Exit 0 only when a modem can send: a script or a monitoring check reads "is SMS working here"."""
+    response = client.call("GET", "/v1/modems")
+    code = _finish(args, response, _format_status)
+    if code == EXIT_OK and not any(m["state"] == "ready" for m in response.body["data"]):
+        print("modemd: no modem is ready to send (see the states above and `journalctl -u modemd`)",
+              file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    return code
 
 
 def _format_status(body: dict) -> str:

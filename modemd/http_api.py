@@ -27,6 +27,8 @@ from .log import Throttle
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .openapi import SPEC
 from .otp import RateLimited
+from .peer_auth import is_admin, peer_of
+from .redact import mask_id
 
 __all__ = ["build_app", "problems", "Problem", "invalid", "DaemonView", "DAEMON_KEY", "TOKEN_ID", "PUBLIC_PATHS",
            "MAX_BODY", "MAX_TTL", "MAX_IDEMPOTENCY_KEY", "MAX_PAGE", "healthz", "readyz", "openapi", "metrics",
@@ -97,11 +99,31 @@ def _check_query(request: web.Request) -> None:
 
 def _authenticate(request: web.Request) -> None:
     daemon = daemon_of(request)
+    if _on_admin_socket(request, daemon):
+        _authenticate_peer(request)
+        return
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token or not daemon.tokens.check(token.strip()):
         raise Problem(401, "Unauthorized", "send Authorization: Bearer <token>")
     # Rate limits per client key on this: a short digest, never the token itself.
     request[TOKEN_ID] = hashlib.sha256(token.strip().encode()).hexdigest()[:16]
+
+
+def _on_admin_socket(request: web.Request, daemon: DaemonView) -> bool:
+    admin = getattr(daemon, "admin_socket", None)
+    transport = request.transport
+    return bool(admin and transport and transport.get_extra_info("sockname") == str(admin))
+
+
+def _authenticate_peer(request: web.Request) -> None:
+    """The admin socket: the kernel's word on who connected decides, no token (peer_auth)."""
+    try:
+        peer = peer_of(request.transport.get_extra_info("socket"))
+    except (OSError, AttributeError):
+        raise Problem(401, "Unauthorized", "the peer's credentials could not be read") from None
+    if not is_admin(peer):
+        raise Problem(403, "Forbidden", f"uid {peer.uid} is not root, the daemon's user or in its group")
+    request[TOKEN_ID] = peer.label
 
 
 def build_app(daemon: DaemonView) -> web.Application:
@@ -160,12 +182,3 @@ def modem_view(state: dict, queued: int) -> dict:
             "registration": state["registration_text"], "manufacturer": ident["manufacturer"] or None,
             "model": ident["model"] or None, "imei": mask_id(ident["imei"], 8),
             "iccid": mask_id(ident["iccid"], 7), "queue_depth": queued, "last_error": state["last_error"] or None}
-
-
-def mask_id(value: str, keep_head: int) -> str | None:
-    """IMEI/ICCID: the head names the model or issuer, not the unit; the tail tells two devices apart."""
-    if not value:
-        return None
-    if len(value) <= keep_head + 2:
-        return "*" * len(value)
-    return value[:keep_head] + "*" * (len(value) - keep_head - 2) + value[-2:]
