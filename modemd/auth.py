@@ -48,12 +48,13 @@ def tokens_from_environment() -> list[str]:
     return tokens
 
 
-def generated_token(state_dir: Path) -> tuple[str, Path]:
-    """The token saved in the state directory, made on first use (0600 from creation on)."""
+def generated_token(state_dir: Path) -> tuple[str, Path, bool]:
+    """The token saved in the state directory, made on first use (0600 from creation on); True if made now."""
     path = state_dir / TOKEN_FILE
-    if not path.exists():
+    made = not path.exists()
+    if made:
         token = secrets.token_urlsafe(32)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(token + "\n")
-    return path.read_text(encoding="utf-8").strip(), path
+    return path.read_text(encoding="utf-8").strip(), path, made

@@ -1,17 +1,21 @@
 """Composition root: builds the parts from a Config, starts them in order, reloads on SIGHUP, stops on SIGTERM.
 
-Start-up order: state directory -> store (+ crash recovery) -> simulated modem (if asked) -> modem supervisors and
-outbox workers -> first bring-up (bounded wait) -> HTTP listener. Signal handlers only set flags (uvicorn's lesson);
-reload and shutdown run in the main task.
+Start-up order: state directory (locked: one daemon per directory) -> store (+ crash recovery) -> simulated modem
+(if asked) -> modem supervisors and outbox workers -> HTTP listener and admin socket -> READY=1. Nothing waits for a
+modem: one still searching for the network must not hold up the API (it accepts and queues while modems come and
+go) nor systemd's start job. Signal handlers only set flags (uvicorn's lesson); reload and shutdown run in the main
+task.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import grp
 import logging
 import os
 import signal
+from pathlib import Path
 from typing import Callable
 
 from aiohttp import web
@@ -26,6 +30,8 @@ from .inbox import Inbox
 from .otp import OtpService, load_secret
 from .outbox import Outbox
 from .paths import default_state_dir
+from .pin_memory import PinMemory
+from .state_lock import StateLock
 from .store import Store
 from .store_inbox import InboxMessage, InboxStore
 from .store_otp import OtpStore
@@ -34,9 +40,11 @@ from .webhook import WebhookDispatcher
 
 log = logging.getLogger(__name__)
 
-# How long start-up waits for the modems' first bring-up before it serves anyway; a modem that is slow or absent
-# must not keep the API from listening (it accepts and queues while modems come and go).
-BRING_UP_WAIT = 30.0
+# The admin socket: root, user modemd and members of group modemd use the API through it without a token
+# (peer_auth). Under systemd it is in RuntimeDirectory= (/run/modemd), else in the state directory.
+ADMIN_SOCKET = "admin.sock"
+# sockaddr_un.sun_path holds 108 bytes with the terminating NUL (unix(7)).
+MAX_SOCKET_PATH = 107
 # How often old OTP verifications and rate-limit hits are pruned.
 PRUNE_INTERVAL = 3600.0
 # How often the STATUS= line for systemd is refreshed (only sent when it changed).
@@ -50,6 +58,7 @@ class Daemon:
         self._reload_config = reload_config
         self.supervisors: list[ModemSupervisor] = []
         self.simulator = None
+        self._sim_control = None
         self.store = Store(self.state_dir / "modemd.db")
         self.metrics = Metrics()
         self.outbox = Outbox(self.store, policy=config.queue.retry, keep_sent_text=config.queue.keep_sent_text,
@@ -65,7 +74,9 @@ class Daemon:
         self._runner: web.AppRunner | None = None
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
+        self._modem_changed = asyncio.Event()
         self._housekeeping: asyncio.Task | None = None
+        self.admin_socket = admin_socket_path(self.state_dir)
 
     # ---- start -------------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -85,12 +96,11 @@ class Daemon:
         self.outbox.start()
         self.inbox.start()
         self._housekeeping = asyncio.create_task(self._prune_loop(), name="otp-prune")
-        await self._wait_first_bring_up()
         await self._start_http()
 
     def _start_modem(self, m: ModemConfig) -> None:
         sup = ModemSupervisor(m.name, m.port, baudrate=m.baud, rtscts=m.rtscts, pin=m.pin, smsc=m.smsc,
-                              registration_timeout=m.registration_timeout,
+                              registration_timeout=m.registration_timeout, pin_memory=PinMemory.in_dir(self.state_dir),
                               on_event=lambda urc, name=m.name: self.inbox.handle_urc(name, urc),
                               on_state=lambda state, name=m.name: self._on_modem_state(name, state))
         self.supervisors.append(sup)
@@ -112,27 +122,24 @@ class Daemon:
     def _tokens(self, config: Config) -> TokenSet:
         tokens = [*config.auth.tokens, *tokens_from_environment()]
         if not tokens:
-            token, path = generated_token(self.state_dir)
+            token, path, made = generated_token(self.state_dir)
             tokens = [token]
             log.warning("no API token configured (config auth.tokens, $MODEMD_TOKEN or a systemd credential); "
-                        "using the one saved in %s", path)
+                        "%s %s", "generated one and saved it in" if made else "using the one saved in", path)
         return TokenSet(tokens)
 
     async def _start_simulator(self) -> ModemConfig:
-        from .simulator import SimulatedModem   # only the demo and tests need it
+        from .simulator import ControlServer, SimulatedModem   # only the demo and tests need them
         handset = self.state_dir / "handset.jsonl"
+        control = _socket_path(self.state_dir / "sim-modem0.sock")
         self.simulator = SimulatedModem(link=str(self.state_dir / "sim-modem0"), handset_path=str(handset))
         await self.simulator.start()
-        log.info("simulated modem on %s; SMS it sends are recorded in %s", self.simulator.port, handset)
+        if control:
+            self._sim_control = ControlServer(self.simulator, str(control))
+            await self._sim_control.start()
+        log.info("simulated modem on %s; SMS it sends are recorded in %s%s", self.simulator.port, handset,
+                 f"; its control socket (inbound SMS, faults) is {control}" if control else "")
         return ModemConfig(name="sim0", port=self.simulator.port, registration_timeout=10.0)
-
-    async def _wait_first_bring_up(self) -> None:
-        waits = [sup.brought_up.wait() for sup in self.supervisors]
-        if waits:
-            try:
-                await asyncio.wait_for(asyncio.gather(*waits), BRING_UP_WAIT)
-            except asyncio.TimeoutError:
-                log.warning("some modems are still coming up after %.0f s; serving anyway", BRING_UP_WAIT)
 
     async def _start_http(self) -> None:
         self._runner = web.AppRunner(http_api.build_app(self), access_log=None)
@@ -145,9 +152,14 @@ class Daemon:
             await web.UnixSite(self._runner, str(server.unix_socket)).start()
             os.chmod(server.unix_socket, 0o660)   # the group of local apps allowed to send, nobody else
             log.info("HTTP API listening on unix socket %s", server.unix_socket)
+        if self.admin_socket:
+            await web.UnixSite(self._runner, str(self.admin_socket)).start()
+            os.chmod(self.admin_socket, 0o660)    # root, our user and our group; peer_auth checks again
+            log.info("admin socket %s (root and group %s, no token)", self.admin_socket, _group_name())
 
     # ---- events from the modems --------------------------------------------------------------------------------
     def _on_modem_state(self, name: str, state: ModemState) -> None:
+        self._modem_changed.set()      # STATUS= says "1 ready" as soon as it is, not at the next interval
         if state is ModemState.READY:
             self.outbox.wake()         # messages that waited for this modem go now, not at the next poll
             self.inbox.modem_up(name)  # and whatever arrived while it was away is read
@@ -186,11 +198,11 @@ class Daemon:
         """Until SIGTERM/SIGINT: apply reloads as they are asked for, and keep systemd's STATUS= line current."""
         last_status = ""
         while not self._stop.is_set():
-            stop = asyncio.ensure_future(self._stop.wait())
-            reload = asyncio.ensure_future(self._reload.wait())
-            await asyncio.wait({stop, reload}, timeout=STATUS_INTERVAL, return_when=asyncio.FIRST_COMPLETED)
-            stop.cancel()
-            reload.cancel()
+            waits = [asyncio.ensure_future(e.wait()) for e in (self._stop, self._reload, self._modem_changed)]
+            await asyncio.wait(waits, timeout=STATUS_INTERVAL, return_when=asyncio.FIRST_COMPLETED)
+            for wait in waits:
+                wait.cancel()
+            self._modem_changed.clear()
             if self._reload.is_set() and not self._stop.is_set():
                 self._reload.clear()
                 notifier.reloading("reloading configuration")
@@ -245,6 +257,8 @@ class Daemon:
         await self.outbox.stop()
         await self.inbox.stop()
         await asyncio.gather(*(sup.stop() for sup in self.supervisors), return_exceptions=True)
+        if self._sim_control:
+            await self._sim_control.stop()
         if self.simulator:
             await self.simulator.stop()
         await self.webhooks.stop()
@@ -260,15 +274,37 @@ def _tune_gc() -> None:
     gc.set_threshold(20000, 20, 20)
 
 
+def admin_socket_path(state_dir: Path) -> Path | None:
+    runtime = os.environ.get("RUNTIME_DIRECTORY")
+    return _socket_path((Path(runtime.split(":")[0]) if runtime else state_dir) / ADMIN_SOCKET)
+
+
+def _socket_path(path: Path) -> Path | None:
+    if len(os.fsencode(path)) <= MAX_SOCKET_PATH:
+        return path
+    log.warning("%s is too long for a unix socket (%d bytes at most); not creating it", path, MAX_SOCKET_PATH)
+    return None
+
+
+def _group_name() -> str:
+    try:
+        return grp.getgrgid(os.getegid()).gr_name
+    except KeyError:
+        return str(os.getegid())
+
+
 async def run_daemon(config: Config, reload_config: Callable[[], Config] | None = None) -> int:
     notifier = Notifier.from_environment(unset=True)   # children (gammu, helpers) must not ping for us
     daemon = Daemon(config, reload_config=reload_config)
+    daemon.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock = StateLock(daemon.state_dir)
+    lock.acquire()            # raises StateDirBusy before anything of the running daemon's is touched
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.request_stop)
     loop.add_signal_handler(signal.SIGHUP, daemon.request_reload)
-    # Pinging starts before start(): bring-up may take up to BRING_UP_WAIT, and the pings come from this loop, so a
-    # loop that blocks stops them and systemd restarts us.
+    # Pinging starts before start(): opening the store may take a while (recovery), and the pings come from this
+    # loop, so a loop that blocks stops them and systemd restarts us.
     watchdog = asyncio.create_task(notifier.run_watchdog(daemon.healthy), name="watchdog")
     try:
         notifier.status("starting: opening the store, bringing up modems")
@@ -281,4 +317,5 @@ async def run_daemon(config: Config, reload_config: Callable[[], Config] | None 
         await daemon.stop()
         watchdog.cancel()
         notifier.close()
+        lock.release()
     return 0

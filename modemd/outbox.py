@@ -31,9 +31,11 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 
-# SIGTERM waits this long for the AT exchange in flight (a normal +CMGS answers in 1-5 s); systemd's default
-# TimeoutStopSec is 90 s, so this leaves plenty of room.
-STOP_GRACE = 8.0
+# SIGTERM waits this long for the send in flight to finish and be recorded. A normal +CMGS answers in 1-5 s, but
+# one part may take PROMPT_TIMEOUT + SUBMIT_TIMEOUT (70 s) on a slow network, and a send abandoned at stop is resent
+# at the next start (a duplicate OTP on the user's phone). Two parts' worth; the unit's TimeoutStopSec=150s leaves
+# 10 s for closing the modems and the store (tests/test_systemd_units.py checks the two agree).
+STOP_GRACE = 140.0
 # The database refused a write (disk full, I/O error): how long a worker waits before it tries again.
 STORAGE_PAUSE = 5.0
 # How often texts past the retention time are erased (sooner when the retention itself is short).

@@ -77,8 +77,9 @@ def test_ready_status_and_stopping(tmp_path, free_port, notify, sim_process):
     daemon, _ = start(tmp_path, free_port, notify, sim_process)
     try:
         wait_for(lambda: notify.has("READY=1"), timeout=20)
-        assert daemon.ready()            # READY comes once the API listens and the modem was brought up
-        assert notify.has("STATUS=1 modem(s) (1 ready)")
+        # READY comes once the API listens, without waiting for the modem; STATUS= follows the modem's bring-up.
+        wait_for(lambda: notify.has("STATUS=1 modem(s) (1 ready)"), timeout=20)
+        assert daemon.ready()
     finally:
         assert daemon.terminate() == 0
     assert notify.has("STOPPING=1")

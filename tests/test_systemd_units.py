@@ -119,3 +119,16 @@ def test_sysusers_file_parses_and_creates_the_user(tmp_path):
     assert re.search(r"Creating user 'modemd' \(modemd SMS daemon\)", log), log
     assert "Unknown" not in log and "Failed" not in log, log
     assert not any(tmp_path.joinpath("etc").iterdir())
+
+
+def test_stop_timeout_covers_the_send_in_flight():
+    # systemd kills the daemon at TimeoutStopSec; it must not come before outbox.STOP_GRACE ran out (plus closing).
+    from modemd.outbox import STOP_GRACE
+    stop = directives(UNIT.read_text())["TimeoutStopSec"]
+    assert stop[0].endswith("s") and float(stop[0][:-1]) >= STOP_GRACE + 5, (stop, STOP_GRACE)
+
+
+def test_runtime_directory_holds_the_admin_socket():
+    d = directives(UNIT.read_text())
+    assert d["RuntimeDirectory"] == ["modemd"] and d["RuntimeDirectoryMode"] == ["0750"]
+    assert "modem-pin" not in UNIT.read_text()      # no credential that no code reads
