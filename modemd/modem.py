@@ -19,12 +19,13 @@ from typing import Callable
 
 from . import at_codec, pdu
 from .at_channel import AtChannel, Urc
-from .errors import AtError, AtTimeout, CmeError, CmsError, SimLocked
+from .errors import AtError, AtTimeout, CmeError, CmsError, CommandError, SimLocked
 from .modem_commands import COMMAND_TIMEOUT, SIM_BUSY_DELAY, SIM_BUSY_RETRIES, ModemCommands, first_line
 from .modem_state import (REGISTERED_STATES, REGISTRATION_TEXT, SIGNAL_LOG_STEP, SMS_URCS, ModemIdentity, ModemState,
                           ModemStateTracker, ModemStatus, SendResult, SmsSendFailed, StoredPdu)
+from .pin_memory import PinMemory, PinMemoryUnreadable, sim_key
 from .quirks import GENERIC, DeviceProfile, profile_for_model
-from .redact import mask_number
+from .redact import mask_id, mask_number
 
 __all__ = ["Modem", "ModemState", "ModemIdentity", "ModemStatus", "ModemStateTracker", "StoredPdu", "SendResult",
            "SmsSendFailed", "REGISTERED_STATES", "REGISTRATION_TEXT", "SMS_URCS", "SIGNAL_LOG_STEP", "COMMAND_TIMEOUT",
@@ -43,13 +44,14 @@ COPS_TIMEOUT = 180.0
 class Modem(ModemCommands):
     def __init__(self, name: str, channel: AtChannel, *, pin: str | None = None, smsc: str | None = None,
                  registration_timeout: float = 60.0, on_event: Callable[[Urc], None] | None = None,
-                 on_state: Callable[[ModemState], None] | None = None):
+                 on_state: Callable[[ModemState], None] | None = None, pin_memory: PinMemory | None = None):
         self.name = name
         self.channel = channel
         self.status = ModemStatus()
         self.profile: DeviceProfile = GENERIC
         self._pin = pin
         self._pin_rejected = False   # survives re-opens: a rejected PIN is never sent again by this process
+        self._pin_memory = pin_memory  # ... and with it, by no later process either (None: `sendsms`, tests)
         self._smsc_override = smsc
         self._registration_timeout = registration_timeout
         self._on_event = on_event
@@ -75,7 +77,7 @@ class Modem(ModemCommands):
                         "" if registered else REGISTRATION_TEXT.get(self.status.registration or 0, "unknown"))
         ident = self.status.identity
         self.log.info("[%s] up: %s %s rev %s, IMEI %s, operator %r, signal %s dBm, %s", self.name,
-                      ident.manufacturer, ident.model, ident.revision, ident.imei, self.status.operator,
+                      ident.manufacturer, ident.model, ident.revision, mask_id(ident.imei, 8), self.status.operator,
                       self.status.signal_dbm, REGISTRATION_TEXT.get(self.status.registration or 0, "unknown"))
         return self.status
 
@@ -136,17 +138,57 @@ class Modem(ModemCommands):
                 raise self._locked("the SIM asks for a PIN and none is configured", permanent=True)
             if self._pin_rejected:
                 raise self._locked("the configured PIN was rejected before; not trying it again", True)
-            self.log.info("[%s] entering SIM PIN", self.name)
-            try:
-                # Entered once per bring-up and never retried: three wrong PINs lock the SIM to PUK.
-                await self.channel.command(f'AT+CPIN="{self._pin}"', timeout=COMMAND_TIMEOUT, secret=True)
-            except CmeError as exc:
-                self._pin_rejected = True
-                raise self._locked(f"the SIM rejected the configured PIN ({exc}); not retrying", True) from exc
-            await asyncio.sleep(self.profile.sim_ready_delay)
-            state = await self._sim_state()
+            sim = await self._check_pin_record()
+            state = await self._enter_pin(sim)
         if state != "READY":
             raise self._locked(f"SIM state is {state!r}", permanent=True)
+
+    async def _check_pin_record(self) -> str:
+        """Before the PIN goes out: did this SIM reject this very PIN in an earlier process? Returns its record key."""
+        if self._pin_memory is None:
+            return ""
+        sim = sim_key(await self._read_iccid(), self.name)
+        if sim.startswith("modem:"):
+            self.log.warning("[%s] cannot read the SIM's ICCID; rejected PINs are recorded under the modem's name "
+                             "(another SIM in this modem is not told apart)", self.name)
+        try:
+            rejection = await asyncio.to_thread(self._pin_memory.rejection, sim, self._pin)
+        except PinMemoryUnreadable as exc:   # the safe side (see PinMemoryUnreadable): no record, no PIN at all
+            raise self._locked(str(exc), permanent=True) from exc
+        if rejection is not None:
+            raise self._locked(rejection.refusal(), permanent=True)
+        return sim
+
+    async def _enter_pin(self, sim: str) -> str:
+        """Entered once per bring-up and never retried: three wrong PINs lock the SIM to PUK. The SIM state after."""
+        self.log.info("[%s] entering SIM PIN", self.name)
+        try:
+            await self.channel.command(f'AT+CPIN="{self._pin}"', timeout=COMMAND_TIMEOUT, secret=True)
+        except (CmeError, CommandError) as exc:
+            await self._update_pin_record(sim, rejected=True)
+            raise self._locked(f"the SIM rejected the configured PIN ({exc}); not retrying", True) from exc
+        except AtError:     # no answer (timeout, port lost): the SIM may have counted it; assume it did
+            await self._update_pin_record(sim, rejected=True)
+            raise
+        await asyncio.sleep(self.profile.sim_ready_delay)
+        state = await self._sim_state()
+        if state in ("READY", "SIM PIN", "SIM PUK"):   # still locked after "OK": the PIN did not open the SIM
+            await self._update_pin_record(sim, rejected=state != "READY")
+        return state
+
+    async def _update_pin_record(self, sim: str, *, rejected: bool) -> None:
+        """A failed write is logged: this process still never retries the PIN (_pin_rejected); a restart might."""
+        self._pin_rejected = self._pin_rejected or rejected
+        if self._pin_memory is None:
+            return
+        try:
+            if rejected:
+                await asyncio.to_thread(self._pin_memory.record, sim, self.name, self._pin)
+                self.log.warning("[%s] PIN rejection recorded in %s", self.name, self._pin_memory.path)
+            else:
+                await asyncio.to_thread(self._pin_memory.forget, sim)
+        except (OSError, PinMemoryUnreadable) as exc:
+            self.log.error("[%s] cannot update the record of rejected SIM PINs: %s", self.name, exc)
 
     async def _sim_state(self) -> str:
         try:
@@ -165,12 +207,17 @@ class Modem(ModemCommands):
     async def _read_sim_identity(self) -> None:
         ident = self.status.identity
         ident.imsi = await self._optional_info("AT+CIMI", "+CIMI:")
-        # ICCID has no 27.007 command; each vendor has its own (Quectel +QCCID, Huawei ^ICCID, SIMCom +CCID).
+        await self._read_iccid()
+
+    async def _read_iccid(self) -> str:
+        """Readable before the PIN is entered (EF_ICCID is not PIN-protected, TS 31.102 4.1.1). ICCID has no 27.007
+        command; each vendor has its own (Quectel +QCCID, Huawei ^ICCID, SIMCom +CCID). "" if none answers."""
         for command in ("AT+CCID", "AT+QCCID", "AT^ICCID", "AT+ICCID"):
             iccid = await self._optional_info(command, command[2:] + ":")
             if iccid:
-                ident.iccid = iccid.strip('"')
-                break
+                self.status.identity.iccid = iccid.strip('"')
+                return self.status.identity.iccid
+        return ""
 
     async def _configure_sms(self) -> None:
         try:

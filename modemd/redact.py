@@ -17,3 +17,15 @@ def mask_number(number: str) -> str:
     head = min(4, max(0, len(digits) - 7))
     hidden = len(digits) - head - 3
     return plus + digits[:head] + "*" * hidden + digits[-3:]
+
+
+def mask_id(value: str, keep_head: int) -> str | None:
+    """IMEI/ICCID: the head names the model or issuer, not the unit; the tail tells two devices apart.
+
+    keep_head 8 for an IMEI (its TAC), 7 for an ICCID (industry, country and issuer). None for an empty value.
+    """
+    if not value:
+        return None
+    if len(value) <= keep_head + 2:
+        return "*" * len(value)
+    return value[:keep_head] + "*" * (len(value) - keep_head - 2) + value[-2:]
