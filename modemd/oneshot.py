@@ -1,6 +1,8 @@
 """One-off modem tasks without the daemon, for checking hardware: `modemd probe` and `modemd sendsms`.
 
-They open the port with the same AtChannel and Modem code the daemon uses, so what works here works there.
+They open the port with the same AtChannel and Modem code the daemon uses, so what works here works there, and
+so they take the port exclusively too (at_serial): a port the daemon or minicom holds is reported "in use by another
+process" and never written to, so probing a live daemon's port cannot disturb a message it is sending.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import sys
 
 from . import pdu
 from .at_channel import AtChannel
+from .at_serial import PortUnavailable
 from .errors import AtError, ChannelClosed, ErrorClass, SimLocked, classify
 from .modem import Modem, SmsSendFailed
 from .redact import mask_number
@@ -32,6 +35,9 @@ async def _probe_port(port: str, baudrate: int, rtscts: bool, timeout: float) ->
     modem = Modem(port, channel)
     try:
         await channel.open()
+    except PortUnavailable as exc:
+        # Not "no AT answer": nothing was asked. `unavailable` says why in a word (missing, in use, ...).
+        return {"port": port, "answers_at": False, "unavailable": exc.reason, "error": str(exc)}
     except ChannelClosed as exc:
         return {"port": port, "answers_at": False, "error": str(exc)}
     error = ""

@@ -3,18 +3,25 @@
 Reconnecting belongs here, not in the channel (zigpy's lesson): the channel reports a lost port, the supervisor
 decides when to try again. A replugged USB modem may come back under a new ttyUSB number; users configure a stable
 path (udev symlink, /dev/serial/by-id), so re-opening the same path finds it again.
+
+A port that cannot be opened is logged at WARNING once, with why (missing, in use, permission denied): at once,
+so a typo in the configured path shows in the journal at start-up, not only in `modemd status`, and not again on
+every retry, so an unplugged modem does not fill the journal. A changed reason is logged again, and the port coming
+back at INFO.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
+import time
 from typing import Callable
 
 from .at_channel import AtChannel, Urc
+from .at_serial import OTHER, PortUnavailable
 from .errors import AtError, AtTimeout, ChannelClosed, SimLocked
 from .modem import Modem, ModemState
+from .pin_memory import PinMemory
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +38,7 @@ class ModemSupervisor:
     def __init__(self, name: str, port: str, *, baudrate: int = 115200, rtscts: bool = False,
                  pin: str | None = None, smsc: str | None = None, registration_timeout: float = 60.0,
                  status_interval: float = STATUS_INTERVAL, on_event: Callable[[Urc], None] | None = None,
-                 on_state: Callable[[ModemState], None] | None = None):
+                 on_state: Callable[[ModemState], None] | None = None, pin_memory: PinMemory | None = None):
         self.name = name
         self.port = port
         self._status_interval = status_interval
@@ -40,8 +47,10 @@ class ModemSupervisor:
         self.channel = AtChannel(port, baudrate=baudrate, rtscts=rtscts, on_urc=self._on_urc,
                                  on_lost=self._on_lost)
         self.modem = Modem(name, self.channel, pin=pin, smsc=smsc, registration_timeout=registration_timeout,
-                           on_event=on_event, on_state=on_state)
-        self.brought_up = asyncio.Event()   # set after the first bring-up attempt ended, whatever its outcome
+                           on_event=on_event, on_state=on_state, pin_memory=pin_memory)
+        # Why the last open failed (PortUnavailable.reason) and since when; None while the port opens.
+        self._open_failure: str | None = None
+        self._failing_since = 0.0
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -74,38 +83,48 @@ class ModemSupervisor:
         """One open -> bring-up -> poll cycle. True if the modem was up at some point (resets the backoff)."""
         self._lost.clear()
         if not await self._open():
-            self.brought_up.set()     # an absent port is a finished first attempt: start-up must not wait for it
             return False
         try:
             await self.modem.bring_up()
         except SimLocked as exc:
-            self.brought_up.set()
             log.error("[%s] SIM locked: %s; waiting for the modem to be replugged or the daemon restarted",
                       self.name, exc)
             await self._wait_lost()   # never retry a PIN by ourselves
             return False
         except AtError as exc:
-            self.brought_up.set()
             self._log_bring_up_failure(exc)
             await self.channel.close()
             return False
-        self.brought_up.set()
         await self._poll_until_lost()
         await self.channel.close()
         return True
 
     async def _open(self) -> bool:
-        if not os.path.exists(self.port):
-            self.modem.mark_offline(f"{self.port} does not exist")
-            return False
         try:
             await self.channel.open()
         except ChannelClosed as exc:
-            self.modem.mark_offline(f"cannot open {self.port}: {exc}")
-            log.warning("[%s] cannot open %s: %s", self.name, self.port, exc)
+            self._log_open_failure(exc)
             return False
-        log.info("[%s] opened %s", self.name, self.port)
+        if self._open_failure is not None:
+            log.info("[%s] port %s is back after %.0f s; opened it", self.name, self.port,
+                     time.monotonic() - self._failing_since)
+            self._open_failure = None
+        else:
+            log.info("[%s] opened %s", self.name, self.port)
         return True
+
+    def _log_open_failure(self, exc: ChannelClosed) -> None:
+        reason = exc.reason if isinstance(exc, PortUnavailable) else OTHER
+        self.modem.mark_offline(f"cannot open {self.port}: {exc}")
+        if reason == self._open_failure:
+            log.debug("[%s] still cannot open %s: %s", self.name, self.port, exc)
+            return
+        if self._open_failure is None:
+            self._failing_since = time.monotonic()
+        self._open_failure = reason
+        # The exception's text says why ("no such device: ...", "in use by another process: pid 812 ...").
+        log.warning("[%s] cannot open port %s: %s; retrying every %.0f s, backing off to %.0f s (logged again "
+                    "when the reason changes)", self.name, self.port, exc, REOPEN_DELAYS[0], REOPEN_DELAYS[-1])
 
     def _log_bring_up_failure(self, exc: AtError) -> None:
         if self.modem.status.state is not ModemState.FAILED:
