@@ -15,17 +15,19 @@ LAYERS = {
     0: {"errors", "sms", "quirks", "gsm7", "pdu", "pdu_fields", "pdu_split", "pdu_userdata", "at_codec", "at_urc",
         "at_redact", "redact", "numbers", "log", "paths", "openapi", "auth", "notify", "policy", "gsm7_national",
         "config", "config_reader", "config_model", "config_sections", "config_overrides", "db", "journal",
-        "__init__"},
+        "pin_memory", "peer_auth", "state_lock", "file_access", "__init__"},
     1: {"at_serial", "at_router", "at_channel", "modem", "modem_state", "modem_commands", "store", "schema",
         "store_otp", "store_inbox", "store_webhook", "metrics", "webhook_payload"},
     2: {"outbox", "inbox", "otp", "webhook", "supervisor"},
     3: {"http_api", "api_messages", "api_otp", "api_validation", "client", "install"},
     4: {"daemon", "oneshot", "simulator"},
-    5: {"cli", "cli_client", "__main__"},
+    5: {"cli", "cli_client", "cli_pin", "__main__"},
 }
 RANK = {name: layer for layer, names in LAYERS.items() for name in names}
 SERVICES = {"outbox", "inbox", "otp", "webhook"}
-PURE = LAYERS[0] - {"log", "notify", "db", "paths", "auth", "journal"}   # these touch files, sockets or threads
+# these touch files, sockets or threads
+PURE = LAYERS[0] - {"log", "notify", "db", "paths", "auth", "journal", "pin_memory", "peer_auth", "state_lock",
+                    "file_access"}
 IO_MODULES = {"asyncio", "aiohttp", "serial", "serial_asyncio_fast", "sqlite3", "socket", "subprocess", "threading"}
 
 
