@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from modemd.simulator import SimulatedModem
+
 MODEMD = [sys.executable, "-m", "modemd"]
 
 
@@ -78,6 +80,15 @@ class SimProcess:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+
+
+@pytest.fixture
+async def sim(tmp_path):
+    """The simulated modem in this test's event loop, on a pty linked at tmp_path/ttyUSB2."""
+    modem = SimulatedModem(link=str(tmp_path / "ttyUSB2"), handset_path=str(tmp_path / "handset.jsonl"))
+    await modem.start()
+    yield modem
+    await modem.stop()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import pytest
 from modemd.at_channel import AtChannel
 from modemd.errors import ErrorClass, SimLocked, classify
 from modemd.modem import Modem, ModemState, SmsSendFailed
-from modemd.simulator import SimulatedModem
 
 TEXTS = {
     "gsm7_extension": "Price: 5€ [promo] {x} ~ ^ | \\ done @home",
@@ -19,13 +18,6 @@ TEXTS = {
     "multipart_emoji": "😀" * 75 + "a" + "🎉" * 80,
 }
 
-
-@pytest.fixture
-async def sim(tmp_path):
-    modem = SimulatedModem(link=str(tmp_path / "ttyUSB2"), handset_path=str(tmp_path / "handset.jsonl"))
-    await modem.start()
-    yield modem
-    await modem.stop()
 
 
 async def _modem(sim, **kwargs) -> Modem:

@@ -24,7 +24,6 @@ from modemd import at_serial, supervisor
 from modemd.at_channel import AtChannel
 from modemd.at_serial import DENIED, IN_USE, MISSING, NOT_A_TTY, PortUnavailable, explain_open_error
 from modemd.oneshot import EXIT_UNAVAILABLE, probe_ports, send_once
-from modemd.simulator import SimulatedModem
 from modemd.supervisor import ModemSupervisor
 
 pytestmark = pytest.mark.timeout(30)
@@ -38,13 +37,6 @@ print("held", flush=True)
 sys.stdin.read()
 """
 
-
-@pytest.fixture
-async def sim(tmp_path):
-    modem = SimulatedModem(link=str(tmp_path / "ttyUSB2"), handset_path=str(tmp_path / "handset.jsonl"))
-    await modem.start()
-    yield modem
-    await modem.stop()
 
 
 @pytest.fixture
