@@ -6,7 +6,7 @@ a private network namespace (loopback only), no udevd (as in any container). Com
 into the container's namespaces, as root there. A reboot is real too: `systemctl reboot` inside ends the nspawn
 process with exit status 133, and the same tree is booted again (what systemd-nspawn@.service does on the host).
 
-Needs root and the Debian packages debootstrap and systemd-container (tools/test installs them).
+Needs root and the Debian packages debootstrap and systemd-container (scripts/test installs them).
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ on a Debian booted with systemd as PID 1.)"""
 
 from __future__ import annotations
 
-import os
 import shutil
 import stat
 import subprocess

@@ -149,7 +149,7 @@ def test_restart_keeps_a_queued_message(machine):
     wait_for(lambda: "ready" not in machine.run("modemd status", check=False).stdout.split("sim0")[1].split()[0],
              timeout=60)
     message_id = machine.run(f"modemd send {TO} 'kept across a restart'").stdout.split()[0]
-    assert json.loads(machine.run(f"modemd queue list --json").stdout)["data"][0]["status"] == "queued"
+    assert json.loads(machine.run("modemd queue list --json").stdout)["data"][0]["status"] == "queued"
     _, seconds = timed(machine, "systemctl restart modemd")
     print(f"\n[pid1] systemctl restart modemd: {seconds:.2f} s")
     # The new process's simulated modem registers again; the message queued before the restart goes out.
