@@ -13,7 +13,7 @@ import sys
 
 from . import pdu
 from .at_channel import AtChannel
-from .at_serial import PortUnavailable
+from .at_port_check import PortUnavailable
 from .errors import AtError, ChannelClosed, ErrorClass, SimLocked, classify
 from .modem import Modem, SmsSendFailed
 from .redact import mask_number

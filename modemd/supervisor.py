@@ -18,7 +18,7 @@ import time
 from typing import Callable
 
 from .at_channel import AtChannel, Urc
-from .at_serial import OTHER, PortUnavailable
+from .at_port_check import OTHER, PortUnavailable
 from .errors import AtError, AtTimeout, ChannelClosed, SimLocked
 from .modem import Modem, ModemState
 from .pin_memory import PinMemory

@@ -20,9 +20,9 @@ import termios
 import pytest
 import serial
 
-from modemd import at_serial, supervisor
+from modemd import at_port_check, supervisor
 from modemd.at_channel import AtChannel
-from modemd.at_serial import DENIED, IN_USE, MISSING, NOT_A_TTY, PortUnavailable, explain_open_error
+from modemd.at_port_check import DENIED, IN_USE, MISSING, NOT_A_TTY, PortUnavailable, explain_open_error
 from modemd.oneshot import EXIT_UNAVAILABLE, probe_ports, send_once
 from modemd.supervisor import ModemSupervisor
 
@@ -110,7 +110,7 @@ async def test_a_port_another_process_locked_is_refused_with_its_pid(sim, holder
 
 
 async def test_a_stale_uucp_lock_file_is_ignored_and_a_live_one_refuses(sim, tmp_path, monkeypatch):
-    monkeypatch.setattr(at_serial, "UUCP_LOCK_DIRS", (str(tmp_path),))
+    monkeypatch.setattr(at_port_check, "UUCP_LOCK_DIRS", (str(tmp_path),))
     lock = tmp_path / "LCK..ttyUSB2"                 # minicom names it after the name it was given
     dead = subprocess.Popen([sys.executable, "-c", ""])
     dead.wait()
