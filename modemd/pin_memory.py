@@ -150,6 +150,9 @@ class PinMemory:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.fchmod(fd, 0o600)            # a stale tmp file from a crash may have other bits
+            if os.geteuid() == 0:           # `sudo modemd pin reset` in /var/lib/modemd: the service must still
+                owner = os.stat(self.path.parent)           # read it (a root-owned 0600 file would stop every PIN)
+                os.fchown(fd, owner.st_uid, owner.st_gid)
             os.write(fd, data)
             os.fsync(fd)
         finally:

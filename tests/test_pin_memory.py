@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import stat
 from datetime import datetime, timezone
 
@@ -229,3 +230,17 @@ def test_pin_reset_removes_an_unreadable_record(memory, capsys):
     memory.path.write_text("{truncated")
     assert _pin_reset("modem0", "--state-dir", str(memory.path.parent)) == 0
     assert "unreadable" in capsys.readouterr().out and not memory.path.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can write a file for another user")
+def test_root_writes_the_record_for_the_owner_of_the_state_dir(tmp_path):
+    # `sudo modemd pin reset` in /var/lib/modemd (modemd:modemd 0700) must leave a record the service can read.
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    os.chown(state, 64999, 64998)
+    memory = PinMemory.in_dir(state)
+    memory.record("iccid:8949", "modem0", "1234")
+    memory.record("iccid:8950", "modem1", "1234")
+    memory.reset("modem0")
+    st = os.stat(memory.path)
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (64999, 64998, 0o600)
