@@ -12,7 +12,13 @@ import hashlib
 import hmac
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
+
+from .config_model import DEFAULT_APP as DEFAULT_APP_NAME
+from .config_model import LOCAL_APP as LOCAL_APP_NAME
+from .config_model import MIN_SECRET, SCOPES
+from .config_reader import ConfigError
 
 TOKEN_FILE = "api-token"
 CREDENTIAL_NAME = "modemd-token"
@@ -22,30 +28,73 @@ def digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
+@dataclass(frozen=True)
+class App:
+    """Who made a request: an app of the config ([[apps]]), the default app of the [auth] tokens, or the local admin
+    (the admin socket). Messages and verifications belong to the app that made them."""
+    name: str
+    scopes: frozenset[str]
+
+    @property
+    def admin(self) -> bool:
+        return "admin" in self.scopes
+
+    def may(self, scope: str) -> bool:
+        """admin may do everything the other scopes allow."""
+        return scope in self.scopes or self.admin
+
+
+ALL_SCOPES = frozenset(SCOPES)
+DEFAULT_APP = App(DEFAULT_APP_NAME, ALL_SCOPES)   # the single-token setup of before apps could do everything
+LOCAL_APP = App(LOCAL_APP_NAME, ALL_SCOPES)       # root and group modemd on the admin socket
+
+
 class TokenSet:
-    def __init__(self, tokens: list[str]):
-        self._digests = [digest(t) for t in tokens if t]
+    """Each token's digest -> its app. Built from plain tokens (the default app's) and the config's apps."""
+
+    def __init__(self, tokens: list[str], apps: tuple = ()):
+        self._digests = [(digest(t), DEFAULT_APP) for t in tokens if t]
+        for app in apps:
+            self._digests += [(digest(t), App(app.name, frozenset(app.scopes))) for t in app.tokens]
 
     def __bool__(self) -> bool:
         return bool(self._digests)
 
-    def check(self, presented: str) -> bool:
-        """Constant time in the token's content; every stored digest is compared, match or not."""
+    def check(self, presented: str) -> App | None:
+        """The app whose token this is. Constant time in the token's content: every digest is compared, match or
+        not (tokens are unique across apps, config_sections checks it)."""
         candidate = digest(presented)
-        found = False
-        for stored in self._digests:
-            found |= hmac.compare_digest(stored, candidate)
+        found = None
+        for stored, app in self._digests:
+            if hmac.compare_digest(stored, candidate):
+                found = app
         return found
 
 
+def token_problem(token: str) -> str | None:
+    """What is wrong with a bearer token, or None: the same rule for the config, $MODEMD_TOKEN and the credential."""
+    if len(token) < MIN_SECRET:
+        return f"must be at least {MIN_SECRET} characters (make one: openssl rand -hex 32)"
+    if not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
+        return "must be printable ASCII without spaces (it travels in an HTTP header)"
+    return None
+
+
 def tokens_from_environment() -> list[str]:
-    tokens = []
+    """$MODEMD_TOKEN and the systemd credential modemd-token. Raises ConfigError for a token that is too short or
+    not printable ASCII (the config's tokens are held to the same rule)."""
+    found = []
     if os.environ.get("MODEMD_TOKEN"):
-        tokens.append(os.environ["MODEMD_TOKEN"].strip())
+        found.append(("$MODEMD_TOKEN", os.environ["MODEMD_TOKEN"].strip()))
     cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
     if cred_dir and (Path(cred_dir) / CREDENTIAL_NAME).is_file():
-        tokens.append((Path(cred_dir) / CREDENTIAL_NAME).read_text(encoding="utf-8").strip())
-    return tokens
+        found.append((f"credential {CREDENTIAL_NAME}",
+                      (Path(cred_dir) / CREDENTIAL_NAME).read_text(encoding="utf-8").strip()))
+    for source, token in found:
+        problem = token_problem(token)
+        if problem:
+            raise ConfigError(source, f"the token {problem}")
+    return [token for _, token in found]
 
 
 def generated_token(state_dir: Path) -> tuple[str, Path, bool]:

@@ -164,6 +164,9 @@ def cmd_run(args) -> int:
     configure_logging(config.server.log_level)
     try:
         return asyncio.run(run_daemon(config, reload_config=lambda: _load(args)))
+    except ConfigError as exc:    # found at start: a token from $MODEMD_TOKEN or a credential that is too short
+        print(f"modemd: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except OSError as exc:        # e.g. the listen address is taken: say so, no traceback
         print(f"modemd: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE

@@ -16,12 +16,23 @@ BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 46080
 LOG_LEVELS = ("trace", "debug", "info", "warning", "error")
 EVENTS = ("sms:received", "sms:sent", "sms:delivered", "sms:failed", "sms:expired")
 MIN_SECRET = 16   # bytes; a shorter HMAC key or bearer token is guessable
+# What an app's token may do (an [[apps]] table's `scopes`): send plain SMS, send and verify OTP codes, read the
+# inbox; admin sees and acts on every app's messages and verifications.
+SCOPES = ("send", "otp", "inbox", "admin")
+DEFAULT_SCOPES = frozenset({"send", "otp"})
+# The app of the tokens of [auth], $MODEMD_TOKEN, the credential and the generated token: the single-token setup of
+# before apps existed, which could do everything, so it keeps every scope.
+DEFAULT_APP = "default"
+# The app of what root and group modemd do through the admin socket (the `modemd` CLI).
+LOCAL_APP = "local"
+RESERVED_APPS = (DEFAULT_APP, LOCAL_APP)
 
 # Every key the file may hold, per table. The example config documents each one (a test checks it).
 KEYS: dict[str, tuple[str, ...]] = {
-    "": ("simulate", "server", "auth", "modems", "otp", "queue", "webhooks"),
+    "": ("simulate", "server", "auth", "apps", "modems", "otp", "queue", "webhooks"),
     "server": ("listen", "unix_socket", "state_dir", "default_region", "log_level"),
     "auth": ("tokens", "token_files"),
+    "apps": ("name", "tokens", "token_files", "scopes"),
     "modems": ("name", "port", "baud", "rtscts", "pin", "pin_file", "smsc", "per_minute", "registration_timeout"),
     "otp": ("app", "length", "ttl", "max_attempts", "template", "sends_per_number", "sends_window", "resend_gap",
             "sends_per_token", "sends_per_token_window", "verifies_per_number", "verifies_window",
@@ -54,6 +65,15 @@ class ServerConfig:
 class AuthConfig:
     tokens: tuple[str, ...] = field(default=(), repr=False)   # inline ones and those read from token_files
     token_files: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """One local application: its tokens, what they may do, and (later) its own limits."""
+    name: str
+    tokens: tuple[str, ...] = field(default=(), repr=False)
+    token_files: tuple[Path, ...] = ()
+    scopes: frozenset[str] = DEFAULT_SCOPES
 
 
 @dataclass(frozen=True)
@@ -96,6 +116,7 @@ class Config:
     simulate: bool = False
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
+    apps: tuple[AppConfig, ...] = ()
     modems: tuple[ModemConfig, ...] = ()
     otp: OtpSettings = OtpSettings()
     queue: QueueConfig = QueueConfig()

@@ -14,8 +14,10 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
-from .config_model import (BAUD_RATES, EVENTS, KEYS, LOG_LEVELS, MIN_SECRET, AuthConfig, Config, ModemConfig,
-                           QueueConfig, ServerConfig, WebhookConfig)
+from .config_model import (BAUD_RATES, DEFAULT_SCOPES, EVENTS, KEYS, LOG_LEVELS, MIN_SECRET, RESERVED_APPS,
+                           SCOPES, AppConfig, AuthConfig, Config, ModemConfig, QueueConfig, ServerConfig,
+                           WebhookConfig)
+from .auth import token_problem
 from .config_reader import ConfigError, ReadContext, Table, num, read_secret_file, show, unknown
 from .policy import OtpError, OtpSettings, check_template
 from .policy import RetryPolicy
@@ -30,8 +32,9 @@ _REGION_MISTAKES = {"UK": "GB", "EL": "GR"}        # common codes that are not I
 def build_config(data: dict, source: Path | None, *, world_readable: bool = False) -> Config:
     ctx = ReadContext(KEYS, world_readable)
     top = Table(data, "", KEYS[""], ctx)
+    auth = _auth(top.table("auth"))
     config = Config(source=source, simulate=top.boolean("simulate", False),
-                    server=_server(top.table("server")), auth=_auth(top.table("auth")),
+                    server=_server(top.table("server")), auth=auth, apps=_apps(top, auth),
                     modems=_modems(top), otp=_otp(top.table("otp")), queue=_queue(top.table("queue")),
                     webhooks=_webhooks(top))
     return replace(config, warnings=tuple(ctx.warnings))
@@ -91,6 +94,12 @@ def _region(t: Table, name: str, value: str) -> str:
 
 
 def _auth(t: Table) -> AuthConfig:
+    tokens, files = _tokens(t)
+    return AuthConfig(tokens=tokens, token_files=files)
+
+
+def _tokens(t: Table) -> tuple[tuple[str, ...], tuple[Path, ...]]:
+    """`tokens` (inline: the file must not be world-readable) and `token_files` of [auth] or an [[apps]] table."""
     tokens = t.strings("tokens", secret=True)
     if tokens:
         t.inline_secret("tokens")
@@ -103,7 +112,43 @@ def _auth(t: Table) -> AuthConfig:
         if not name.startswith("/"):
             raise ConfigError(key, f"must be an absolute path, got {show(name)}")
         from_files.append(_token_from_file(key, Path(name)))
-    return AuthConfig(tokens=tuple(dict.fromkeys(tokens + tuple(from_files))), token_files=tuple(map(Path, files)))
+    return tuple(dict.fromkeys(tokens + tuple(from_files))), tuple(map(Path, files))
+
+
+def _apps(top: Table, auth: AuthConfig) -> tuple[AppConfig, ...]:
+    apps: list[AppConfig] = []
+    owner = {token: "[auth] (the default app)" for token in auth.tokens}
+    for i, t in enumerate(top.tables("apps")):
+        app = _app(t)
+        if any(other.name == app.name for other in apps):
+            t.fail("name", f"{json.dumps(app.name)} is already the name of another [[apps]] table")
+        for token in app.tokens:       # one token, one app: otherwise who sent a message would be a guess
+            if token in owner:
+                t.fail("tokens", f"a token of this app is also a token of {owner[token]}; give each app its own")
+            owner[token] = f"app {json.dumps(app.name)}"
+        apps.append(app)
+    return tuple(apps)
+
+
+def _app(t: Table) -> AppConfig:
+    name = t.string("name", None)
+    if name is None:
+        t.fail("name", "is required: the app's name (lower-case letters, digits, '_' and '-')")
+    if not _NAME.match(name) or len(name) > 64:
+        t.fail("name", f"lower-case letters, digits, '_' and '-', at most 64, got {show(name)}")
+    if name in RESERVED_APPS:
+        t.fail("name", f"{json.dumps(name)} is reserved ({', '.join(RESERVED_APPS)}: the [auth] tokens and the "
+                       "admin socket); choose another name")
+    tokens, files = _tokens(t)
+    if not tokens:
+        t.fail("tokens", "an app needs at least one token (tokens or token_files)")
+    scopes = t.strings("scopes") if "scopes" in t.data else tuple(sorted(DEFAULT_SCOPES))
+    for scope in scopes:
+        if scope not in SCOPES:
+            t.fail("scopes", f"each one of {', '.join(SCOPES)}, got {show(scope)}")
+    if not scopes:
+        t.fail("scopes", f"at least one of {', '.join(SCOPES)}")
+    return AppConfig(name=name, tokens=tokens, token_files=files, scopes=frozenset(scopes))
 
 
 def _token_from_file(key: str, path: Path) -> str:
@@ -118,10 +163,9 @@ def _token_from_file(key: str, path: Path) -> str:
 
 
 def _check_token(key: str, token: str, source: str = "the token") -> None:
-    if len(token) < MIN_SECRET:
-        raise ConfigError(key, f"{source} must be at least {MIN_SECRET} characters (make one: openssl rand -hex 32)")
-    if not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
-        raise ConfigError(key, f"{source} must be printable ASCII without spaces (it travels in an HTTP header)")
+    problem = token_problem(token)
+    if problem:
+        raise ConfigError(key, f"{source} {problem}")
 
 
 def _modems(top: Table) -> tuple[ModemConfig, ...]:

@@ -121,12 +121,12 @@ class Daemon:
 
     def _tokens(self, config: Config) -> TokenSet:
         tokens = [*config.auth.tokens, *tokens_from_environment()]
-        if not tokens:
+        if not tokens and not config.apps:
             token, path, made = generated_token(self.state_dir)
             tokens = [token]
             log.warning("no API token configured (config auth.tokens, $MODEMD_TOKEN or a systemd credential); "
                         "%s %s", "generated one and saved it in" if made else "using the one saved in", path)
-        return TokenSet(tokens)
+        return TokenSet(tokens, config.apps)
 
     async def _start_simulator(self) -> ModemConfig:
         from .simulator import ControlServer, SimulatedModem   # only the demo and tests need them

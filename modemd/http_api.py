@@ -12,7 +12,6 @@ checks both share). Every name other modules import from `modemd.http_api` is av
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 
 from aiohttp import web
@@ -20,13 +19,14 @@ from aiohttp import web
 from .api_messages import (MAX_PAGE, cancel_message, create_message, get_message, inbox_view, list_inbox,
                            list_messages, message_view, retry_message)
 from .api_otp import send_otp, verify_otp
-from .api_validation import (DAEMON_KEY, MAX_IDEMPOTENCY_KEY, MAX_TTL, TOKEN_ID, DaemonView, Problem, daemon_of,
+from .api_validation import (APP, DAEMON_KEY, MAX_IDEMPOTENCY_KEY, MAX_TTL, TOKEN_ID, DaemonView, Problem, daemon_of,
                              invalid)
 from .errors import StorageError
 from .log import Throttle
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .openapi import SPEC
 from .otp import RateLimited
+from .auth import LOCAL_APP, App
 from .peer_auth import is_admin, peer_of
 from .redact import mask_id
 
@@ -103,10 +103,29 @@ def _authenticate(request: web.Request) -> None:
         _authenticate_peer(request)
         return
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token or not daemon.tokens.check(token.strip()):
+    app = daemon.tokens.check(token.strip()) if scheme.lower() == "bearer" and token else None
+    if app is None:
         raise Problem(401, "Unauthorized", "send Authorization: Bearer <token>")
-    # Rate limits per client key on this: a short digest, never the token itself.
-    request[TOKEN_ID] = hashlib.sha256(token.strip().encode()).hexdigest()[:16]
+    _admit(request, app)
+
+
+def _admit(request: web.Request, app: App) -> None:
+    """The app may use this operation if it has one of the scopes the OpenAPI document lists for it."""
+    route = request.match_info.route
+    needed = _scopes_needed(route) if route.resource is not None else ()
+    if needed and not any(app.may(scope) for scope in needed):
+        raise Problem(403, "Forbidden", f"app {app.name!r} needs the scope {' or '.join(needed)} for this; "
+                      f"it has {', '.join(sorted(app.scopes))}")
+    request[APP] = app
+    request[TOKEN_ID] = f"app:{app.name}"     # per-client rate limits count per app
+
+
+@functools.lru_cache(maxsize=64)      # one entry per route: the routes are fixed when the app is built
+def _scopes_needed(route: web.AbstractRoute) -> tuple[str, ...]:
+    """The scopes the OpenAPI document's `security` names for this route (any one will do); () = any app."""
+    item = SPEC["paths"].get(route.resource.canonical if route.resource else "", {})
+    security = item.get(route.method.lower(), {}).get("security", SPEC["security"])
+    return tuple(scope for requirement in security for scopes in requirement.values() for scope in scopes)
 
 
 def _on_admin_socket(request: web.Request, daemon: DaemonView) -> bool:
@@ -123,6 +142,7 @@ def _authenticate_peer(request: web.Request) -> None:
         raise Problem(401, "Unauthorized", "the peer's credentials could not be read") from None
     if not is_admin(peer):
         raise Problem(403, "Forbidden", f"uid {peer.uid} is not root, the daemon's user or in its group")
+    _admit(request, LOCAL_APP)
     request[TOKEN_ID] = peer.label
 
 

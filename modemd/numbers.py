@@ -23,6 +23,7 @@ _LENGTH_REASONS = {
     ValidationResult.INVALID_LENGTH: "impossible length for its country",
 }
 MAX_INPUT = 64   # longer input is not a phone number; do not hand it to the parser
+LETTERS_REFUSED = "letters are not allowed in a phone number"
 
 
 class InvalidNumber(ModemdError):
@@ -31,6 +32,11 @@ class InvalidNumber(ModemdError):
 
 def normalize(raw: str, default_region: str | None = None) -> str:
     """'+44 7700 900123' or ('07700 900123', 'GB') -> '+447700900123'. Raises InvalidNumber(reason).
+
+    Letters are refused (any script): the parser would turn vanity numbers into keypad digits ('+49170CALLME1' ->
+    +491702255631, someone else's phone), drop an extension ('... ext. 12', 'x12': an SMS cannot reach one, so it
+    would go to the main line) and accept RFC 3966 'tel:' URIs. A client that means a number sends its digits;
+    spaces, dashes, dots, slashes and parentheses stay accepted.
 
     Cached: parsing and validating is the costliest step of an API request (about a fifth of the OTP send path),
     and the same numbers come back (a verify after its send, a resend). Refusals are not cached (lru_cache keeps
@@ -47,6 +53,8 @@ def _normalize(raw: str, default_region: str | None) -> str:
     number = _from_e164(raw)
     if number is not None and phonenumbers.is_valid_number(number):
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if any(c.isalpha() for c in raw):      # after the fast path: strict E.164 input has no letters by construction
+        raise InvalidNumber(LETTERS_REFUSED)
     # Not plain E.164, or not valid as it stands: the parser may still make sense of it (national prefixes
     # written after the country code, +672 3..., +7 8...), and it gives the reason when it cannot.
     try:

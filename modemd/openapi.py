@@ -33,15 +33,24 @@ def _body(schema_ref: str) -> dict:
 STORAGE = _problem_response("the database cannot record or read now (disk full, I/O error); nothing was done",
                             retry_after=True)
 COMMON = {"400": _problem_response("malformed JSON"), "401": _problem_response("missing or wrong bearer token"),
+          "403": _problem_response("the token's app lacks the scope this operation needs"),
           "413": _problem_response("body too large"), "415": _problem_response("not application/json"),
           "422": _problem_response("a field is invalid; `field` names it"), "503": STORAGE}
 AUTHED = {"401": _problem_response("missing or wrong bearer token"),
+          "403": _problem_response("the token's app lacks the scope this operation needs"),
           "422": _problem_response("an unknown query parameter"), "503": STORAGE}
 # POSTs that queue an SMS have a second reason for 503.
 NO_MODEM_OR_STORAGE = _problem_response("no modem can send and the client asked not to queue; or the database "
                                         "cannot record now (disk full, I/O error). Nothing was queued.",
                                         retry_after=True)
-SECURED = [{"bearer": []}]
+SECURED = [{"bearer": []}]   # any app's token
+
+
+def scoped(*scopes: str) -> list[dict]:
+    """The security requirement of an operation: a token of an app with any one of these scopes (OpenAPI 3.1 lets
+    a non-OAuth scheme list role names). admin has them all. The middleware enforces what is written here."""
+    return [{"bearer": [scope]} for scope in scopes]
+
 
 SCHEMAS = {
     "Problem": {"type": "object", "required": ["type", "title", "status"], "properties": {
@@ -124,39 +133,40 @@ PATHS = {
     "/v1/modems": {"get": {"summary": "modems and their state", "security": SECURED,
                            "responses": {"200": _json("ModemList", "modems"), **AUTHED}}},
     "/v1/messages": {
-        "post": {"summary": "queue an SMS", "security": SECURED, "requestBody": _body("NewMessage"),
+        "post": {"summary": "queue an SMS", "security": scoped("send"), "requestBody": _body("NewMessage"),
                  "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
                                  "schema": {"type": "string", "minLength": 1, "maxLength": 255}}],
                  "responses": {"202": _json("MessageSummary", "accepted and durable"),
                                "200": _json("MessageSummary", "the message first accepted with this Idempotency-Key"),
                                **COMMON, "503": NO_MODEM_OR_STORAGE}},
-        "get": {"summary": "list messages, newest first", "security": SECURED, "parameters": [
+        "get": {"summary": "list this app's messages, newest first (admin: every app's)",
+                "security": scoped("send", "otp"), "parameters": [
             {"name": "status", "in": "query", "schema": {"enum": MESSAGE_STATES}},
             {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
             {"name": "after", "in": "query", "schema": {"type": "string"}}],
             "responses": {"200": _json("MessagePage", "a page"), "422": COMMON["422"], **AUTHED}}},
     "/v1/messages/{id}": {
         "parameters": [MESSAGE_ID],
-        "get": {"summary": "one message", "security": SECURED,
+        "get": {"summary": "one of this app's messages", "security": scoped("send", "otp"),
                 "responses": {"200": _json("Message", "the message"), "404": _problem_response("no such message"),
                               **AUTHED}},
-        "delete": {"summary": "cancel a queued message", "security": SECURED,
+        "delete": {"summary": "cancel a queued message of this app", "security": scoped("send", "otp"),
                    "responses": {"200": _json("Message", "canceled"), "404": _problem_response("no such message"),
                                  "409": _problem_response("not queued any more"), **AUTHED}}},
-    "/v1/inbox": {"get": {"summary": "received SMS, oldest first", "security": SECURED, "parameters": [
+    "/v1/inbox": {"get": {"summary": "received SMS, oldest first", "security": scoped("inbox"), "parameters": [
         {"name": "after", "in": "query", "schema": {"type": "string"}},
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
         "responses": {"200": _json("InboxPage", "a page"), **AUTHED}}},
     "/v1/messages/{id}/retry": {
         "parameters": [MESSAGE_ID],
-        "post": {"summary": "requeue a failed message (not OTP)", "security": SECURED,
+        "post": {"summary": "requeue a failed message of this app (not OTP)", "security": scoped("send"),
                  "responses": {"200": _json("Message", "queued again"), "404": _problem_response("no such message"),
                                "409": _problem_response("not failed, or an OTP"), **AUTHED}}},
-    "/v1/otp": {"post": {"summary": "send a one-time passcode", "security": SECURED, "requestBody": _body("NewOtp"),
+    "/v1/otp": {"post": {"summary": "send a one-time passcode", "security": scoped("otp"), "requestBody": _body("NewOtp"),
                          "responses": {"202": _json("Otp", "code made and its SMS queued"), **COMMON,
                                        "429": _problem_response("rate limited", retry_after=True),
                                        "503": NO_MODEM_OR_STORAGE}}},
-    "/v1/otp/verify": {"post": {"summary": "check a code", "security": SECURED, "requestBody": _body("OtpCheck"),
+    "/v1/otp/verify": {"post": {"summary": "check a code sent for this app", "security": scoped("otp"), "requestBody": _body("OtpCheck"),
                                 "responses": {"200": _json("OtpResult", "the outcome"), **COMMON,
                                               "429": _problem_response("rate limited", retry_after=True)}}},
 }

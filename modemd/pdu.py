@@ -6,7 +6,8 @@ Interface (docs/interfaces.md):
 * ``encode_submit(destination, text, ...) -> list[SubmitPart]``: one SMS-SUBMIT per part, ready for AT+CMGS.
 * ``decode_deliver`` / ``decode_status_report`` (modem side), ``decode_submit`` / ``encode_deliver`` /
   ``encode_status_report`` (simulator side), ``decode_any`` (dispatch on TP-MTI, for AT+CMGL sweeps).
-* ``validity_octet(seconds)`` / ``validity_seconds(vp)``: relative TP-VP (TS 23.040 9.2.3.12.1), rounded up.
+* ``validity_octet(seconds)`` / ``validity_seconds(vp)``: relative TP-VP (TS 23.040 9.2.3.12.1), rounded down
+  (never longer than asked; 5 minutes, the shortest, below that).
 * ``tpdu_length``: when given and equal to the number of octets, the hex has no SMSC field (some modems omit it
   in +CDS); otherwise the SMSC length octet is read first (TS 27.005 3.5.1 says it is always there).
 
@@ -23,14 +24,15 @@ from datetime import datetime
 
 from modemd import gsm7  # noqa: F401 - pdu.gsm7 was importable before the split
 
-from .pdu_fields import (MAX_ADDRESS_DIGITS, Alphabet, PduError, dcs_alphabet, encode_address, encode_smsc,
-                         encode_timestamp, open_pdu, read_address, read_timestamp, validity_octet, validity_seconds)
+from .pdu_fields import (MAX_ADDRESS_DIGITS, MIN_VALIDITY, Alphabet, PduError, dcs_alphabet, encode_address,
+                         encode_smsc, encode_timestamp, open_pdu, read_address, read_timestamp, validity_octet,
+                         validity_seconds)
 from .pdu_split import (CONCAT8_LIMIT, CONCAT16_LIMIT, MAX_PARTS, SINGLE_LIMIT, Encoding, SmsPlan, plan,
                         plan_with_limits)
 from .pdu_userdata import Concat, encode_user_data, national_shift, parse_concat, part_headers, read_user_data
 
 __all__ = ["plan", "encode_submit", "decode_submit", "encode_deliver", "decode_deliver", "encode_status_report",
-           "decode_status_report", "decode_any", "validity_octet", "validity_seconds", "PduError", "Concat",
+           "decode_status_report", "decode_any", "validity_octet", "validity_seconds", "MIN_VALIDITY", "PduError", "Concat",
            "national_shift",
            "SubmitPart", "SmsPlan", "Submit", "Deliver", "StatusReport", "Encoding", "Alphabet", "SINGLE_LIMIT",
            "CONCAT8_LIMIT", "CONCAT16_LIMIT", "MAX_PARTS", "MAX_ADDRESS_DIGITS", "MTI_DELIVER", "MTI_SUBMIT",

@@ -7,6 +7,7 @@ Everything malformed raises ``PduError`` (a ValueError) with a message saying wh
 
 from __future__ import annotations
 
+import bisect
 from datetime import datetime, timedelta, timezone
 from typing import Literal
 
@@ -195,11 +196,21 @@ def validity_seconds(vp: int) -> int:
     return (vp - 192) * 7 * 86400  # weeks, 5 to 63
 
 
+# Every relative TP-VP's period, in seconds: strictly increasing, so a bisection finds the one for a duration.
+_VP_SECONDS = [validity_seconds(vp) for vp in range(256)]
+MIN_VALIDITY = _VP_SECONDS[0]        # 5 minutes: nothing shorter can be said in the relative format
+
+
 def validity_octet(seconds: int) -> int:
-    """Seconds -> the smallest relative TP-VP that lasts at least that long (rounded up), clamped to 63 weeks."""
+    """Seconds -> the longest relative TP-VP that is not longer (rounded DOWN), clamped to 5 minutes .. 63 weeks.
+
+    Down, because the validity period tells the SC how long it may keep trying: a code that lives 420 s must not be
+    handed over with 600 s (the SC could deliver it after it died), and a plain SMS with a ttl must not arrive
+    after it. Below 5 minutes no relative value is short enough and 0 (5 minutes, the shortest) is used: see
+    outbox.network_validity for what the outbox does about an OTP with less than that left."""
     if seconds < 0:
         raise PduError(f"validity must be >= 0 seconds, got {seconds}")
-    return next((vp for vp in range(256) if validity_seconds(vp) >= seconds), 255)
+    return max(0, bisect.bisect_right(_VP_SECONDS, seconds) - 1)
 
 
 def dcs_alphabet(dcs: int) -> tuple[Alphabet, int | None]:

@@ -6,7 +6,8 @@ Issuing writes the verification, its queued SMS and the rate-limit hits in one t
 Rate limits: the rate_events rows are the truth (a restart does not reset a counter). Counting them in SQL costs
 O(limit) per check (OFFSET walks the index: 10,000 steps for the daily per-country cap), so the store keeps
 an exact in-memory copy of the last day's rows (_RateIndex), loaded from the table on first use and checked against
-it (max(rowid)) before every use: a rolled-back insert, a prune or any other writer makes it reload. Checks and
+it (max(rowid)) before every use: a rolled-back insert takes its hits back out (the index remembers its recent
+inserts), a prune or any other writer makes it reload. Checks and
 inserts both run inside one write callable, and db.py runs write callables one at a time inside the write
 transaction (on the loop, or on the writer thread for write_bulk, never both at once), so check-and-insert is
 race-free.
@@ -17,11 +18,12 @@ from __future__ import annotations
 import bisect
 import sqlite3
 import weakref
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
 from .sms import OutboundSms
-from .db import Refused
+from .db import MAX_BATCH, Refused
 from .store import Store, _insert
 
 
@@ -45,6 +47,9 @@ class Limit:
 
 INDEX_HORIZON = 86400.0      # the index loads the last day of hits; a window reaching further back is counted in SQL
 TRIM_EVERY = 60.0            # seconds between drops of hits that no window seen so far can count any more
+# hit_all calls remembered for taking back: a request makes at most one, so two batches' worth covers a rolled-back
+# savepoint and a whole rolled-back transaction (a failed COMMIT); anything older is reloaded.
+RECENT_INSERTS = 2 * MAX_BATCH
 _MAX_ROWID = 2 ** 63 - 1
 
 
@@ -58,8 +63,10 @@ class _RateIndex:
     Exact means: whenever covers(limit, now) is true, retry_after(limit, now) returns what Limit.retry_after() would
     return on the same connection at the same moment (tests/test_api_otp.py compares them); otherwise the caller asks
     SQL. It holds because
-    - every insert into rate_events goes through hit_all(), and sync() reloads from the table whenever max(rowid) is
-      not the one the index last wrote (a rolled-back savepoint or transaction, a prune, a write by anything else);
+    - every insert into rate_events goes through hit_all(), and sync() compares max(rowid) with the one the index
+      last wrote: lower after a rolled-back savepoint or transaction, which removes the newest rows (their rowids are
+      given out again), so it takes back the hits of its newest inserts down to that rowid (`recent`); a prune, a
+      write by anything else, or a rollback reaching past what it remembers makes it reload the table;
     - a load takes every row newer than now - horizon (`floor`); a window reaching back past it goes to SQL;
     - trimming drops a bucket's hits older than the largest window seen for its kind ("otp-send", "otp-gap", ...),
       so per-number buckets live minutes, not a day; a window larger than that (a reloaded config) reloads first,
@@ -73,13 +80,35 @@ class _RateIndex:
         self.floor = float("-inf")                  # hits at or before floor were not loaded
         self.trimmed_at = float("-inf")             # `now` of the last trim
         self.next_trim = 0.0
+        # (first rowid, buckets, at) of each recent hit_all: what a rollback takes back. Not a day of rows reloaded
+        # on the event loop: a request any client can make fail (bad input) must not cost O(table).
+        self.recent: deque[tuple[int, tuple[str, ...], float]] = deque(maxlen=RECENT_INSERTS)
 
     def sync(self, conn: sqlite3.Connection, now: float) -> None:
         rowid = conn.execute("SELECT max(rowid) FROM rate_events").fetchone()[0] or 0
-        if rowid != self.last_rowid:
+        if rowid != self.last_rowid and not self._take_back(rowid):
             self._load(conn, now, rowid)
         elif now >= self.next_trim:
             self._trim(now)
+
+    def _take_back(self, rowid: int) -> bool:
+        """Undo the hits of inserts a rollback removed (rowids above `rowid`); False if that does not explain it."""
+        if self.last_rowid is None or rowid > self.last_rowid:
+            return False
+        while self.recent and self.recent[-1][0] > rowid:
+            first, buckets, at = self.recent.pop()
+            for bucket in buckets:
+                self._remove(bucket, at)
+            self.last_rowid = first - 1
+        return self.last_rowid == rowid
+
+    def _remove(self, bucket: str, at: float) -> None:
+        hits = self.buckets.get(bucket)
+        i = bisect.bisect_left(hits, at) if hits else 0
+        if hits and i < len(hits) and hits[i] == at:        # else trimmed already
+            del hits[i]
+            if not hits:
+                del self.buckets[bucket]
 
     def _load(self, conn: sqlite3.Connection, now: float, rowid: int) -> None:
         floor = now - self.horizon
@@ -92,6 +121,7 @@ class _RateIndex:
                 hits.append(at)
         self.buckets, self.floor, self.last_rowid = buckets, floor, rowid
         self.windows, self.trimmed_at, self.next_trim = {}, float("-inf"), now + TRIM_EVERY
+        self.recent.clear()          # what it recorded is in the table or gone: a rollback from here reloads
 
     def _trim(self, now: float) -> None:
         horizon_cut = now - self.horizon
@@ -139,8 +169,10 @@ class _RateIndex:
         conn.execute("INSERT INTO rate_events (bucket, at) VALUES " + ", ".join(["(?, ?)"] * len(limits)),
                      [v for l in limits for v in (l.bucket, now)])
         if self.last_rowid + len(limits) < _MAX_ROWID:
+            self.recent.append((self.last_rowid + 1, tuple(limit.bucket for limit in limits), now))
             self.last_rowid += len(limits)
         else:
+            self.recent.clear()                     # random rowids: a rollback cannot be explained, it reloads
             self.last_rowid = conn.execute("SELECT max(rowid) FROM rate_events").fetchone()[0]
         for limit in limits:
             hits = self.buckets.get(limit.bucket)

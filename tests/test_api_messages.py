@@ -6,6 +6,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from modemd.auth import TokenSet
+from modemd.config import AppConfig
 from modemd.http_api import build_app
 from modemd.metrics import Metrics
 from modemd.store import Store
@@ -140,8 +141,8 @@ async def test_list_pages_and_filters(api):
     assert len(queued["data"]) == 5
 
 
-async def test_idempotency_keys_are_per_client(api):
-    api.daemon.tokens = TokenSet([TOKEN, "another-client-token-42"])
+async def test_idempotency_keys_are_per_app(api):
+    api.daemon.tokens = TokenSet([TOKEN], (AppConfig("other", tokens=("another-client-token-42",)),))
     body = {"to": "+4915112345678", "text": "mine"}
     mine = await post(api, body, headers={"Idempotency-Key": "order-1"})
     theirs = await post(api, {**body, "text": "theirs"},

@@ -15,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from modemd.auth import TokenSet
+from modemd.config import AppConfig
 from modemd.http_api import build_app
 from modemd.metrics import Metrics
 from modemd.otp import OtpService, OtpSettings
@@ -30,7 +31,7 @@ class FakeDaemon:
     def __init__(self, store, otp):
         self.store, self.otp = store, otp
         self.metrics = Metrics()
-        self.tokens = TokenSet([TOKEN, "second-token-xyz"])
+        self.tokens = TokenSet([TOKEN], (AppConfig("second", tokens=("second-token-xyz",), scopes=frozenset({"otp"})),))
         self.default_region = "DE"
 
     def ready(self):
