@@ -4,16 +4,19 @@ received SMS (/v1/inbox), and the JSON views of both. No AT, no SQL here: the st
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 
 from aiohttp import web
 
-from .api_validation import (Problem, daemon_of, idempotency_key, int_param, invalid, iso, json_object,
+from .api_validation import (APP, Problem, daemon_of, idempotency_key, int_param, invalid, iso, json_object,
                              number_field, only_fields, part_count, priority_field, text_field, ttl_field,
                              unavailable_unless_queued)
 from .redact import mask_number
 from .sms import OutboundSms, Priority, State, new_message_id
+from .store import IdempotencyMismatch
 
 log = logging.getLogger("modemd.http_api")   # the API's log lines keep one logger name, whichever module writes
 
@@ -34,8 +37,14 @@ async def create_message(request: web.Request) -> web.Response:
     unavailable_unless_queued(daemon, body)
     now = time.time()
     sms = OutboundSms(id=new_message_id(now), to=to, text=text, parts=parts, priority=priority, next_attempt_at=now,
-                      deadline=now + ttl if ttl else None, created_at=now, updated_at=now, idempotency_key=key)
-    result = await daemon.store.enqueue(sms)
+                      deadline=now + ttl if ttl else None, created_at=now, updated_at=now, idempotency_key=key,
+                      app=request[APP].name, request_digest=request_digest(to, text, priority, ttl))
+    try:
+        result = await daemon.store.enqueue(sms)
+    except IdempotencyMismatch as exc:
+        raise Problem(422, "Idempotency-Key reused", "this Idempotency-Key was used in the last 24 h for a "
+                      "different message (another to, text, priority or ttl); nothing was queued. Use a new key "
+                      "for a new message.", field="Idempotency-Key", first_id=exc.first.id) from None
     if result.created:
         log.info("message %s to %s accepted (%d part(s), %s priority)", sms.id, mask_number(sms.to), sms.parts,
                  "high" if priority is Priority.HIGH else "normal")
@@ -60,7 +69,8 @@ async def list_messages(request: web.Request) -> web.Response:
             raise invalid("status", f"one of {', '.join(s.value for s in State)}") from None
     limit = int_param(query.get("limit", "50"), "limit", 1, MAX_PAGE)
     after = query.get("after") or None
-    messages = await daemon.store.list(state=state, limit=limit, after=after)
+    app = request[APP]
+    messages = await daemon.store.list(state=state, limit=limit, after=after, app=None if app.admin else app.name)
     next_after = messages[-1].id if len(messages) == limit else None
     return web.json_response({"data": [message_view(m) for m in messages], "next_after": next_after})
 
@@ -89,10 +99,19 @@ async def retry_message(request: web.Request) -> web.Response:
 
 
 async def _find(request: web.Request) -> OutboundSms:
+    """The message, if it is this app's (admin: any app's). Another app's message answers exactly as an id that
+    does not exist: same status, same body, and the same one lookup by primary key behind both."""
     sms = await daemon_of(request).store.get(request.match_info["id"])
-    if sms is None:
+    app = request[APP]
+    if sms is None or not (app.admin or sms.app == app.name):
         raise Problem(404, "Not found", "no message with that id")
     return sms
+
+
+def request_digest(to: str, text: str, priority: Priority, ttl: int | None) -> str:
+    """What the request asked for, after normalising (a number written two ways is the same request)."""
+    canonical = json.dumps([to, text, int(priority), ttl], ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _message_summary(sms: OutboundSms) -> dict:

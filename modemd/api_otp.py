@@ -9,7 +9,7 @@ import logging
 
 from aiohttp import web
 
-from .api_validation import (TOKEN_ID, daemon_of, invalid, iso, json_object, number_field, only_fields,
+from .api_validation import (APP, TOKEN_ID, daemon_of, invalid, iso, json_object, number_field, only_fields,
                              optional_int, unavailable_unless_queued)
 from .otp import OtpError
 from .redact import mask_number
@@ -30,7 +30,7 @@ async def send_otp(request: web.Request) -> web.Response:
     unavailable_unless_queued(daemon, body)
     try:
         issued = await daemon.otp.issue(to, token_id=request[TOKEN_ID], ttl=ttl, length=length,
-                                        template=template)
+                                        template=template, app=request[APP].name)
     except OtpError as exc:
         raise invalid(exc.field, exc.reason) from None
     log.info("otp %s to %s issued, message %s", issued.id, mask_number(issued.to), issued.message_id)
@@ -52,7 +52,9 @@ async def verify_otp(request: web.Request) -> web.Response:
     verification_id = body.get("id")
     if "id" in body and (not isinstance(verification_id, str) or not 1 <= len(verification_id) <= 64):
         raise invalid("id", "a verification id as returned by POST /v1/otp")
-    outcome = await daemon.otp.verify(code, to=to, verification_id=verification_id)
+    app = request[APP]
+    outcome = await daemon.otp.verify(code, to=to, verification_id=verification_id,
+                                      app=None if app.admin else app.name)
     daemon.metrics.otp_verified(outcome.status)
     log.info("otp verify for %s: %s", mask_number(to) if to else outcome.verification_id or "unknown id",
              outcome.status)

@@ -56,7 +56,8 @@ SCHEMAS = {
     "Problem": {"type": "object", "required": ["type", "title", "status"], "properties": {
         "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
         "detail": {"type": "string"}, "field": {"type": "string"}, "retry_after": {"type": "integer"},
-        "status_now": {"type": "string"}}},
+        "status_now": {"type": "string"},
+        "first_id": {"type": "string", "description": "the message an Idempotency-Key was first used for"}}},
     "NewMessage": {"type": "object", "required": ["to", "text"], "additionalProperties": False, "properties": {
         "to": E164, "text": {"type": "string", "minLength": 1, "description": "any Unicode; split into parts"},
         "priority": {"enum": ["normal", "high"], "default": "normal"},

@@ -80,7 +80,7 @@ class OtpService:
         return hmac.digest(self._secret, f"{verification_id}:{code}".encode(), hashlib.sha256)
 
     async def issue(self, to: str, *, token_id: str, ttl: int | None = None, length: int | None = None,
-                    template: str | None = None) -> IssuedOtp:
+                    template: str | None = None, app: str = "default") -> IssuedOtp:
         """Raises OtpError (bad input / country not allowed) or RateLimited. `to` is already E.164."""
         s = self.settings
         ttl, length, template = ttl or s.ttl, length or s.length, template or s.template
@@ -91,11 +91,11 @@ class OtpService:
         verification_id = "otp_" + new_message_id(now)[4:]
         message = OutboundSms(id=new_message_id(now), to=to, kind=Kind.OTP, priority=Priority.HIGH,
                               text=render(template, code=code, app=s.app, minutes=max(1, ttl // 60)), parts=1,
-                              next_attempt_at=now, deadline=now + ttl, created_at=now, updated_at=now)
+                              next_attempt_at=now, deadline=now + ttl, created_at=now, updated_at=now, app=app)
         verification = Verification(id=verification_id, destination=to, code_hmac=self._mac(verification_id, code),
                                     created_at=now, expires_at=now + ttl, attempts=0, max_attempts=s.max_attempts,
-                                    status="pending", message_id=message.id)
-        await self.store.issue(verification, message, self._send_limits(to, country, token_id))
+                                    status="pending", message_id=message.id, app=app)
+        await self.store.issue(verification, message, self._send_limits(to, country, token_id, app))
         return IssuedOtp(verification_id, to, now + ttl, message.id)
 
     def _check_request(self, country: str | None, ttl: int, length: int, template: str) -> None:
@@ -107,9 +107,11 @@ class OtpService:
             raise OtpError("to", f"sending codes to {country or 'this country'} is not allowed by this server")
         check_template(template, self.settings.app, length, ttl)
 
-    def _send_limits(self, to: str, country: str | None, token_id: str) -> list[Limit]:
+    def _send_limits(self, to: str, country: str | None, token_id: str, app: str) -> list[Limit]:
+        """The resend gap is per app and number (it is the app's "resend" button; two apps a person uses at once
+        each get their code); the per-number count is across apps (what one phone can be flooded with)."""
         s = self.settings
-        return [Limit(f"otp-gap:{to}", 1, s.resend_gap),
+        return [Limit(f"otp-gap:{app}:{to}", 1, s.resend_gap),
                 Limit(f"otp-send:{to}", s.sends_per_number, s.sends_window),
                 Limit(f"otp-token:{token_id}", s.sends_per_token, s.sends_per_token_window),
                 Limit(f"otp-country:{country}", s.daily_per_country, 86400.0)]
@@ -120,20 +122,23 @@ class OtpService:
         keep = max(86400.0, s.sends_window, s.resend_gap, s.sends_per_token_window, s.verifies_window) + 3600.0
         await self.store.prune(time.time(), keep)
 
-    async def verify(self, code: str, *, to: str | None = None, verification_id: str | None = None
-                     ) -> VerifyOutcome:
+    async def verify(self, code: str, *, to: str | None = None, verification_id: str | None = None,
+                     app: str | None = None) -> VerifyOutcome:
         """Same work whether a code is pending or not: one lookup, one HMAC, one constant-time compare. The rate-limit
-        hit and the check are one transaction (one commit to wait for, not two)."""
+        hit and the check are one transaction (one commit to wait for, not two). `app`: whose codes to look at
+        (None: every app's, for admin). The verify limit counts per app and number, and only against a code that
+        exists: another app's junk cannot keep this app's user out."""
         s = self.settings
-        target = to or verification_id or ""
-        limits = [Limit(f"otp-verify:{target}", s.verifies_per_number, s.verifies_window)]
+
+        def limits(v: Verification) -> list[Limit]:
+            return [Limit(f"otp-verify:{v.app}:{v.destination}", s.verifies_per_number, s.verifies_window)]
         dummy = "otp_" + "0" * 26
 
         def check(v: Verification | None) -> bool:
             expected = v.code_hmac if v else self._mac(dummy, "x")
             return hmac.compare_digest(expected, self._mac(v.id if v else dummy, code))
 
-        return await self.store.verify(to, verification_id, time.time(), check, s.lock_after_failures, limits)
+        return await self.store.verify(to, verification_id, time.time(), check, s.lock_after_failures, limits, app)
 
 
 # OtpSettings, OtpError, the template helpers and DEFAULT_TEMPLATE live in policy.py; re-exported for callers.

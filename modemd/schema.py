@@ -151,4 +151,15 @@ REPORT_MATCH = """
     CREATE INDEX messages_report_match ON messages(modem, substr(destination, -9), sent_at) WHERE sent_at IS NOT NULL
 """
 
-MIGRATIONS = [MESSAGES, OTP, INBOX, WEBHOOKS, INBOX_PART_DATA, REPORT_MATCH]
+# 7: apps (auth.App): every message and verification belongs to the app that made it; what existed before apps was
+#    made by the default app's tokens. A message remembers the digest of the request that made it, so a reused
+#    Idempotency-Key with another body is refused instead of answered with the first message.
+APPS = """
+    ALTER TABLE messages ADD COLUMN app TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE messages ADD COLUMN request_digest TEXT;
+    CREATE INDEX messages_app ON messages(app, seq);
+    ALTER TABLE otp_verifications ADD COLUMN app TEXT NOT NULL DEFAULT 'default';
+    CREATE INDEX otp_by_app_destination ON otp_verifications(app, destination, created_at)
+"""
+
+MIGRATIONS = [MESSAGES, OTP, INBOX, WEBHOOKS, INBOX_PART_DATA, REPORT_MATCH, APPS]

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .db import Database
+from .db import Database, Refused
 from .schema import MIGRATIONS
 from .sms import Kind, OutboundSms, Priority, State, can_move
 
@@ -24,7 +24,7 @@ IDEMPOTENCY_WINDOW = 24 * 3600.0   # a repeated Idempotency-Key within 24 h retu
 
 _COLUMNS = ("id, kind, destination, body, parts, priority, state, attempts, next_attempt_at, deadline, created_at, "
             "updated_at, sent_at, delivered_at, error_code, error_text, modem, refs, possible_duplicate, "
-            "ambiguous, idempotency_key")
+            "ambiguous, idempotency_key, app, request_digest")
 
 
 def _row_to_sms(row: sqlite3.Row) -> OutboundSms:
@@ -35,7 +35,16 @@ def _row_to_sms(row: sqlite3.Row) -> OutboundSms:
         updated_at=row["updated_at"], sent_at=row["sent_at"], delivered_at=row["delivered_at"],
         error_code=row["error_code"], error_text=row["error_text"], modem=row["modem"],
         references=json.loads(row["refs"]), possible_duplicate=bool(row["possible_duplicate"]),
-        ambiguous=row["ambiguous"], idempotency_key=row["idempotency_key"])
+        ambiguous=row["ambiguous"], idempotency_key=row["idempotency_key"], app=row["app"],
+        request_digest=row["request_digest"])
+
+
+class IdempotencyMismatch(Refused):
+    """An Idempotency-Key the app used before, now with a different request: nothing is queued."""
+
+    def __init__(self, first: OutboundSms):
+        super().__init__(f"the Idempotency-Key was used for message {first.id} with a different request")
+        self.first = first
 
 
 @dataclass(frozen=True)
@@ -142,11 +151,13 @@ class Store:
             return _row_to_sms(row) if row else None
         return await self.db.read(work)
 
-    async def list(self, *, state: State | None = None, limit: int = 50, after: str | None = None
-                   ) -> list[OutboundSms]:
-        """Newest first; `after` is the id of the last message of the previous page."""
+    async def list(self, *, state: State | None = None, limit: int = 50, after: str | None = None,
+                   app: str | None = None) -> list[OutboundSms]:
+        """Newest first; `after` is the id of the last message of the previous page; `app`: only its messages."""
         def work(conn):
             where, args = ["1=1"], []
+            if app is not None:
+                where.append("app = ?"); args.append(app)
             if state:
                 where.append("state = ?"); args.append(state.value)
             if after:
@@ -182,14 +193,16 @@ class Store:
 def _insert(conn: sqlite3.Connection, sms: OutboundSms) -> Enqueued:
     if sms.idempotency_key:
         existing = _by_idempotency_key(conn, sms.idempotency_key, sms.created_at)
+        if existing and existing.request_digest != sms.request_digest:
+            raise IdempotencyMismatch(existing)
         if existing:
             return Enqueued(existing, created=False)
     conn.execute(
-        f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join('?' * 21)})",
+        f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join('?' * 23)})",
         (sms.id, sms.kind.value, sms.to, sms.text, sms.parts, int(sms.priority), sms.state.value, sms.attempts,
          sms.next_attempt_at, sms.deadline, sms.created_at, sms.updated_at, sms.sent_at, sms.delivered_at,
          sms.error_code, sms.error_text, sms.modem, json.dumps(sms.references), int(sms.possible_duplicate),
-         sms.ambiguous, sms.idempotency_key))
+         sms.ambiguous, sms.idempotency_key, sms.app, sms.request_digest))
     _event(conn, sms.id, sms.created_at, None, sms.state, "accepted")
     return Enqueued(sms, created=True)
 

@@ -209,6 +209,7 @@ class Verification:
     max_attempts: int
     status: str
     message_id: str
+    app: str = "default"          # the app that asked for the code: only it (and admin) can check it
 
 
 class RateLimited(Refused):
@@ -243,13 +244,17 @@ class OtpStore:
 
     async def verify(self, destination: str | None, verification_id: str | None, now: float,
                      check: Callable[[Verification | None], bool], lock_after: int,
-                     limits: list[Limit] = ()) -> VerifyOutcome:
-        """Count a hit on `limits` (RateLimited: nothing else happens), find the pending code, apply expiry and
-        attempt caps, compare with `check`, consume on success: one transaction, one commit to wait for."""
+                     limits: Callable[[Verification], list[Limit]] = lambda v: [], app: str | None = None
+                     ) -> VerifyOutcome:
+        """Find the app's code (app None: any app's, for admin), count a hit on the limits of what was found
+        (RateLimited: nothing else happens), apply expiry and attempt caps, compare with `check`, consume on
+        success: one transaction, one commit to wait for. A code that does not exist (or is another app's) counts
+        against nothing and writes nothing: junk verifies cannot lock out a number, nor grow a table."""
         def work(conn):
-            if limits:
-                self._index.hit_all(conn, list(limits), now)
-            return _verify(conn, destination, verification_id, now, check, lock_after)
+            v = _find(conn, destination, verification_id, app)
+            if v is not None and v.status in ("pending", "max_attempts_reached"):
+                self._index.hit_all(conn, limits(v), now)
+            return _verify(conn, v, now, check, lock_after)
         return await self.db.write(work)
 
     async def prune(self, now: float, keep: float) -> None:
@@ -264,30 +269,35 @@ def _issue(conn: sqlite3.Connection, index: _RateIndex, v: Verification, sms: Ou
            limits: list[Limit]) -> None:
     index.hit_all(conn, limits, v.created_at)
     # A new send supersedes the pending code; its SMS, if not sent yet, is not worth sending any more.
-    old = conn.execute("UPDATE otp_verifications SET status = 'superseded' WHERE destination = ? AND "
-                       "status = 'pending' RETURNING message_id", (v.destination,)).fetchall()
+    # Only the same app's: two apps sending codes to one person (a shop and a bank) keep their own codes.
+    old = conn.execute("UPDATE otp_verifications SET status = 'superseded' WHERE app = ? AND destination = ? AND "
+                       "status = 'pending' RETURNING message_id", (v.app, v.destination)).fetchall()
     for row in old:
         conn.execute("UPDATE messages SET state = 'canceled', body = NULL, updated_at = ?, error_text = "
                      "'superseded by a newer code' WHERE id = ? AND state = 'queued'", (v.created_at,
                                                                                        row["message_id"]))
     conn.execute("INSERT INTO otp_verifications (id, destination, code_hmac, created_at, expires_at, attempts, "
-                 "max_attempts, status, message_id) VALUES (?, ?, ?, ?, ?, 0, ?, 'pending', ?)",
-                 (v.id, v.destination, v.code_hmac, v.created_at, v.expires_at, v.max_attempts, v.message_id))
+                 "max_attempts, status, message_id, app) VALUES (?, ?, ?, ?, ?, 0, ?, 'pending', ?, ?)",
+                 (v.id, v.destination, v.code_hmac, v.created_at, v.expires_at, v.max_attempts, v.message_id,
+                  v.app))
     _insert(conn, sms)
 
 
-def _find(conn: sqlite3.Connection, destination: str | None, verification_id: str | None) -> Verification | None:
+def _find(conn: sqlite3.Connection, destination: str | None, verification_id: str | None,
+          app: str | None) -> Verification | None:
+    """The verification by id, or the number's latest; only the app's own unless app is None (admin)."""
+    mine, args = ("", ()) if app is None else (" AND app = ?", (app,))
     if verification_id:
-        row = conn.execute("SELECT * FROM otp_verifications WHERE id = ?", (verification_id,)).fetchone()
+        row = conn.execute(f"SELECT * FROM otp_verifications WHERE id = ?{mine}",
+                           (verification_id, *args)).fetchone()
     else:
-        row = conn.execute("SELECT * FROM otp_verifications WHERE destination = ? ORDER BY created_at DESC "
-                           "LIMIT 1", (destination,)).fetchone()
+        row = conn.execute(f"SELECT * FROM otp_verifications WHERE destination = ?{mine} ORDER BY created_at DESC "
+                           "LIMIT 1", (destination, *args)).fetchone()
     return Verification(**dict(row)) if row else None
 
 
-def _verify(conn: sqlite3.Connection, destination: str | None, verification_id: str | None, now: float,
+def _verify(conn: sqlite3.Connection, v: Verification | None, now: float,
             check: Callable[[Verification | None], bool], lock_after: int) -> VerifyOutcome:
-    v = _find(conn, destination, verification_id)
     matched = check(v)          # always computed, found or not: the same work either way
     if v is None or v.status not in ("pending", "max_attempts_reached"):
         return VerifyOutcome("not_found")

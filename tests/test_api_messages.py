@@ -115,10 +115,24 @@ async def test_unknown_routes_and_methods_are_problems(api):
 async def test_idempotency_key_returns_the_first_message(api):
     body = {"to": "+4915112345678", "text": "once"}
     first = await post(api, body, headers={"Idempotency-Key": "order-42"})
-    again = await post(api, {**body, "text": "twice"}, headers={"Idempotency-Key": "order-42"})
+    # The same request again (the number written nationally, the default priority spelled out): the first message.
+    again = await post(api, {"to": "015112345678", "text": "once", "priority": "normal"},
+                       headers={"Idempotency-Key": "order-42"})
     assert first.status == 202 and again.status == 200
     assert (await first.json())["id"] == (await again.json())["id"]
     assert (await api.daemon.store.counts()) == {"queued": 1}
+
+
+async def test_an_idempotency_key_reused_for_another_body_is_refused(api):
+    first = await post(api, {"to": "+4915112345678", "text": "once"}, headers={"Idempotency-Key": "order-43"})
+    first_id = (await first.json())["id"]
+    for changed in ({"text": "twice"}, {"to": "+4915112345679"}, {"priority": "high"}, {"ttl": 60}):
+        other = await post(api, {"to": "+4915112345678", "text": "once", **changed},
+                           headers={"Idempotency-Key": "order-43"})
+        problem = await other.json()
+        assert other.status == 422, (changed, problem)
+        assert problem["field"] == "Idempotency-Key" and problem["first_id"] == first_id
+    assert (await api.daemon.store.counts()) == {"queued": 1}          # nothing else was queued
 
 
 async def test_cancel_only_queued_messages(api):

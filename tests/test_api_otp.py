@@ -218,9 +218,12 @@ async def test_unknown_number_verifies_as_not_found(api):
 async def test_verify_attempts_per_number_are_rate_limited(tmp_path):
     api = await make_api(tmp_path, verifies_per_number=3)
     try:
+        for _ in range(5):        # checks against a code that does not exist count against nothing
+            assert await verify(api, "123456") == (200, {"valid": False, "status": "not_found"})
+        assert (await send(api)).status == 202
         for _ in range(3):
-            assert (await verify(api, "123456"))[0] == 200
-        status, problem = await verify(api, "123456")
+            assert (await verify(api, "000000"))[0] == 200
+        status, problem = await verify(api, "000000")
         assert status == 429
     finally:
         await api.close()
@@ -348,7 +351,9 @@ async def test_verify_rate_limit_and_check_are_one_transaction(tmp_path):
         wrong = "000000" if code != "000000" else "111111"
         assert (await verify(api, wrong))[1] == {"valid": False, "status": "pending", "attempts_left": 4}
         assert (await verify(api, code))[1]["status"] == "approved"
-        assert (await verify(api, code))[0] == 429        # the third verify of the number is refused
+        assert (await verify(api, code))[1]["status"] == "not_found"   # consumed: counts against nothing
+        assert (await send(api)).status == 202
+        assert (await verify(api, wrong))[0] == 429       # the third verify of the number's codes is refused
     finally:
         await api.close()
         await api.store.close()

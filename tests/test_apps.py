@@ -1,0 +1,135 @@
+"""Many apps, one daemon: each app's tokens see and act on its own messages only, scopes decide which endpoints an
+app may call, admin sees all; from the HTTP API of a running daemon (issue 11, item 1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import DaemonProcess, wait_for
+
+SHOP, BANK, OPS, INBOX_ONLY = ("shop-token-0123456789abcdef", "bank-token-0123456789abcdef",
+                               "ops-token-0123456789abcdef", "reader-token-0123456789abcdef")
+TO = "+4915112345678"
+
+
+@pytest.fixture
+def daemon(tmp_path, free_port):
+    config = tmp_path / "modemd.toml"
+    config.write_text(f"""
+simulate = true
+[[apps]]
+name = "shop"
+tokens = ["{SHOP}"]
+scopes = ["send", "otp"]
+[[apps]]
+name = "bank"
+tokens = ["{BANK}"]
+[[apps]]
+name = "ops"
+tokens = ["{OPS}"]
+scopes = ["admin"]
+[[apps]]
+name = "reader"
+tokens = ["{INBOX_ONLY}"]
+scopes = ["inbox"]
+""")
+    os.chmod(config, 0o600)
+    d = DaemonProcess(tmp_path, free_port, "--config", str(config))
+    wait_for(d.ready, timeout=20)
+    yield d
+    d.terminate()
+
+
+def call(daemon, token, method, path, body=None, headers=None):
+    request = urllib.request.Request(daemon.url + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                                              **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_an_app_sees_and_acts_on_its_own_messages_only(daemon):
+    status, mine = call(daemon, SHOP, "POST", "/v1/messages", {"to": TO, "text": "shop's", "ttl": 3600})
+    assert status == 202
+    unknown = call(daemon, BANK, "GET", "/v1/messages/msg_01AAAAAAAAAAAAAAAAAAAAAAAA")
+    # Another app's message answers exactly as an id that does not exist.
+    assert call(daemon, BANK, "GET", f"/v1/messages/{mine['id']}") == unknown
+    assert unknown[0] == 404
+    assert call(daemon, BANK, "DELETE", f"/v1/messages/{mine['id']}") == unknown
+    assert call(daemon, BANK, "POST", f"/v1/messages/{mine['id']}/retry")[0] == 404
+    _, listed = call(daemon, BANK, "GET", "/v1/messages")
+    assert listed["data"] == []
+    _, listed = call(daemon, SHOP, "GET", "/v1/messages")
+    assert [m["id"] for m in listed["data"]] == [mine["id"]]
+    # admin sees every app's.
+    assert call(daemon, OPS, "GET", f"/v1/messages/{mine['id']}")[0] == 200
+    assert [m["id"] for m in call(daemon, OPS, "GET", "/v1/messages")[1]["data"]] == [mine["id"]]
+
+
+def test_scopes_decide_what_an_app_may_call(daemon):
+    status, problem = call(daemon, SHOP, "GET", "/v1/inbox")
+    assert status == 403 and "inbox" in problem["detail"]
+    assert call(daemon, INBOX_ONLY, "GET", "/v1/inbox")[0] == 200
+    status, problem = call(daemon, INBOX_ONLY, "POST", "/v1/messages", {"to": TO, "text": "no"})
+    assert status == 403 and "send" in problem["detail"]
+    assert call(daemon, INBOX_ONLY, "POST", "/v1/otp", {"to": TO})[0] == 403
+    assert call(daemon, OPS, "GET", "/v1/inbox")[0] == 200                  # admin may do all
+    assert call(daemon, BANK, "POST", "/v1/otp", {"to": TO})[0] == 202      # default scopes: send and otp
+    assert call(daemon, "not-a-token-0123456789", "GET", "/v1/modems")[0] == 401
+
+
+def test_the_openapi_document_names_each_operations_scope(daemon):
+    with urllib.request.urlopen(daemon.url + "/openapi.json", timeout=10) as response:
+        spec = json.loads(response.read())
+    assert spec["paths"]["/v1/inbox"]["get"]["security"] == [{"bearer": ["inbox"]}]
+    assert spec["paths"]["/v1/otp/verify"]["post"]["security"] == [{"bearer": ["otp"]}]
+    assert spec["paths"]["/v1/messages"]["post"]["security"] == [{"bearer": ["send"]}]
+
+
+def _codes(tmp_path) -> list[str]:
+    path = tmp_path / "state" / "handset.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [json.loads(line)["text"].split()[0] for line in lines]
+
+
+def _send_code(daemon, tmp_path, token) -> tuple[str, str]:
+    before = len(_codes(tmp_path))
+    status, issued = call(daemon, token, "POST", "/v1/otp", {"to": TO})
+    assert status == 202, issued
+    wait_for(lambda: len(_codes(tmp_path)) > before, timeout=20)
+    return issued["id"], _codes(tmp_path)[-1]
+
+
+def test_codes_belong_to_the_app_that_asked_for_them(daemon, tmp_path):
+    shop_id, shop_code = _send_code(daemon, tmp_path, SHOP)
+    bank_id, bank_code = _send_code(daemon, tmp_path, BANK)        # the same person, another app: its own code
+    not_found = {"valid": False, "status": "not_found"}
+    assert call(daemon, BANK, "POST", "/v1/otp/verify", {"id": shop_id, "code": shop_code}) == (200, not_found)
+    assert call(daemon, BANK, "POST", "/v1/otp/verify", {"to": TO, "code": shop_code})[1]["status"] == "pending"
+    # Junk from one app (unknown ids, wrong codes for numbers it has no code for) locks nobody out.
+    for i in range(30):
+        assert call(daemon, BANK, "POST", "/v1/otp/verify",
+                    {"id": f"otp_junk{i:022d}", "code": "000000"}) == (200, not_found)
+    assert call(daemon, SHOP, "POST", "/v1/otp/verify", {"to": TO, "code": shop_code})[1]["status"] == "approved"
+    # The bank's code was not superseded by the shop's (sent first), nor by the bank's own wrong try above.
+    assert call(daemon, OPS, "POST", "/v1/otp/verify", {"id": bank_id, "code": bank_code})[1]["status"] == "approved"
+    rate_rows = _rate_buckets(tmp_path)
+    assert not any("junk" in bucket for bucket in rate_rows), rate_rows   # unknown ids made no buckets
+
+
+def _rate_buckets(tmp_path) -> list[str]:
+    import sqlite3
+    db = sqlite3.connect(tmp_path / "state" / "modemd.db")
+    try:
+        return [row[0] for row in db.execute("SELECT DISTINCT bucket FROM rate_events")]
+    finally:
+        db.close()
