@@ -62,3 +62,17 @@ async def verify_otp(request: web.Request) -> web.Response:
     if outcome.attempts_left is not None and outcome.status == "pending":
         result["attempts_left"] = outcome.attempts_left
     return web.json_response(result)
+
+
+async def unlock_otp(request: web.Request) -> web.Response:
+    """Admin: lift the lock a number got from consecutive wrong codes (every app's, or one app's)."""
+    daemon = daemon_of(request)
+    body = await json_object(request)
+    only_fields(body, {"to", "app"})
+    to = number_field(body.get("to"), daemon.default_region)
+    app = body.get("app")
+    if app is not None and (not isinstance(app, str) or not 1 <= len(app) <= 64):
+        raise invalid("app", "an app's name")
+    removed = await daemon.otp.unlock(to, app)
+    log.info("otp lock on %s lifted by app %s (%d lock(s))", mask_number(to), request[APP].name, removed)
+    return web.json_response({"to": to, "unlocked": removed})

@@ -32,6 +32,9 @@ def add_commands(sub) -> None:
     p = _command(otp, "verify", "check a code (exit 0 only when approved)", cmd_otp_verify)
     p.add_argument("to")
     p.add_argument("code")
+    p = _command(otp, "unlock", "lift a number's lock after consecutive wrong codes (admin)", cmd_otp_unlock)
+    p.add_argument("to")
+    p.add_argument("--app", help="only this app's lock (default: every app's)")
     queue = sub.add_parser("queue", help="list, retry or cancel queued messages").add_subparsers(dest="queue_cmd",
                                                                                                 required=True)
     p = _command(queue, "list", "messages, newest first", cmd_queue_list)
@@ -135,6 +138,13 @@ def cmd_otp_verify(args, client: ApiClient) -> int:
     code = _finish(args, response, lambda b: b["status"] + (f" ({b['attempts_left']} attempts left)"
                                                             if "attempts_left" in b else ""))
     return code if code != EXIT_OK or response.body.get("valid") else EXIT_REFUSED
+
+
+def cmd_otp_unlock(args, client: ApiClient) -> int:
+    body = {"to": args.to, **({"app": args.app} if args.app else {})}
+    return _finish(args, client.call("POST", "/v1/otp/unlock", body),
+                   lambda b: f"{b['to']}: {b['unlocked']} lock(s) lifted" if b["unlocked"] else
+                   f"{b['to']}: was not locked")
 
 
 def cmd_queue_list(args, client: ApiClient) -> int:

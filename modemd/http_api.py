@@ -18,7 +18,7 @@ from aiohttp import web
 
 from .api_messages import (MAX_PAGE, cancel_message, create_message, get_message, inbox_view, list_inbox,
                            list_messages, message_view, retry_message)
-from .api_otp import send_otp, verify_otp
+from .api_otp import send_otp, unlock_otp, verify_otp
 from .api_validation import (APP, DAEMON_KEY, MAX_IDEMPOTENCY_KEY, MAX_TTL, TOKEN_ID, DaemonView, Problem, daemon_of,
                              invalid)
 from .errors import StorageError
@@ -102,7 +102,7 @@ def _authenticate(request: web.Request) -> None:
     if _on_admin_socket(request, daemon):
         _authenticate_peer(request)
         return
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    scheme, _, token = _visible_ascii(request.headers.get("Authorization", "")).partition(" ")
     app = daemon.tokens.check(token.strip()) if scheme.lower() == "bearer" and token else None
     if app is None:
         raise Problem(401, "Unauthorized", "send Authorization: Bearer <token>")
@@ -126,6 +126,12 @@ def _scopes_needed(route: web.AbstractRoute) -> tuple[str, ...]:
     item = SPEC["paths"].get(route.resource.canonical if route.resource else "", {})
     security = item.get(route.method.lower(), {}).get("security", SPEC["security"])
     return tuple(scope for requirement in security for scopes in requirement.values() for scope in scopes)
+
+
+def _visible_ascii(value: str) -> str:
+    """The header value, or "" (no credentials: a 401) unless it is plain visible ASCII and spaces. aiohttp hands
+    on other bytes as lone surrogates (surrogateescape), which fail wherever the value is encoded."""
+    return value if value.isascii() and value.isprintable() else ""
 
 
 def _on_admin_socket(request: web.Request, daemon: DaemonView) -> bool:
@@ -162,6 +168,7 @@ def build_app(daemon: DaemonView) -> web.Application:
     app.router.add_get("/v1/inbox", list_inbox)
     app.router.add_post("/v1/otp", send_otp)
     app.router.add_post("/v1/otp/verify", verify_otp)
+    app.router.add_post("/v1/otp/unlock", unlock_otp)
     return app
 
 

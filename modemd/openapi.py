@@ -84,6 +84,11 @@ SCHEMAS = {
         "template": {"type": ["string", "null"], "maxLength": 320, "description": "must contain {code}; may use {app}, "
                      "{minutes}; must fit one GSM-7 SMS"},
         "queue_if_unavailable": {"type": "boolean", "default": True}}},
+    "OtpUnlock": {"type": "object", "required": ["to"], "additionalProperties": False, "properties": {
+        "to": E164, "app": {"type": ["string", "null"], "minLength": 1, "maxLength": 64,
+                            "description": "only this app's lock (default: every app's)"}}},
+    "OtpUnlocked": {"type": "object", "required": ["to", "unlocked"], "properties": {
+        "to": {"type": "string"}, "unlocked": {"type": "integer", "minimum": 0}}},
     "Otp": {"type": "object", "required": ["id", "to", "status", "expires_at", "message_id"], "properties": {
         "id": {"type": "string"}, "to": {"type": "string"}, "status": {"const": "pending"},
         "expires_at": TIMESTAMP, "message_id": {"type": "string"}}},
@@ -167,6 +172,9 @@ PATHS = {
                          "responses": {"202": _json("Otp", "code made and its SMS queued"), **COMMON,
                                        "429": _problem_response("rate limited", retry_after=True),
                                        "503": NO_MODEM_OR_STORAGE}}},
+    "/v1/otp/unlock": {"post": {"summary": "lift a number's lock after consecutive wrong codes (admin)",
+                                "security": scoped("admin"), "requestBody": _body("OtpUnlock"),
+                                "responses": {"200": _json("OtpUnlocked", "the locks removed"), **COMMON}}},
     "/v1/otp/verify": {"post": {"summary": "check a code sent for this app", "security": scoped("otp"), "requestBody": _body("OtpCheck"),
                                 "responses": {"200": _json("OtpResult", "the outcome"), **COMMON,
                                               "429": _problem_response("rate limited", retry_after=True)}}},

@@ -116,6 +116,10 @@ class OtpService:
                 Limit(f"otp-token:{token_id}", s.sends_per_token, s.sends_per_token_window),
                 Limit(f"otp-country:{country}", s.daily_per_country, 86400.0)]
 
+    async def unlock(self, to: str, app: str | None = None) -> int:
+        """Lift the wrong-code lock on a number (an admin's `modemd otp unlock`); app None: every app's lock."""
+        return await self.store.unlock(to, app)
+
     async def prune(self) -> None:
         """Forget rate-limit hits and verifications older than every window that could still count them."""
         s = self.settings

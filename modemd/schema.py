@@ -159,7 +159,17 @@ APPS = """
     ALTER TABLE messages ADD COLUMN request_digest TEXT;
     CREATE INDEX messages_app ON messages(app, seq);
     ALTER TABLE otp_verifications ADD COLUMN app TEXT NOT NULL DEFAULT 'default';
-    CREATE INDEX otp_by_app_destination ON otp_verifications(app, destination, created_at)
+    CREATE INDEX otp_by_app_destination ON otp_verifications(app, destination, created_at);
+    -- Consecutive wrong codes per app and number, with when the last one was: one app's wrong tries do not lock
+    -- another app's user out, and the lock decays (store_otp.LOCK_DECAY). The old per-number counts are dropped.
+    DROP TABLE otp_failures;
+    CREATE TABLE otp_failures (
+        app TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        consecutive INTEGER NOT NULL,
+        last_at REAL NOT NULL,
+        PRIMARY KEY (app, destination)
+    )
 """
 
 MIGRATIONS = [MESSAGES, OTP, INBOX, WEBHOOKS, INBOX_PART_DATA, REPORT_MATCH, APPS]

@@ -28,6 +28,11 @@ from .store import Store, _insert
 
 
 
+# After this long without a wrong code, a number's run of consecutive failures starts again: the lock is a
+# defence against guessing, not a sentence (NIST SP 800-63B 5.2.2 allows the lock to lift after a while).
+LOCK_DECAY = 24 * 3600.0
+
+
 @dataclass(frozen=True)
 class Limit:
     bucket: str
@@ -257,6 +262,11 @@ class OtpStore:
             return _verify(conn, v, now, check, lock_after)
         return await self.db.write(work)
 
+    async def unlock(self, destination: str, app: str | None = None) -> int:
+        """An admin lifts the wrong-code lock of a number (one app's, or every app's with None). Returns how many
+        locks (counts of consecutive failures) were removed."""
+        return await self.db.write(lambda conn: _unlock(conn, destination, app))
+
     async def prune(self, now: float, keep: float) -> None:
         def work(conn):
             _prune(conn, now, keep)
@@ -306,31 +316,40 @@ def _verify(conn: sqlite3.Connection, v: Verification | None, now: float,
     if now >= v.expires_at:
         conn.execute("UPDATE otp_verifications SET status = 'expired' WHERE id = ?", (v.id,))
         return VerifyOutcome("expired", None, v.id)
-    if _failures(conn, v.destination) >= lock_after:
+    if _failures(conn, v, now) >= lock_after:
         return VerifyOutcome("max_attempts_reached", 0, v.id)
     if matched:
         # Single use: the row goes at once, so a second verify of the same code finds nothing.
         conn.execute("DELETE FROM otp_verifications WHERE id = ? AND status = 'pending'", (v.id,))
-        conn.execute("DELETE FROM otp_failures WHERE destination = ?", (v.destination,))
+        conn.execute("DELETE FROM otp_failures WHERE app = ? AND destination = ?", (v.app, v.destination))
         return VerifyOutcome("approved", None, v.id)
-    return _wrong_code(conn, v)
+    return _wrong_code(conn, v, now)
 
 
-def _wrong_code(conn: sqlite3.Connection, v: Verification) -> VerifyOutcome:
+def _wrong_code(conn: sqlite3.Connection, v: Verification, now: float) -> VerifyOutcome:
     attempts = v.attempts + 1
     status = "max_attempts_reached" if attempts >= v.max_attempts else "pending"
     conn.execute("UPDATE otp_verifications SET attempts = ?, status = ? WHERE id = ?", (attempts, status, v.id))
-    # Consecutive failures per number survive resends and restarts (NIST SP 800-63B 5.2.2).
-    conn.execute("INSERT INTO otp_failures (destination, consecutive) VALUES (?, 1) ON CONFLICT(destination) "
-                 "DO UPDATE SET consecutive = consecutive + 1", (v.destination,))
+    # Consecutive failures per app and number survive resends and restarts (NIST SP 800-63B 5.2.2); a run that
+    # stopped LOCK_DECAY ago starts again from one.
+    conn.execute("INSERT INTO otp_failures (app, destination, consecutive, last_at) VALUES (?, ?, 1, ?) "
+                 "ON CONFLICT(app, destination) DO UPDATE SET last_at = excluded.last_at, consecutive = "
+                 "CASE WHEN last_at < ? THEN 1 ELSE consecutive + 1 END", (v.app, v.destination, now, now - LOCK_DECAY))
     return VerifyOutcome(status, v.max_attempts - attempts, v.id)
 
 
-def _failures(conn: sqlite3.Connection, destination: str) -> int:
-    row = conn.execute("SELECT consecutive FROM otp_failures WHERE destination = ?", (destination,)).fetchone()
-    return row["consecutive"] if row else 0
+def _failures(conn: sqlite3.Connection, v: Verification, now: float) -> int:
+    row = conn.execute("SELECT consecutive, last_at FROM otp_failures WHERE app = ? AND destination = ?",
+                       (v.app, v.destination)).fetchone()
+    return row["consecutive"] if row and row["last_at"] >= now - LOCK_DECAY else 0
+
+
+def _unlock(conn: sqlite3.Connection, destination: str, app: str | None) -> int:
+    mine, args = ("", ()) if app is None else (" AND app = ?", (app,))
+    return conn.execute(f"DELETE FROM otp_failures WHERE destination = ?{mine}", (destination, *args)).rowcount
 
 
 def _prune(conn: sqlite3.Connection, now: float, keep: float) -> None:
     conn.execute("DELETE FROM rate_events WHERE at < ?", (now - keep,))
     conn.execute("DELETE FROM otp_verifications WHERE expires_at < ?", (now - keep,))
+    conn.execute("DELETE FROM otp_failures WHERE last_at < ?", (now - LOCK_DECAY,))   # decayed: nothing to keep

@@ -399,3 +399,21 @@ async def test_prune_forgets_only_what_no_window_counts_any_more(tmp_path):
     finally:
         await api.close()
         await api.store.close()
+
+
+@pytest.mark.parametrize("hours_ago, locked", [(1, True), (25, False)])
+async def test_the_wrong_code_lock_decays(tmp_path, hours_ago, locked):
+    api = await make_api(tmp_path, lock_after_failures=3)
+    try:
+        issued = await (await send(api)).json()
+        code = await code_of(api, issued["message_id"])
+        conn = sqlite3.connect(api.store.path)       # a run of 5 wrong codes that ended `hours_ago`
+        conn.execute("INSERT INTO otp_failures (app, destination, consecutive, last_at) VALUES ('default', ?, 5, ?)",
+                     (TO, time.time() - hours_ago * 3600))
+        conn.commit()
+        conn.close()
+        status = (await verify(api, code))[1]["status"]
+        assert status == ("max_attempts_reached" if locked else "approved")
+    finally:
+        await api.close()
+        await api.store.close()

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import urllib.error
 import urllib.request
 
 import pytest
 
-from conftest import DaemonProcess, wait_for
+from conftest import MODEMD, DaemonProcess, wait_for
 
 SHOP, BANK, OPS, INBOX_ONLY = ("shop-token-0123456789abcdef", "bank-token-0123456789abcdef",
                                "ops-token-0123456789abcdef", "reader-token-0123456789abcdef")
@@ -133,3 +134,44 @@ def _rate_buckets(tmp_path) -> list[str]:
         return [row[0] for row in db.execute("SELECT DISTINCT bucket FROM rate_events")]
     finally:
         db.close()
+
+
+def test_wrong_codes_lock_only_that_apps_user_and_an_admin_lifts_it(tmp_path, free_port):
+    config = tmp_path / "modemd.toml"
+    config.write_text(f"""
+simulate = true
+[otp]
+lock_after_failures = 2
+resend_gap = 0.0
+[[apps]]
+name = "shop"
+tokens = ["{SHOP}"]
+[[apps]]
+name = "bank"
+tokens = ["{BANK}"]
+""")
+    os.chmod(config, 0o600)
+    daemon = DaemonProcess(tmp_path, free_port, "--config", str(config))
+    try:
+        wait_for(daemon.ready, timeout=20)
+        _, bank_code = _send_code(daemon, tmp_path, BANK)
+        wrong = "000000" if bank_code != "000000" else "111111"
+        for _ in range(2):                                  # two wrong codes: the bank's user is locked out
+            call(daemon, BANK, "POST", "/v1/otp/verify", {"to": TO, "code": wrong})
+        _, bank_code = _send_code(daemon, tmp_path, BANK)
+        assert call(daemon, BANK, "POST", "/v1/otp/verify", {"to": TO, "code": bank_code})[1]["status"] == \
+            "max_attempts_reached"
+        _, shop_code = _send_code(daemon, tmp_path, SHOP)  # the shop's user, the same person, is not
+        assert call(daemon, SHOP, "POST", "/v1/otp/verify", {"to": TO, "code": shop_code})[1]["status"] == "approved"
+        # Only admin may lift a lock: the app itself may not, the local admin CLI may.
+        assert call(daemon, BANK, "POST", "/v1/otp/unlock", {"to": TO})[0] == 403
+        home = {**os.environ, "XDG_STATE_HOME": str(tmp_path)}
+        (tmp_path / "modemd").symlink_to(tmp_path / "state")
+        unlocked = subprocess.run(MODEMD + ["otp", "unlock", TO], capture_output=True, text=True, timeout=30,
+                                  env={k: v for k, v in home.items() if k != "MODEMD_TOKEN"},
+                                  stdin=subprocess.DEVNULL)
+        assert unlocked.returncode == 0 and "1 lock(s) lifted" in unlocked.stdout, unlocked
+        assert call(daemon, BANK, "POST", "/v1/otp/verify", {"to": TO, "code": bank_code})[1]["status"] == \
+            "approved"
+    finally:
+        daemon.terminate()
