@@ -167,3 +167,30 @@ async def test_list_pages_newest_first(store):
     page2 = await store.list(limit=3, after=page1[-1].id)
     assert [m.id for m in page1 + page2] == list(reversed(ids))[:6]
     assert [m.id for m in await store.list(state=State.SENT)] == []
+
+
+async def test_the_counters_match_a_count_of_the_rows(tmp_path):
+    """message_counts (kept by triggers) against a GROUP BY over the table, after every kind of change."""
+    import sqlite3 as _sqlite3
+    from modemd.sms import Kind, OutboundSms, State
+    from modemd.store import Store as _Store
+    store = _Store(tmp_path / "counts.db")
+    await store.open()
+    try:
+        now = 1_700_000_000.0
+        for i in range(6):
+            await store.enqueue(OutboundSms(id=f"msg_{i}", to="+4915112345678", text="x", parts=1,
+                                            kind=Kind.OTP if i % 2 else Kind.SMS, next_attempt_at=now,
+                                            created_at=now, updated_at=now, deadline=now + 10 if i == 5 else None))
+        claimed = await store.claim_next("m0", now=now)
+        await store.mark_sent(claimed.id, [1], purge_text=False)
+        await store.cancel("msg_1")
+        await store.expire_due(now=now + 60)
+        await store.db.write(lambda conn: conn.execute("DELETE FROM messages WHERE id = 'msg_2'"))
+        counted = await store.counts()
+        conn = _sqlite3.connect(tmp_path / "counts.db")
+        truth = dict(conn.execute("SELECT state, count(*) FROM messages GROUP BY state").fetchall())
+        conn.close()
+        assert counted == truth and counted[State.QUEUED.value] == 2, (counted, truth)
+    finally:
+        await store.close()
