@@ -11,7 +11,7 @@ import time
 
 from aiohttp import web
 
-from .api_validation import (APP, Problem, daemon_of, idempotency_key, int_param, invalid, iso, json_object,
+from .api_validation import (APP, Problem, allowed_destination, daemon_of, limits_of, idempotency_key, int_param, invalid, iso, json_object,
                              number_field, only_fields, part_count, priority_field, text_field, ttl_field,
                              unavailable_unless_queued)
 from .redact import mask_number
@@ -29,6 +29,7 @@ async def create_message(request: web.Request) -> web.Response:
     body = await json_object(request)
     only_fields(body, {"to", "text", "priority", "ttl", "queue_if_unavailable"})
     to = number_field(body.get("to"), daemon.default_region)
+    allowed_destination(daemon, to)
     text = text_field(body.get("text"))
     parts = part_count(text)
     priority = priority_field(body.get("priority", "normal"))
@@ -40,7 +41,7 @@ async def create_message(request: web.Request) -> web.Response:
                       deadline=now + ttl if ttl else None, created_at=now, updated_at=now, idempotency_key=key,
                       app=request[APP].name, request_digest=request_digest(to, text, priority, ttl))
     try:
-        result = await daemon.store.enqueue(sms)
+        result = await daemon.store.enqueue(sms, bound=limits_of(daemon).sms_bound)
     except IdempotencyMismatch as exc:
         raise Problem(422, "Idempotency-Key reused", "this Idempotency-Key was used in the last 24 h for a "
                       "different message (another to, text, priority or ttl); nothing was queued. Use a new key "

@@ -9,7 +9,7 @@ import logging
 
 from aiohttp import web
 
-from .api_validation import (APP, TOKEN_ID, daemon_of, invalid, iso, json_object, number_field, only_fields,
+from .api_validation import (APP, TOKEN_ID, allowed_destination, limits_of, daemon_of, invalid, iso, json_object, number_field, only_fields,
                              optional_int, unavailable_unless_queued)
 from .otp import OtpError
 from .redact import mask_number
@@ -22,6 +22,7 @@ async def send_otp(request: web.Request) -> web.Response:
     body = await json_object(request)
     only_fields(body, {"to", "ttl", "length", "template", "queue_if_unavailable"})
     to = number_field(body.get("to"), daemon.default_region)
+    allowed_destination(daemon, to)
     ttl = optional_int(body, "ttl", 60, 3600)
     length = optional_int(body, "length", 4, 10)
     template = body.get("template")
@@ -30,7 +31,8 @@ async def send_otp(request: web.Request) -> web.Response:
     unavailable_unless_queued(daemon, body)
     try:
         issued = await daemon.otp.issue(to, token_id=request[TOKEN_ID], ttl=ttl, length=length,
-                                        template=template, app=request[APP].name)
+                                        template=template, app=request[APP].name,
+                                        bound=limits_of(daemon).otp_bound)
     except OtpError as exc:
         raise invalid(exc.field, exc.reason) from None
     log.info("otp %s to %s issued, message %s", issued.id, mask_number(issued.to), issued.message_id)

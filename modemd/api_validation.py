@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from array import array
 from itertools import accumulate
 from typing import Any, Protocol
 
@@ -20,6 +21,8 @@ from aiohttp import web
 
 from . import pdu
 from .auth import App, TokenSet
+from .config_model import LimitsConfig
+from .otp import region_of
 from .metrics import Metrics
 from .numbers import InvalidNumber, normalize
 from .otp import OtpService
@@ -39,6 +42,7 @@ class DaemonView(Protocol):
     metrics: Metrics
     inbox_store: InboxStore
     default_region: str | None
+    limits: LimitsConfig
 
     def ready(self) -> bool: ...
     def modem_states(self) -> list[dict]: ...
@@ -52,6 +56,18 @@ APP = web.RequestKey("app", App)               # who made the request: its messa
 
 def daemon_of(request: web.Request) -> DaemonView:
     return request.app[DAEMON_KEY]
+
+
+def allowed_destination(daemon: DaemonView, to: str) -> None:
+    """[limits] allowed_countries, for every send path: a number elsewhere is a 422 naming `to`."""
+    allowed = limits_of(daemon).allowed_countries
+    if allowed and region_of(to) not in allowed:
+        raise invalid("to", f"sending to {region_of(to) or 'this country'} is not allowed by this server")
+
+
+def limits_of(daemon: DaemonView) -> LimitsConfig:
+    """The send safeguards in force (they change on reload); defaults for a daemon view without them (tests)."""
+    return getattr(daemon, "limits", None) or LimitsConfig()
 
 
 class Problem(Exception):
@@ -106,18 +122,19 @@ async def json_object(request: web.Request) -> dict:
 
 # A JSON string, escapes included. Once opened it always matches, to its closing quote or to the end of an unfinished
 # one, so the search never goes back over the text: linear in the body, however hostile.
-_STRING = re.compile(r'"(?:[^"\\]|\\(?s:.)?)*(?:"|\Z)')
+_STRING = re.compile(r'"[^"\\]*(?:\\(?s:.)?[^"\\]*)*(?:"|\Z)')
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")     # as signed bytes (array "b"): +1 opens, -1 closes
 
 
 def _nesting(text: str) -> int:
     """How deep json.loads would recurse into `text` at most: the deepest count of brackets opened and not yet closed,
-    those inside strings left out. All in C-speed passes (count, re.sub, accumulate): ~1 ms for 64 KiB of brackets."""
+    those inside strings left out. All in C-speed passes (count, re.sub, translate, accumulate): 64 KiB of brackets
+    take ~1.5 ms, less than the parse of a body that deep would."""
     if text.count("[") + text.count("{") <= MAX_DEPTH:   # every body we expect: no scan at all
         return 0
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
-    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text)).encode("ascii")
+    return max(accumulate(array("b", brackets.translate(_STEP))), default=0)
 
 
 def _unicode_values(name: str, value: Any) -> None:

@@ -29,10 +29,12 @@ RESERVED_APPS = (DEFAULT_APP, LOCAL_APP)
 
 # Every key the file may hold, per table. The example config documents each one (a test checks it).
 KEYS: dict[str, tuple[str, ...]] = {
-    "": ("simulate", "server", "auth", "apps", "modems", "otp", "queue", "webhooks"),
+    "": ("simulate", "server", "auth", "apps", "limits", "modems", "otp", "queue", "webhooks"),
     "server": ("listen", "unix_socket", "state_dir", "default_region", "log_level"),
     "auth": ("tokens", "token_files"),
-    "apps": ("name", "tokens", "token_files", "scopes"),
+    "apps": ("name", "tokens", "token_files", "scopes", "sends_per_hour", "sends_per_day"),
+    "limits": ("allowed_countries", "sms_per_number", "sms_per_number_window", "sends_per_hour", "sends_per_day",
+               "max_queued", "otp_reserve"),
     "modems": ("name", "port", "baud", "rtscts", "pin", "pin_file", "smsc", "per_minute", "registration_timeout"),
     "otp": ("app", "length", "ttl", "max_attempts", "template", "sends_per_number", "sends_window", "resend_gap",
             "sends_per_token", "sends_per_token_window", "verifies_per_number", "verifies_window",
@@ -74,6 +76,29 @@ class AppConfig:
     tokens: tuple[str, ...] = field(default=(), repr=False)
     token_files: tuple[Path, ...] = ()
     scopes: frozenset[str] = DEFAULT_SCOPES
+    sends_per_hour: int | None = None    # SMS and OTP together; None: [limits] sends_per_hour
+    sends_per_day: int | None = None
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """The safeguards of every send path (plain SMS and OTP alike), checked in the transaction that accepts."""
+    allowed_countries: frozenset[str] = frozenset()   # empty = every country
+    sms_per_number: int = 20              # plain SMS to one number per sms_per_number_window
+    sms_per_number_window: float = 3600.0
+    sends_per_hour: int = 1000            # per app, SMS and OTP together, unless its [[apps]] table says otherwise
+    sends_per_day: int = 10000
+    max_queued: int = 100000              # messages waiting; past it a send answers 503 with Retry-After
+    otp_reserve: float = 0.1              # the share of max_queued only OTP may fill: a bulk backlog cannot starve codes
+
+    @property
+    def sms_bound(self) -> int:
+        """Plain SMS are refused once this many messages wait; codes may fill the rest, up to max_queued."""
+        return max(1, int(self.max_queued * (1 - self.otp_reserve)))
+
+    @property
+    def otp_bound(self) -> int:
+        return self.max_queued
 
 
 @dataclass(frozen=True)
@@ -117,6 +142,7 @@ class Config:
     server: ServerConfig = ServerConfig()
     auth: AuthConfig = AuthConfig()
     apps: tuple[AppConfig, ...] = ()
+    limits: LimitsConfig = LimitsConfig()
     modems: tuple[ModemConfig, ...] = ()
     otp: OtpSettings = OtpSettings()
     queue: QueueConfig = QueueConfig()

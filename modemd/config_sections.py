@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 
 from .config_model import (BAUD_RATES, DEFAULT_SCOPES, EVENTS, KEYS, LOG_LEVELS, MIN_SECRET, RESERVED_APPS,
-                           SCOPES, AppConfig, AuthConfig, Config, ModemConfig, QueueConfig, ServerConfig,
+                           SCOPES, AppConfig, AuthConfig, Config, LimitsConfig, ModemConfig, QueueConfig, ServerConfig,
                            WebhookConfig)
 from .auth import token_problem
 from .config_reader import ConfigError, ReadContext, Table, num, read_secret_file, show, unknown
@@ -35,6 +35,7 @@ def build_config(data: dict, source: Path | None, *, world_readable: bool = Fals
     auth = _auth(top.table("auth"))
     config = Config(source=source, simulate=top.boolean("simulate", False),
                     server=_server(top.table("server")), auth=auth, apps=_apps(top, auth),
+                    limits=_limits(top.table("limits")),
                     modems=_modems(top), otp=_otp(top.table("otp")), queue=_queue(top.table("queue")),
                     webhooks=_webhooks(top))
     return replace(config, warnings=tuple(ctx.warnings))
@@ -148,7 +149,22 @@ def _app(t: Table) -> AppConfig:
             t.fail("scopes", f"each one of {', '.join(SCOPES)}, got {show(scope)}")
     if not scopes:
         t.fail("scopes", f"at least one of {', '.join(SCOPES)}")
-    return AppConfig(name=name, tokens=tokens, token_files=files, scopes=frozenset(scopes))
+    return AppConfig(name=name, tokens=tokens, token_files=files, scopes=frozenset(scopes),
+                     sends_per_hour=t.integer("sends_per_hour", None, 1) if "sends_per_hour" in t.data else None,
+                     sends_per_day=t.integer("sends_per_day", None, 1) if "sends_per_day" in t.data else None)
+
+
+def _limits(t: Table) -> LimitsConfig:
+    d = LimitsConfig()
+    return LimitsConfig(
+        allowed_countries=frozenset(_region(t, f"allowed_countries[{i}]", c)
+                                    for i, c in enumerate(t.strings("allowed_countries"))),
+        sms_per_number=t.integer("sms_per_number", d.sms_per_number, 1),
+        sms_per_number_window=t.number("sms_per_number_window", d.sms_per_number_window, 0, above=True),
+        sends_per_hour=t.integer("sends_per_hour", d.sends_per_hour, 1),
+        sends_per_day=t.integer("sends_per_day", d.sends_per_day, 1),
+        max_queued=t.integer("max_queued", d.max_queued, 1),
+        otp_reserve=t.number("otp_reserve", d.otp_reserve, 0, 0.9))
 
 
 def _token_from_file(key: str, path: Path) -> str:

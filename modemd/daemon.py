@@ -71,6 +71,7 @@ class Daemon:
         self.tokens = TokenSet([])
         self.otp: OtpService | None = None
         self.default_region = config.server.default_region
+        self.limits = config.limits
         self._runner: web.AppRunner | None = None
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
@@ -239,6 +240,7 @@ class Daemon:
         for key in kept:
             log.warning("config: %s changed; that takes effect after a restart", key)
         self.tokens, self.config, self.default_region = tokens, new, new.server.default_region
+        self.limits = new.limits
         self.otp.settings = new.otp
         self.webhooks.update_hooks(list(new.webhooks))
         self.outbox.policy, self.outbox.keep_sent_text = new.queue.retry, new.queue.keep_sent_text

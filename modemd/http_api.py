@@ -26,6 +26,7 @@ from .log import Throttle
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .openapi import SPEC
 from .otp import RateLimited
+from .store import QueueFull
 from .auth import LOCAL_APP, App
 from .peer_auth import is_admin, peer_of
 from .redact import mask_id
@@ -55,6 +56,9 @@ async def problems(request: web.Request, handler) -> web.StreamResponse:
         _log_storage_trouble(exc)
         return Problem(503, "Storage unavailable", "the database cannot record this now (disk full or I/O error); "
                        "nothing was done. Try again later.", retry_after=STORAGE_RETRY_AFTER).response()
+    except QueueFull:
+        return Problem(503, "Queue full", "as many messages are waiting as this server allows; nothing was queued. "
+                       "Try again later.", retry_after=QUEUE_FULL_RETRY_AFTER).response()
     except RateLimited as limited:
         seconds = max(1, int(limited.retry_after + 0.999))
         return Problem(429, "Too many requests", f"try again in {seconds} s", retry_after=seconds).response()
@@ -67,6 +71,8 @@ async def problems(request: web.Request, handler) -> web.StreamResponse:
         return response
 
 
+# The queue drains at the modems' pace (a few SMS a second at best): half a minute is a fair first wait.
+QUEUE_FULL_RETRY_AFTER = 30
 # A full disk fails every request: one error line a minute, with the count, not one per request.
 STORAGE_RETRY_AFTER = 30
 _storage_trouble = Throttle(60.0)

@@ -40,9 +40,9 @@ AUTHED = {"401": _problem_response("missing or wrong bearer token"),
           "403": _problem_response("the token's app lacks the scope this operation needs"),
           "422": _problem_response("an unknown query parameter"), "503": STORAGE}
 # POSTs that queue an SMS have a second reason for 503.
-NO_MODEM_OR_STORAGE = _problem_response("no modem can send and the client asked not to queue; or the database "
-                                        "cannot record now (disk full, I/O error). Nothing was queued.",
-                                        retry_after=True)
+NO_MODEM_OR_STORAGE = _problem_response("no modem can send and the client asked not to queue; the queue is full "
+                                        "([limits] max_queued; codes have a reserve); or the database cannot "
+                                        "record now (disk full, I/O error). Nothing was queued.", retry_after=True)
 SECURED = [{"bearer": []}]   # any app's token
 
 

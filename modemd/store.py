@@ -47,6 +47,11 @@ class IdempotencyMismatch(Refused):
         self.first = first
 
 
+class QueueFull(Refused):
+    """The queue holds as many messages as it may (LimitsConfig.max_queued, less the OTP reserve for plain SMS):
+    back-pressure, nothing queued. The client tries again later."""
+
+
 @dataclass(frozen=True)
 class Enqueued:
     message: OutboundSms
@@ -65,9 +70,10 @@ class Store:
         await self.db.close()
 
     # ---- writes ------------------------------------------------------------------------------------------------
-    async def enqueue(self, sms: OutboundSms) -> Enqueued:
-        """Durable when this returns (group commit with concurrent enqueues)."""
-        return await self.db.write(lambda conn: _insert(conn, sms))
+    async def enqueue(self, sms: OutboundSms, *, bound: int | None = None) -> Enqueued:
+        """Durable when this returns (group commit with concurrent enqueues). `bound`: refuse (QueueFull) when this
+        many messages are queued already."""
+        return await self.db.write(lambda conn: _insert(conn, sms, bound))
 
     async def claim_next(self, modem: str, now: float | None = None) -> OutboundSms | None:
         """queued -> sending for the most urgent due message; the attempt is counted now, before the modem works."""
@@ -192,13 +198,15 @@ class Store:
 
 
 # ---- SQL, run inside the group-commit transaction (db.write: on the event loop; write_bulk: writer thread) ------
-def _insert(conn: sqlite3.Connection, sms: OutboundSms) -> Enqueued:
+def _insert(conn: sqlite3.Connection, sms: OutboundSms, bound: int | None = None) -> Enqueued:
     if sms.idempotency_key:
         existing = _by_idempotency_key(conn, sms.idempotency_key, sms.created_at)
         if existing and existing.request_digest != sms.request_digest:
             raise IdempotencyMismatch(existing)
         if existing:
-            return Enqueued(existing, created=False)
+            return Enqueued(existing, created=False)      # a replay of an accepted request is never refused
+    if bound is not None and queued_count(conn) >= bound:
+        raise QueueFull(f"{bound} messages are waiting already")
     conn.execute(
         f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join('?' * 23)})",
         (sms.id, sms.kind.value, sms.to, sms.text, sms.parts, int(sms.priority), sms.state.value, sms.attempts,
@@ -207,6 +215,11 @@ def _insert(conn: sqlite3.Connection, sms: OutboundSms) -> Enqueued:
          sms.ambiguous, sms.idempotency_key, sms.app, sms.request_digest))
     _event(conn, sms.id, sms.created_at, None, sms.state, "accepted")
     return Enqueued(sms, created=True)
+
+
+def queued_count(conn: sqlite3.Connection) -> int:
+    """Messages waiting to be sent, from the counters (schema MESSAGE_COUNTS): one small read, not a scan."""
+    return conn.execute("SELECT coalesce(sum(n), 0) FROM message_counts WHERE state = 'queued'").fetchone()[0]
 
 
 def _by_idempotency_key(conn: sqlite3.Connection, key: str, now: float) -> OutboundSms | None:

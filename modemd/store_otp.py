@@ -238,10 +238,11 @@ class OtpStore:
         self.db = store.db
         self._index = _index_of(self.db)
 
-    async def issue(self, verification: Verification, sms: OutboundSms, limits: list[Limit]) -> None:
+    async def issue(self, verification: Verification, sms: OutboundSms, limits: list[Limit],
+                    bound: int | None = None) -> None:
         """Check the limits, supersede the number's pending code, write the verification and its SMS: atomically.
         Raises RateLimited (and writes nothing) when a limit is reached."""
-        await self.db.write(lambda conn: _issue(conn, self._index, verification, sms, limits))
+        await self.db.write(lambda conn: _issue(conn, self._index, verification, sms, limits, bound))
 
     async def hit(self, limits: list[Limit], now: float) -> None:
         """Count one event against each limit, or raise RateLimited without counting any."""
@@ -276,7 +277,7 @@ class OtpStore:
 
 
 def _issue(conn: sqlite3.Connection, index: _RateIndex, v: Verification, sms: OutboundSms,
-           limits: list[Limit]) -> None:
+           limits: list[Limit], bound: int | None = None) -> None:
     index.hit_all(conn, limits, v.created_at)
     # A new send supersedes the pending code; its SMS, if not sent yet, is not worth sending any more.
     # Only the same app's: two apps sending codes to one person (a shop and a bank) keep their own codes.
@@ -290,7 +291,7 @@ def _issue(conn: sqlite3.Connection, index: _RateIndex, v: Verification, sms: Ou
                  "max_attempts, status, message_id, app) VALUES (?, ?, ?, ?, ?, 0, ?, 'pending', ?, ?)",
                  (v.id, v.destination, v.code_hmac, v.created_at, v.expires_at, v.max_attempts, v.message_id,
                   v.app))
-    _insert(conn, sms)
+    _insert(conn, sms, bound)
 
 
 def _find(conn: sqlite3.Connection, destination: str | None, verification_id: str | None,

@@ -15,7 +15,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from modemd.auth import TokenSet
-from modemd.config import AppConfig
+from modemd.config import AppConfig, LimitsConfig
+from modemd.http_api import DAEMON_KEY
 from modemd.http_api import build_app
 from modemd.metrics import Metrics
 from modemd.otp import OtpService, OtpSettings
@@ -414,6 +415,38 @@ async def test_the_wrong_code_lock_decays(tmp_path, hours_ago, locked):
         conn.close()
         status = (await verify(api, code))[1]["status"]
         assert status == ("max_attempts_reached" if locked else "approved")
+    finally:
+        await api.close()
+        await api.store.close()
+
+
+async def test_a_full_queue_keeps_room_for_codes_and_refuses_with_503(tmp_path):
+    """max_queued 10 with a 20 % OTP reserve: plain SMS stop at 8 waiting, codes go on to 10, then 503 for all."""
+    api = await make_api(tmp_path, resend_gap=0, sends_per_number=100)
+    api.server.app[DAEMON_KEY].limits = LimitsConfig(max_queued=10, otp_reserve=0.2)
+    try:
+        sms = [await api.post("/v1/messages", json={"to": f"+49151123456{i:02d}", "text": "bulk"}, headers=AUTH)
+               for i in range(9)]
+        assert [r.status for r in sms] == [202] * 8 + [503]
+        assert sms[-1].headers["Retry-After"] == "30" and (await sms[-1].json())["title"] == "Queue full"
+        codes = [await send(api, to=f"+49151123457{i:02d}") for i in range(3)]
+        assert [r.status for r in codes] == [202, 202, 503]
+        assert (await api.store.counts()) == {"queued": 10}
+    finally:
+        await api.close()
+        await api.store.close()
+
+
+async def test_allowed_countries_hold_for_plain_sms_too(tmp_path):
+    api = await make_api(tmp_path, resend_gap=0)
+    api.server.app[DAEMON_KEY].limits = LimitsConfig(allowed_countries=frozenset({"DE"}))
+    try:
+        for _ in range(5):
+            refused = await api.post("/v1/messages", json={"to": "+12025550123", "text": "hi"}, headers=AUTH)
+            assert refused.status == 422 and (await refused.json())["field"] == "to"
+        assert (await send(api, to="+12025550123")).status == 422
+        assert (await api.post("/v1/messages", json={"to": TO, "text": "hi"}, headers=AUTH)).status == 202
+        assert (await api.store.counts()) == {"queued": 1}
     finally:
         await api.close()
         await api.store.close()
