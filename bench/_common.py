@@ -96,9 +96,21 @@ def write_config(tmp: Path, toml: str, name: str = "modemd.toml") -> Path:
     return path
 
 
+# A benchmark sends far more than a real app may ([limits] default: 1,000 an hour per app, 20 an hour per number),
+# so its daemons run without those caps; what is measured is the daemon, not its refusals.
+UNLIMITED = 10 ** 9
+NO_LIMITS = f"""
+[limits]
+sends_per_hour = {UNLIMITED}
+sends_per_day = {UNLIMITED}
+sms_per_number = {UNLIMITED}
+max_queued = {UNLIMITED}
+"""
+
+
 class Daemon:
-    """`modemd run` with a bearer token: in $MODEMD_TOKEN, or (config=TOML text) in a generated 0600 config file
-    passed with --config. Flags (--port, --state-dir, --listen) override the file."""
+    """`modemd run` with a bearer token: in $MODEMD_TOKEN, and a generated 0600 config file passed with --config
+    (NO_LIMITS unless config= gives TOML text). Flags (--port, --state-dir, --listen) override the file."""
 
     def __init__(self, tmp: Path, ports: list[str], *, state: Path | None = None, log_level: str = "warning",
                  extra: list[str] | None = None, config: str | None = None):
@@ -108,6 +120,7 @@ class Daemon:
         env = {k: v for k, v in os.environ.items() if k not in ("MODEMD_TOKEN", "CREDENTIALS_DIRECTORY")}
         if config is None:
             env["MODEMD_TOKEN"] = TOKEN
+            config = NO_LIMITS
         if os.environ.get("BENCH_MODEMD_PATH"):      # a patched copy of the package, to measure a proposed fix
             env["PYTHONPATH"] = os.environ["BENCH_MODEMD_PATH"] + os.pathsep + env.get("PYTHONPATH", "")
         args = ["--log-level", log_level, "run", "--state-dir", str(self.state), "--listen", f"127.0.0.1:{self.port}"]

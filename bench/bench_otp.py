@@ -22,7 +22,7 @@ import aiohttp
 
 
 BIG = 10 ** 9
-CONFIG = f"""
+CONFIG = c.NO_LIMITS + f"""
 [auth]
 tokens = ["{c.TOKEN}"]
 

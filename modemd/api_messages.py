@@ -11,7 +11,7 @@ import time
 
 from aiohttp import web
 
-from .api_validation import (APP, Problem, allowed_destination, daemon_of, limits_of, idempotency_key, int_param, invalid, iso, json_object,
+from .api_validation import (APP, Problem, allowed_destination, daemon_of, limits_of, send_limits, idempotency_key, int_param, invalid, iso, json_object,
                              number_field, only_fields, part_count, priority_field, text_field, ttl_field,
                              unavailable_unless_queued)
 from .redact import mask_number
@@ -41,7 +41,7 @@ async def create_message(request: web.Request) -> web.Response:
                       deadline=now + ttl if ttl else None, created_at=now, updated_at=now, idempotency_key=key,
                       app=request[APP].name, request_digest=request_digest(to, text, priority, ttl))
     try:
-        result = await daemon.store.enqueue(sms, bound=limits_of(daemon).sms_bound)
+        result = await daemon.store.enqueue(sms, bound=limits_of(daemon).sms_bound, limits=send_limits(request, to))
     except IdempotencyMismatch as exc:
         raise Problem(422, "Idempotency-Key reused", "this Idempotency-Key was used in the last 24 h for a "
                       "different message (another to, text, priority or ttl); nothing was queued. Use a new key "

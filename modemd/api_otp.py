@@ -9,7 +9,7 @@ import logging
 
 from aiohttp import web
 
-from .api_validation import (APP, TOKEN_ID, allowed_destination, limits_of, daemon_of, invalid, iso, json_object, number_field, only_fields,
+from .api_validation import (APP, TOKEN_ID, allowed_destination, limits_of, send_limits, daemon_of, invalid, iso, json_object, number_field, only_fields,
                              optional_int, unavailable_unless_queued)
 from .otp import OtpError
 from .redact import mask_number
@@ -32,7 +32,7 @@ async def send_otp(request: web.Request) -> web.Response:
     try:
         issued = await daemon.otp.issue(to, token_id=request[TOKEN_ID], ttl=ttl, length=length,
                                         template=template, app=request[APP].name,
-                                        bound=limits_of(daemon).otp_bound)
+                                        bound=limits_of(daemon).otp_bound, extra_limits=send_limits(request))
     except OtpError as exc:
         raise invalid(exc.field, exc.reason) from None
     log.info("otp %s to %s issued, message %s", issued.id, mask_number(issued.to), issued.message_id)

@@ -23,6 +23,7 @@ from . import pdu
 from .auth import App, TokenSet
 from .config_model import LimitsConfig
 from .otp import region_of
+from .store_limits import Limit
 from .metrics import Metrics
 from .numbers import InvalidNumber, normalize
 from .otp import OtpService
@@ -63,6 +64,17 @@ def allowed_destination(daemon: DaemonView, to: str) -> None:
     allowed = limits_of(daemon).allowed_countries
     if allowed and region_of(to) not in allowed:
         raise invalid("to", f"sending to {region_of(to) or 'this country'} is not allowed by this server")
+
+
+def send_limits(request: web.Request, to: str | None = None) -> list[Limit]:
+    """What a send by this request's app counts against: the app's hourly and daily sends (SMS and OTP together)
+    and, for plain SMS (`to`), the number's. Checked in the transaction that queues the message."""
+    limits, app = limits_of(daemon_of(request)), request[APP]
+    counted = [Limit(f"app-hour:{app.name}", app.sends_per_hour or limits.sends_per_hour, 3600.0),
+               Limit(f"app-day:{app.name}", app.sends_per_day or limits.sends_per_day, 86400.0)]
+    if to is not None:
+        counted.append(Limit(f"sms-number:{to}", limits.sms_per_number, limits.sms_per_number_window))
+    return counted
 
 
 def limits_of(daemon: DaemonView) -> LimitsConfig:

@@ -34,6 +34,8 @@ class App:
     (the admin socket). Messages and verifications belong to the app that made them."""
     name: str
     scopes: frozenset[str]
+    sends_per_hour: int | None = None     # None: [limits] sends_per_hour
+    sends_per_day: int | None = None
 
     @property
     def admin(self) -> bool:
@@ -55,7 +57,8 @@ class TokenSet:
     def __init__(self, tokens: list[str], apps: tuple = ()):
         self._digests = [(digest(t), DEFAULT_APP) for t in tokens if t]
         for app in apps:
-            self._digests += [(digest(t), App(app.name, frozenset(app.scopes))) for t in app.tokens]
+            found = App(app.name, frozenset(app.scopes), app.sends_per_hour, app.sends_per_day)
+            self._digests += [(digest(t), found) for t in app.tokens]
 
     def __bool__(self) -> bool:
         return bool(self._digests)

@@ -80,7 +80,8 @@ class OtpService:
         return hmac.digest(self._secret, f"{verification_id}:{code}".encode(), hashlib.sha256)
 
     async def issue(self, to: str, *, token_id: str, ttl: int | None = None, length: int | None = None,
-                    template: str | None = None, app: str = "default", bound: int | None = None) -> IssuedOtp:
+                    template: str | None = None, app: str = "default", bound: int | None = None,
+                    extra_limits: list[Limit] = ()) -> IssuedOtp:
         """Raises OtpError (bad input / country not allowed) or RateLimited. `to` is already E.164."""
         s = self.settings
         ttl, length, template = ttl or s.ttl, length or s.length, template or s.template
@@ -95,7 +96,8 @@ class OtpService:
         verification = Verification(id=verification_id, destination=to, code_hmac=self._mac(verification_id, code),
                                     created_at=now, expires_at=now + ttl, attempts=0, max_attempts=s.max_attempts,
                                     status="pending", message_id=message.id, app=app)
-        await self.store.issue(verification, message, self._send_limits(to, country, token_id, app), bound)
+        limits = self._send_limits(to, country, token_id, app) + list(extra_limits)
+        await self.store.issue(verification, message, limits, bound)
         return IssuedOtp(verification_id, to, now + ttl, message.id)
 
     def _check_request(self, country: str | None, ttl: int, length: int, template: str) -> None:

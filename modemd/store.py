@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .db import Database, Refused
+from .store_limits import Limit, _index_of
 from .schema import MIGRATIONS
 from .sms import Kind, OutboundSms, Priority, State, can_move
 
@@ -70,10 +71,18 @@ class Store:
         await self.db.close()
 
     # ---- writes ------------------------------------------------------------------------------------------------
-    async def enqueue(self, sms: OutboundSms, *, bound: int | None = None) -> Enqueued:
+    async def enqueue(self, sms: OutboundSms, *, bound: int | None = None, limits: list[Limit] = ()) -> Enqueued:
         """Durable when this returns (group commit with concurrent enqueues). `bound`: refuse (QueueFull) when this
-        many messages are queued already."""
-        return await self.db.write(lambda conn: _insert(conn, sms, bound))
+        many messages are queued already; `limits`: count a hit on each or refuse (RateLimited), all in the
+        transaction that inserts. A replay of an accepted Idempotency-Key counts against nothing."""
+        index = _index_of(self.db)
+
+        def work(conn):
+            if sms.idempotency_key and _replay(conn, sms):
+                return _insert(conn, sms, bound)
+            index.hit_all(conn, list(limits), sms.created_at)
+            return _insert(conn, sms, bound)
+        return await self.db.write(work)
 
     async def claim_next(self, modem: str, now: float | None = None) -> OutboundSms | None:
         """queued -> sending for the most urgent due message; the attempt is counted now, before the modem works."""
@@ -215,6 +224,11 @@ def _insert(conn: sqlite3.Connection, sms: OutboundSms, bound: int | None = None
          sms.ambiguous, sms.idempotency_key, sms.app, sms.request_digest))
     _event(conn, sms.id, sms.created_at, None, sms.state, "accepted")
     return Enqueued(sms, created=True)
+
+
+def _replay(conn: sqlite3.Connection, sms: OutboundSms) -> bool:
+    """A request repeated with its Idempotency-Key (same or different body: _insert answers either)."""
+    return _by_idempotency_key(conn, sms.idempotency_key, sms.created_at) is not None
 
 
 def queued_count(conn: sqlite3.Connection) -> int:

@@ -175,3 +175,36 @@ tokens = ["{BANK}"]
             "approved"
     finally:
         daemon.terminate()
+
+
+def test_every_send_path_counts_against_the_apps_and_the_numbers_limits(tmp_path, free_port):
+    config = tmp_path / "modemd.toml"
+    config.write_text(f"""
+simulate = true
+[limits]
+sms_per_number = 2
+[otp]
+resend_gap = 0.0
+[[apps]]
+name = "shop"
+tokens = ["{SHOP}"]
+sends_per_hour = 4
+[[apps]]
+name = "bank"
+tokens = ["{BANK}"]
+""")
+    os.chmod(config, 0o600)
+    daemon = DaemonProcess(tmp_path, free_port, "--config", str(config))
+    try:
+        wait_for(daemon.ready, timeout=20)
+        sent = [call(daemon, SHOP, "POST", "/v1/messages", {"to": TO, "text": f"hi {i}"})[0] for i in range(3)]
+        assert sent == [202, 202, 429]                          # the number's limit: 2 plain SMS an hour
+        assert call(daemon, SHOP, "POST", "/v1/messages", {"to": "+4915112345679", "text": "x"})[0] == 202
+        assert call(daemon, SHOP, "POST", "/v1/otp", {"to": "+4915112345670"})[0] == 202   # 4th of the app's hour
+        status, problem = call(daemon, SHOP, "POST", "/v1/otp", {"to": "+4915112345671"})
+        assert status == 429 and problem["retry_after"] > 3000  # the app's hour is full, codes included
+        # Another app has its own allowance; the number's limit is the number's, whoever sends.
+        assert call(daemon, BANK, "POST", "/v1/messages", {"to": "+4915112345672", "text": "x"})[0] == 202
+        assert call(daemon, BANK, "POST", "/v1/messages", {"to": TO, "text": "x"})[0] == 429
+    finally:
+        daemon.terminate()
