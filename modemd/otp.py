@@ -19,6 +19,8 @@ from pathlib import Path
 
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
+from .config_model import MIN_SECRET
+from .config_reader import ConfigError
 from .numbers import country_of
 from .policy import DEFAULT_TEMPLATE, OtpError, OtpSettings, check_template, render
 from .sms import Kind, OutboundSms, Priority, new_message_id
@@ -37,16 +39,46 @@ class IssuedOtp:
 
 
 def load_secret(state_dir: Path) -> bytes:
-    """The HMAC key: a systemd credential if given, else 32 random bytes made once in the state dir (0600)."""
+    """The OTP key: a systemd credential if given, else 32 random bytes made once in the state dir (0600, written
+    and fsynced before it is used, so a crash cannot leave a short key that every later code depends on).
+    Raises ConfigError for a key shorter than MIN_SECRET bytes, or a file other users could read."""
     cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
     if cred_dir and (Path(cred_dir) / CREDENTIAL_NAME).is_file():
-        return (Path(cred_dir) / CREDENTIAL_NAME).read_bytes().strip()
+        return _checked(f"credential {CREDENTIAL_NAME}", (Path(cred_dir) / CREDENTIAL_NAME).read_bytes().strip())
     path = state_dir / SECRET_FILE
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(secrets.token_bytes(32))
-    return path.read_bytes()
+        _create_secret(path)
+    if os.stat(path).st_mode & 0o077:
+        raise ConfigError(str(path), "the OTP secret must be readable by its owner only: chmod 600 it")
+    return _checked(str(path), path.read_bytes())
+
+
+def _checked(source: str, secret: bytes) -> bytes:
+    if len(secret) < MIN_SECRET:
+        raise ConfigError(source, f"the OTP secret must be at least {MIN_SECRET} bytes, found {len(secret)} (an "
+                                  "empty or cut file: remove it to have a new one made, which voids pending codes)")
+    return secret
+
+
+def _create_secret(path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, secrets.token_bytes(32))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)      # never replaces: if another process made one meanwhile, theirs wins
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def region_of(e164: str) -> str | None:

@@ -289,9 +289,10 @@ def _recover(conn: sqlite3.Connection, now: float, max_attempts: int, max_ambigu
     rows = conn.execute("SELECT id, attempts, ambiguous FROM messages WHERE state = 'sending'").fetchall()
     for row in rows:
         if row["attempts"] >= max_attempts or row["ambiguous"] >= max_ambiguous:
+            # An OTP's text (its code) goes with the message, as after any send: nothing will send it again.
             conn.execute("UPDATE messages SET state = 'failed', updated_at = ?, error_code = 'interrupted', "
-                         "error_text = 'interrupted while sending; may have been sent, not resending again' "
-                         "WHERE id = ?", (now, row["id"]))
+                         "error_text = 'interrupted while sending; may have been sent, not resending again', "
+                         "body = CASE WHEN kind = 'otp' THEN NULL ELSE body END WHERE id = ?", (now, row["id"]))
             _event(conn, row["id"], now, State.SENDING, State.FAILED, "interrupted while sending, no resend left")
         else:
             conn.execute("UPDATE messages SET state = 'queued', updated_at = ?, next_attempt_at = ?, "

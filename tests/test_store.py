@@ -194,3 +194,21 @@ async def test_the_counters_match_a_count_of_the_rows(tmp_path):
         assert counted == truth and counted[State.QUEUED.value] == 2, (counted, truth)
     finally:
         await store.close()
+
+
+async def test_an_otp_failed_by_crash_recovery_loses_its_text(tmp_path):
+    from modemd.sms import Kind, OutboundSms
+    from modemd.store import Store as _Store
+    store = _Store(tmp_path / "recover.db")
+    await store.open()
+    try:
+        now = 1_700_000_000.0
+        for kind in (Kind.OTP, Kind.SMS):
+            await store.enqueue(OutboundSms(id=f"msg_{kind.value}", to="+4915112345678", text="123456 is your code",
+                                            parts=1, kind=kind, next_attempt_at=now, created_at=now, updated_at=now))
+            await store.claim_next("m0", now=now)                        # then the process dies mid-send
+        assert sorted(await store.recover_interrupted(max_attempts=1, max_ambiguous=1)) == ["msg_otp", "msg_sms"]
+        assert (await store.get("msg_otp")).text is None
+        assert (await store.get("msg_sms")).text == "123456 is your code"   # plain SMS keep theirs (retention)
+    finally:
+        await store.close()

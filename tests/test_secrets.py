@@ -1,0 +1,66 @@
+"""Secrets at rest: the OTP secret and tokens are checked for length and file mode; a queued code is sealed."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+
+import pytest
+
+from conftest import MODEMD
+from modemd.auth import tokens_from_environment
+from modemd.config import ConfigError
+from modemd.otp import SECRET_FILE, load_secret
+from modemd.otp_seal import PREFIX, SealBroken, Sealer, is_sealed
+
+
+def test_the_otp_secret_is_made_private_and_whole(tmp_path):
+    secret = load_secret(tmp_path)
+    path = tmp_path / SECRET_FILE
+    assert len(secret) == 32 and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_secret(tmp_path) == secret                                  # made once
+    assert [p.name for p in tmp_path.iterdir()] == [SECRET_FILE]           # no temporary file left
+
+
+@pytest.mark.parametrize("content, mode, problem", [
+    (b"", 0o600, "at least 16 bytes"), (b"short", 0o600, "at least 16 bytes"),
+    (b"x" * 32, 0o644, "owner only"), (b"x" * 32, 0o640, "owner only")])
+def test_a_bad_otp_secret_file_is_refused(tmp_path, content, mode, problem):
+    path = tmp_path / SECRET_FILE
+    path.write_bytes(content)
+    os.chmod(path, mode)
+    with pytest.raises(ConfigError, match=problem):
+        load_secret(tmp_path)
+
+
+def test_tokens_from_the_environment_keep_the_16_character_rule(monkeypatch, tmp_path):
+    monkeypatch.setenv("MODEMD_TOKEN", "short")
+    with pytest.raises(ConfigError, match="MODEMD_TOKEN.*at least 16"):
+        tokens_from_environment()
+    monkeypatch.setenv("MODEMD_TOKEN", "a" * 16)
+    (tmp_path / "modemd-token").write_text("tiny\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    with pytest.raises(ConfigError, match="credential modemd-token"):
+        tokens_from_environment()
+
+
+def test_a_short_token_stops_the_daemon_with_exit_78(tmp_path):
+    env = {**os.environ, "MODEMD_TOKEN": "too-short"}
+    result = subprocess.run(MODEMD + ["run", "--simulate", "--state-dir", str(tmp_path / "state"), "--listen",
+                                      "127.0.0.1:9"], capture_output=True, text=True, timeout=30, env=env,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == 78 and "at least 16 characters" in result.stderr, result.stderr
+
+
+def test_a_sealed_text_opens_only_with_its_key_and_row():
+    sealer = Sealer(b"k" * 32)
+    sealed = sealer.seal("123456 is your code", "msg_1")
+    assert is_sealed(sealed) and "123456" not in sealed and sealed.startswith(PREFIX)
+    assert sealer.open(sealed, "msg_1") == "123456 is your code"
+    assert sealer.seal("123456 is your code", "msg_1") != sealed             # a fresh nonce each time
+    with pytest.raises(SealBroken):
+        sealer.open(sealed, "msg_2")                                          # copied onto another row
+    with pytest.raises(SealBroken):
+        Sealer(b"j" * 32).open(sealed, "msg_1")                               # another secret
+    assert sealer.open("plain text", "msg_1") == "plain text"                 # rows from before sealing
