@@ -61,6 +61,11 @@ and Ctrl-Z were written, no +CMGS / +CMS ERROR seen: smstools3 and gammu-smsd re
 duplicates); PromptNotReceived is TRANSIENT (nothing was submitted); CommandError (bare ERROR) is UNKNOWN;
 SimLocked is DEVICE_STATE.
 
+went_unanswered(): a PromptNotReceived, or an AtTimeout before the payload, says the modem did not answer a command
+it should have answered at once. The class stays TRANSIENT; the outbox first asks whether the modem answers at
+all (a resync's "AT" probes): if not, the modem hangs, the try is not counted (like an unplugged modem's) and the
+modem is reported `not_responding` until it answers again.
+
 Verbose error text (AT+CMEE=2, or modems that ignore CMEE=1) maps back to the numeric code case-insensitively
 via cme_code_for_text() / cms_code_for_text(), so classification does not depend on the modem's CMEE mode.
 """
@@ -314,6 +319,14 @@ def cme_class(code: int | None) -> ErrorClass:
 def cms_already_accepted(exc: BaseException) -> bool:
     """CMS 197 (TP-RD set, the SC already holds a message with this TP-MR): count it as sent, do not resend."""
     return isinstance(exc, CmsError) and exc.code == 197
+
+
+def went_unanswered(exc: BaseException) -> bool:
+    """Nothing was submitted and the modem gave no answer in time: no "> " prompt, or a timeout (or a failed
+    resync) before the payload went out. A timeout after the payload is not this: that one is AMBIGUOUS."""
+    if isinstance(exc, PromptNotReceived):
+        return True
+    return isinstance(exc, AtTimeout) and not exc.after_payload
 
 
 def classify(exc: BaseException) -> ErrorClass:

@@ -2,12 +2,22 @@
 
 The records (ModemState, ModemIdentity, ModemStatus, StoredPdu, SendResult, SmsSendFailed), the texts for
 registration states, and `ModemStateTracker`, the base of `modem.Modem` that keeps its state: state changes (logged,
-reported to the supervisor), readiness from registration, signal changes worth logging, and what each URC does.
+reported to the supervisor), readiness from registration, signal changes worth logging, what each URC does, a
+device pause, and "not responding" (a hang: the one place here that uses the channel, for its resync probe).
 Every command a modem is sent is written in modem.py.
+
+The states an up modem moves between, and who moves it:
+
+    READY <-> NOT_REGISTERED       registration (URCs, status polls)
+    READY  -> PAUSED -> READY      the outbox after a device error (SIM, barring, no SMSC), for `device_pause` s
+    READY  -> NOT_RESPONDING       the outbox (a command unanswered, then no answer to "AT") or the supervisor (a
+           -> READY                status poll timed out, then no answer); back when the supervisor's probe is
+                                   answered; re-opened (bring-up) if it stays silent
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import time
@@ -34,6 +44,8 @@ class ModemState(enum.Enum):
     SIM_LOCKED = "sim_locked"          # needs a human: no/wrong PIN, PUK, no SIM
     NOT_REGISTERED = "not_registered"  # up, but no network service (searching, denied)
     READY = "ready"                    # registered, can send
+    PAUSED = "paused"                  # up, but resting after a device error (queue.device_pause); resumes itself
+    NOT_RESPONDING = "not_responding"  # port open, but the modem does not answer AT commands (hung firmware)
     FAILED = "failed"                  # device unusable as is (e.g. no PDU mode)
 
 
@@ -105,12 +117,16 @@ class ModemStateTracker:
     log: logging.LoggerAdapter
     _on_event: Callable[[Urc], None] | None
     _on_state: Callable[[ModemState], None] | None
+    _resume: asyncio.TimerHandle | None = None     # ends a PAUSED state
 
     def _set_state(self, state: ModemState, reason: str = "") -> None:
         changed = state is not self.status.state
         if changed:
             self.log.info("[%s] state %s -> %s%s", self.name, self.status.state.value, state.value,
                           f" ({reason})" if reason else "")
+            if self._resume is not None:      # any change ends a pause (a lost port, a new bring-up)
+                self._resume.cancel()
+                self._resume = None
         self.status.state = state
         self.status.updated_at = time.time()
         if changed and self._on_state:
@@ -119,6 +135,57 @@ class ModemStateTracker:
     @property
     def can_send(self) -> bool:
         return self.status.state is ModemState.READY and self.channel.is_open
+
+    def _registered_state(self, reason: str) -> None:
+        """Back from a pause or a hang: READY or NOT_REGISTERED, whichever the registration says."""
+        if self.status.registration in REGISTERED_STATES:
+            self._set_state(ModemState.READY, reason)
+        else:
+            self._set_state(ModemState.NOT_REGISTERED,
+                            REGISTRATION_TEXT.get(self.status.registration or 0, "unknown"))
+
+    # ---- device pause ------------------------------------------------------------------------------------------
+    def pause(self, seconds: float, reason: str) -> None:
+        """A device error (SIM, barring, no SMSC): stop sending for `seconds`, visibly (state PAUSED, can_send
+        false, /readyz and /v1/modems say so), then back to READY by itself. Only a ready modem pauses: one that
+        is gone or hung already says why it cannot send."""
+        if seconds <= 0 or self.status.state is not ModemState.READY:
+            return
+        self.status.last_error = reason
+        self._set_state(ModemState.PAUSED, f"{reason}; sending again in {seconds:g} s")
+        self._resume = asyncio.get_running_loop().call_later(seconds, self._end_pause)
+
+    def _end_pause(self) -> None:
+        self._resume = None
+        if self.status.state is ModemState.PAUSED:
+            self._registered_state("pause over")
+
+    # ---- not responding ----------------------------------------------------------------------------------------
+    async def check_answering(self, reason: str) -> bool:
+        """After a command went unanswered (no "> " prompt, a timeout before anything was submitted): does the
+        modem answer at all? The channel's resync decides (ESC, then up to three "AT" probes, a few seconds at
+        most). No answer: NOT_RESPONDING, until the supervisor's probes get one (supervisor.py)."""
+        if await self.channel.resync():
+            return True
+        self.mark_not_responding(reason)
+        return False
+
+    def mark_not_responding(self, reason: str) -> None:
+        """The port is there but the modem does not answer. Not over a state that already says more (offline:
+        the port is gone; sim_locked, failed: a human must act)."""
+        if self.status.state in (ModemState.OFFLINE, ModemState.SIM_LOCKED, ModemState.FAILED):
+            return
+        self.status.last_error = reason
+        self._set_state(ModemState.NOT_RESPONDING, reason)
+
+    def mark_answering(self) -> None:
+        """The supervisor's probe was answered: a hung modem is back (ready, or not registered)."""
+        if self.status.state is ModemState.NOT_RESPONDING:
+            self._registered_state("answers again")
+
+    @property
+    def not_responding(self) -> bool:
+        return self.status.state is ModemState.NOT_RESPONDING
 
     def _update_readiness(self) -> None:
         """Registration changes move an up modem between READY and NOT_REGISTERED; bring_up() sets the first."""

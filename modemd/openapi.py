@@ -100,7 +100,8 @@ SCHEMAS = {
         "attempts_left": {"type": "integer", "minimum": 0}}},
     "Modem": {"type": "object", "required": ["name", "port", "state"], "properties": {
         "name": {"type": "string"}, "port": {"type": "string"},
-        "state": {"enum": ["offline", "initializing", "sim_locked", "not_registered", "ready", "failed"]},
+        "state": {"enum": ["offline", "initializing", "sim_locked", "not_registered", "ready", "failed", "paused",
+                           "not_responding"]},
         "signal_dbm": {"type": ["integer", "null"]}, "rssi": {"type": ["integer", "null"]},
         "operator": {"type": ["string", "null"]}, "registration": {"type": "string"},
         "manufacturer": {"type": ["string", "null"]}, "model": {"type": ["string", "null"]},

@@ -1,17 +1,25 @@
 """Feeds queued messages to the modems: claim -> send -> sent / retry later / failed. One worker per modem.
 
-Retry policy by error class (errors.classify, table in errors.py):
-  TRANSIENT     back off exponentially with full jitter (base 5 s, x2, capped at 10 min), at most `max_attempts`
+Retry policy by error class (errors.classify, table in errors.py), checked in this order:
   PERMANENT     failed at once, with the modem's reason
-  DEVICE_STATE  the modem cannot send (SIM, barring, no SMSC): the attempt is refunded, the message goes back to the
-                queue for another modem, and this worker pauses for `device_pause` seconds
-  modem gone    (port lost, not registered, locked) the attempt is refunded: an unplugged modem burns no attempts
-  AMBIGUOUS     (timeout after the PDU went out, CMS 332) the message may have left. Policy: at-least-once, bounded.
+  AMBIGUOUS     (timeout after the PDU went out, CMS 332, a port lost during the submission, or a multipart message
+                of which some parts went out) the message may have left. Policy: at-least-once, bounded.
                 It is re-queued flagged possible_duplicate, and counts as an attempt; after `max_ambiguous` such
                 outcomes it is failed instead of resent. The same rule covers a crash while `sending`
                 (Store.recover_interrupted at start-up). An OTP is never resent after its deadline either way.
+  DEVICE_STATE  the modem cannot send (SIM, barring, no SMSC): the attempt is refunded, the message goes back to the
+                queue for another modem, and the modem is `paused` for `device_pause` seconds (its state says so,
+                so /readyz and /v1/modems tell the truth; the worker stays away from the queue meanwhile)
+  modem gone    (port lost, not registered, locked) the attempt is refunded: an unplugged modem burns no attempts
+  hung modem    (no "> " prompt, or a timeout before anything was submitted, and the modem then does not answer
+                "AT" either: errors.went_unanswered + Modem.check_answering) the attempt is refunded like an
+                unplugged modem's, and the modem is `not_responding` until the supervisor's probes get an answer.
+                A modem that does answer the probes had its chance: that try counts (TRANSIENT below), so a modem
+                that answers AT but never prompts for this message cannot hold it forever.
+  TRANSIENT     back off exponentially with full jitter (base 5 s, x2, capped at 10 min), at most `max_attempts`
 Deadlines: a message past its deadline is never claimed and ends `expired`; the validity period handed to the
-network is the time left, so the SC drops it too instead of delivering a dead code late.
+network is the time left, rounded down (network_validity), so the SC drops it too instead of delivering a dead
+code late.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import time
 from typing import Awaitable, Callable, Protocol
 
 from .errors import (AtTimeout, ChannelClosed, CmeError, CmsError, ErrorClass, PromptNotReceived, StorageError,
-                     classify, cms_already_accepted)
+                     classify, cms_already_accepted, went_unanswered)
 from .modem import SendResult, SmsSendFailed
 from .policy import Pacing, RetryPolicy
 from .redact import mask_number
@@ -43,12 +51,34 @@ PURGE_INTERVAL = 3600.0
 
 
 class SendingModem(Protocol):
+    """What a worker needs of a modem. Optional, used when present (modem_state.ModemStateTracker has them):
+    `pause(seconds, reason)` (its state shows a device pause) and `async check_answering(reason) -> bool` (a
+    probe after an unanswered command; without it a timeout counts as a try, as before)."""
     name: str
 
     @property
     def can_send(self) -> bool: ...
 
     async def send_sms(self, to: str, text: str, *, status_report: bool = True, validity: int | None = None): ...
+
+
+def network_validity(deadline: float | None, now: float) -> int | None:
+    """The validity period (seconds) a message is submitted with: None without a deadline, else the time left,
+    whole seconds rounded down; pdu.validity_octet then rounds it DOWN again to a relative TP-VP (a code with 420 s
+    left goes out with 5 minutes, not 10). Plain SMS with a ttl follow the same rule: the ttl is the client's "not
+    after", and down is the only rounding that keeps it.
+
+    Less than 5 minutes left (the shortest relative period, pdu.MIN_VALIDITY): the message is still sent, with
+    5 minutes. Not sending is a certain loss (the user waits for a code that never comes, while most SMS reach the
+    handset within seconds of the submission); sending risks only a late copy of a code that has died meanwhile, at
+    most 5 minutes minus the time that was left, and a dead code does no harm: verify answers "expired" and the
+    user asks for a new one. What must never happen is a code sent after its expiry, and that cannot: a message
+    past its deadline is never claimed (it ends `expired`): what is dead is dropped, what is alive is sent. The
+    enhanced format (TP-VPF 01, relative seconds, TS 23.040 9.2.3.12.3) could say "2 minutes", but an SC or modem
+    without it answers CMS 198 (TP-VPF not supported), which fails the message: not worth the risk for a code."""
+    if deadline is None:
+        return None
+    return max(0, int(deadline - now))
 
 
 class Outbox:
@@ -193,14 +223,25 @@ class OutboxWorker:
             pass
 
     async def _send(self, sms: OutboundSms) -> None:
-        validity = None if sms.deadline is None else max(300, int(sms.deadline - time.time()))
+        validity = network_validity(sms.deadline, time.time())
         try:
             result = await self.modem.send_sms(sms.to, sms.text or "", validity=validity)
         except SmsSendFailed as exc:
             failure = exc
-            await self._record(sms, lambda: self._handle_failure(sms, failure))
+            hung = await self._hung(failure)
+            await self._record(sms, lambda: self._handle_failure(sms, failure, hung))
             return
         await self._record(sms, lambda: self._sent(sms, result))
+
+    async def _hung(self, exc: SmsSendFailed) -> bool:
+        """A command went unanswered (no prompt, a timeout before the payload): does the modem answer at all? Its
+        check_answering() probes and, on silence, marks it not responding (can_send turns false)."""
+        if not went_unanswered(exc.cause):
+            return False
+        check = getattr(self.modem, "check_answering", None)
+        if check is None:
+            return False
+        return not await check(f"does not answer AT commands ({exc.cause})")
 
     async def _record(self, sms: OutboundSms, outcome: Callable[[], Awaitable[None]]) -> None:
         """Write what the modem did. It has acted already, so a database that cannot take the write (disk full) is
@@ -224,24 +265,34 @@ class OutboxWorker:
                  result.parts, ",".join(map(str, result.references)))
         await self.outbox._notify_id(sms.id, "sent")
 
-    async def _handle_failure(self, sms: OutboundSms, exc: SmsSendFailed) -> None:
+    async def _handle_failure(self, sms: OutboundSms, exc: SmsSendFailed, hung: bool = False) -> None:
         kind = classify(exc.cause)
         code = _error_code(exc.cause)
         reason = str(exc.cause)
         log.warning("[%s] message %s to %s: %s (%s)", self.modem.name, sms.id, mask_number(sms.to), reason,
-                    kind.name.lower())
+                    "modem not responding" if hung else kind.name.lower())
         if cms_already_accepted(exc.cause):
             # CMS 197: the SC already holds a message with this reference (TP-RD): the earlier try went out.
             await self.outbox.store.mark_sent(sms.id, exc.references, purge_text=sms.kind is Kind.OTP)
             await self.outbox._notify_id(sms.id, "sent")
         elif kind is ErrorClass.PERMANENT:
             await self._fail(sms, reason, code)
-        elif kind is ErrorClass.DEVICE_STATE or not self.modem.can_send:
+        elif kind is ErrorClass.AMBIGUOUS or exc.parts_sent:
+            # Before the refunds below: a message that may have left is never requeued as if it had not (a port
+            # lost after Ctrl-Z leaves the modem offline, which alone would have refunded it, unflagged).
+            await self._retry_ambiguous(sms, reason, code)
+        elif kind is ErrorClass.DEVICE_STATE:
             await self.outbox.store.mark_retry(sms.id, time.time(), reason, error_code=code, refund_attempt=True)
             self._next_send_at = time.monotonic() + self.outbox.policy.device_pause
+            pause = getattr(self.modem, "pause", None)
+            if pause is not None:
+                pause(self.outbox.policy.device_pause, reason)
             self.outbox.wake()   # another modem may take it now
-        elif kind is ErrorClass.AMBIGUOUS or exc.parts_sent:
-            await self._retry_ambiguous(sms, reason, code)
+        elif hung or not self.modem.can_send:
+            # Unplugged, or not answering at all: the message never got its try. The modem's state keeps this
+            # worker away (can_send is false) until it is back; no pause on top, so it sends as soon as it is.
+            await self.outbox.store.mark_retry(sms.id, time.time(), reason, error_code=code, refund_attempt=True)
+            self.outbox.wake()   # another modem may take it now
         else:
             await self._retry(sms, reason, code)
 

@@ -32,8 +32,8 @@ from .pdu_split import (CONCAT8_LIMIT, CONCAT16_LIMIT, MAX_PARTS, SINGLE_LIMIT, 
 from .pdu_userdata import Concat, encode_user_data, national_shift, parse_concat, part_headers, read_user_data
 
 __all__ = ["plan", "encode_submit", "decode_submit", "encode_deliver", "decode_deliver", "encode_status_report",
-           "decode_status_report", "decode_any", "validity_octet", "validity_seconds", "MIN_VALIDITY", "PduError", "Concat",
-           "national_shift",
+           "decode_status_report", "decode_any", "validity_octet", "validity_seconds", "MIN_VALIDITY", "PduError",
+           "Concat", "national_shift",
            "SubmitPart", "SmsPlan", "Submit", "Deliver", "StatusReport", "Encoding", "Alphabet", "SINGLE_LIMIT",
            "CONCAT8_LIMIT", "CONCAT16_LIMIT", "MAX_PARTS", "MAX_ADDRESS_DIGITS", "MTI_DELIVER", "MTI_SUBMIT",
            "MTI_STATUS_REPORT"]

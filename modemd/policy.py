@@ -74,7 +74,10 @@ def _template_problem(template: str, app: str, length: int, minutes: int) -> str
         text = render(template, code="0" * length, app=app, minutes=minutes)
     except (KeyError, IndexError, ValueError) as exc:
         return f"only {{code}}, {{app}} and {{minutes}} may be used ({exc})"
-    plan = pdu.plan(text)
+    try:
+        plan = pdu.plan(text)
+    except pdu.PduError as exc:         # a lone surrogate, say: not text an SMS can carry
+        return f"cannot be sent as an SMS ({exc})"
     if plan.encoding != "gsm7" or len(plan.parts) != 1:
         return "must fit one GSM-7 SMS part (160 characters of the GSM alphabet)"
     return None

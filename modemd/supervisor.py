@@ -8,6 +8,12 @@ A port that cannot be opened is logged at WARNING once, with why (missing, in us
 so a typo in the configured path shows in the journal at start-up, not only in `modemd status`, and not again on
 every retry, so an unplugged modem does not fill the journal. A changed reason is logged again, and the port coming
 back at INFO.
+
+A modem that stops answering (a status poll times out and the resync's "AT" probes get no answer, or the outbox
+found the same after a send: Modem.check_answering) is `not_responding`: it sends nothing, /readyz and /v1/modems say
+so. The supervisor then probes it every HUNG_PROBE_INTERVAL seconds; the first answer brings it back (ready, or not
+registered). Silent for REOPEN_AFTER_SILENCE seconds, the port is closed and opened again and the modem brought up
+anew (which often clears a stuck AT parser); until a bring-up gets answers it stays `not_responding`.
 """
 
 from __future__ import annotations
@@ -30,8 +36,10 @@ log = logging.getLogger(__name__)
 REOPEN_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 # How often signal, registration and operator are polled while the modem is up.
 STATUS_INTERVAL = 30.0
-# A modem that misses this many status polls in a row (and does not answer AT probes) is re-opened.
-MAX_FAILED_POLLS = 3
+# While a modem does not answer: how often it is probed (a resync, ~3 s when unanswered), and after how long a
+# silence its port is re-opened and the modem brought up again.
+HUNG_PROBE_INTERVAL = 5.0
+REOPEN_AFTER_SILENCE = 60.0
 
 
 class ModemSupervisor:
@@ -44,10 +52,12 @@ class ModemSupervisor:
         self._status_interval = status_interval
         self._lost = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._hung = asyncio.Event()       # the modem became not_responding: probe it now, not at the next poll
+        self._on_state_outside = on_state
         self.channel = AtChannel(port, baudrate=baudrate, rtscts=rtscts, on_urc=self._on_urc,
                                  on_lost=self._on_lost)
         self.modem = Modem(name, self.channel, pin=pin, smsc=smsc, registration_timeout=registration_timeout,
-                           on_event=on_event, on_state=on_state, pin_memory=pin_memory)
+                           on_event=on_event, on_state=self._on_state, pin_memory=pin_memory)
         # Why the last open failed (PortUnavailable.reason) and since when; None while the port opens.
         self._open_failure: str | None = None
         self._failing_since = 0.0
@@ -65,6 +75,12 @@ class ModemSupervisor:
 
     def _on_urc(self, urc: Urc) -> None:
         self.modem.handle_urc(urc)
+
+    def _on_state(self, state: ModemState) -> None:
+        if state is ModemState.NOT_RESPONDING:
+            self._hung.set()
+        if self._on_state_outside:
+            self._on_state_outside(state)
 
     def _on_lost(self, exc: BaseException | None) -> None:
         self.modem.mark_offline(f"port lost: {exc}" if exc else "port closed")
@@ -127,37 +143,87 @@ class ModemSupervisor:
                     "when the reason changes)", self.name, self.port, exc, REOPEN_DELAYS[0], REOPEN_DELAYS[-1])
 
     def _log_bring_up_failure(self, exc: AtError) -> None:
-        if self.modem.status.state is not ModemState.FAILED:
+        if isinstance(exc, AtTimeout):     # the port opened, but the modem did not answer
+            self.modem.mark_not_responding(f"bring-up failed: {exc}")
+        elif self.modem.status.state is not ModemState.FAILED:
             self.modem.mark_offline(f"bring-up failed: {exc}")
         log.error("[%s] bring-up failed: %s", self.name, exc)
 
     async def _poll_until_lost(self) -> None:
-        failures = 0
-        while not self._lost.is_set() and failures < MAX_FAILED_POLLS:
-            if await self._wait_lost(self._status_interval):
+        """Poll the status every status_interval while the modem answers; probe it while it does not. Returns when
+        the port is lost, we stop, or a silent modem is to be re-opened."""
+        while not self._lost.is_set():
+            if self.modem.not_responding:
+                if not await self._probe_until_answered():
+                    return
+                continue
+            self._hung.clear()                 # an old one (a previous session's); no await since the check
+            if await self._wait_lost(self._status_interval, or_hung=True):
                 return
+            if self.modem.not_responding:      # found silent by the outbox meanwhile
+                continue
             try:
                 await self.modem.refresh_status()
-                failures = 0
             except ChannelClosed:
                 return
             except AtTimeout as exc:
-                failures += 1
-                log.warning("[%s] status poll timed out (%d/%d): %s", self.name, failures, MAX_FAILED_POLLS, exc)
-                if await self.channel.resync():
-                    failures = 0
+                log.warning("[%s] status poll timed out: %s", self.name, exc)
+                if not await self.channel.resync():
+                    self.modem.mark_not_responding(f"does not answer AT commands (status poll: {exc})")
             except AtError as exc:
                 log.warning("[%s] status poll failed: %s", self.name, exc)
-        if failures >= MAX_FAILED_POLLS:
-            self.modem.mark_offline("modem stopped answering; re-opening the port")
 
-    async def _wait_lost(self, timeout: float | None = None) -> bool:
-        lost = asyncio.ensure_future(self._lost.wait())
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        done, pending = await asyncio.wait({lost, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
+    async def _probe_until_answered(self) -> bool:
+        """Probe a not-responding modem until it answers (True: it is back) or it has been silent for
+        REOPEN_AFTER_SILENCE seconds, the port is lost or we stop (False: the caller re-opens or ends)."""
+        silent_since = time.monotonic()
+        probes = 0
+        while True:
+            self._hung.clear()
+            if await self._wait_lost(HUNG_PROBE_INTERVAL):
+                return False
+            probes += 1
+            if await self._answers():
+                log.info("[%s] modem answers again after %.0f s", self.name, time.monotonic() - silent_since)
+                self.modem.mark_answering()
+                return True
+            if self._lost.is_set():
+                return False
+            silent = time.monotonic() - silent_since
+            # WARNING once (what happens next), INFO for the probes after it: a hang must not flood the journal.
+            log.log(logging.WARNING if probes == 1 else logging.INFO,
+                    "[%s] modem does not answer (probe %d, %.0f s); not sending through it, probing every %.0f s, "
+                    "re-opening the port after %.0f s", self.name, probes, silent, HUNG_PROBE_INTERVAL,
+                    REOPEN_AFTER_SILENCE)
+            if silent >= REOPEN_AFTER_SILENCE:
+                self.modem.mark_not_responding(f"silent for {silent:.0f} s; re-opening the port")
+                return False
+
+    async def _answers(self) -> bool:
+        """The probe of a not-responding modem: a resync, then a status reading (fresh signal and registration for
+        the state it comes back to). A reading that times out again means it is not back yet."""
+        if not await self.channel.resync():
+            return False
+        try:
+            await self.modem.refresh_status()
+        except AtTimeout as exc:
+            log.warning("[%s] answered a probe, then not the status poll: %s", self.name, exc)
+            return False
+        except ChannelClosed:
+            return False
+        except AtError as exc:      # it answers, even if one reading fails
+            log.warning("[%s] status poll after a hang failed: %s", self.name, exc)
+        return True
+
+    async def _wait_lost(self, timeout: float | None = None, *, or_hung: bool = False) -> bool:
+        """Wait up to `timeout` for the port to be lost or the supervisor to stop (True), or, with or_hung, for the
+        modem to be found not responding (False: go and probe it)."""
+        events = [self._lost, self._stopping] + ([self._hung] if or_hung else [])
+        waits = [asyncio.ensure_future(e.wait()) for e in events]
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for task in waits:
             task.cancel()
-        return bool(done)
+        return self._lost.is_set() or self._stopping.is_set()
 
     async def _sleep(self, seconds: float) -> None:
         try:

@@ -296,14 +296,18 @@ def test_concat_ref_is_shared_and_checked():
 
 
 @pytest.mark.parametrize("seconds, vp", [
-    (0, 0), (1, 0), (300, 0), (301, 1), (1800, 5), (43200, 143), (43201, 144), (16 * 3600, 151),
-    (86400, 167), (86401, 168), (2 * 86400, 168), (3 * 86400, 169), (30 * 86400, 196), (30 * 86400 + 1, 197),
+    (0, 0), (1, 0), (299, 0), (300, 0), (301, 0), (420, 0), (599, 0), (600, 1), (1800, 5), (43200, 143),
+    (43201, 143), (44999, 143), (45000, 144), (16 * 3600, 151), (86400, 167), (86401, 167), (2 * 86400 - 1, 167),
+    (2 * 86400, 168), (3 * 86400, 169), (30 * 86400, 196), (30 * 86400 + 1, 196), (35 * 86400 - 1, 196),
     (5 * 7 * 86400, 197), (63 * 7 * 86400, 255), (10**9, 255),
 ])
-def test_validity_rounds_up_and_clamps(seconds, vp):
+def test_validity_rounds_down_and_clamps(seconds, vp):
+    """TS 23.040 9.2.3.12.1, rounded down: the network is never told to keep a message longer than asked (a 420 s
+    code gets 5 minutes, not 10); below 5 minutes the shortest period is all there is."""
     assert validity_octet(seconds) == vp
     [part] = encode_submit("+15551234", "x", validity=seconds)
-    assert decode_submit(part.hex).validity == validity_seconds(vp) >= min(seconds, 63 * 7 * 86400)
+    assert decode_submit(part.hex).validity == validity_seconds(vp)
+    assert validity_seconds(vp) <= max(seconds, 300)
 
 
 def test_negative_validity_raises():

@@ -131,10 +131,10 @@ def test_status_report_round_trip(mr, recipient, status, sc, dt, smsc):
 
 @PDU
 @given(seconds=st.integers(0, 63 * 7 * 86400))
-def test_validity_is_the_smallest_period_not_shorter(seconds):
+def test_validity_is_the_longest_period_not_longer(seconds):
     vp = validity_octet(seconds)
-    assert validity_seconds(vp) >= seconds
-    assert vp == 0 or validity_seconds(vp - 1) < seconds
+    assert validity_seconds(vp) <= max(seconds, 300)      # 5 minutes is the shortest there is
+    assert vp == 255 or validity_seconds(vp + 1) > seconds
 
 
 @settings(max_examples=500, deadline=None)
