@@ -87,6 +87,7 @@ class Daemon:
         self.tokens = self._tokens(self.config)
         await self.store.open()
         self.otp = OtpService(OtpStore(self.store), load_secret(self.state_dir), self.config.otp)
+        self.outbox.reveal = self.otp.reveal        # OTP texts are sealed at rest; opened only to be sent
         await self.outbox.recover()
         await self.webhooks.start()     # after recovery, so its sending -> failed changes are announced too
         modems = list(self.config.modems)

@@ -22,6 +22,7 @@ from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 from .config_model import MIN_SECRET
 from .config_reader import ConfigError
 from .numbers import country_of
+from .otp_seal import Sealer
 from .policy import DEFAULT_TEMPLATE, OtpError, OtpSettings, check_template, render
 from .sms import Kind, OutboundSms, Priority, new_message_id
 from .store_otp import Limit, OtpStore, RateLimited, Verification, VerifyOutcome
@@ -106,7 +107,12 @@ class OtpService:
     def __init__(self, store: OtpStore, secret: bytes, settings: OtpSettings = OtpSettings()):
         self.store = store
         self._secret = secret
+        self._sealer = Sealer(secret)
         self.settings = settings
+
+    def reveal(self, sms: OutboundSms) -> str:
+        """The text to put on the wire: an OTP's sealed text opened (raises SealBroken), any other as stored."""
+        return self._sealer.open(sms.text or "", sms.id) if sms.kind is Kind.OTP else sms.text or ""
 
     def _mac(self, verification_id: str, code: str) -> bytes:
         return hmac.digest(self._secret, f"{verification_id}:{code}".encode(), hashlib.sha256)
@@ -122,8 +128,10 @@ class OtpService:
         now = time.time()
         code = new_code(length)
         verification_id = "otp_" + new_message_id(now)[4:]
-        message = OutboundSms(id=new_message_id(now), to=to, kind=Kind.OTP, priority=Priority.HIGH,
-                              text=render(template, code=code, app=s.app, minutes=max(1, ttl // 60)), parts=1,
+        message_id = new_message_id(now)
+        text = render(template, code=code, app=s.app, minutes=max(1, ttl // 60))
+        message = OutboundSms(id=message_id, to=to, kind=Kind.OTP, priority=Priority.HIGH,
+                              text=self._sealer.seal(text, message_id), parts=1,
                               next_attempt_at=now, deadline=now + ttl, created_at=now, updated_at=now, app=app)
         verification = Verification(id=verification_id, destination=to, code_hmac=self._mac(verification_id, code),
                                     created_at=now, expires_at=now + ttl, attempts=0, max_attempts=s.max_attempts,

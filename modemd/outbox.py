@@ -32,6 +32,7 @@ from typing import Awaitable, Callable, Protocol
 from .errors import (AtTimeout, ChannelClosed, CmeError, CmsError, ErrorClass, PromptNotReceived, StorageError,
                      classify, cms_already_accepted, went_unanswered)
 from .modem import SendResult, SmsSendFailed
+from .otp_seal import SealBroken
 from .policy import Pacing, RetryPolicy
 from .redact import mask_number
 from .sms import Kind, OutboundSms
@@ -90,6 +91,9 @@ class Outbox:
         self.keep_sent_text = keep_sent_text
         self.retention = retention
         self._on_change = on_change
+        # The text to send: an OTP's is sealed at rest (otp_seal) and opened only here, at send time; the daemon
+        # hands in OtpService.reveal. Plain SMS are sent as stored.
+        self.reveal: Callable[[OutboundSms], str] = lambda sms: sms.text or ""
         self._wake = asyncio.Event()
         self._workers: list[OutboxWorker] = []
         self._housekeeping: asyncio.Task | None = None
@@ -225,7 +229,13 @@ class OutboxWorker:
     async def _send(self, sms: OutboundSms) -> None:
         validity = network_validity(sms.deadline, time.time())
         try:
-            result = await self.modem.send_sms(sms.to, sms.text or "", validity=validity)
+            text = self.outbox.reveal(sms)
+        except SealBroken as exc:            # nothing any modem could send: say so, do not retry
+            reason = str(exc)
+            await self._record(sms, lambda: self._fail(sms, reason, "sealed"))
+            return
+        try:
+            result = await self.modem.send_sms(sms.to, text, validity=validity)
         except SmsSendFailed as exc:
             failure = exc
             hung = await self._hung(failure)

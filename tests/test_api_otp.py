@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from modemd.auth import TokenSet
 from modemd.config import AppConfig, LimitsConfig
+from modemd.otp_seal import Sealer, is_sealed
 from modemd.http_api import DAEMON_KEY
 from modemd.http_api import build_app
 from modemd.metrics import Metrics
@@ -74,8 +75,10 @@ async def verify(api, code, **target):
 
 
 async def code_of(api, message_id) -> str:
+    """The code, from the queued SMS: its text is sealed at rest (otp_seal), opened here as the outbox would."""
     sms = await api.store.get(message_id)
-    return re.match(r"(\d+) is your Acme code", sms.text).group(1)
+    assert is_sealed(sms.text)
+    return re.match(r"(\d+) is your Acme code", Sealer(b"k" * 32).open(sms.text, message_id)).group(1)
 
 
 async def test_send_then_verify_once(api, caplog):
