@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config_model import (BAUD_RATES, DEFAULT_APP, DEFAULT_PATH, EVENTS, KEYS, LOCAL_APP, LOG_LEVELS, MIN_SECRET,
-                           RESTART_KEYS, SCOPES, AppConfig, AuthConfig, Config, LimitsConfig, ModemConfig, QueueConfig,
+                           RESTART_KEYS, SCOPES, AppConfig, AuthConfig, Config, LimitsConfig, RetentionConfig, ModemConfig, QueueConfig,
                            ServerConfig, WebhookConfig, default_path)
 from .config_overrides import apply_cli_overrides, reloaded, require_modem, restart_required
 from .config_reader import ConfigError, parse_toml, read_text
@@ -31,7 +31,7 @@ from .config_sections import build_config, check_pin, parse_listen, read_pin_fil
 __all__ = ["load_config", "apply_cli_overrides", "reloaded", "restart_required", "require_modem", "default_path",
            "parse_listen", "check_pin", "read_pin_file", "Config", "ConfigError", "ServerConfig", "AuthConfig",
            "ModemConfig", "QueueConfig", "WebhookConfig", "DEFAULT_PATH", "BAUD_RATES", "LOG_LEVELS", "EVENTS",
-           "MIN_SECRET", "KEYS", "RESTART_KEYS", "AppConfig", "LimitsConfig", "SCOPES", "DEFAULT_APP", "LOCAL_APP"]
+           "MIN_SECRET", "KEYS", "RESTART_KEYS", "AppConfig", "LimitsConfig", "RetentionConfig", "SCOPES", "DEFAULT_APP", "LOCAL_APP"]
 
 
 def load_config(path: Path | None = None) -> Config:

@@ -29,7 +29,7 @@ RESERVED_APPS = (DEFAULT_APP, LOCAL_APP)
 
 # Every key the file may hold, per table. The example config documents each one (a test checks it).
 KEYS: dict[str, tuple[str, ...]] = {
-    "": ("simulate", "server", "auth", "apps", "limits", "modems", "otp", "queue", "webhooks"),
+    "": ("simulate", "server", "auth", "apps", "limits", "modems", "otp", "queue", "retention", "webhooks"),
     "server": ("listen", "unix_socket", "state_dir", "default_region", "log_level"),
     "auth": ("tokens", "token_files"),
     "apps": ("name", "tokens", "token_files", "scopes", "sends_per_hour", "sends_per_day"),
@@ -41,6 +41,7 @@ KEYS: dict[str, tuple[str, ...]] = {
             "daily_per_country", "allowed_countries", "lock_after_failures"),
     "queue": ("max_attempts", "backoff_base", "backoff_factor", "backoff_cap", "max_ambiguous", "device_pause",
               "keep_sent_text", "retention"),
+    "retention": ("numbers", "records"),
     "webhooks": ("url", "events", "secret", "secret_file", "full_numbers", "timeout"),
 }
 # What a SIGHUP may change in a running daemon; everything else (the modems, where it listens, where it keeps
@@ -126,6 +127,13 @@ class QueueConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """How long finished records keep their phone numbers, and how long they are kept at all (store_retention)."""
+    numbers: float = 30 * 86400.0
+    records: float = 90 * 86400.0
+
+
+@dataclass(frozen=True)
 class WebhookConfig:
     url: str
     events: frozenset[str]
@@ -146,6 +154,7 @@ class Config:
     modems: tuple[ModemConfig, ...] = ()
     otp: OtpSettings = OtpSettings()
     queue: QueueConfig = QueueConfig()
+    retention: RetentionConfig = RetentionConfig()
     webhooks: tuple[WebhookConfig, ...] = ()
     warnings: tuple[str, ...] = field(default=(), compare=False)   # worth logging, not worth refusing to start
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 
 from .config_model import (BAUD_RATES, DEFAULT_SCOPES, EVENTS, KEYS, LOG_LEVELS, MIN_SECRET, RESERVED_APPS,
-                           SCOPES, AppConfig, AuthConfig, Config, LimitsConfig, ModemConfig, QueueConfig, ServerConfig,
+                           SCOPES, AppConfig, AuthConfig, Config, LimitsConfig, RetentionConfig, ModemConfig, QueueConfig, ServerConfig,
                            WebhookConfig)
 from .auth import token_problem
 from .config_reader import ConfigError, ReadContext, Table, num, read_secret_file, show, unknown
@@ -37,6 +37,7 @@ def build_config(data: dict, source: Path | None, *, world_readable: bool = Fals
                     server=_server(top.table("server")), auth=auth, apps=_apps(top, auth),
                     limits=_limits(top.table("limits")),
                     modems=_modems(top), otp=_otp(top.table("otp")), queue=_queue(top.table("queue")),
+                    retention=_retention(top.table("retention")),
                     webhooks=_webhooks(top))
     return replace(config, warnings=tuple(ctx.warnings))
 
@@ -266,6 +267,15 @@ def _otp(t: Table) -> OtpSettings:
     except OtpError as exc:
         t.fail("template", exc.reason)
     return settings
+
+
+def _retention(t: Table) -> RetentionConfig:
+    d = RetentionConfig()
+    numbers = t.number("numbers", d.numbers, 3600)
+    records = t.number("records", d.records, 3600)
+    if records < numbers:
+        t.fail("records", f"must be at least numbers ({num(numbers)}): a record is masked before it is deleted")
+    return RetentionConfig(numbers=numbers, records=records)
 
 
 def _queue(t: Table) -> QueueConfig:

@@ -15,6 +15,7 @@ import grp
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -33,6 +34,7 @@ from .paths import default_state_dir
 from .pin_memory import PinMemory
 from .state_lock import StateLock
 from .store import Store
+from .store_retention import Retention
 from .store_inbox import InboxMessage, InboxStore
 from .store_otp import OtpStore
 from .supervisor import ModemSupervisor
@@ -60,6 +62,7 @@ class Daemon:
         self.simulator = None
         self._sim_control = None
         self.store = Store(self.state_dir / "modemd.db")
+        self.retention = Retention(self.store.db)
         self.metrics = Metrics()
         self.outbox = Outbox(self.store, policy=config.queue.retry, keep_sent_text=config.queue.keep_sent_text,
                              retention=config.queue.retention, on_change=self._on_message_change)
@@ -117,8 +120,12 @@ class Daemon:
         while True:
             try:
                 await self.otp.prune()
+                kept = self.config.retention
+                pruned = await self.retention.prune(time.time(), records=kept.records, numbers=kept.numbers)
+                if pruned:
+                    log.info("retention: numbers masked %s, records deleted %s", pruned.masked, pruned.deleted)
             except Exception:      # a failed prune is retried next time; it must not stop the loop
-                log.exception("pruning OTP records failed")
+                log.exception("pruning old records failed")
             await asyncio.sleep(PRUNE_INTERVAL)
 
     def _tokens(self, config: Config) -> TokenSet:

@@ -16,7 +16,7 @@ LAYERS = {
         "at_redact", "redact", "numbers", "log", "paths", "openapi", "auth", "notify", "policy", "gsm7_national",
         "config", "config_reader", "config_model", "config_sections", "config_overrides", "db", "journal",
         "pin_memory", "peer_auth", "state_lock", "file_access", "otp_seal", "__init__"},
-    1: {"at_serial", "at_port_check", "store_limits", "at_router", "at_channel", "modem", "modem_state", "modem_commands", "store", "schema",
+    1: {"at_serial", "at_port_check", "store_limits", "store_retention", "at_router", "at_channel", "modem", "modem_state", "modem_commands", "store", "schema",
         "store_otp", "store_inbox", "store_webhook", "metrics", "webhook_payload"},
     2: {"outbox", "inbox", "otp", "webhook", "supervisor"},
     3: {"http_api", "api_messages", "api_otp", "api_validation", "client", "install"},
