@@ -141,8 +141,8 @@ _STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")     # as signed bytes (arr
 
 def _nesting(text: str) -> int:
     """How deep json.loads would recurse into `text` at most: the deepest count of brackets opened and not yet closed,
-    those inside strings left out. All in C-speed passes (count, re.sub, translate, accumulate): 64 KiB of brackets
-    take ~1.5 ms, less than the parse of a body that deep would."""
+    those inside strings left out. All in C-speed passes (count, re.sub, translate, accumulate): the most hostile
+    64 KiB bodies (all brackets, or `[[],` repeated) take 2-4 ms; a body with 32 brackets or fewer, none."""
     if text.count("[") + text.count("{") <= MAX_DEPTH:   # every body we expect: no scan at all
         return 0
     brackets = _NOT_BRACKET.sub("", _STRING.sub("", text)).encode("ascii")

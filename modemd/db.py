@@ -16,8 +16,8 @@ Where each step runs, and why:
 Each request runs in its own savepoint, so a failing request rolls back alone and the others of its batch commit,
 in one pass. (A first version ran the batch without savepoints and, when one request failed, rolled everything back
 and ran the whole batch again: one bad request per batch, which any client could send, doubled the work of every
-batch. A savepoint costs 4-9 us per request, measured for one of four statements: SAVEPOINT, RELEASE, and the
-copies of the pages it changes.)
+batch. A savepoint costs ~3 us per request: SAVEPOINT, RELEASE, and the copies of the pages the request changes;
+Store.enqueue in-process with 50 producers went from 28,000 to 26,000/s.)
 Reads use a second connection on a second thread; in WAL mode they never wait for the writer.
 """
 

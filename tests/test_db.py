@@ -43,6 +43,27 @@ async def test_a_failing_write_in_a_batch_rolls_back_alone(db):
     assert keys == {f"a{i}" for i in range(20)} | {f"b{i}" for i in range(20)}
 
 
+async def test_a_failing_write_does_not_run_its_batch_again(db):
+    """Each request of a batch runs once, the failing one too: a batch run again after one failure would let any
+    client that can make one request fail (bad input) double the work of every batch."""
+    runs = []
+
+    def counted(k, fail=False):
+        def work(conn):
+            runs.append(k)
+            conn.execute("INSERT INTO t (k, v) VALUES (?, 1)", (k,))
+            if fail:
+                raise ValueError(k)
+            return k
+        return work
+    keys = [f"k{i}" for i in range(10)]
+    works = [counted(k) for k in keys[:5]] + [counted("bad", fail=True)] + [counted(k) for k in keys[5:]]
+    results = await asyncio.gather(*(db.write(w) for w in works), return_exceptions=True)
+    assert isinstance(results[5], ValueError) and results[:5] + results[6:] == keys
+    assert sorted(runs) == sorted(keys + ["bad"])
+    assert await db.read(lambda conn: sorted(r[0] for r in conn.execute("SELECT k FROM t"))) == keys
+
+
 async def test_a_constraint_violation_fails_only_its_request(db):
     await db.write(insert("dup", 1))
     results = await asyncio.gather(db.write(insert("x", 1)), db.write(insert("dup", 2)), db.write(insert("y", 1)),
