@@ -79,6 +79,32 @@ def configure_logging(level: str) -> None:
     root.setLevel(numeric)
     # aiohttp's access log would print client addresses and paths with ids; our own lines say what matters.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Any client can make these log at will (a malformed request: aiohttp.server logs each with a traceback; a
+    # full file table: asyncio logs every failed accept). One line a minute per kind, with the count, not a flood.
+    for name in ("aiohttp.server", "asyncio"):
+        logging.getLogger(name).addFilter(FloodFilter(60.0))
+
+
+class FloodFilter(logging.Filter):
+    """Lets a logger's WARNING-and-above records through at most once per `every` seconds per message template,
+    the traceback dropped and the number held back since said. Lower levels pass untouched."""
+
+    def __init__(self, every: float):
+        super().__init__()
+        self.every = every
+        self._throttles: dict[str, Throttle] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        throttle = self._throttles.setdefault(str(record.msg)[:200], Throttle(self.every))
+        count = throttle.due()
+        if count is None:
+            return False
+        record.exc_info = record.exc_text = None
+        if count > 1:
+            record.msg = f"{record.msg} ({count - 1} more like it in the last {self.every:.0f} s, not shown)"
+        return True
 
 
 class Throttle:

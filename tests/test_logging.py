@@ -190,3 +190,27 @@ def test_a_throttle_reports_at_most_once_per_period_with_the_count_held_back(mon
     now[0] += 0.2
     assert throttle.due() == 7                     # the six held back and this one
     assert throttle.due() is None
+
+
+def test_a_flood_of_client_made_errors_is_one_line_a_minute():
+    """aiohttp.server logs each malformed request with a traceback; any client can send thousands."""
+    import io
+    from modemd.log import FloodFilter
+    stream = io.StringIO()
+    logger = logging.getLogger("test.flood")
+    handler = logging.StreamHandler(stream)
+    logger.addHandler(handler)
+    logger.addFilter(FloodFilter(60.0))
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    try:
+        for _ in range(1000):
+            try:
+                raise ValueError("bad request line")
+            except ValueError:
+                logger.exception("Error handling request from %s", "127.0.0.1")
+        logger.info("a normal line")
+        lines = stream.getvalue().splitlines()
+        assert lines == ["Error handling request from 127.0.0.1", "a normal line"], lines[:5]
+    finally:
+        logger.removeHandler(handler)
