@@ -30,7 +30,8 @@ RESERVED_APPS = (DEFAULT_APP, LOCAL_APP)
 # Every key the file may hold, per table. The example config documents each one (a test checks it).
 KEYS: dict[str, tuple[str, ...]] = {
     "": ("simulate", "server", "auth", "apps", "limits", "modems", "otp", "queue", "retention", "webhooks"),
-    "server": ("listen", "unix_socket", "state_dir", "default_region", "log_level"),
+    "server": ("listen", "unix_socket", "state_dir", "default_region", "log_level", "max_connections",
+               "idle_timeout"),
     "auth": ("tokens", "token_files"),
     "apps": ("name", "tokens", "token_files", "scopes", "sends_per_hour", "sends_per_day"),
     "limits": ("allowed_countries", "sms_per_number", "sms_per_number_window", "sends_per_hour", "sends_per_day",
@@ -46,7 +47,8 @@ KEYS: dict[str, tuple[str, ...]] = {
 }
 # What a SIGHUP may change in a running daemon; everything else (the modems, where it listens, where it keeps
 # state) needs a restart, because changing it means closing ports or sockets the queue is working through.
-RESTART_KEYS = ("simulate", "server.listen", "server.unix_socket", "server.state_dir", "modems")
+RESTART_KEYS = ("simulate", "server.listen", "server.unix_socket", "server.state_dir", "server.max_connections",
+                "server.idle_timeout", "modems")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class ServerConfig:
     state_dir: Path | None = None        # None: the daemon's default ($STATE_DIRECTORY, else the XDG state dir)
     default_region: str | None = None    # None: numbers must be international (+...)
     log_level: str = "info"
+    max_connections: int = 1000          # HTTP connections at once, all sockets together (api_connections)
+    idle_timeout: float = 15.0           # seconds an idle keep-alive connection stays open
 
     @property
     def listen(self) -> str:

@@ -83,6 +83,8 @@ def restart_required(running: Config, new: Config) -> tuple[str, ...]:
     """The keys in RESTART_KEYS whose values differ: a reload leaves them as they are and says so."""
     values = {"simulate": lambda c: c.simulate, "server.listen": lambda c: c.server.listen,
               "server.unix_socket": lambda c: c.server.unix_socket, "server.state_dir": lambda c: c.server.state_dir,
+              "server.max_connections": lambda c: c.server.max_connections,
+              "server.idle_timeout": lambda c: c.server.idle_timeout,
               "modems": lambda c: c.modems}
     return tuple(k for k in RESTART_KEYS if values[k](running) != values[k](new))
 
@@ -92,5 +94,6 @@ def reloaded(running: Config, new: Config) -> tuple[Config, tuple[str, ...]]:
     although the file changed them (log them: "server.listen changed; takes effect after a restart")."""
     kept = restart_required(running, new)
     server = replace(new.server, listen_host=running.server.listen_host, listen_port=running.server.listen_port,
-                     unix_socket=running.server.unix_socket, state_dir=running.server.state_dir)
+                     unix_socket=running.server.unix_socket, state_dir=running.server.state_dir,
+                     max_connections=running.server.max_connections, idle_timeout=running.server.idle_timeout)
     return replace(new, simulate=running.simulate, modems=running.modems, server=server), kept

@@ -58,7 +58,9 @@ def _server(t: Table) -> ServerConfig:
     return ServerConfig(listen_host=host, listen_port=port, unix_socket=t.path_value("unix_socket"),
                         state_dir=t.path_value("state_dir"),
                         default_region=_region(t, "default_region", region) if region else None,
-                        log_level=t.choice("log_level", d.log_level, LOG_LEVELS))
+                        log_level=t.choice("log_level", d.log_level, LOG_LEVELS),
+                        max_connections=t.integer("max_connections", d.max_connections, 8),
+                        idle_timeout=t.number("idle_timeout", d.idle_timeout, 0, above=True))
 
 
 def parse_listen(text: str) -> tuple[str, int]:

@@ -22,6 +22,7 @@ from typing import Callable
 from aiohttp import web
 
 from . import http_api
+from .api_connections import CappedRunner, connection_cap, raise_file_limit
 from .auth import TokenSet, generated_token, tokens_from_environment
 from .config import Config, ConfigError, ModemConfig, reloaded
 from .metrics import Metrics
@@ -151,9 +152,15 @@ class Daemon:
         return ModemConfig(name="sim0", port=self.simulator.port, registration_timeout=10.0)
 
     async def _start_http(self) -> None:
-        self._runner = web.AppRunner(http_api.build_app(self), access_log=None)
-        await self._runner.setup()
         server = self.config.server
+        files = raise_file_limit()
+        cap = connection_cap(server.max_connections, files)
+        if cap < server.max_connections:
+            log.warning("server.max_connections %d is above what %d open files allow; holding %d at once",
+                        server.max_connections, files, cap)
+        self._runner = CappedRunner(http_api.build_app(self), cap=cap, access_log=None,
+                                    keepalive_timeout=server.idle_timeout)
+        await self._runner.setup()
         await web.TCPSite(self._runner, server.listen_host, server.listen_port).start()
         log.info("HTTP API listening on http://%s:%d", server.listen_host, server.listen_port)
         if server.unix_socket:

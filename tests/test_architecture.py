@@ -19,7 +19,7 @@ LAYERS = {
     1: {"at_serial", "at_port_check", "store_limits", "store_retention", "at_router", "at_channel", "modem", "modem_state", "modem_commands", "store", "schema",
         "store_otp", "store_inbox", "store_webhook", "metrics", "webhook_payload"},
     2: {"outbox", "inbox", "otp", "webhook", "supervisor"},
-    3: {"http_api", "api_messages", "api_otp", "api_validation", "client", "install"},
+    3: {"http_api", "api_connections", "api_messages", "api_otp", "api_validation", "client", "install"},
     4: {"daemon", "oneshot", "simulator"},
     5: {"cli", "cli_client", "cli_pin", "__main__"},
 }

@@ -113,6 +113,10 @@ def test_the_service_starts_as_user_modemd_with_the_shipped_unit(machine):
     assert owner == "modemd"
     # The unit as shipped: its sandbox is applied (nothing relaxed for the test).
     assert machine.run("systemctl show modemd -p ProtectSystem --value").stdout.strip() == "strict"
+    # LimitNOFILE= (as far as this host allows: systemd clamps it), and modemd's soft limit raised to the hard one.
+    soft, hard = machine.run(f"grep 'Max open files' /proc/{state['MainPID']}/limits").stdout.split()[3:5]
+    ceiling = machine.run("grep 'Max open files' /proc/1/limits").stdout.split()[4]      # what PID 1 may give
+    assert soft == hard == str(min(65536, int(ceiling))), (soft, hard, ceiling)
     assert machine.run("stat -c '%U:%G %a' /run/modemd/admin.sock").stdout.strip() == "modemd:modemd 660"
 
 

@@ -132,3 +132,14 @@ def test_runtime_directory_holds_the_admin_socket():
     d = directives(UNIT.read_text())
     assert d["RuntimeDirectory"] == ["modemd"] and d["RuntimeDirectoryMode"] == ["0750"]
     assert "modem-pin" not in UNIT.read_text()      # no credential that no code reads
+
+
+def test_memory_and_open_files_are_bounded():
+    d = directives(UNIT.read_text())
+    assert d["MemoryMax"] == ["512M"] and d["MemoryHigh"] == ["256M"]
+    assert d["LimitNOFILE"] == ["65536"]
+    # connections are capped below the file limit with room to spare (api_connections.FILES_IN_RESERVE)
+    from modemd.api_connections import FILES_IN_RESERVE, connection_cap
+    from modemd.config import ServerConfig
+    assert connection_cap(ServerConfig().max_connections, 65536) == ServerConfig().max_connections
+    assert connection_cap(ServerConfig().max_connections, 1024) == 1024 - FILES_IN_RESERVE
