@@ -46,6 +46,10 @@ class Refused(Exception):
 # Largest number of write requests committed in one transaction: bounds how long a single commit can hold the
 # writer (and the latency of the last request in it).
 MAX_BATCH = 1000
+# Write requests waiting for their batch at most: past it a request is refused at once (StorageError: the API answers
+# 503 with Retry-After) instead of the list growing without bound while the disk or another process holds the writer
+# up. Twenty batches: seconds of work at the measured rates, far more than a healthy daemon ever has waiting.
+MAX_PENDING = 20 * MAX_BATCH
 
 
 # How long a statement waits for a lock another process holds (sqlite3's busy handler).
@@ -186,6 +190,9 @@ class Database:
 
     async def _submit(self, work: Work, bulk: bool) -> Any:
         loop = asyncio.get_running_loop()
+        if not bulk and len(self._pending) >= MAX_PENDING:     # the daemon's own sweeps are few: never refused
+            raise StorageError(f"database behind by {len(self._pending)} writes (is the disk slow, or another "
+                               "process holding the write lock?)")
         request = _Request(work, loop.create_future(), bulk)
         self._pending.append(request)
         if not self._flushing:

@@ -195,3 +195,21 @@ async def test_a_constraint_violation_is_not_a_storage_error(db):
     with pytest.raises(sqlite3.OperationalError) as raised:        # a bad statement is a bug, not the disk
         await db.read(lambda conn: conn.execute("SELECT nope FROM t"))
     assert not isinstance(raised.value, StorageError)
+
+
+async def test_the_pending_writes_are_bounded(db, tmp_path, monkeypatch):
+    from modemd import db as db_module
+    from modemd.errors import StorageError
+    monkeypatch.setattr(db_module, "MAX_PENDING", 5)
+    other = sqlite3.connect(tmp_path / "t.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")                 # the writer is held up: requests pile up
+    first = asyncio.ensure_future(db.write(insert("first", 0)))
+    await asyncio.sleep(0.05)                        # taken into a batch, which waits for the lock
+    waiting = [asyncio.ensure_future(db.write(insert(f"k{i}", i))) for i in range(5)]
+    await asyncio.sleep(0)
+    with pytest.raises(StorageError, match="behind by 5 writes"):
+        await db.write(insert("one too many", 9))
+    other.execute("COMMIT")
+    other.close()
+    assert await asyncio.wait_for(first, 5) == "first"
+    assert await asyncio.gather(*waiting) == [f"k{i}" for i in range(5)]   # the ones it took all commit
