@@ -43,7 +43,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "queue": ("max_attempts", "backoff_base", "backoff_factor", "backoff_cap", "max_ambiguous", "device_pause",
               "keep_sent_text", "retention"),
     "retention": ("numbers", "records"),
-    "webhooks": ("url", "events", "secret", "secret_file", "full_numbers", "timeout"),
+    "webhooks": ("url", "events", "secret", "secret_file", "full_numbers", "timeout", "app"),
 }
 # What a SIGHUP may change in a running daemon; everything else (the modems, where it listens, where it keeps
 # state) needs a restart, because changing it means closing ports or sockets the queue is working through.
@@ -145,6 +145,7 @@ class WebhookConfig:
     secret_file: Path | None = None
     full_numbers: bool = False
     timeout: float = 10.0
+    app: str | None = None        # only this app's message events (and received SMS if it has the inbox scope)
 
 
 @dataclass(frozen=True)

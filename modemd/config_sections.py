@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
-from .config_model import (BAUD_RATES, DEFAULT_SCOPES, EVENTS, KEYS, LOG_LEVELS, MIN_SECRET, RESERVED_APPS,
+from .config_model import (BAUD_RATES, DEFAULT_APP, DEFAULT_SCOPES, EVENTS, KEYS, LOG_LEVELS, MIN_SECRET, RESERVED_APPS,
                            SCOPES, AppConfig, AuthConfig, Config, LimitsConfig, RetentionConfig, ModemConfig, QueueConfig, ServerConfig,
                            WebhookConfig)
 from .auth import token_problem
@@ -33,12 +33,13 @@ def build_config(data: dict, source: Path | None, *, world_readable: bool = Fals
     ctx = ReadContext(KEYS, world_readable)
     top = Table(data, "", KEYS[""], ctx)
     auth = _auth(top.table("auth"))
+    apps = _apps(top, auth)
     config = Config(source=source, simulate=top.boolean("simulate", False),
-                    server=_server(top.table("server")), auth=auth, apps=_apps(top, auth),
+                    server=_server(top.table("server")), auth=auth, apps=apps,
                     limits=_limits(top.table("limits")),
                     modems=_modems(top), otp=_otp(top.table("otp")), queue=_queue(top.table("queue")),
                     retention=_retention(top.table("retention")),
-                    webhooks=_webhooks(top))
+                    webhooks=_webhooks(top, apps))
     return replace(config, warnings=tuple(ctx.warnings))
 
 
@@ -294,8 +295,22 @@ def _queue(t: Table) -> QueueConfig:
                        retention=t.number("retention", QueueConfig.retention, 0))
 
 
-def _webhooks(top: Table) -> tuple[WebhookConfig, ...]:
-    return tuple(_webhook(t) for t in top.tables("webhooks"))
+def _webhooks(top: Table, apps: tuple[AppConfig, ...]) -> tuple[WebhookConfig, ...]:
+    scopes = {app.name: app.scopes for app in apps} | {DEFAULT_APP: frozenset(SCOPES)}
+    return tuple(_subscribed(t, _webhook(t), scopes) for t in top.tables("webhooks"))
+
+
+def _subscribed(t: Table, hook: WebhookConfig, apps: dict[str, frozenset[str]]) -> WebhookConfig:
+    """A webhook with `app` gets that app's events only; received SMS belong to no app, so they need its inbox
+    scope (or admin)."""
+    app = t.string("app", None)
+    if app is None:
+        return hook
+    if app not in apps:
+        t.fail("app", f"{show(app)} is not an app of this config ({', '.join(sorted(apps))})")
+    if "sms:received" in hook.events and not {"inbox", "admin"} & apps[app]:
+        t.fail("events", f"sms:received needs the inbox scope, which app {show(app)} does not have")
+    return replace(hook, app=app)
 
 
 def _webhook(t: Table) -> WebhookConfig:

@@ -37,6 +37,12 @@ class HookSpec:
     key: str
     events: frozenset[str]
     full_numbers: bool = False
+    app: str | None = None      # only this app's messages (received SMS: config_sections checked its inbox scope)
+
+    def wants(self, event: SourceEvent) -> bool:
+        if event.type not in self.events:
+            return False
+        return self.app is None or event.type == "sms:received" or event.row.get("app") == self.app
 
 
 @dataclass(frozen=True)
@@ -156,7 +162,7 @@ def _capture(conn: sqlite3.Connection, hooks: Sequence[HookSpec], render: Render
     created = 0
     for event in events:
         for hook in hooks:
-            if event.type in hook.events:
+            if hook.wants(event):
                 event_id, body = render(event, hook)
                 created += conn.execute(
                     "INSERT OR IGNORE INTO webhook_deliveries (hook, event_id, event_type, subject, body, state, "

@@ -166,7 +166,7 @@ class WebhookDispatcher:
 
     def _specs(self) -> list[HookSpec]:
         """Runs on the writer thread inside the capture transaction; reads the current mapping once."""
-        return [HookSpec(key, hook.events, hook.full_numbers) for key, hook in self._hooks.items()]
+        return [HookSpec(key, hook.events, hook.full_numbers, hook.app) for key, hook in self._hooks.items()]
 
     async def _drop_removed(self) -> None:
         dropped = await self.wstore.drop_unknown(lambda: list(self._hooks))

@@ -18,8 +18,8 @@ from .store_webhook import HookSpec, SourceEvent
 
 
 def hook_key(hook: WebhookConfig) -> str:
-    """Stable across reloads while url and events stay the same (a new secret or timeout keeps pending rows)."""
-    material = hook.url + "\n" + ",".join(sorted(hook.events))
+    """Stable across reloads while url, events and app stay the same (a new secret or timeout keeps pending rows)."""
+    material = hook.url + "\n" + ",".join(sorted(hook.events)) + (f"\n{hook.app}" if hook.app else "")
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 

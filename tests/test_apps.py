@@ -208,3 +208,59 @@ tokens = ["{BANK}"]
         assert call(daemon, BANK, "POST", "/v1/messages", {"to": TO, "text": "x"})[0] == 429
     finally:
         daemon.terminate()
+
+
+def test_a_webhook_of_an_app_gets_that_apps_events_only(tmp_path, free_port):
+    from test_webhook_e2e import SECRET, Receiver
+    shop_hook, all_hook = Receiver(), Receiver()
+    config = tmp_path / "modemd.toml"
+    config.write_text(f"""
+simulate = true
+[[apps]]
+name = "shop"
+tokens = ["{SHOP}"]
+[[apps]]
+name = "bank"
+tokens = ["{BANK}"]
+[[webhooks]]
+url = "{shop_hook.url}"
+events = ["sms:sent"]
+secret = "{SECRET}"
+app = "shop"
+[[webhooks]]
+url = "{all_hook.url}"
+events = ["sms:sent"]
+secret = "{SECRET}"
+""")
+    os.chmod(config, 0o600)
+    daemon = DaemonProcess(tmp_path, free_port, "--config", str(config))
+    try:
+        wait_for(daemon.ready, timeout=20)
+        _, shop = call(daemon, SHOP, "POST", "/v1/messages", {"to": TO, "text": "from the shop"})
+        _, bank = call(daemon, BANK, "POST", "/v1/messages", {"to": "+4915112345679", "text": "from the bank"})
+        wait_for(lambda: len(all_hook.events) == 2, timeout=30)
+        wait_for(lambda: shop_hook.events, timeout=30)
+        assert [e["data"]["message_id"] for e in shop_hook.events] == [shop["id"]]
+        assert {e["data"]["message_id"] for e in all_hook.events} == {shop["id"], bank["id"]}
+    finally:
+        daemon.terminate()
+        shop_hook.close()
+        all_hook.close()
+
+
+def test_a_webhook_for_received_sms_needs_an_app_with_the_inbox_scope(tmp_path):
+    from modemd.config import ConfigError, load_config
+    config = tmp_path / "modemd.toml"
+    config.write_text(f"""
+[[apps]]
+name = "shop"
+tokens = ["{SHOP}"]
+[[webhooks]]
+url = "http://127.0.0.1:9/hook"
+events = ["sms:received"]
+secret = "0123456789abcdef0123"
+app = "shop"
+""")
+    os.chmod(config, 0o600)
+    with pytest.raises(ConfigError, match="inbox scope"):
+        load_config(config)
