@@ -22,6 +22,15 @@ import aiohttp
 
 
 BIG = 10 ** 9
+# Three apps for the multi-app phase (--apps): each its own token, the per-app allowances raised like the rest.
+APP_TOKENS = {name: f"{name}-bench-token-0123456789" for name in ("shop", "bank", "games")}
+APPS = "".join(f"""
+[[apps]]
+name = "{name}"
+tokens = ["{token}"]
+sends_per_hour = {BIG}
+sends_per_day = {BIG}
+""" for name, token in APP_TOKENS.items())
 CONFIG = c.NO_LIMITS + f"""
 [auth]
 tokens = ["{c.TOKEN}"]
@@ -31,6 +40,7 @@ sends_per_token = {BIG}
 daily_per_country = {BIG}
 verifies_per_number = {BIG}
 """
+CONFIG += APPS
 
 
 def number(i: int) -> str:
@@ -63,14 +73,16 @@ async def http_run(url: str, total: int, clients: int, make, pid: int) -> dict:
                    f"client CPU {mine / elapsed:.2f} cores"}
 
 
-async def paced_run(url: str, rate: float, seconds: float, clients: int, first: int) -> dict:
+async def paced_run(url: str, rate: float, seconds: float, clients: int, first: int,
+                    tokens: tuple[str, ...] = (c.TOKEN,), junk_token: str | None = None, junk_rate: float = 0.0
+                    ) -> dict:
     """POST /v1/otp at a fixed total rate from `clients` concurrent clients: request j is due at start + j / rate,
     on client j % clients. Latency runs from the due time, not from when the client got round to sending, so a
     stall shows in full (no coordinated omission: the same correction wrk2 makes)."""
     total = int(rate * seconds)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    headers = {"Authorization": f"Bearer {c.TOKEN}"}
+    junk: dict[int, int] = {}
 
     async def client(session: aiohttp.ClientSession, k: int, start: float) -> None:
         for j in range(k, total, clients):
@@ -78,18 +90,34 @@ async def paced_run(url: str, rate: float, seconds: float, clients: int, first: 
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
+            headers = {"Authorization": f"Bearer {tokens[j % len(tokens)]}"}    # the apps take turns
             async with session.post(url + "/v1/otp", json={"to": number(first + j)}, headers=headers) as r:
                 await r.read()
             latencies.append(time.perf_counter() - due)
             statuses[r.status] = statuses.get(r.status, 0) + 1
 
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as session:
+    async def hammer(session: aiohttp.ClientSession, start: float) -> None:
+        """An app checking random verification ids as fast as `junk_rate` allows: codes that never existed."""
+        headers = {"Authorization": f"Bearer {junk_token}"}
+        for j in range(int(junk_rate * seconds)):
+            delay = start + j / junk_rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            body = {"id": f"otp_junk{j:022d}", "code": "123456"}
+            async with session.post(url + "/v1/otp/verify", json=body, headers=headers) as r:
+                await r.read()
+            junk[r.status] = junk.get(r.status, 0) + 1
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients + 10)) as session:
         start = time.perf_counter() + 0.1
-        await asyncio.gather(*(client(session, k, start) for k in range(clients)))
+        jobs = [client(session, k, start) for k in range(clients)]
+        if junk_token and junk_rate > 0:
+            jobs += [hammer(session, start) for _ in range(10)]
+        await asyncio.gather(*jobs)
         elapsed = time.perf_counter() - start
     return {"n": total, "elapsed": elapsed, "rate": total / elapsed, "p50": c.pct(latencies, 50),
             "p99": c.pct(latencies, 99), "p999": c.pct(latencies, 99.9), "max": max(latencies),
-            "statuses": statuses}
+            "statuses": statuses, "junk": junk}
 
 
 async def inproc_run(tmp, sends: int, verifies: int, clients: int) -> tuple[dict, dict]:
@@ -170,6 +198,10 @@ def main() -> None:
                     help="also send at this fixed total rate (the target's 1,500/s) and measure latency from each "
                          "request's due time; 0 to skip")
     ap.add_argument("--paced-seconds", type=float, default=10.0)
+    ap.add_argument("--apps", action="store_true",
+                    help="also the paced sends from three apps taking turns, one of them hammering verify with "
+                         "junk ids (--junk-rate)")
+    ap.add_argument("--junk-rate", type=float, default=500.0, help="junk verifies per second in the --apps phase")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--wrk", action="store_true",
                     help="also measure sends with wrk (C client: the client's own CPU does not blur the tail)")
@@ -196,6 +228,13 @@ def main() -> None:
             paced = asyncio.run(paced_run(daemon.url, args.rate, args.paced_seconds, args.clients, 200000))
             show(f"HTTP POST /v1/otp paced at {args.rate:.0f}/s", paced)
             print(f"{'':<46} from the due time: p99.9 {c.ms(paced['p999'])}, max {c.ms(paced['max'])}")
+        if args.apps and args.rate > 0:
+            tokens = tuple(APP_TOKENS.values())
+            mixed = asyncio.run(paced_run(daemon.url, args.rate, args.paced_seconds, args.clients, 400000,
+                                          tokens=tokens, junk_token=APP_TOKENS["games"], junk_rate=args.junk_rate))
+            show(f"3 apps, POST /v1/otp paced at {args.rate:.0f}/s", mixed)
+            print(f"{'':<46} while app games checks {args.junk_rate:.0f} junk ids/s (10 clients; answers "
+                  f"{mixed['junk']}); from the due time: p99.9 {c.ms(mixed['p999'])}, max {c.ms(mixed['max'])}")
         if args.wrk:
             wrk_run(daemon.url, args.clients)
         print(f"daemon RSS {daemon.rss_mb():.1f} MB")
