@@ -38,7 +38,7 @@ KEYS: dict[str, tuple[str, ...]] = {
                "max_queued", "otp_reserve"),
     "modems": ("name", "port", "baud", "rtscts", "pin", "pin_file", "smsc", "per_minute", "registration_timeout"),
     "otp": ("app", "length", "ttl", "max_attempts", "template", "sends_per_number", "sends_window", "resend_gap",
-            "sends_per_token", "sends_per_token_window", "verifies_per_number", "verifies_window",
+            "sends_per_token", "sends_per_token_window", "verifies_per_number", "verifies_window", "verifies_per_app",
             "daily_per_country", "allowed_countries", "lock_after_failures"),
     "queue": ("max_attempts", "backoff_base", "backoff_factor", "backoff_cap", "max_ambiguous", "device_pause",
               "keep_sent_text", "retention"),

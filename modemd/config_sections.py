@@ -261,6 +261,7 @@ def _otp(t: Table) -> OtpSettings:
         sends_per_token_window=t.number("sends_per_token_window", d.sends_per_token_window, 0, above=True),
         verifies_per_number=t.integer("verifies_per_number", d.verifies_per_number, 1),
         verifies_window=t.number("verifies_window", d.verifies_window, 0, above=True),
+        verifies_per_app=t.integer("verifies_per_app", d.verifies_per_app, 1),
         daily_per_country=t.integer("daily_per_country", d.daily_per_country, 1),
         allowed_countries=frozenset(_region(t, f"allowed_countries[{i}]", c)
                                     for i, c in enumerate(t.strings("allowed_countries"))),

@@ -14,6 +14,7 @@ import hmac
 import os
 import secrets
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 from pathlib import Path
@@ -29,6 +30,7 @@ from .sms import Kind, OutboundSms, Priority, new_message_id
 from .store_otp import Limit, OtpStore, RateLimited, Verification, VerifyOutcome
 
 SECRET_FILE = "otp-secret"
+VERIFY_APP_WINDOW = 60.0          # seconds over which verifies_per_app counts
 CREDENTIAL_NAME = "modemd-otp-secret"
 
 
@@ -109,6 +111,9 @@ class OtpService:
                  clock: Callable[[], float] = time.time):
         self.store = store
         self._clock = clock              # injected by bench/bench_growth.py to run a month in minutes
+        # Checks per app in the last minute, in memory: a limit on junk (ids that never existed) must not write a
+        # row per junk call, and a restart forgetting it costs at most one minute's allowance.
+        self._checks: dict[str, deque[float]] = {}
         self._secret = secret
         self._sealer = Sealer(secret)
         self.settings = settings
@@ -161,6 +166,15 @@ class OtpService:
                 Limit(f"otp-token:{token_id}", s.sends_per_token, s.sends_per_token_window),
                 Limit(f"otp-country:{country}", s.daily_per_country, 86400.0)]
 
+    def _count_check(self, app: str, now: float) -> None:
+        """verifies_per_app checks a minute per app, or RateLimited before anything is looked up."""
+        window = self._checks.setdefault(app, deque())
+        while window and window[0] <= now - VERIFY_APP_WINDOW:
+            window.popleft()
+        if len(window) >= self.settings.verifies_per_app:
+            raise RateLimited(f"otp-verify-app:{app}", window[0] + VERIFY_APP_WINDOW - now)
+        window.append(now)
+
     async def unlock(self, to: str, app: str | None = None) -> int:
         """Lift the wrong-code lock on a number (an admin's `modemd otp unlock`); app None: every app's lock."""
         return await self.store.unlock(to, app)
@@ -178,6 +192,7 @@ class OtpService:
         (None: every app's, for admin). The verify limit counts per app and number, and only against a code that
         exists: another app's junk cannot keep this app's user out."""
         s = self.settings
+        self._count_check(app or "admin", self._clock())
 
         def limits(v: Verification) -> list[Limit]:
             return [Limit(f"otp-verify:{v.app}:{v.destination}", s.verifies_per_number, s.verifies_window)]

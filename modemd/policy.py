@@ -33,6 +33,7 @@ class OtpSettings:
     sends_per_token_window: float = 3600.0
     verifies_per_number: int = 20
     verifies_window: float = 600.0
+    verifies_per_app: int = 6000        # checks per minute from one app, whatever they ask about (junk ids too)
     daily_per_country: int = 10000
     allowed_countries: frozenset[str] = field(default_factory=frozenset)   # empty = every country
     lock_after_failures: int = 100

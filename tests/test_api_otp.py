@@ -453,3 +453,17 @@ async def test_allowed_countries_hold_for_plain_sms_too(tmp_path):
     finally:
         await api.close()
         await api.store.close()
+
+
+async def test_verify_calls_per_app_are_capped_junk_included(tmp_path):
+    api = await make_api(tmp_path, verifies_per_app=5)
+    try:
+        for i in range(5):
+            assert (await verify(api, "123456", id=f"otp_junk{i:022d}"))[1]["status"] == "not_found"
+        status, problem = await verify(api, "123456", id="otp_junk" + "9" * 22)
+        assert status == 429 and 1 <= problem["retry_after"] <= 60
+        rows = sqlite3.connect(api.store.path).execute("SELECT count(*) FROM rate_events").fetchone()[0]
+        assert rows == 0                                      # junk wrote nothing
+    finally:
+        await api.close()
+        await api.store.close()
