@@ -73,6 +73,9 @@ async def http_run(url: str, total: int, clients: int, make, pid: int) -> dict:
                    f"client CPU {mine / elapsed:.2f} cores"}
 
 
+HAMMERS = 10      # concurrent clients of the app that checks junk ids
+
+
 async def paced_run(url: str, rate: float, seconds: float, clients: int, first: int,
                     tokens: tuple[str, ...] = (c.TOKEN,), junk_token: str | None = None, junk_rate: float = 0.0
                     ) -> dict:
@@ -96,10 +99,11 @@ async def paced_run(url: str, rate: float, seconds: float, clients: int, first: 
             latencies.append(time.perf_counter() - due)
             statuses[r.status] = statuses.get(r.status, 0) + 1
 
-    async def hammer(session: aiohttp.ClientSession, start: float) -> None:
-        """An app checking random verification ids as fast as `junk_rate` allows: codes that never existed."""
+    async def hammer(session: aiohttp.ClientSession, k: int, start: float) -> None:
+        """An app checking random verification ids at `junk_rate` in all (10 of these, j on hammer j % 10): codes
+        that never existed."""
         headers = {"Authorization": f"Bearer {junk_token}"}
-        for j in range(int(junk_rate * seconds)):
+        for j in range(k, int(junk_rate * seconds), HAMMERS):
             delay = start + j / junk_rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -112,7 +116,7 @@ async def paced_run(url: str, rate: float, seconds: float, clients: int, first: 
         start = time.perf_counter() + 0.1
         jobs = [client(session, k, start) for k in range(clients)]
         if junk_token and junk_rate > 0:
-            jobs += [hammer(session, start) for _ in range(10)]
+            jobs += [hammer(session, k, start) for k in range(HAMMERS)]
         await asyncio.gather(*jobs)
         elapsed = time.perf_counter() - start
     return {"n": total, "elapsed": elapsed, "rate": total / elapsed, "p50": c.pct(latencies, 50),
