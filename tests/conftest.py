@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import signal
@@ -150,3 +151,31 @@ class DaemonProcess:
         self.elapsed = time.monotonic() - started
         self.log.close()
         return code
+
+
+# ---- the e2e marker ----------------------------------------------------------------------------------------------
+# A test that starts processes (the daemon, a simulator process, gammu, smsd, systemd, a container) carries the e2e
+# marker, so `pytest -m "not e2e"` runs the in-process suite alone. Decided from the code, not by hand: the test's
+# own source or a fixture it uses starts one of these.
+_STARTS_PROCESSES = ("DaemonProcess", "SimProcess", "subprocess.", "Popen", "MODEMD", "nspawn.")
+
+
+def _starts_processes(func, seen: dict) -> bool:
+    if func not in seen:
+        try:
+            source = inspect.getsource(func)
+        except (OSError, TypeError):
+            source = ""
+        seen[func] = any(marker in source for marker in _STARTS_PROCESSES)
+    return seen[func]
+
+
+def pytest_collection_modifyitems(config, items):
+    seen: dict = {}
+    for item in items:
+        funcs = [getattr(item, "function", None)]
+        info = getattr(item, "_fixtureinfo", None)
+        if info is not None:
+            funcs += [d.func for defs in info.name2fixturedefs.values() for d in defs]
+        if any(f is not None and _starts_processes(f, seen) for f in funcs):
+            item.add_marker(pytest.mark.e2e)
