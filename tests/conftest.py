@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import os
@@ -81,6 +82,54 @@ class SimProcess:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+
+
+async def until(predicate, timeout: float = 10.0, interval: float = 0.01):
+    """In async tests: poll until predicate() (a plain or async callable) is truthy and return its value; fail
+    naming the predicate after `timeout` s. It waits for something to happen, never to see that nothing does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {predicate}")
+        await asyncio.sleep(interval)
+
+
+@pytest.fixture
+async def store(tmp_path):
+    """A real Store on a fresh SQLite file (WAL, synchronous=FULL), opened and closed around the test."""
+    from modemd.store import Store
+    s = Store(tmp_path / "modemd.db")
+    await s.open()
+    yield s
+    await s.close()
+
+
+class FakeDaemon:
+    """The daemon's view the HTTP API needs (api_validation.DaemonView), for in-process API tests: the store and
+    the OTP service behind it are real; modems are not there (`ready` says what the test wants)."""
+
+    def __init__(self, store, otp=None, *, tokens=None, ready: bool = False):
+        from modemd.metrics import Metrics
+        self.store, self.otp = store, otp
+        self.metrics = Metrics()
+        self.tokens = tokens
+        self.default_region = "DE"
+        self.accepted = 0
+        self._ready = ready
+
+    def ready(self):
+        return self._ready
+
+    def modem_states(self):
+        return []
+
+    def message_accepted(self, kind):
+        self.accepted += 1
 
 
 @pytest.fixture

@@ -5,41 +5,21 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from conftest import FakeDaemon
 from modemd.auth import TokenSet
 from modemd.config import AppConfig
 from modemd.http_api import build_app
-from modemd.metrics import Metrics
 from modemd.store import Store
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-class FakeDaemon:
-    """The daemon's view the API needs; the store behind it is real."""
-
-    def __init__(self, store):
-        self.store = store
-        self.metrics = Metrics()
-        self.tokens = TokenSet([TOKEN])
-        self.default_region = "DE"
-        self.accepted = 0
-
-    def ready(self):
-        return False
-
-    def modem_states(self):
-        return []
-
-    def message_accepted(self, kind):
-        self.accepted += 1
-
-
 @pytest.fixture
 async def api(tmp_path):
     store = Store(tmp_path / "modemd.db")
     await store.open()
-    daemon = FakeDaemon(store)
+    daemon = FakeDaemon(store, tokens=TokenSet([TOKEN]))
     client = TestClient(TestServer(build_app(daemon)))
     await client.start_server()
     client.daemon = daemon

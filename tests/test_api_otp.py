@@ -14,12 +14,12 @@ import time
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from conftest import FakeDaemon
 from modemd.auth import TokenSet
 from modemd.config import AppConfig, LimitsConfig
 from modemd.otp_seal import Sealer, is_sealed
 from modemd.http_api import DAEMON_KEY
 from modemd.http_api import build_app
-from modemd.metrics import Metrics
 from modemd.otp import OtpService, OtpSettings
 from modemd.store import Store
 from modemd.store_otp import OtpStore
@@ -27,30 +27,14 @@ from modemd.store_otp import OtpStore
 TOKEN = "otp-test-token-abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 TO = "+4915112345678"
-
-
-class FakeDaemon:
-    def __init__(self, store, otp):
-        self.store, self.otp = store, otp
-        self.metrics = Metrics()
-        self.tokens = TokenSet([TOKEN], (AppConfig("second", tokens=("second-token-xyz",), scopes=frozenset({"otp"})),))
-        self.default_region = "DE"
-
-    def ready(self):
-        return True
-
-    def modem_states(self):
-        return []
-
-    def message_accepted(self, kind):
-        pass
+TOKENS = TokenSet([TOKEN], (AppConfig("second", tokens=("second-token-xyz",), scopes=frozenset({"otp"})),))
 
 
 async def make_api(tmp_path, **settings):
     store = Store(tmp_path / "modemd.db")
     await store.open()
     otp = OtpService(OtpStore(store), b"k" * 32, OtpSettings(app="Acme", **settings))
-    client = TestClient(TestServer(build_app(FakeDaemon(store, otp))))
+    client = TestClient(TestServer(build_app(FakeDaemon(store, otp, tokens=TOKENS, ready=True))))
     await client.start_server()
     client.store = store
     return client

@@ -12,6 +12,7 @@ from modemd.at_channel import AtChannel, Urc, urc_name, visible
 from modemd.errors import (AtTimeout, ChannelClosed, CmeError, CmsError, CommandError, ErrorClass,
                            PromptNotReceived, classify)
 from modemd.log import TRACE, ModemLogAdapter
+from conftest import until
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -36,13 +37,6 @@ async def channel(fake):
     await ch.open()
     yield ch
     await ch.close()
-
-
-async def until(condition, timeout=2.0):
-    async def _poll():
-        while not condition():
-            await asyncio.sleep(0.005)
-    await asyncio.wait_for(_poll(), timeout)
 
 
 # ---- plain commands ---------------------------------------------------------------------------------------------

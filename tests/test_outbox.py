@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
 
 from modemd.errors import AtTimeout, CmsError
 from modemd.modem import SendResult, SmsSendFailed
 from modemd.outbox import Outbox, Pacing, RetryPolicy
 from modemd.sms import Kind, OutboundSms, Priority, State, new_message_id
-from modemd.store import Store
+from conftest import until
 
 FAST = RetryPolicy(base=0.05, cap=0.2, max_attempts=3, device_pause=0.3)
 
@@ -38,23 +37,6 @@ def make(text, *, priority=Priority.NORMAL, deadline=None, kind=Kind.SMS):
     now = time.time()
     return OutboundSms(id=new_message_id(), to="+4915112345678", text=text, parts=1, priority=priority, kind=kind,
                        next_attempt_at=now, deadline=deadline, created_at=now, updated_at=now)
-
-
-@pytest.fixture
-async def store(tmp_path):
-    s = Store(tmp_path / "q.db")
-    await s.open()
-    yield s
-    await s.close()
-
-
-async def until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
 
 
 async def run_outbox(store, modems, *, policy=FAST, pacing=Pacing()):

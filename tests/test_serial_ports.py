@@ -7,7 +7,6 @@ Real ptys throughout: the in-process simulated modem, or os.openpty() for a port
 from __future__ import annotations
 
 import argparse
-import asyncio
 import errno
 import fcntl
 import logging
@@ -25,6 +24,8 @@ from modemd.at_channel import AtChannel
 from modemd.at_port_check import DENIED, IN_USE, MISSING, NOT_A_TTY, PortUnavailable, explain_open_error
 from modemd.oneshot import EXIT_UNAVAILABLE, probe_ports, send_once
 from modemd.supervisor import ModemSupervisor
+
+from conftest import until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -66,16 +67,6 @@ def holder():
     for proc in procs:
         proc.stdin.close()
         proc.wait(5)
-
-
-async def until(predicate, timeout: float = 10.0):
-    """Poll until predicate() is truthy: waits for something to happen, never for something not to."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (value := predicate()):
-        assert loop.time() < deadline, f"timed out waiting for {predicate}"
-        await asyncio.sleep(0.01)
-    return value
 
 
 def nothing_written(master: int) -> bool:

@@ -8,7 +8,6 @@ import sqlite3
 import stat
 import time
 
-import pytest
 
 from modemd.sms import OutboundSms, Priority, State, new_message_id
 from modemd.schema import MIGRATIONS
@@ -20,14 +19,6 @@ def make(text="hi", *, priority=Priority.NORMAL, deadline=None, key=None, now=No
     return OutboundSms(id=new_message_id(now), to="+4915112345678", text=text, parts=1, priority=priority,
                        next_attempt_at=now if due is None else due, deadline=deadline, created_at=now,
                        updated_at=now, idempotency_key=key)
-
-
-@pytest.fixture
-async def store(tmp_path):
-    s = Store(tmp_path / "modemd.db")
-    await s.open()
-    yield s
-    await s.close()
 
 
 async def test_file_is_private_and_in_wal_mode(store):

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import DaemonProcess, wait_for
+from conftest import DaemonProcess, until, wait_for
 from modemd import supervisor
 from modemd.errors import AtTimeout, ChannelClosed, CmsError, PromptNotReceived, went_unanswered
 from modemd.modem_state import ModemState, ModemStateTracker, ModemStatus, SendResult, SmsSendFailed
@@ -29,7 +29,6 @@ from modemd.numbers import InvalidNumber, normalize
 from modemd.outbox import Outbox, RetryPolicy, network_validity
 from modemd.pdu import MIN_VALIDITY, decode_submit, encode_submit, validity_octet, validity_seconds
 from modemd.sms import Kind, OutboundSms, Priority, State, new_message_id
-from modemd.store import Store
 from modemd.supervisor import ModemSupervisor
 
 TO = "+4915112345678"
@@ -135,18 +134,6 @@ class TrackedModem(ModemStateTracker):
         return SendResult(references=[len(self.sent)], parts=1)
 
 
-async def until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
-
-
 def test_what_went_unanswered():
     assert went_unanswered(PromptNotReceived("no '> ' prompt within 10 s; sent ESC"))
     assert went_unanswered(AtTimeout("modem does not answer (resync after an earlier timeout failed)"))
@@ -194,14 +181,6 @@ async def test_check_answering_marks_a_silent_modem_and_its_answer_brings_it_bac
 # ------------------------------------------------------------------------------------------------ outbox
 
 FAST = RetryPolicy(base=0.05, cap=0.2, max_attempts=3, device_pause=0.3)
-
-
-@pytest.fixture
-async def store(tmp_path):
-    s = Store(tmp_path / "q.db")
-    await s.open()
-    yield s
-    await s.close()
 
 
 def make(text, *, deadline=None, kind=Kind.SMS):

@@ -28,6 +28,7 @@ from modemd.store import Store
 from modemd.store_inbox import InboundPart, InboxStore
 from modemd.webhook import Backoff, WebhookDispatcher
 from modemd.webhook_payload import hook_key, sign
+from conftest import until
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "webhooks.md"
 SECRET = b"s3cret-s3cret-s3cret-s3cret-0123"
@@ -111,14 +112,6 @@ async def receiver():
     await r.stop()
 
 
-@pytest.fixture
-async def store(tmp_path):
-    s = Store(tmp_path / "modemd.db")
-    await s.open()
-    yield s
-    await s.close()
-
-
 def hook(receiver: Receiver, events=ALL, **kw) -> WebhookConfig:
     return WebhookConfig(url=receiver.url, events=frozenset(events), secret=receiver.secret, **kw)
 
@@ -126,18 +119,6 @@ def hook(receiver: Receiver, events=ALL, **kw) -> WebhookConfig:
 def dispatcher(store: Store, hooks, **kw) -> WebhookDispatcher:
     kw.setdefault("backoff", FAST)
     return WebhookDispatcher(store, hooks, poll_interval=0.05, stop_grace=0.5, **kw)
-
-
-async def until(predicate, timeout: float = 8.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {predicate}")
 
 
 # ---- making events the way the daemon does -----------------------------------------------------------------------
