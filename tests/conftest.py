@@ -148,6 +148,16 @@ def sim_process(tmp_path):
     sim.stop()
 
 
+@pytest.fixture
+def daemon(sim_process, tmp_path, free_port):
+    """`modemd run` on the simulator process, ready (a module may define its own `daemon` to run another way)."""
+    d = DaemonProcess(tmp_path, free_port, "--port", sim_process.link)
+    wait_for(d.ready, timeout=20)
+    yield d
+    if d.proc.poll() is None:
+        d.terminate()
+
+
 def http_get(url: str, headers: dict | None = None) -> tuple[int, dict]:
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=5) as response:

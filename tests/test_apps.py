@@ -16,12 +16,33 @@ from conftest import MODEMD, DaemonProcess, wait_for
 SHOP, BANK, OPS, INBOX_ONLY = ("shop-token-0123456789abcdef", "bank-token-0123456789abcdef",
                                "ops-token-0123456789abcdef", "reader-token-0123456789abcdef")
 TO = "+4915112345678"
+SHOP_AND_BANK = f"""
+[[apps]]
+name = "shop"
+tokens = ["{SHOP}"]
+[[apps]]
+name = "bank"
+tokens = ["{BANK}"]
+"""
+
+
+def write_config(tmp_path, toml: str):
+    """The daemon's config, 0600 (it holds tokens inline)."""
+    config = tmp_path / "modemd.toml"
+    config.write_text(toml)
+    os.chmod(config, 0o600)
+    return config
+
+
+def running(tmp_path, port, toml: str) -> DaemonProcess:
+    daemon = DaemonProcess(tmp_path, port, "--config", str(write_config(tmp_path, toml)))
+    wait_for(daemon.ready, timeout=20)
+    return daemon
 
 
 @pytest.fixture
 def daemon(tmp_path, free_port):
-    config = tmp_path / "modemd.toml"
-    config.write_text(f"""
+    d = running(tmp_path, free_port, f"""
 simulate = true
 [[apps]]
 name = "shop"
@@ -39,9 +60,6 @@ name = "reader"
 tokens = ["{INBOX_ONLY}"]
 scopes = ["inbox"]
 """)
-    os.chmod(config, 0o600)
-    d = DaemonProcess(tmp_path, free_port, "--config", str(config))
-    wait_for(d.ready, timeout=20)
     yield d
     d.terminate()
 
@@ -137,23 +155,14 @@ def _rate_buckets(tmp_path) -> list[str]:
 
 
 def test_wrong_codes_lock_only_that_apps_user_and_an_admin_lifts_it(tmp_path, free_port):
-    config = tmp_path / "modemd.toml"
-    config.write_text(f"""
+    daemon = running(tmp_path, free_port, f"""
 simulate = true
 [otp]
 lock_after_failures = 2
 resend_gap = 0.0
-[[apps]]
-name = "shop"
-tokens = ["{SHOP}"]
-[[apps]]
-name = "bank"
-tokens = ["{BANK}"]
+{SHOP_AND_BANK}
 """)
-    os.chmod(config, 0o600)
-    daemon = DaemonProcess(tmp_path, free_port, "--config", str(config))
     try:
-        wait_for(daemon.ready, timeout=20)
         _, bank_code = _send_code(daemon, tmp_path, BANK)
         wrong = "000000" if bank_code != "000000" else "111111"
         for _ in range(2):                                  # two wrong codes: the bank's user is locked out
@@ -178,8 +187,7 @@ tokens = ["{BANK}"]
 
 
 def test_every_send_path_counts_against_the_apps_and_the_numbers_limits(tmp_path, free_port):
-    config = tmp_path / "modemd.toml"
-    config.write_text(f"""
+    daemon = running(tmp_path, free_port, f"""
 simulate = true
 [limits]
 sms_per_number = 2
@@ -193,10 +201,7 @@ sends_per_hour = 4
 name = "bank"
 tokens = ["{BANK}"]
 """)
-    os.chmod(config, 0o600)
-    daemon = DaemonProcess(tmp_path, free_port, "--config", str(config))
     try:
-        wait_for(daemon.ready, timeout=20)
         sent = [call(daemon, SHOP, "POST", "/v1/messages", {"to": TO, "text": f"hi {i}"})[0] for i in range(3)]
         assert sent == [202, 202, 429]                          # the number's limit: 2 plain SMS an hour
         assert call(daemon, SHOP, "POST", "/v1/messages", {"to": "+4915112345679", "text": "x"})[0] == 202
@@ -213,15 +218,9 @@ tokens = ["{BANK}"]
 def test_a_webhook_of_an_app_gets_that_apps_events_only(tmp_path, free_port):
     from test_webhook_e2e import SECRET, Receiver
     shop_hook, all_hook = Receiver(), Receiver()
-    config = tmp_path / "modemd.toml"
-    config.write_text(f"""
+    daemon = running(tmp_path, free_port, f"""
 simulate = true
-[[apps]]
-name = "shop"
-tokens = ["{SHOP}"]
-[[apps]]
-name = "bank"
-tokens = ["{BANK}"]
+{SHOP_AND_BANK}
 [[webhooks]]
 url = "{shop_hook.url}"
 events = ["sms:sent"]
@@ -232,10 +231,7 @@ url = "{all_hook.url}"
 events = ["sms:sent"]
 secret = "{SECRET}"
 """)
-    os.chmod(config, 0o600)
-    daemon = DaemonProcess(tmp_path, free_port, "--config", str(config))
     try:
-        wait_for(daemon.ready, timeout=20)
         _, shop = call(daemon, SHOP, "POST", "/v1/messages", {"to": TO, "text": "from the shop"})
         _, bank = call(daemon, BANK, "POST", "/v1/messages", {"to": "+4915112345679", "text": "from the bank"})
         wait_for(lambda: len(all_hook.events) == 2, timeout=30)
@@ -250,8 +246,7 @@ secret = "{SECRET}"
 
 def test_a_webhook_for_received_sms_needs_an_app_with_the_inbox_scope(tmp_path):
     from modemd.config import ConfigError, load_config
-    config = tmp_path / "modemd.toml"
-    config.write_text(f"""
+    config = write_config(tmp_path, f"""
 [[apps]]
 name = "shop"
 tokens = ["{SHOP}"]
@@ -261,6 +256,5 @@ events = ["sms:received"]
 secret = "0123456789abcdef0123"
 app = "shop"
 """)
-    os.chmod(config, 0o600)
     with pytest.raises(ConfigError, match="inbox scope"):
         load_config(config)

@@ -6,20 +6,10 @@ import re
 import signal
 import time
 
-import pytest
 
 from conftest import DaemonProcess, wait_for
 
 TO = "+4915112345678"
-
-
-@pytest.fixture
-def daemon(sim_process, tmp_path, free_port):
-    d = DaemonProcess(tmp_path, free_port, "--port", sim_process.link)
-    wait_for(d.ready, timeout=20)
-    yield d
-    if d.proc.poll() is None:
-        d.terminate()
 
 
 def message_state(daemon, message_id):

@@ -427,15 +427,6 @@ def message(daemon, message_id) -> dict:
     return daemon.call("GET", f"/v1/messages/{message_id}")[1]
 
 
-@pytest.fixture
-def daemon(sim_process, tmp_path, free_port):
-    d = DaemonProcess(tmp_path, free_port, "--port", sim_process.link)
-    wait_for(d.ready, timeout=20)
-    yield d
-    if d.proc.poll() is None:
-        d.terminate()
-
-
 def test_the_api_refuses_letters_and_keeps_the_other_forms(daemon, sim_process):
     for path, body in (("/v1/messages", {"to": "+49170CALLME1", "text": "hi"}),
                        ("/v1/otp", {"to": "+49170CALLME1"})):
