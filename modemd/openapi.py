@@ -4,11 +4,12 @@ and fuzzes the server against it (schemathesis)."""
 from __future__ import annotations
 
 from . import __version__
+from .sms import State
 
 E164 = {"type": "string", "description": "phone number; E.164 (+4915112345678) or national with the server's "
         "default region", "maxLength": 64, "examples": ["+4915112345678"]}
 TIMESTAMP = {"type": "string", "format": "date-time"}
-MESSAGE_STATES = ["queued", "sending", "sent", "delivered", "failed", "expired", "canceled"]
+MESSAGE_STATES = [state.value for state in State]       # the one list: sms.State
 VERIFY_STATES = ["approved", "pending", "expired", "max_attempts_reached", "not_found"]
 
 
