@@ -213,9 +213,13 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_sendsms(args) -> int:
+    from .cli_pin import default_record_dir
     from .oneshot import send_once
+    from .pin_memory import PinMemory
     text = sys.stdin.read() if args.text == "-" else args.text
-    return asyncio.run(send_once(args, text, _read_pin(args)))
+    # The same record of rejected PINs as the service's: a PIN the SIM refused there is not tried here either.
+    memory = PinMemory.in_dir(default_record_dir()) if args.pin_file else None
+    return asyncio.run(send_once(args, text, _read_pin(args), memory))
 
 
 def cmd_probe(args) -> int:

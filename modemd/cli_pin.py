@@ -35,10 +35,15 @@ def state_dir_of(args: argparse.Namespace) -> Path:
     if args.state_dir:
         return args.state_dir
     from .config import load_config
-    from .paths import default_state_dir
     configured = load_config(args.config).server.state_dir
     if configured:
         return configured
+    return default_record_dir()
+
+
+def default_record_dir() -> Path:
+    """Where the running service keeps its record (/var/lib/modemd) when there is one, else this user's state."""
+    from .paths import default_state_dir
     if not os.environ.get("STATE_DIRECTORY") and (SYSTEM_STATE_DIR / FILE_NAME).exists():
         return SYSTEM_STATE_DIR
     return default_state_dir()

@@ -62,7 +62,7 @@ async def _answers(channel: AtChannel, timeout: float) -> bool:
         return False
 
 
-async def send_once(args, text: str, pin: str | None) -> int:
+async def send_once(args, text: str, pin: str | None, pin_memory=None) -> int:
     try:
         pdu.plan(text)
         pdu.encode_submit(args.to, "")   # validates the number before the modem is touched
@@ -70,7 +70,7 @@ async def send_once(args, text: str, pin: str | None) -> int:
         print(f"modemd sendsms: {exc}", file=sys.stderr)
         return 2
     channel = AtChannel(args.port, baudrate=args.baud, rtscts=args.rtscts)
-    modem = Modem("sendsms", channel, pin=pin, registration_timeout=args.registration_timeout)
+    modem = Modem("sendsms", channel, pin=pin, registration_timeout=args.registration_timeout, pin_memory=pin_memory)
     try:
         await channel.open()
     except ChannelClosed as exc:

@@ -116,3 +116,25 @@ def test_run_simulate_starts_its_own_modem(tmp_path, free_port):
 def test_run_without_a_port_is_a_config_error(tmp_path):
     result = run_cli("run", "--state-dir", str(tmp_path))
     assert result.returncode == 78 and "--port" in result.stderr
+
+
+def test_sendsms_does_not_try_a_pin_the_sim_rejected_before(sim_process, tmp_path):
+    """`modemd sendsms --pin-file` reads the same record of rejected PINs as the daemon: a PIN the SIM refused
+    there is not entered again by a hardware check (each try counts towards the PUK lock)."""
+    import os
+    from modemd.pin_memory import PinMemory, sim_key
+    from modemd.simulator.profile import DEFAULT_PROFILE
+    sim_process.control("fault", faults={"pin": "4321", "sim_state": "SIM PIN"})
+    state = tmp_path / "xdg" / "modemd"
+    PinMemory.in_dir(state).record(sim_key(DEFAULT_PROFILE.iccid, "modem0"), "modem0", "1111")
+    pin_file = tmp_path / "pin"
+    pin_file.write_text("1111\n")
+    os.chmod(pin_file, 0o600)
+    before = sim_process.control("state")["pin_attempts"]
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "xdg")}
+    env.pop("STATE_DIRECTORY", None)
+    result = subprocess.run(MODEMD + ["sendsms", "--port", sim_process.link, "--pin-file", str(pin_file), TO, "x"],
+                            capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+    assert result.returncode != 0 and "not tried again" in result.stderr, result.stderr
+    assert sim_process.control("state")["pin_attempts"] == before          # no AT+CPIN reached the SIM
+    assert sim_process.messages() == []
