@@ -11,11 +11,13 @@ Needs root and the Debian packages debootstrap and systemd-container (scripts/te
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -142,6 +144,11 @@ class Machine:
             try:
                 self._nspawn.wait(timeout=60)
             except subprocess.TimeoutExpired:
+                # Killing systemd-nspawn alone would leave the container running under the host's PID 1; killing the
+                # container's PID 1 ends its whole PID namespace.
+                if self.leader > 0:             # 0 would be our own process group
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(self.leader, signal.SIGKILL)
                 self._nspawn.kill()
                 self._nspawn.wait()
         if subprocess.run(["umount", str(self.root)], capture_output=True).returncode != 0:
