@@ -12,6 +12,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from .db import Database, Refused
 from .store_limits import Limit, _index_of
@@ -76,13 +77,8 @@ class Store:
         many messages are queued already; `limits`: count a hit on each or refuse (RateLimited), all in the
         transaction that inserts. A replay of an accepted Idempotency-Key counts against nothing."""
         index = _index_of(self.db)
-
-        def work(conn):
-            if sms.idempotency_key and _replay(conn, sms):
-                return _insert(conn, sms, bound)
-            index.hit_all(conn, list(limits), sms.created_at)
-            return _insert(conn, sms, bound)
-        return await self.db.write(work)
+        return await self.db.write(lambda conn: _insert(
+            conn, sms, bound, counted=lambda: index.hit_all(conn, list(limits), sms.created_at)))
 
     async def claim_next(self, modem: str, now: float | None = None) -> OutboundSms | None:
         """queued -> sending for the most urgent due message; the attempt is counted now, before the modem works."""
@@ -207,13 +203,17 @@ class Store:
 
 
 # ---- SQL, run inside the group-commit transaction (db.write: on the event loop; write_bulk: writer thread) ------
-def _insert(conn: sqlite3.Connection, sms: OutboundSms, bound: int | None = None) -> Enqueued:
+def _insert(conn: sqlite3.Connection, sms: OutboundSms, bound: int | None = None,
+            counted: Callable[[], None] | None = None) -> Enqueued:
+    """`counted` runs once the request is known to be new (not a replay of its Idempotency-Key): its rate limits."""
     if sms.idempotency_key:
         existing = _by_idempotency_key(conn, sms.idempotency_key, sms.created_at)
         if existing and existing.request_digest != sms.request_digest:
             raise IdempotencyMismatch(existing)
         if existing:
             return Enqueued(existing, created=False)      # a replay of an accepted request is never refused
+    if counted is not None:
+        counted()
     if bound is not None and queued_count(conn) >= bound:
         raise QueueFull(f"{bound} messages are waiting already")
     conn.execute(
@@ -224,11 +224,6 @@ def _insert(conn: sqlite3.Connection, sms: OutboundSms, bound: int | None = None
          sms.ambiguous, sms.idempotency_key, sms.app, sms.request_digest))
     _event(conn, sms.id, sms.created_at, None, sms.state, "accepted")
     return Enqueued(sms, created=True)
-
-
-def _replay(conn: sqlite3.Connection, sms: OutboundSms) -> bool:
-    """A request repeated with its Idempotency-Key (same or different body: _insert answers either)."""
-    return _by_idempotency_key(conn, sms.idempotency_key, sms.created_at) is not None
 
 
 def queued_count(conn: sqlite3.Connection) -> int:
