@@ -24,7 +24,9 @@ class RateLimited(Refused):
     """Raised by a write request before it writes anything (db.Refused): its batch commits without it."""
 
     def __init__(self, bucket: str, retry_after: float):
-        super().__init__(f"rate limit {bucket}")
+        # The message names the kind of limit only: a bucket holds a phone number ("otp-send:+49..."), and an
+        # exception's text may end up in a log line.
+        super().__init__(f"rate limit {bucket.partition(':')[0]}")
         self.bucket = bucket
         self.retry_after = retry_after
 
