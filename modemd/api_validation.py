@@ -62,8 +62,9 @@ def daemon_of(request: web.Request) -> DaemonView:
 def allowed_destination(daemon: DaemonView, to: str) -> None:
     """[limits] allowed_countries, for every send path: a number elsewhere is a 422 naming `to`."""
     allowed = limits_of(daemon).allowed_countries
-    if allowed and region_of(to) not in allowed:
-        raise invalid("to", f"sending to {region_of(to) or 'this country'} is not allowed by this server")
+    region = region_of(to) if allowed else None
+    if allowed and region not in allowed:
+        raise invalid("to", f"sending to {region or 'this country'} is not allowed by this server")
 
 
 def send_limits(request: web.Request, to: str | None = None) -> list[Limit]:
