@@ -49,8 +49,8 @@ async def http_phase(url: str, total: int, producers: int, tag: str, pid: int | 
 
 
 async def store_phase(path, total: int, producers: int) -> dict:
-    from modemd.sms import OutboundSms, new_message_id
-    from modemd.store import Store
+    from modemd.domain.sms import OutboundSms, new_message_id
+    from modemd.store.sqlite.queue import Store
     store = Store(path)
     await store.open()
     latencies: list[float] = []

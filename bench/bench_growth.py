@@ -20,11 +20,11 @@ from pathlib import Path
 
 import _common as c
 
-from modemd.otp import OtpService, OtpSettings
-from modemd.sms import OutboundSms, State, new_message_id
-from modemd.store import Store
-from modemd.store_otp import OtpStore
-from modemd.store_retention import Retention
+from modemd.services.otp import OtpService, OtpSettings
+from modemd.domain.sms import OutboundSms, State, new_message_id
+from modemd.store.sqlite.queue import Store
+from modemd.store.sqlite.otp import OtpStore
+from modemd.store.sqlite.retention import Retention
 
 HOUR, DAY = 3600.0, 86400.0
 BIG = 10 ** 9

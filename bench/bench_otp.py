@@ -125,9 +125,9 @@ async def paced_run(url: str, rate: float, seconds: float, clients: int, first: 
 
 
 async def inproc_run(tmp, sends: int, verifies: int, clients: int) -> tuple[dict, dict]:
-    from modemd.otp import OtpService, OtpSettings
-    from modemd.store import Store
-    from modemd.store_otp import OtpStore
+    from modemd.services.otp import OtpService, OtpSettings
+    from modemd.store.sqlite.queue import Store
+    from modemd.store.sqlite.otp import OtpStore
     store = Store(tmp / "inproc.db")
     await store.open()
     service = OtpService(OtpStore(store), b"k" * 32, OtpSettings(sends_per_token=BIG, daily_per_country=BIG,

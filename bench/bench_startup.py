@@ -21,8 +21,8 @@ from bench_enqueue import http_phase
 
 
 async def fill(path, n: int) -> tuple[float, float]:
-    from modemd.sms import OutboundSms, new_message_id
-    from modemd.store import Store
+    from modemd.domain.sms import OutboundSms, new_message_id
+    from modemd.store.sqlite.queue import Store
     store = Store(path)
     await store.open()
     started = time.perf_counter()

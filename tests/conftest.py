@@ -102,7 +102,7 @@ async def until(predicate, timeout: float = 10.0, interval: float = 0.01):
 @pytest.fixture
 async def store(tmp_path):
     """A real Store on a fresh SQLite file (WAL, synchronous=FULL), opened and closed around the test."""
-    from modemd.store import Store
+    from modemd.store.sqlite.queue import Store
     s = Store(tmp_path / "modemd.db")
     await s.open()
     yield s
@@ -114,7 +114,7 @@ class FakeDaemon:
     the OTP service behind it are real; modems are not there (`ready` says what the test wants)."""
 
     def __init__(self, store, otp=None, *, tokens=None, ready: bool = False):
-        from modemd.metrics import Metrics
+        from modemd.api.metrics import Metrics
         self.store, self.otp = store, otp
         self.metrics = Metrics()
         self.tokens = tokens

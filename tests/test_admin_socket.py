@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import MODEMD, DaemonProcess, wait_for
-from modemd.peer_auth import Peer, is_admin, peer_of
+from modemd.api.peer_auth import Peer, is_admin, peer_of
 
 NOBODY = 65534
 AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]

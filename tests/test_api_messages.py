@@ -6,10 +6,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from conftest import FakeDaemon
-from modemd.auth import TokenSet
-from modemd.config import AppConfig
-from modemd.http_api import build_app
-from modemd.store import Store
+from modemd.api.auth import TokenSet
+from modemd.config.loader import AppConfig
+from modemd.api.app import build_app
+from modemd.store.sqlite.queue import Store
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -146,12 +146,12 @@ async def test_idempotency_keys_are_per_app(api):
 
 
 async def test_a_full_disk_answers_503_with_retry_after_and_nothing_is_queued(api, caplog, monkeypatch):
-    from modemd import http_api
+    from modemd.api import app as http_api
     monkeypatch.setattr(http_api, "_storage_trouble", http_api.Throttle(60.0))    # its report is due
     db = api.daemon.store.db
     pages = await db.write(lambda conn: conn.execute("PRAGMA page_count").fetchone()[0])
     await db.write(lambda conn: conn.execute(f"PRAGMA max_page_count = {pages}"))
-    with caplog.at_level("ERROR", logger="modemd.http_api"):
+    with caplog.at_level("ERROR", logger="modemd.api"):
         for _ in range(40):                       # until the free pages the file had are used up
             resp = await post(api, {"to": "+4915112345678", "text": "y" * 150})
             if resp.status != 202:

@@ -15,14 +15,14 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from conftest import FakeDaemon
-from modemd.auth import TokenSet
-from modemd.config import AppConfig, LimitsConfig
-from modemd.otp_seal import Sealer, is_sealed
-from modemd.http_api import DAEMON_KEY
-from modemd.http_api import build_app
-from modemd.otp import OtpService, OtpSettings
-from modemd.store import Store
-from modemd.store_otp import OtpStore
+from modemd.api.auth import TokenSet
+from modemd.config.loader import AppConfig, LimitsConfig
+from modemd.domain.otp_seal import Sealer, is_sealed
+from modemd.api.app import DAEMON_KEY
+from modemd.api.app import build_app
+from modemd.services.otp import OtpService, OtpSettings
+from modemd.store.sqlite.queue import Store
+from modemd.store.sqlite.otp import OtpStore
 
 TOKEN = "otp-test-token-abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -219,10 +219,10 @@ async def test_verify_attempts_per_number_are_rate_limited(tmp_path):
 
 
 # ---- rate limits: the in-memory index of rate_events must answer exactly what the table says ---------------------
-from modemd.otp import check_template, new_code, region_of  # noqa: E402
-from modemd.numbers import country_of  # noqa: E402
-from modemd.sms import OutboundSms  # noqa: E402
-from modemd.store_otp import Limit, RateLimited, Verification, _index_of  # noqa: E402
+from modemd.services.otp import check_template, new_code, region_of  # noqa: E402
+from modemd.domain.numbers import country_of  # noqa: E402
+from modemd.domain.sms import OutboundSms  # noqa: E402
+from modemd.store.sqlite.otp import Limit, RateLimited, Verification, index_of  # noqa: E402
 
 
 async def test_rate_index_agrees_with_the_table(tmp_path):
@@ -232,7 +232,7 @@ async def test_rate_index_agrees_with_the_table(tmp_path):
     rng = random.Random(4)
     store = Store(tmp_path / "modemd.db")
     await store.open()
-    index = _index_of(store.db)
+    index = index_of(store.db)
     buckets = ["otp-send:a", "otp-send:b", "otp-country:DE", "otp-token:t"]
     now = 1_000_000.0
     answered = {"index": 0, "sql": 0}
@@ -273,7 +273,7 @@ async def test_rate_index_agrees_with_the_table(tmp_path):
 
 
 def _otp_rows(to: str, message_id: str, now: float) -> tuple[Verification, OutboundSms]:
-    from modemd.sms import Kind, Priority
+    from modemd.domain.sms import Kind, Priority
     v = Verification(id="otp_" + message_id[4:], destination=to, code_hmac=b"x" * 32, created_at=now,
                      expires_at=now + 300, attempts=0, max_attempts=5, status="pending", message_id=message_id)
     sms = OutboundSms(id=message_id, to=to, kind=Kind.OTP, priority=Priority.HIGH, text="1234", parts=1,
@@ -376,7 +376,7 @@ async def test_prune_forgets_only_what_no_window_counts_any_more(tmp_path):
         conn.execute("UPDATE rate_events SET at = at - 200000")
         conn.execute("UPDATE otp_verifications SET expires_at = expires_at - 200000")
         conn.commit()
-        from modemd.http_api import DAEMON_KEY
+        from modemd.api.app import DAEMON_KEY
         await api.server.app[DAEMON_KEY].otp.prune()
         assert conn.execute("SELECT count(*) FROM rate_events").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM otp_verifications").fetchone()[0] == 0

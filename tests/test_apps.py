@@ -245,7 +245,7 @@ secret = "{SECRET}"
 
 
 def test_a_webhook_for_received_sms_needs_an_app_with_the_inbox_scope(tmp_path):
-    from modemd.config import ConfigError, load_config
+    from modemd.config.loader import ConfigError, load_config
     config = write_config(tmp_path, f"""
 [[apps]]
 name = "shop"

@@ -1,5 +1,6 @@
-"""The dependency direction of DESIGN.md, enforced: imports only point down, services never import each other,
-pure modules do no I/O, and no module imports itself back through another (no cycles)."""
+"""The dependency direction of DESIGN.md, enforced on the packages of modemd/: imports only point down, services
+never import each other, pure packages do no I/O, nobody imports a neighbour's private name, and no module imports
+itself back through another (no cycles)."""
 
 from __future__ import annotations
 
@@ -10,79 +11,115 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "modemd"
 
-# Layer of each top-level module; a module may import only from its own layer or below.
-LAYERS = {
-    0: {"errors", "sms", "quirks", "gsm7", "pdu", "pdu_fields", "pdu_split", "pdu_userdata", "at_codec", "at_urc",
-        "at_redact", "redact", "numbers", "log", "paths", "openapi", "auth", "notify", "policy", "gsm7_national",
-        "config", "config_reader", "config_model", "config_sections", "config_overrides", "db", "journal",
-        "pin_memory", "peer_auth", "state_lock", "file_access", "otp_seal", "__init__"},
-    1: {"at_serial", "at_port_check", "store_limits", "store_retention", "at_router", "at_channel", "modem", "modem_state", "modem_commands", "store", "schema",
-        "store_otp", "store_inbox", "store_webhook", "metrics", "webhook_payload"},
-    2: {"outbox", "inbox", "otp", "webhook", "supervisor"},
-    3: {"http_api", "api_connections", "api_messages", "api_otp", "api_validation", "client", "install"},
-    4: {"daemon", "oneshot", "simulator"},
-    5: {"cli", "cli_client", "cli_pin", "__main__"},
+# What each package may import besides itself (DESIGN.md, "Dependency direction"). Bottom first.
+MAY_IMPORT = {
+    "log": set(),
+    "codec": set(),
+    "domain": {"codec"},
+    "config": {"domain", "codec"},
+    "at": {"domain", "log"},
+    "store": {"domain", "codec", "log"},
+    "modem": {"at", "codec", "domain", "log"},
+    "simulator": {"codec"},
+    "services": {"modem", "store", "codec", "domain", "config", "log"},
+    "api": {"services", "store", "codec", "domain", "config", "log"},
+    "daemon": {"api", "services", "modem", "simulator", "store", "at", "codec", "domain", "config", "log"},
+    "cli": {"daemon", "api", "services", "modem", "simulator", "store", "at", "codec", "domain", "config", "log"},
 }
-RANK = {name: layer for layer, names in LAYERS.items() for name in names}
-SERVICES = {"outbox", "inbox", "otp", "webhook"}
-# these touch files, sockets or threads
-PURE = LAYERS[0] - {"log", "notify", "db", "paths", "auth", "journal", "pin_memory", "peer_auth", "state_lock",
-                    "file_access"}
+TOP_LEVEL = {"__init__", "__main__"}      # the only modules outside a package
+PURE = {"codec", "domain", "config"}      # no event loop, no sockets, no threads, no database
+# Until the modem emits typed events (issue 12, step 2), the inbox still reads URC records of the AT layer.
+NOT_YET_DOWN = {"modemd.services.inbox": {"modemd.at.channel"}}
 IO_MODULES = {"asyncio", "aiohttp", "serial", "serial_asyncio_fast", "sqlite3", "socket", "subprocess", "threading"}
 
 
-def modules() -> dict[str, Path]:
-    found = {p.stem: p for p in PACKAGE.glob("*.py")}
-    found["simulator"] = PACKAGE / "simulator" / "__init__.py"
-    return found
+def dotted(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports_of(path: Path) -> tuple[set[str], set[str]]:
-    """(modemd modules, other top-level modules) imported anywhere in the file, lazy imports included.
-    Inside the simulator package, `from .x` is its own submodule and `from ..x` is modemd's."""
-    ours, others = set(), set()
-    own_level = 2 if path.parent.name == "simulator" else 1
+def package_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and (PACKAGE / parts[1]).is_dir()) else None
+
+
+def imports_of(path: Path) -> tuple[set[str], set[str], set[tuple[str, str]]]:
+    """(modemd modules, other top-level modules, (module, private name) pairs) imported anywhere in the file,
+    lazy imports included. `from pkg import mod` counts as importing pkg.mod."""
+    ours, others, private = set(), set(), set()
+    here = dotted(path).split(".")
+    if path.name != "__init__.py":
+        here = here[:-1]
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.level == own_level:
-            names = [node.module.split(".")[0]] if node.module else [a.name for a in node.names]
-            ours.update(n for n in names if n != "__version__")
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            top = node.module.split(".")[0]
-            (ours.add(node.module.split(".")[1]) if top == "modemd" and "." in node.module else others.add(top))
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here[: len(here) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            elif node.module and node.module.split(".")[0] == "modemd":
+                target = node.module
+            else:
+                others.add((node.module or "").split(".")[0])
+                continue
+            for alias in node.names:
+                sub = PACKAGE.parent / Path(*f"{target}.{alias.name}".split("."))
+                ours.add(f"{target}.{alias.name}" if sub.is_dir() or sub.with_suffix(".py").is_file() else target)
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    private.add((target, alias.name))
         elif isinstance(node, ast.Import):
-            others.update(a.name.split(".")[0] for a in node.names)
-    return ours, others
+            for alias in node.names:
+                (ours if alias.name.split(".")[0] == "modemd" else others).add(
+                    alias.name if alias.name.startswith("modemd") else alias.name.split(".")[0])
+    return ours, others, private
 
 
-GRAPH = {name: imports_of(path) for name, path in modules().items()}
+FILES = {dotted(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+GRAPH = {name: imports_of(path) for name, path in FILES.items()}
 
 
-def test_every_module_has_a_layer():
-    assert set(GRAPH) - set(RANK) == set()
+def test_every_module_is_in_a_known_package():
+    loose = {name for name in FILES if package_of(name) is None and name.split(".")[-1] not in TOP_LEVEL
+             and name != "modemd"}
+    unknown = {package_of(name) for name in FILES} - set(MAY_IMPORT) - {None}
+    assert not loose and not unknown, f"modules outside the layout: {sorted(loose)}; unknown packages: {unknown}"
 
 
-@pytest.mark.parametrize("name", sorted(GRAPH))
+def test_every_package_says_what_it_offers():
+    for name in MAY_IMPORT:
+        doc = ast.get_docstring(ast.parse((PACKAGE / name / "__init__.py").read_text(encoding="utf-8")))
+        assert doc and "import" in doc.lower() or name == "simulator", f"modemd/{name}/__init__.py: no docstring"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in FILES if package_of(n)))
 def test_imports_point_down(name):
-    upward = {dep for dep in GRAPH[name][0] if RANK.get(dep, 99) > RANK[name]}
-    assert not upward, f"{name} (layer {RANK[name]}) imports from higher layers: {sorted(upward)}"
+    own = package_of(name)
+    upward = {dep for dep in GRAPH[name][0] if package_of(dep) not in MAY_IMPORT[own] | {own, None}}
+    upward -= NOT_YET_DOWN.get(name, set())
+    assert not upward, f"{name} ({own}) imports from packages it may not: {sorted(upward)}"
 
 
-@pytest.mark.parametrize("name", sorted(SERVICES))
+@pytest.mark.parametrize("name", sorted(n for n in FILES if package_of(n) == "services"))
 def test_services_do_not_import_each_other(name):
-    assert GRAPH[name][0] & (SERVICES - {name}) == set()
+    own_helpers = {"modemd.services.webhook_payload"} if name == "modemd.services.webhooks" else set()
+    siblings = {dep for dep in GRAPH[name][0] if package_of(dep) == "services" and dep != name} - own_helpers
+    assert not siblings, f"{name} imports other services: {sorted(siblings)}"
 
 
-@pytest.mark.parametrize("name", sorted(PURE & set(GRAPH)))
-def test_pure_modules_do_no_io(name):
+@pytest.mark.parametrize("name", sorted(n for n in FILES if package_of(n) in PURE))
+def test_pure_packages_do_no_io(name):
     assert GRAPH[name][1] & IO_MODULES == set(), f"{name} imports I/O modules"
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_no_private_names_from_other_modules(name):
+    assert not GRAPH[name][2], f"{name} imports private names: {sorted(GRAPH[name][2])}"
 
 
 def test_no_import_cycles():
     def visit(node, trail):
         if node in trail:
             raise AssertionError("import cycle: " + " -> ".join(trail[trail.index(node):] + [node]))
-        for dep in sorted(GRAPH.get(node, (set(), set()))[0]):
-            if dep in GRAPH:
+        for dep in sorted(GRAPH.get(node, (set(), set(), set()))[0]):
+            if dep in GRAPH and dep != node and not FILES[dep].name == "__init__.py":
                 visit(dep, trail + [node])
     for name in GRAPH:
         visit(name, [])

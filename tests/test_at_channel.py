@@ -8,10 +8,10 @@ import re
 import pytest
 
 from fake_device import FakeModem, Reply
-from modemd.at_channel import AtChannel, Urc, urc_name, visible
-from modemd.errors import (AtTimeout, ChannelClosed, CmeError, CmsError, CommandError, ErrorClass,
-                           PromptNotReceived, classify)
-from modemd.log import TRACE, ModemLogAdapter
+from modemd.at.channel import AtChannel, Urc, urc_name, visible
+from modemd.domain.errors import (AtTimeout, ChannelClosed, CmeError, CmsError, CommandError, ErrorClass,
+                                  PromptNotReceived, classify)
+from modemd.log.setup import TRACE, ModemLogAdapter
 from conftest import until
 
 pytestmark = pytest.mark.timeout(10)
@@ -57,7 +57,7 @@ async def test_several_lines_in_one_read_and_blank_lines(fake, channel):
 
 
 async def test_garbage_and_nul_bytes_between_responses(fake, channel, caplog):
-    caplog.set_level(logging.DEBUG, logger="modemd.at_channel")
+    caplog.set_level(logging.DEBUG, logger="modemd.at.channel")
     await fake.send(b"\x00\xff\xfe junk\r\n\x00")             # nothing pending: logged and dropped
     await until(lambda: any("dropping unsolicited line" in r.getMessage() for r in caplog.records))
     fake.script["AT+CSQ"] = Reply(raw=b"\r\n+CS\x00Q: 20,99\r\n\x00\r\nOK\r\n")

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modemd.at_codec import (MAX_LINE, AtCodec, Final, LineReceived, PromptReceived, ReplyParseError,
+from modemd.at.codec import (MAX_LINE, AtCodec, Final, LineReceived, PromptReceived, ReplyParseError,
                              is_hex_line, is_solicited_registration, parse_cds_length, parse_cmgl_header,
                              parse_cmgr_header, parse_cmgs, parse_cmti, parse_cops, parse_cops_full, parse_cpin,
                              parse_creg, parse_csca, parse_csq, parse_final, split_fields)
-from modemd.errors import CmeError, CmsError, CommandError
+from modemd.domain.errors import CmeError, CmsError, CommandError
 
 L = LineReceived
 PROMPT = PromptReceived()

@@ -122,7 +122,7 @@ def test_sendsms_does_not_try_a_pin_the_sim_rejected_before(sim_process, tmp_pat
     """`modemd sendsms --pin-file` reads the same record of rejected PINs as the daemon: a PIN the SIM refused
     there is not entered again by a hardware check (each try counts towards the PUK lock)."""
     import os
-    from modemd.pin_memory import PinMemory, sim_key
+    from modemd.modem.pin_memory import PinMemory, sim_key
     from modemd.simulator.profile import DEFAULT_PROFILE
     sim_process.control("fault", faults={"pin": "4321", "sim_state": "SIM PIN"})
     state = tmp_path / "xdg" / "modemd"

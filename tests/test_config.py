@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from modemd.config import (EVENTS, KEYS, AuthConfig, Config, ConfigError, ModemConfig, QueueConfig, ServerConfig,
-                           apply_cli_overrides, load_config, reloaded, restart_required)
-from modemd.otp import OtpSettings
+from modemd.config.loader import (EVENTS, KEYS, AuthConfig, Config, ConfigError, ModemConfig, QueueConfig, ServerConfig,
+                                  apply_cli_overrides, load_config, reloaded, restart_required)
+from modemd.services.otp import OtpSettings
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "modemd.example.toml"
 MODEM = '[[modems]]\nport = "/dev/ttyUSB2"\n'

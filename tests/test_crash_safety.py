@@ -47,7 +47,7 @@ def _text(i: int) -> str:
     return f"chaos #{i:03d} hello"
 
 
-def _index_of(text: str) -> int | None:
+def index_of(text: str) -> int | None:
     if not text.startswith("chaos #"):
         return None
     return int(text[7:10])

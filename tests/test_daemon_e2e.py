@@ -252,6 +252,6 @@ def test_no_code_or_number_even_in_a_trace_log(sim_process, tmp_path, free_port)
     output = d.output()
     assert "AT+CMGS=" in output                     # the trace really shows the serial traffic
     assert code not in output and TO not in output and TO[1:] not in output
-    from modemd import pdu
+    from modemd.codec import pdu
     for part in pdu.encode_submit(TO, text, validity=300):
         assert part.hex[20:] not in output          # nor the PDU that encodes the code

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from modemd.db import Database
+from modemd.store.sqlite.database import Database
 
 SCHEMA = ["CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)"]
 
@@ -80,7 +80,7 @@ async def test_many_concurrent_writes_are_durable_on_return(db, tmp_path):
 
 
 async def test_a_refusal_before_any_write_does_not_roll_back_its_batch(db):
-    from modemd.db import Refused
+    from modemd.store.sqlite.database import Refused
     calls = []
 
     def refuse(conn):
@@ -149,10 +149,10 @@ async def test_a_write_that_holds_the_loop_too_long_is_named_in_the_log_once(db,
     def slow_sweep(conn):
         clock.sleep(0.06)             # stands in for a statement over many rows
         conn.execute("INSERT OR REPLACE INTO t (k, v) VALUES ('slow', 1)")
-    with caplog.at_level("WARNING", logger="modemd.db"):
+    with caplog.at_level("WARNING", logger="modemd.store.sqlite.database"):
         await db.write(slow_sweep)
         await db.write(slow_sweep)
-    warnings = [r.getMessage() for r in caplog.records if r.name == "modemd.db"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "modemd.store.sqlite.database"]
     assert len(warnings) == 1 and "slow_sweep" in warnings[0] and "write_bulk" in warnings[0], warnings
 
 
@@ -172,7 +172,7 @@ async def test_a_write_lock_held_by_another_process_is_waited_for_off_the_loop(d
 
 
 async def test_a_full_disk_is_a_storage_error_for_the_whole_batch_and_the_next_write_works_again(db):
-    from modemd.errors import StorageError
+    from modemd.domain.errors import StorageError
     pages = await db.write(lambda conn: conn.execute("PRAGMA page_count").fetchone()[0])
     await db.write(lambda conn: conn.execute(f"PRAGMA max_page_count = {pages}"))     # the disk is full now
     big = "x" * 20000                                                                # needs new pages
@@ -188,7 +188,7 @@ async def test_a_full_disk_is_a_storage_error_for_the_whole_batch_and_the_next_w
 
 
 async def test_a_constraint_violation_is_not_a_storage_error(db):
-    from modemd.errors import StorageError
+    from modemd.domain.errors import StorageError
     await db.write(insert("k", 1))
     with pytest.raises(sqlite3.IntegrityError):
         await db.write(insert("k", 2))
@@ -198,8 +198,8 @@ async def test_a_constraint_violation_is_not_a_storage_error(db):
 
 
 async def test_the_pending_writes_are_bounded(db, tmp_path, monkeypatch):
-    from modemd import db as db_module
-    from modemd.errors import StorageError
+    from modemd.store.sqlite import database as db_module
+    from modemd.domain.errors import StorageError
     monkeypatch.setattr(db_module, "MAX_PENDING", 5)
     other = sqlite3.connect(tmp_path / "t.db", isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")                 # the writer is held up: requests pile up

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from modemd.file_access import why_unreadable
+from modemd.config.file_access import why_unreadable
 
 # A user that owns nothing here and is in no group of these files.
 STRANGER = pwd.struct_passwd(("stranger", "x", 64999, 64999, "", "/", "/bin/false"))

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modemd import gsm7, gsm7_national
-from modemd.pdu import Concat, decode_any, decode_deliver, decode_submit, encode_deliver
+from modemd.codec import gsm7, gsm7_national
+from modemd.codec.pdu import Concat, decode_any, decode_deliver, decode_submit, encode_deliver
 
 ESC = 0x1B
 WHEN = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)

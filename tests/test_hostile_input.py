@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import TOKEN, DaemonProcess, unused_port, wait_for
-from modemd.api_validation import MAX_DEPTH
-from modemd.http_api import MAX_BODY
-from modemd.openapi import SPEC
+from modemd.api.validation import MAX_DEPTH
+from modemd.api.app import MAX_BODY
+from modemd.api.openapi import SPEC
 
 TO = "+4915112345678"
 STALL_BOUND = 1.0       # seconds; generous: a loaded CI machine answers /healthz in milliseconds
@@ -116,7 +116,7 @@ def test_an_otp_template_with_a_lone_surrogate_is_a_422_naming_template(daemon):
 
 def test_the_template_check_itself_refuses_a_lone_surrogate():
     """The policy check, whoever calls it (the API, the config): a reason naming the template, not a PduError."""
-    from modemd.policy import OtpError, check_template
+    from modemd.domain.policy import OtpError, check_template
     with pytest.raises(OtpError) as refused:
         check_template("\udfff {code}", "Acme", 6, 300)
     assert refused.value.field == "template"
@@ -151,12 +151,12 @@ async def test_a_request_failing_in_a_batch_fails_alone_and_the_rate_index_is_no
     bind the id (UnicodeEncodeError). Its batch was rolled back and run again, and the rate-limit index, finding
     fewer rows than it had counted, reloaded a day of rows on the event loop. Now: each request runs once, the bad
     one rolls back alone, and the index takes back only the hits of the rolled-back request."""
-    from modemd.store import Store
-    from modemd.store_limits import Limit, _index_of, _RateIndex
+    from modemd.store.sqlite.queue import Store
+    from modemd.store.sqlite.limits import Limit, index_of, RateIndex
 
     store = Store(tmp_path / "modemd.db")
     await store.open()
-    index = _index_of(store.db)
+    index = index_of(store.db)
     now = time.time()
     runs: list[str] = []
 
@@ -168,12 +168,12 @@ async def test_a_request_failing_in_a_batch_fails_alone_and_the_rate_index_is_no
             return name
         return work
 
-    loads, load = [], _RateIndex._load
+    loads, load = [], RateIndex._load
 
     def counted_load(self, *args):
         loads.append(args)
         return load(self, *args)
-    monkeypatch.setattr(_RateIndex, "_load", counted_load)
+    monkeypatch.setattr(RateIndex, "_load", counted_load)
     try:
         await store.db.write(verify("warm", "x"))                          # the index is loaded once, here
         loads.clear()

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from modemd import gsm7
-from modemd.store import Store
-from modemd.store_inbox import REPORT_MATCH_SQL, InboundPart, InboxStore
+from modemd.codec import gsm7
+from modemd.store.sqlite.queue import Store
+from modemd.store.sqlite.inbox import REPORT_MATCH_SQL, InboundPart, InboxStore
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ async def test_missing_parts_are_given_up_on_and_marked_incomplete(inbox):
 
 async def test_turkish_national_shift_survives_reassembly(inbox):
     import dataclasses
-    from modemd.gsm7_national import LOCKING_SHIFT
+    from modemd.codec.gsm7_national import LOCKING_SHIFT
     turkish = LOCKING_SHIFT[1]                               # TS 23.038 A.2.1: the Turkish locking shift table
     first, second = bytes(turkish.index(c) for c in "şğ"), bytes(turkish.index(c) for c in "İ")
     parts = [dataclasses.replace(part(1, 2, "şğ", encoding="gsm7", data=first), shift=(1, 0)),
@@ -72,7 +72,7 @@ async def test_turkish_national_shift_survives_reassembly(inbox):
 
 
 async def test_a_delivery_report_finds_its_message_among_many_sent_through_the_index(tmp_path):
-    from modemd.sms import OutboundSms
+    from modemd.domain.sms import OutboundSms
     store = Store(tmp_path / "reports.db")
     await store.open()
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import MODEMD
-from modemd.install import check_executable, hidden_from_service, InstallError
+from modemd.cli.install import check_executable, hidden_from_service, InstallError
 
 # Stands in for /opt/modemd/bin/modemd: an executable outside what ProtectHome=/PrivateTmp= hide. The modemd this
 # suite runs lives in a venv whose Python may sit under /root (pyenv), which the check rightly refuses.
@@ -65,7 +65,7 @@ def test_what_the_sandbox_hides(path, hidden):
 def test_a_script_whose_interpreter_is_hidden_is_refused(tmp_path, monkeypatch):
     script = tmp_path / "modemd"
     script.write_text("#!/root/.pyenv/versions/3.11.7/bin/python3.11\n")
-    monkeypatch.setattr("modemd.install.HIDDEN", (Path("/root"),))     # the script itself is in /tmp
+    monkeypatch.setattr("modemd.cli.install.HIDDEN", (Path("/root"),))     # the script itself is in /tmp
     with pytest.raises(InstallError, match="/root/.pyenv"):
         check_executable(str(script))
     script.write_text("#!/usr/bin/python3\n")

@@ -13,8 +13,8 @@ import sys
 import pytest
 
 from conftest import wait_for
-from modemd.log import JournalFormatter, TRACE
-from modemd.redact import mask_number
+from modemd.log.setup import JournalFormatter, TRACE
+from modemd.domain.redact import mask_number
 
 
 def record(level, msg, *args):
@@ -38,8 +38,8 @@ def _run_with_stderr(tmp_path, journal: bool) -> str:
         env = {**os.environ}
         if journal:
             env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
-        code = ("import modemd.journal; modemd.journal.SOCKET_PATH = '/nonexistent/journal.sock';"   # no journald
-                "from modemd.log import configure_logging; import logging; configure_logging('info');"
+        code = ("import modemd.log.journal; modemd.log.journal.SOCKET_PATH = '/nonexistent/journal.sock';"   # no journald
+                "from modemd.log.setup import configure_logging; import logging; configure_logging('info');"
                 "logging.getLogger('modemd.x').warning('careful'); logging.getLogger('modemd.x').info('fine')")
         subprocess.run([sys.executable, "-c", code], stderr=f, env=env, check=True, timeout=30)
     return err.read_text()
@@ -81,18 +81,18 @@ def parse_native(datagram: bytes) -> dict[str, str]:
 
 LOG_SOME = """
 import logging, sys
-import modemd.journal
-modemd.journal.SOCKET_PATH = sys.argv[1]
-from modemd.log import ModemLogAdapter, configure_logging
+import modemd.log.journal
+modemd.log.journal.SOCKET_PATH = sys.argv[1]
+from modemd.log.setup import ModemLogAdapter, configure_logging
 configure_logging('info')
-ModemLogAdapter(logging.getLogger('modemd.modem'), 'sim0').warning('no network')
-logging.getLogger('modemd.outbox').info('sent')
+ModemLogAdapter(logging.getLogger('modemd.modem.modem'), 'sim0').warning('no network')
+logging.getLogger('modemd.services.outbox').info('sent')
 if len(sys.argv) > 2:
     import os; os.unlink(sys.argv[1])        # journald went away: the next line must still be seen
 try:
     1 / 0
 except ZeroDivisionError:
-    logging.getLogger('modemd.daemon').exception('crashed')
+    logging.getLogger('modemd.daemon.lifecycle').exception('crashed')
 """
 
 
@@ -121,20 +121,20 @@ def test_under_systemd_records_go_to_the_native_journal_socket_with_fields(tmp_p
     records, stderr = _log_to_journal(tmp_path)
     assert stderr == ""
     warning, info, crash = records
-    assert warning["MESSAGE"] == "modemd.modem: [sim0] no network" and warning["PRIORITY"] == "4"
-    assert warning["MODEMD_MODEM"] == "sim0" and warning["MODEMD_LOGGER"] == "modemd.modem"
+    assert warning["MESSAGE"] == "modemd.modem.modem: [sim0] no network" and warning["PRIORITY"] == "4"
+    assert warning["MODEMD_MODEM"] == "sim0" and warning["MODEMD_LOGGER"] == "modemd.modem.modem"
     assert warning["SYSLOG_IDENTIFIER"] == "modemd" and warning["CODE_LINE"].isdigit()
     assert info["PRIORITY"] == "6" and "MODEMD_MODEM" not in info
     # A traceback keeps its newlines: the length-prefixed form.
-    assert crash["PRIORITY"] == "3" and crash["MESSAGE"].startswith("modemd.daemon: crashed\nTraceback")
+    assert crash["PRIORITY"] == "3" and crash["MESSAGE"].startswith("modemd.daemon.lifecycle: crashed\nTraceback")
     assert "ZeroDivisionError" in crash["MESSAGE"]
 
 
 def test_a_record_the_journal_socket_refuses_goes_to_stderr(tmp_path):
     records, stderr = _log_to_journal(tmp_path, "unlink")
-    assert [r["MESSAGE"] for r in records] == ["modemd.modem: [sim0] no network", "modemd.outbox: sent"]
+    assert [r["MESSAGE"] for r in records] == ["modemd.modem.modem: [sim0] no network", "modemd.services.outbox: sent"]
     lines = stderr.splitlines()
-    assert lines[0] == "<3>modemd.daemon: crashed" and lines[1] == "<3>Traceback (most recent call last):"
+    assert lines[0] == "<3>modemd.daemon.lifecycle: crashed" and lines[1] == "<3>Traceback (most recent call last):"
 
 
 JOURNALD = "/lib/systemd/systemd-journald"
@@ -166,7 +166,7 @@ def test_a_real_journald_files_the_records_with_the_fields_admins_filter_on(tmp_
             return [json.loads(line) for line in out.splitlines() if line.strip()]
         wait_for(lambda: len(records("SYSLOG_IDENTIFIER=modemd")) == 3)
         [warning] = records("MODEMD_MODEM=sim0")                  # journalctl -u modemd MODEMD_MODEM=sim0
-        assert warning["MESSAGE"] == "modemd.modem: [sim0] no network" and warning["PRIORITY"] == "4"
+        assert warning["MESSAGE"] == "modemd.modem.modem: [sim0] no network" and warning["PRIORITY"] == "4"
         [crash] = records("-p", "err")
         assert "Traceback" in crash["MESSAGE"] and "ZeroDivisionError" in crash["MESSAGE"]
     finally:
@@ -179,7 +179,7 @@ def test_a_real_journald_files_the_records_with_the_fields_admins_filter_on(tmp_
 
 
 def test_a_throttle_reports_at_most_once_per_period_with_the_count_held_back(monkeypatch):
-    from modemd import log as modemd_log
+    from modemd.log import setup as modemd_log
     now = [1000.0]
     monkeypatch.setattr(modemd_log.time, "monotonic", lambda: now[0])
     throttle = modemd_log.Throttle(60.0)
@@ -195,7 +195,7 @@ def test_a_throttle_reports_at_most_once_per_period_with_the_count_held_back(mon
 def test_a_flood_of_client_made_errors_is_one_line_a_minute():
     """aiohttp.server logs each malformed request with a traceback; any client can send thousands."""
     import io
-    from modemd.log import FloodFilter
+    from modemd.log.setup import FloodFilter
     stream = io.StringIO()
     logger = logging.getLogger("test.flood")
     handler = logging.StreamHandler(stream)

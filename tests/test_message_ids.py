@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modemd.sms import _CROCKFORD, new_message_id
+from modemd.domain.sms import _CROCKFORD, new_message_id
 
 
 def reference_ulid(value: int) -> str:

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from modemd.at_channel import AtChannel
-from modemd.errors import ErrorClass, SimLocked, classify
-from modemd.modem import Modem, ModemState, SmsSendFailed
+from modemd.at.channel import AtChannel
+from modemd.domain.errors import ErrorClass, SimLocked, classify
+from modemd.modem.modem import Modem, ModemState, SmsSendFailed
 
 TEXTS = {
     "gsm7_extension": "Price: 5€ [promo] {x} ~ ^ | \\ done @home",
@@ -195,7 +195,7 @@ async def test_failure_in_the_middle_of_a_multipart_says_how_many_parts_went_out
 
 async def test_big_signal_changes_are_logged(sim, caplog):
     import logging
-    caplog.set_level(logging.INFO, logger="modemd.modem")
+    caplog.set_level(logging.INFO, logger="modemd.modem.modem")
     modem = await _modem(sim)
     try:
         await modem.bring_up()

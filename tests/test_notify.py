@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from modemd.notify import Notifier, monotonic_usec, socket_address, watchdog_interval
+from modemd.daemon.notify import Notifier, monotonic_usec, socket_address, watchdog_interval
 
 
 class Receiver:
@@ -190,7 +190,7 @@ def test_watchdog_usec_without_socket_is_not_enabled():
 
 def test_unreachable_socket_warns_once_and_never_raises(tmp_path, caplog):
     n = Notifier(str(tmp_path / "nobody-listens"))
-    with caplog.at_level(logging.WARNING, logger="modemd.notify"):
+    with caplog.at_level(logging.WARNING, logger="modemd.daemon.notify"):
         assert n.ready() is False
         assert n.watchdog() is False
     assert len([r for r in caplog.records if "sd_notify" in r.getMessage()]) == 1
@@ -249,7 +249,7 @@ async def test_health_check_withholds_pings(path_receiver, caplog):
     n = Notifier(path_receiver.env_name, 0.05)
     state = {"ok": True}
     asyncio.get_running_loop().call_later(0.12, state.update, {"ok": False})
-    with caplog.at_level(logging.WARNING, logger="modemd.notify"):
+    with caplog.at_level(logging.WARNING, logger="modemd.daemon.notify"):
         await run_for(n, 0.5, healthy=lambda: state["ok"])
     time.sleep(0.05)
     times = [t for t, _ in path_receiver.received]

@@ -7,12 +7,12 @@ import random
 import phonenumbers
 import pytest
 
-from modemd.numbers import InvalidNumber, _from_e164, normalize
+from modemd.domain.numbers import InvalidNumber, _from_e164, normalize
 
 
 def slow(raw: str, region: str | None = None) -> str:
     """The general path alone, as normalize() did before the fast path."""
-    from modemd import numbers
+    from modemd.domain import numbers
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:

@@ -15,9 +15,9 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from conftest import TOKEN, DaemonProcess, http_get, wait_for
 from test_hostile_input import STRING_FIELDS, body_schema, lone_surrogate_texts
-from modemd.api_validation import MAX_DEPTH
-from modemd.http_api import build_app
-from modemd.openapi import SPEC
+from modemd.api.validation import MAX_DEPTH
+from modemd.api.app import build_app
+from modemd.api.openapi import SPEC
 
 
 def test_the_document_is_valid_openapi_3_1():

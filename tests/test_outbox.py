@@ -6,10 +6,10 @@ import asyncio
 import time
 
 
-from modemd.errors import AtTimeout, CmsError
-from modemd.modem import SendResult, SmsSendFailed
-from modemd.outbox import Outbox, Pacing, RetryPolicy
-from modemd.sms import Kind, OutboundSms, Priority, State, new_message_id
+from modemd.domain.errors import AtTimeout, CmsError
+from modemd.modem.modem import SendResult, SmsSendFailed
+from modemd.services.outbox import Outbox, Pacing, RetryPolicy
+from modemd.domain.sms import Kind, OutboundSms, Priority, State, new_message_id
 from conftest import until
 
 FAST = RetryPolicy(base=0.05, cap=0.2, max_attempts=3, device_pause=0.3)
@@ -265,8 +265,8 @@ def _text_gone(store, sms):
 
 async def test_a_send_the_database_cannot_record_is_recorded_once_it_can_and_not_sent_again(store, monkeypatch,
                                                                                            caplog):
-    import modemd.outbox
-    monkeypatch.setattr(modemd.outbox, "STORAGE_PAUSE", 0.05)
+    import modemd.services.outbox
+    monkeypatch.setattr(modemd.services.outbox, "STORAGE_PAUSE", 0.05)
     modem = ScriptedModem()
     modem.delay = 0.3                      # the database fails while the modem is sending
     sms = make("hello")
@@ -275,7 +275,7 @@ async def test_a_send_the_database_cannot_record_is_recorded_once_it_can_and_not
     try:
         await until(lambda: _state_is(store, sms, State.SENDING))
         store.db._wconn.execute("PRAGMA query_only = ON")      # every write now fails: SQLITE_READONLY
-        with caplog.at_level("ERROR", logger="modemd.outbox"):
+        with caplog.at_level("ERROR", logger="modemd.services.outbox"):
             await until(lambda: _logged(caplog, "recording its outcome again"))
             assert modem.sent and await state_of(store, sms) is State.SENDING
             store.db._wconn.execute("PRAGMA query_only = OFF")

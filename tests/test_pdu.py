@@ -1,4 +1,4 @@
-"""Table-driven tests of the PDU codec (modemd.pdu, modemd.gsm7) against published and hand-checked vectors.
+"""Table-driven tests of the PDU codec (modemd.codec.pdu, modemd.codec.gsm7) against published and hand-checked vectors.
 
 Vector provenance: the dreamfabric "hellohello" SMS-SUBMIT/SMS-DELIVER examples and the python-gsmmodem test
 suite's PDUs. Every expected value below was checked against python-gammu 3.5.1 (gammu.DecodePDU) as an
@@ -11,24 +11,24 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from modemd import gsm7
-from modemd.pdu import (
-    Concat,
-    Deliver,
-    PduError,
-    StatusReport,
-    Submit,
-    decode_any,
-    decode_deliver,
-    decode_status_report,
-    decode_submit,
-    encode_deliver,
-    encode_status_report,
-    encode_submit,
-    plan,
-    validity_octet,
-    validity_seconds,
-)
+from modemd.codec import gsm7
+from modemd.codec.pdu import (
+          Concat,
+          Deliver,
+          PduError,
+          StatusReport,
+          Submit,
+          decode_any,
+          decode_deliver,
+          decode_status_report,
+          decode_submit,
+          encode_deliver,
+          encode_status_report,
+          encode_submit,
+          plan,
+          validity_octet,
+          validity_seconds,
+      )
 
 TZ2 = timezone(timedelta(hours=2))
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)

@@ -1,4 +1,4 @@
-"""Cross-checks of modemd.pdu against independent codecs, on the inputs where those codecs are right.
+"""Cross-checks of modemd.codec.pdu against independent codecs, on the inputs where those codecs are right.
 
 * python-gammu (libGammu): ``gammu.DecodePDU(bytes, SMSC=True)`` decodes SUBMIT / DELIVER / STATUS-REPORT;
   ``gammu.EncodeSMS`` + ``gammu.EncodePDU`` build (multipart) SMS-SUBMITs.
@@ -24,14 +24,14 @@ import pytest
 from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
-from modemd import gsm7
-from modemd.pdu import (
-    decode_deliver,
-    decode_submit,
-    encode_deliver,
-    encode_status_report,
-    encode_submit,
-)
+from modemd.codec import gsm7
+from modemd.codec.pdu import (
+          decode_deliver,
+          decode_submit,
+          encode_deliver,
+          encode_status_report,
+          encode_submit,
+      )
 
 from test_pdu import DELIVER_VECTORS, SUBMIT_VECTORS
 

@@ -12,12 +12,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from modemd import cli_pin
-from modemd.at_channel import AtChannel
-from modemd.errors import SimLocked
-from modemd.modem import Modem, ModemState
-from modemd.pin_memory import FILE_NAME, PinMemory, PinMemoryUnreadable, sim_key
-from modemd.redact import mask_id
+from modemd.cli import pin as cli_pin
+from modemd.at.channel import AtChannel
+from modemd.domain.errors import SimLocked
+from modemd.modem.modem import Modem, ModemState
+from modemd.modem.pin_memory import FILE_NAME, PinMemory, PinMemoryUnreadable, sim_key
+from modemd.domain.redact import mask_id
 from modemd.simulator import SimulatedModem
 from modemd.simulator.profile import DEFAULT_PROFILE
 
@@ -151,7 +151,7 @@ async def test_a_rejected_pin_is_not_sent_again_after_a_restart(sim, memory, cap
     assert f"rejected for SIM {mask_id(DEFAULT_PROFILE.iccid, 7)} on " in str(again.value)
     assert "modemd pin reset modem0" in str(again.value)
 
-    caplog.set_level(logging.INFO, logger="modemd.modem")
+    caplog.set_level(logging.INFO, logger="modemd.modem.modem")
     modem = await _bring_up(sim, "4321", memory)             # the right PIN in the config: tried, and it opens
     assert modem.status.state is ModemState.READY and sim.state()["pin_attempts"] == 3
     assert memory.reset() == []                               # success removed the record

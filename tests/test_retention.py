@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from modemd.sms import Kind, OutboundSms
-from modemd.store import Store
-from modemd.store_retention import Retention
+from modemd.domain.sms import Kind, OutboundSms
+from modemd.store.sqlite.queue import Store
+from modemd.store.sqlite.retention import Retention
 
 DAY = 86400.0
 NOW = 1_800_000_000.0

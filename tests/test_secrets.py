@@ -9,10 +9,10 @@ import subprocess
 import pytest
 
 from conftest import MODEMD
-from modemd.auth import tokens_from_environment
-from modemd.config import ConfigError
-from modemd.otp import SECRET_FILE, load_secret
-from modemd.otp_seal import PREFIX, SealBroken, Sealer, is_sealed
+from modemd.config.tokens import tokens_from_environment
+from modemd.config.loader import ConfigError
+from modemd.services.otp import SECRET_FILE, load_secret
+from modemd.domain.otp_seal import PREFIX, SealBroken, Sealer, is_sealed
 
 
 def test_the_otp_secret_is_made_private_and_whole(tmp_path):

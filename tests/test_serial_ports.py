@@ -19,11 +19,12 @@ import termios
 import pytest
 import serial
 
-from modemd import at_port_check, supervisor
-from modemd.at_channel import AtChannel
-from modemd.at_port_check import DENIED, IN_USE, MISSING, NOT_A_TTY, PortUnavailable, explain_open_error
-from modemd.oneshot import EXIT_UNAVAILABLE, probe_ports, send_once
-from modemd.supervisor import ModemSupervisor
+from modemd.at import port_check as at_port_check
+from modemd.modem import supervisor
+from modemd.at.channel import AtChannel
+from modemd.at.port_check import DENIED, IN_USE, MISSING, NOT_A_TTY, PortUnavailable, explain_open_error
+from modemd.cli.oneshot import EXIT_UNAVAILABLE, probe_ports, send_once
+from modemd.modem.supervisor import ModemSupervisor
 
 from conftest import until
 
@@ -208,14 +209,14 @@ async def test_tiocexcl_is_not_left_on_a_pty(sim):
 # ---- supervisor logging -----------------------------------------------------------------------------------------
 
 def records(caplog, level: int, text: str) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "modemd.supervisor" and r.levelno == level
+    return [r for r in caplog.records if r.name == "modemd.modem.supervisor" and r.levelno == level
             and text in r.getMessage()]
 
 
 async def test_supervisor_warns_once_per_reason_and_says_when_the_port_is_back(sim, tmp_path, caplog,
                                                                                monkeypatch):
     monkeypatch.setattr(supervisor, "REOPEN_DELAYS", (0.01,))
-    caplog.set_level(logging.DEBUG, logger="modemd.supervisor")
+    caplog.set_level(logging.DEBUG, logger="modemd.modem.supervisor")
     port = tmp_path / "modem0"                            # the configured path, not there yet
     sup = ModemSupervisor("modem0", str(port), registration_timeout=5.0)
     sup.start()
@@ -250,7 +251,7 @@ async def test_supervisor_warns_once_per_reason_and_says_when_the_port_is_back(s
 
 async def test_supervisor_warns_once_while_an_unplugged_modem_is_away(sim, caplog, monkeypatch):
     monkeypatch.setattr(supervisor, "REOPEN_DELAYS", (0.01,))
-    caplog.set_level(logging.DEBUG, logger="modemd.supervisor")
+    caplog.set_level(logging.DEBUG, logger="modemd.modem.supervisor")
     sup = ModemSupervisor("modem0", sim.port, registration_timeout=5.0)
     sup.start()
     try:

@@ -16,7 +16,7 @@ import time
 import pytest
 import serial
 
-from modemd import pdu
+from modemd.codec import pdu
 from modemd.simulator import BackgroundSimulator, ControlClient, ControlError, Dialect, Faults
 from modemd.simulator.actions import Out
 from modemd.simulator.parser import parse_command_line

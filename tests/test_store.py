@@ -9,9 +9,9 @@ import stat
 import time
 
 
-from modemd.sms import OutboundSms, Priority, State, new_message_id
-from modemd.schema import MIGRATIONS
-from modemd.store import IDEMPOTENCY_WINDOW, Store
+from modemd.domain.sms import OutboundSms, Priority, State, new_message_id
+from modemd.store.sqlite.schema import MIGRATIONS
+from modemd.store.sqlite.queue import IDEMPOTENCY_WINDOW, Store
 
 
 def make(text="hi", *, priority=Priority.NORMAL, deadline=None, key=None, now=None, due=None) -> OutboundSms:
@@ -163,8 +163,8 @@ async def test_list_pages_newest_first(store):
 async def test_the_counters_match_a_count_of_the_rows(tmp_path):
     """message_counts (kept by triggers) against a GROUP BY over the table, after every kind of change."""
     import sqlite3 as _sqlite3
-    from modemd.sms import Kind, OutboundSms, State
-    from modemd.store import Store as _Store
+    from modemd.domain.sms import Kind, OutboundSms, State
+    from modemd.store.sqlite.queue import Store as _Store
     store = _Store(tmp_path / "counts.db")
     await store.open()
     try:
@@ -188,8 +188,8 @@ async def test_the_counters_match_a_count_of_the_rows(tmp_path):
 
 
 async def test_an_otp_failed_by_crash_recovery_loses_its_text(tmp_path):
-    from modemd.sms import Kind, OutboundSms
-    from modemd.store import Store as _Store
+    from modemd.domain.sms import Kind, OutboundSms
+    from modemd.store.sqlite.queue import Store as _Store
     store = _Store(tmp_path / "recover.db")
     await store.open()
     try:

@@ -22,14 +22,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import DaemonProcess, until, wait_for
-from modemd import supervisor
-from modemd.errors import AtTimeout, ChannelClosed, CmsError, PromptNotReceived, went_unanswered
-from modemd.modem_state import ModemState, ModemStateTracker, ModemStatus, SendResult, SmsSendFailed
-from modemd.numbers import InvalidNumber, normalize
-from modemd.outbox import Outbox, RetryPolicy, network_validity
-from modemd.pdu import MIN_VALIDITY, decode_submit, encode_submit, validity_octet, validity_seconds
-from modemd.sms import Kind, OutboundSms, Priority, State, new_message_id
-from modemd.supervisor import ModemSupervisor
+from modemd.modem import supervisor
+from modemd.domain.errors import AtTimeout, ChannelClosed, CmsError, PromptNotReceived, went_unanswered
+from modemd.modem.state import ModemState, ModemStateTracker, ModemStatus, SendResult, SmsSendFailed
+from modemd.domain.numbers import InvalidNumber, normalize
+from modemd.services.outbox import Outbox, RetryPolicy, network_validity
+from modemd.codec.pdu import MIN_VALIDITY, decode_submit, encode_submit, validity_octet, validity_seconds
+from modemd.domain.sms import Kind, OutboundSms, Priority, State, new_message_id
+from modemd.modem.supervisor import ModemSupervisor
 
 TO = "+4915112345678"
 LETTERS = "letters are not allowed in a phone number"
@@ -358,7 +358,7 @@ async def start_supervisor(sim, **kwargs):
 
 
 async def test_the_supervisor_brings_a_hung_modem_back_when_it_answers(sim, quick_hangs, caplog):
-    caplog.set_level(logging.INFO, logger="modemd.supervisor")
+    caplog.set_level(logging.INFO, logger="modemd.modem.supervisor")
     sup, states = await start_supervisor(sim)
     try:
         sim.set_fault("no_answer", True)

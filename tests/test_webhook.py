@@ -20,14 +20,14 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from modemd.config import WebhookConfig
-from modemd.db import Database
-from modemd.sms import Kind, OutboundSms, State, new_message_id
-from modemd.schema import MIGRATIONS, WEBHOOKS
-from modemd.store import Store
-from modemd.store_inbox import InboundPart, InboxStore
-from modemd.webhook import Backoff, WebhookDispatcher
-from modemd.webhook_payload import hook_key, sign
+from modemd.config.loader import WebhookConfig
+from modemd.store.sqlite.database import Database
+from modemd.domain.sms import Kind, OutboundSms, State, new_message_id
+from modemd.store.sqlite.schema import MIGRATIONS, WEBHOOKS
+from modemd.store.sqlite.queue import Store
+from modemd.store.sqlite.inbox import InboundPart, InboxStore
+from modemd.services.webhooks import Backoff, WebhookDispatcher
+from modemd.services.webhook_payload import hook_key, sign
 from conftest import until
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "webhooks.md"
@@ -251,7 +251,7 @@ async def test_an_otp_text_is_never_sent(store, receiver):
 
 
 async def test_receiver_down_then_erroring_then_up_gets_every_event_in_order(store, receiver, caplog):
-    caplog.set_level(logging.DEBUG, "modemd.webhook")
+    caplog.set_level(logging.DEBUG, "modemd.services.webhooks")
     await receiver.stop()                     # connection refused
     d = dispatcher(store, [hook(receiver)])
     await d.start()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from modemd import pdu
+from ..codec import pdu
 
 from . import textmode
 from .actions import ReportLater, Sleep, Submitted, SubmittedPart

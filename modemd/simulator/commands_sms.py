@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from modemd import pdu
+from ..codec import pdu
 
 from . import textmode
 from .commands_basic import Result, bad_parameters, flag

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from modemd import pdu
+from ..codec import pdu
 
 from . import textmode
 from .state import REC_UNREAD, StoredSms

@@ -5,7 +5,7 @@ from __future__ import annotations
 import binascii
 from datetime import datetime
 
-from modemd import gsm7, pdu
+from ..codec import gsm7, pdu
 
 CHARSETS = ("GSM", "IRA", "UCS2")        # what EC25 lists for AT+CSCS=?
 

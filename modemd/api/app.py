@@ -1,0 +1,217 @@
+"""The HTTP API (aiohttp): the app, its routes, and domain error -> RFC 9457 problem. No AT, no SQL here.
+
+Every endpoint but /healthz and /readyz needs `Authorization: Bearer <token>`. Nothing a client sends can produce a
+500: bodies are parsed defensively and every field is checked with a message naming it.
+
+This module builds the app, runs the middleware (authentication, unknown query parameters, problems) and serves
+the endpoints about the daemon itself (health, readiness, metrics, modems, the OpenAPI document). Behind it:
+api_messages (/v1/messages and /v1/inbox), api_otp (/v1/otp), api_validation (Problem, the app keys and the field
+checks both share). Every name other modules import from `modemd.api.app` is available here.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from aiohttp import web
+
+from .messages import (MAX_PAGE, cancel_message, create_message, get_message, inbox_view, list_inbox,
+                       list_messages, message_view, retry_message)
+from .otp import send_otp, unlock_otp, verify_otp
+from .validation import (APP, DAEMON_KEY, MAX_IDEMPOTENCY_KEY, MAX_TTL, TOKEN_ID, DaemonView, Problem, daemon_of,
+                         invalid)
+from ..domain.errors import StorageError
+from ..log.setup import Throttle
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .openapi import SPEC
+from ..services.otp import RateLimited
+from ..store.sqlite.queue import QueueFull
+from .auth import LOCAL_APP, App
+from .peer_auth import is_admin, peer_of
+from ..domain.redact import mask_id
+
+__all__ = ["build_app", "problems", "Problem", "invalid", "DaemonView", "DAEMON_KEY", "TOKEN_ID", "PUBLIC_PATHS",
+           "MAX_BODY", "MAX_TTL", "MAX_IDEMPOTENCY_KEY", "MAX_PAGE", "healthz", "readyz", "openapi", "metrics",
+           "list_modems", "modem_view", "mask_id", "create_message", "get_message", "list_messages",
+           "cancel_message", "retry_message", "list_inbox", "message_view", "inbox_view", "send_otp", "verify_otp"]
+
+log = logging.getLogger("modemd.api.app")
+
+MAX_BODY = 64 * 1024
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
+
+
+@web.middleware
+async def problems(request: web.Request, handler) -> web.StreamResponse:
+    try:
+        if request.path not in PUBLIC_PATHS:
+            _authenticate(request)
+            _check_query(request)
+        return await handler(request)
+    except Problem as problem:
+        return problem.response()
+    except StorageError as exc:
+        _log_storage_trouble(exc)
+        return Problem(503, "Storage unavailable", "the database cannot record this now (disk full or I/O error); "
+                       "nothing was done. Try again later.", retry_after=STORAGE_RETRY_AFTER).response()
+    except QueueFull:
+        return Problem(503, "Queue full", "as many messages are waiting as this server allows; nothing was queued. "
+                       "Try again later.", retry_after=QUEUE_FULL_RETRY_AFTER).response()
+    except RateLimited as limited:
+        seconds = max(1, int(limited.retry_after + 0.999))
+        return Problem(429, "Too many requests", f"try again in {seconds} s", retry_after=seconds).response()
+    except web.HTTPRequestEntityTooLarge:
+        return Problem(413, "Body too large", f"at most {MAX_BODY} bytes").response()
+    except web.HTTPException as exc:   # aiohttp's own 404 / 405 as problems too
+        response = Problem(exc.status, exc.reason).response()
+        if "Allow" in exc.headers:      # RFC 9110 15.5.6: a 405 lists the methods the resource has
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+
+
+# The queue drains at the modems' pace (a few SMS a second at best): half a minute is a fair first wait.
+QUEUE_FULL_RETRY_AFTER = 30
+# A full disk fails every request: one error line a minute, with the count, not one per request.
+STORAGE_RETRY_AFTER = 30
+_storage_trouble = Throttle(60.0)
+
+
+def _log_storage_trouble(exc: StorageError) -> None:
+    refused = _storage_trouble.due()
+    if refused is not None:
+        log.error("%s; %d request(s) refused with 503 since the last report", exc, refused)
+
+
+@functools.lru_cache(maxsize=64)      # one entry per route: the routes are fixed when the app is built
+def _allowed_query(route: web.AbstractRoute) -> frozenset[str]:
+    """The query parameters the OpenAPI document lists for this route: the one place they are declared."""
+    item = SPEC["paths"].get(route.resource.canonical if route.resource else "", {})
+    operation = item.get(route.method.lower(), {})
+    return frozenset(p["name"] for p in operation.get("parameters", []) if p["in"] == "query")
+
+
+def _check_query(request: web.Request) -> None:
+    if not request.query_string:
+        return
+    route = request.match_info.route
+    if route.resource is None:       # 404/405: nothing to check
+        return
+    unknown = sorted(set(request.query) - _allowed_query(route))
+    if unknown:
+        raise invalid(unknown[0] or "(empty name)", "unknown query parameter")
+
+
+def _authenticate(request: web.Request) -> None:
+    daemon = daemon_of(request)
+    if _on_admin_socket(request, daemon):
+        _authenticate_peer(request)
+        return
+    scheme, _, token = _visible_ascii(request.headers.get("Authorization", "")).partition(" ")
+    app = daemon.tokens.check(token.strip()) if scheme.lower() == "bearer" and token else None
+    if app is None:
+        raise Problem(401, "Unauthorized", "send Authorization: Bearer <token>")
+    _admit(request, app)
+
+
+def _admit(request: web.Request, app: App) -> None:
+    """The app may use this operation if it has one of the scopes the OpenAPI document lists for it."""
+    route = request.match_info.route
+    needed = _scopes_needed(route) if route.resource is not None else ()
+    if needed and not any(app.may(scope) for scope in needed):
+        raise Problem(403, "Forbidden", f"app {app.name!r} needs the scope {' or '.join(needed)} for this; "
+                      f"it has {', '.join(sorted(app.scopes))}")
+    request[APP] = app
+    request[TOKEN_ID] = f"app:{app.name}"     # per-client rate limits count per app
+
+
+@functools.lru_cache(maxsize=64)      # one entry per route: the routes are fixed when the app is built
+def _scopes_needed(route: web.AbstractRoute) -> tuple[str, ...]:
+    """The scopes the OpenAPI document's `security` names for this route (any one will do); () = any app."""
+    item = SPEC["paths"].get(route.resource.canonical if route.resource else "", {})
+    security = item.get(route.method.lower(), {}).get("security", SPEC["security"])
+    return tuple(scope for requirement in security for scopes in requirement.values() for scope in scopes)
+
+
+def _visible_ascii(value: str) -> str:
+    """The header value, or "" (no credentials: a 401) unless it is plain visible ASCII and spaces. aiohttp hands
+    on other bytes as lone surrogates (surrogateescape), which fail wherever the value is encoded."""
+    return value if value.isascii() and value.isprintable() else ""
+
+
+def _on_admin_socket(request: web.Request, daemon: DaemonView) -> bool:
+    admin = getattr(daemon, "admin_socket", None)
+    transport = request.transport
+    return bool(admin and transport and transport.get_extra_info("sockname") == str(admin))
+
+
+def _authenticate_peer(request: web.Request) -> None:
+    """The admin socket: the kernel's word on who connected decides, no token (peer_auth)."""
+    try:
+        peer = peer_of(request.transport.get_extra_info("socket"))
+    except (OSError, AttributeError):
+        raise Problem(401, "Unauthorized", "the peer's credentials could not be read") from None
+    if not is_admin(peer):
+        raise Problem(403, "Forbidden", f"uid {peer.uid} is not root, the daemon's user or in its group")
+    _admit(request, LOCAL_APP)
+    request[TOKEN_ID] = peer.label
+
+
+def build_app(daemon: DaemonView) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[problems])
+    app[DAEMON_KEY] = daemon
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/v1/modems", list_modems)
+    app.router.add_post("/v1/messages", create_message)
+    app.router.add_get("/v1/messages", list_messages)
+    app.router.add_get("/v1/messages/{id}", get_message)
+    app.router.add_delete("/v1/messages/{id}", cancel_message)
+    app.router.add_post("/v1/messages/{id}/retry", retry_message)
+    app.router.add_get("/v1/inbox", list_inbox)
+    app.router.add_post("/v1/otp", send_otp)
+    app.router.add_post("/v1/otp/verify", verify_otp)
+    app.router.add_post("/v1/otp/unlock", unlock_otp)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process is alive and its event loop answers."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """At least one modem can send now. Says how many are up, nothing that identifies a device."""
+    daemon = daemon_of(request)
+    states = daemon.modem_states()
+    body = {"ready": daemon.ready(), "modems": len(states),
+            "modems_ready": sum(1 for s in states if s["state"] == "ready")}
+    return web.json_response(body, status=200 if body["ready"] else 503)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(SPEC)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    daemon = daemon_of(request)
+    body = daemon.metrics.render(await daemon.store.counts(), daemon.modem_states())
+    return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+
+async def list_modems(request: web.Request) -> web.Response:
+    daemon = daemon_of(request)
+    counts = await daemon.store.counts()
+    return web.json_response({"data": [modem_view(m, counts.get("queued", 0)) for m in daemon.modem_states()]})
+
+
+def modem_view(state: dict, queued: int) -> dict:
+    ident = state["identity"]
+    return {"name": state["name"], "port": state["port"], "state": state["state"],
+            "signal_dbm": state["signal_dbm"], "rssi": state["rssi"], "operator": state["operator"] or None,
+            "registration": state["registration_text"], "manufacturer": ident["manufacturer"] or None,
+            "model": ident["model"] or None, "imei": mask_id(ident["imei"], 8),
+            "iccid": mask_id(ident["iccid"], 7), "queue_depth": queued, "last_error": state["last_error"] or None}

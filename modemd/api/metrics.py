@@ -1,0 +1,66 @@
+"""Prometheus metrics (prometheus-client), one registry per daemon so tests can run several.
+
+Labels never carry a phone number, a code or a token: only kinds, states, reasons (error codes) and modem names.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from ..domain.sms import OutboundSms, State
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+# Accept-to-sent latency buckets: an idle modem sends in 1-5 s, a congested cell or a backoff takes minutes.
+LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.accepted = Counter("modemd_messages_accepted", "Messages accepted into the queue", ["kind"], registry=r)
+        self.sent = Counter("modemd_messages_sent", "Messages handed to the network", ["modem"], registry=r)
+        self.failed = Counter("modemd_messages_failed", "Messages that ended failed", ["reason"], registry=r)
+        self.expired = Counter("modemd_messages_expired", "Messages whose deadline passed unsent", registry=r)
+        self.queue = Gauge("modemd_queue_messages", "Messages in the store by state", ["state"], registry=r)
+        self.latency = Histogram("modemd_send_latency_seconds", "From accepted to sent", buckets=LATENCY_BUCKETS,
+                                 registry=r)
+        self.modem_up = Gauge("modemd_modem_ready", "1 if the modem can send", ["modem"], registry=r)
+        self.signal = Gauge("modemd_modem_signal_dbm", "Received signal strength", ["modem"], registry=r)
+        self.verify = Counter("modemd_otp_verifications", "OTP verify outcomes", ["status"], registry=r)
+        self.received = Counter("modemd_messages_received", "Inbound SMS stored", registry=r)
+        self.reports = Counter("modemd_delivery_reports", "Delivery reports that settled a message", ["state"],
+                               registry=r)
+
+    def message_accepted(self, kind: str) -> None:
+        self.accepted.labels(kind=kind).inc()
+
+    def message_changed(self, sms: OutboundSms, event: str) -> None:
+        if event == "sent":
+            self.sent.labels(modem=sms.modem or "").inc()
+            if sms.sent_at:
+                self.latency.observe(max(0.0, sms.sent_at - sms.created_at))
+        elif event == "failed":
+            self.failed.labels(reason=(sms.error_code or "unknown")).inc()
+        elif event == "expired":
+            self.expired.inc()
+
+    def message_received(self) -> None:
+        self.received.inc()
+
+    def report_applied(self, state: str) -> None:
+        self.reports.labels(state=state).inc()
+
+    def otp_verified(self, status: str) -> None:
+        self.verify.labels(status=status).inc()
+
+    def render(self, counts: dict[str, int], modems: list[dict]) -> bytes:
+        """Gauges are set from the current state at scrape time, then everything is rendered."""
+        for state in State:
+            self.queue.labels(state=state.value).set(counts.get(state.value, 0))
+        for modem in modems:
+            self.modem_up.labels(modem=modem["name"]).set(1 if modem["state"] == "ready" else 0)
+            if modem.get("signal_dbm") is not None:
+                self.signal.labels(modem=modem["name"]).set(modem["signal_dbm"])
+        return generate_latest(self.registry)

@@ -1,0 +1,193 @@
+"""The OpenAPI 3.1 description served at GET /openapi.json. tests/test_openapi.py keeps it in step with the routes
+and fuzzes the server against it (schemathesis)."""
+
+from __future__ import annotations
+
+from .. import __version__
+from ..domain.sms import State
+
+E164 = {"type": "string", "description": "phone number; E.164 (+4915112345678) or national with the server's "
+        "default region", "maxLength": 64, "examples": ["+4915112345678"]}
+TIMESTAMP = {"type": "string", "format": "date-time"}
+MESSAGE_STATES = [state.value for state in State]       # the one list: sms.State
+VERIFY_STATES = ["approved", "pending", "expired", "max_attempts_reached", "not_found"]
+
+
+def _problem_response(description: str, retry_after: bool = False) -> dict:
+    response = {"description": description,
+                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    if retry_after:
+        response["headers"] = {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}}
+    return response
+
+
+def _json(schema_ref: str, description: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}}}
+
+
+def _body(schema_ref: str) -> dict:
+    return {"required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}}}
+
+
+STORAGE = _problem_response("the database cannot record or read now (disk full, I/O error); nothing was done",
+                            retry_after=True)
+COMMON = {"400": _problem_response("malformed JSON"), "401": _problem_response("missing or wrong bearer token"),
+          "403": _problem_response("the token's app lacks the scope this operation needs"),
+          "413": _problem_response("body too large"), "415": _problem_response("not application/json"),
+          "422": _problem_response("a field is invalid; `field` names it"), "503": STORAGE}
+AUTHED = {"401": _problem_response("missing or wrong bearer token"),
+          "403": _problem_response("the token's app lacks the scope this operation needs"),
+          "422": _problem_response("an unknown query parameter"), "503": STORAGE}
+# POSTs that queue an SMS have a second reason for 503.
+NO_MODEM_OR_STORAGE = _problem_response("no modem can send and the client asked not to queue; the queue is full "
+                                        "([limits] max_queued; codes have a reserve); or the database cannot "
+                                        "record now (disk full, I/O error). Nothing was queued.", retry_after=True)
+SECURED = [{"bearer": []}]   # any app's token
+
+
+def scoped(*scopes: str) -> list[dict]:
+    """The security requirement of an operation: a token of an app with any one of these scopes (OpenAPI 3.1 lets
+    a non-OAuth scheme list role names). admin has them all. The middleware enforces what is written here."""
+    return [{"bearer": [scope]} for scope in scopes]
+
+
+SCHEMAS = {
+    "Problem": {"type": "object", "required": ["type", "title", "status"], "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"}, "field": {"type": "string"}, "retry_after": {"type": "integer"},
+        "status_now": {"type": "string"},
+        "first_id": {"type": "string", "description": "the message an Idempotency-Key was first used for"}}},
+    "NewMessage": {"type": "object", "required": ["to", "text"], "additionalProperties": False, "properties": {
+        "to": E164, "text": {"type": "string", "minLength": 1, "description": "any Unicode; split into parts"},
+        "priority": {"enum": ["normal", "high"], "default": "normal"},
+        "ttl": {"type": ["integer", "null"], "minimum": 1, "maximum": 604800,
+                "description": "seconds until it expires unsent; null = no deadline"},
+        "queue_if_unavailable": {"type": "boolean", "default": True}}},
+    "MessageSummary": {"type": "object", "required": ["id", "status", "to", "parts"], "properties": {
+        "id": {"type": "string"}, "status": {"enum": MESSAGE_STATES}, "to": {"type": "string"},
+        "parts": {"type": "integer", "minimum": 1}}},
+    "Message": {"type": "object", "required": ["id", "status", "to", "parts", "priority", "attempts", "created_at"],
+                "properties": {
+        "id": {"type": "string"}, "status": {"enum": MESSAGE_STATES}, "to": {"type": "string"},
+        "parts": {"type": "integer"}, "priority": {"enum": ["normal", "high"]}, "attempts": {"type": "integer"},
+        "created_at": TIMESTAMP, "sent_at": TIMESTAMP, "delivered_at": TIMESTAMP, "expires_at": TIMESTAMP,
+        "modem": {"type": "string"}, "possible_duplicate": {"type": "boolean"},
+        "error": {"type": "object", "properties": {"code": {"type": ["string", "null"]},
+                                                    "message": {"type": ["string", "null"]}}}}},
+    "MessagePage": {"type": "object", "required": ["data", "next_after"], "properties": {
+        "data": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
+        "next_after": {"type": ["string", "null"]}}},
+    "NewOtp": {"type": "object", "required": ["to"], "additionalProperties": False, "properties": {
+        "to": E164, "ttl": {"type": ["integer", "null"], "minimum": 60, "maximum": 3600},
+        "length": {"type": ["integer", "null"], "minimum": 4, "maximum": 10},
+        "template": {"type": ["string", "null"], "maxLength": 320, "description": "must contain {code}; may use {app}, "
+                     "{minutes}; must fit one GSM-7 SMS"},
+        "queue_if_unavailable": {"type": "boolean", "default": True}}},
+    "OtpUnlock": {"type": "object", "required": ["to"], "additionalProperties": False, "properties": {
+        "to": E164, "app": {"type": ["string", "null"], "minLength": 1, "maxLength": 64,
+                            "description": "only this app's lock (default: every app's)"}}},
+    "OtpUnlocked": {"type": "object", "required": ["to", "unlocked"], "properties": {
+        "to": {"type": "string"}, "unlocked": {"type": "integer", "minimum": 0}}},
+    "Otp": {"type": "object", "required": ["id", "to", "status", "expires_at", "message_id"], "properties": {
+        "id": {"type": "string"}, "to": {"type": "string"}, "status": {"const": "pending"},
+        "expires_at": TIMESTAMP, "message_id": {"type": "string"}}},
+    "OtpCheck": {"type": "object", "required": ["code"], "additionalProperties": False, "properties": {
+        "to": E164, "id": {"type": "string", "minLength": 1, "maxLength": 64},
+        "code": {"type": "string", "pattern": "^[0-9]{4,10}$"}}},
+    "OtpResult": {"type": "object", "required": ["valid", "status"], "properties": {
+        "valid": {"type": "boolean"}, "status": {"enum": VERIFY_STATES},
+        "attempts_left": {"type": "integer", "minimum": 0}}},
+    "Modem": {"type": "object", "required": ["name", "port", "state"], "properties": {
+        "name": {"type": "string"}, "port": {"type": "string"},
+        "state": {"enum": ["offline", "initializing", "sim_locked", "not_registered", "ready", "failed", "paused",
+                           "not_responding"]},
+        "signal_dbm": {"type": ["integer", "null"]}, "rssi": {"type": ["integer", "null"]},
+        "operator": {"type": ["string", "null"]}, "registration": {"type": "string"},
+        "manufacturer": {"type": ["string", "null"]}, "model": {"type": ["string", "null"]},
+        "imei": {"type": ["string", "null"], "description": "masked"},
+        "iccid": {"type": ["string", "null"], "description": "masked"},
+        "queue_depth": {"type": "integer"}, "last_error": {"type": ["string", "null"]}}},
+    "ModemList": {"type": "object", "required": ["data"], "properties": {
+        "data": {"type": "array", "items": {"$ref": "#/components/schemas/Modem"}}}},
+    "InboundSms": {"type": "object", "required": ["id", "from", "text", "parts", "complete", "modem", "received_at"],
+                   "properties": {
+        "id": {"type": "string"}, "from": {"type": "string", "description": "number or alphanumeric sender"},
+        "text": {"type": "string"}, "parts": {"type": "integer"},
+        "complete": {"type": "boolean", "description": "false: parts were missing after the reassembly timeout"},
+        "modem": {"type": "string"}, "received_at": TIMESTAMP, "sent_at": TIMESTAMP}},
+    "InboxPage": {"type": "object", "required": ["data", "next_after"], "properties": {
+        "data": {"type": "array", "items": {"$ref": "#/components/schemas/InboundSms"}},
+        "next_after": {"type": ["string", "null"], "description": "pass as `after` to get what came since"}}},
+    "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
+    "Ready": {"type": "object", "required": ["ready", "modems", "modems_ready"], "properties": {
+        "ready": {"type": "boolean"}, "modems": {"type": "integer"}, "modems_ready": {"type": "integer"}}},
+}
+
+MESSAGE_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
+
+PATHS = {
+    "/healthz": {"get": {"summary": "the process is alive", "security": [],
+                         "responses": {"200": _json("Health", "alive")}}},
+    "/readyz": {"get": {"summary": "at least one modem can send", "security": [],
+                        "responses": {"200": _json("Ready", "ready"), "503": _json("Ready", "no modem can send")}}},
+    "/openapi.json": {"get": {"summary": "this document", "security": [],
+                              "responses": {"200": {"description": "OpenAPI 3.1",
+                                                    "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+    "/metrics": {"get": {"summary": "Prometheus metrics", "security": SECURED, "responses": {
+        "200": {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}},
+        **AUTHED}}},
+    "/v1/modems": {"get": {"summary": "modems and their state", "security": SECURED,
+                           "responses": {"200": _json("ModemList", "modems"), **AUTHED}}},
+    "/v1/messages": {
+        "post": {"summary": "queue an SMS", "security": scoped("send"), "requestBody": _body("NewMessage"),
+                 "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                                 "schema": {"type": "string", "minLength": 1, "maxLength": 255}}],
+                 "responses": {"202": _json("MessageSummary", "accepted and durable"),
+                               "200": _json("MessageSummary", "the message first accepted with this Idempotency-Key"),
+                               **COMMON, "503": NO_MODEM_OR_STORAGE}},
+        "get": {"summary": "list this app's messages, newest first (admin: every app's)",
+                "security": scoped("send", "otp"), "parameters": [
+            {"name": "status", "in": "query", "schema": {"enum": MESSAGE_STATES}},
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+            {"name": "after", "in": "query", "schema": {"type": "string"}}],
+            "responses": {"200": _json("MessagePage", "a page"), "422": COMMON["422"], **AUTHED}}},
+    "/v1/messages/{id}": {
+        "parameters": [MESSAGE_ID],
+        "get": {"summary": "one of this app's messages", "security": scoped("send", "otp"),
+                "responses": {"200": _json("Message", "the message"), "404": _problem_response("no such message"),
+                              **AUTHED}},
+        "delete": {"summary": "cancel a queued message of this app", "security": scoped("send", "otp"),
+                   "responses": {"200": _json("Message", "canceled"), "404": _problem_response("no such message"),
+                                 "409": _problem_response("not queued any more"), **AUTHED}}},
+    "/v1/inbox": {"get": {"summary": "received SMS, oldest first", "security": scoped("inbox"), "parameters": [
+        {"name": "after", "in": "query", "schema": {"type": "string"}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
+        "responses": {"200": _json("InboxPage", "a page"), **AUTHED}}},
+    "/v1/messages/{id}/retry": {
+        "parameters": [MESSAGE_ID],
+        "post": {"summary": "requeue a failed message of this app (not OTP)", "security": scoped("send"),
+                 "responses": {"200": _json("Message", "queued again"), "404": _problem_response("no such message"),
+                               "409": _problem_response("not failed, or an OTP"), **AUTHED}}},
+    "/v1/otp": {"post": {"summary": "send a one-time passcode", "security": scoped("otp"), "requestBody": _body("NewOtp"),
+                         "responses": {"202": _json("Otp", "code made and its SMS queued"), **COMMON,
+                                       "429": _problem_response("rate limited", retry_after=True),
+                                       "503": NO_MODEM_OR_STORAGE}}},
+    "/v1/otp/unlock": {"post": {"summary": "lift a number's lock after consecutive wrong codes (admin)",
+                                "security": scoped("admin"), "requestBody": _body("OtpUnlock"),
+                                "responses": {"200": _json("OtpUnlocked", "the locks removed"), **COMMON}}},
+    "/v1/otp/verify": {"post": {"summary": "check a code sent for this app", "security": scoped("otp"), "requestBody": _body("OtpCheck"),
+                                "responses": {"200": _json("OtpResult", "the outcome"), **COMMON,
+                                              "429": _problem_response("rate limited", retry_after=True)}}},
+}
+
+SPEC = {
+    "openapi": "3.1.0",
+    "info": {"title": "modemd", "version": __version__,
+             "description": "SMS and one-time passcodes from your own SIM. Errors are RFC 9457 problems."},
+    "servers": [{"url": "/"}],
+    "security": SECURED,
+    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": SCHEMAS},
+    "paths": PATHS,
+}

@@ -1,0 +1,80 @@
+"""The OTP endpoints of the HTTP API: POST /v1/otp (issue and queue a code) and POST /v1/otp/verify.
+
+Validation here, the rules (rate limits, expiry, attempts, hashing) in otp.py. No AT, no SQL here.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from .validation import (APP, TOKEN_ID, allowed_destination, limits_of, send_limits, daemon_of, invalid, iso, json_object, number_field, only_fields,
+                         optional_int, unavailable_unless_queued)
+from ..services.otp import OtpError
+from ..domain.redact import mask_number
+
+log = logging.getLogger("modemd.api.app")   # the API's log lines keep one logger name, whichever module writes
+
+
+async def send_otp(request: web.Request) -> web.Response:
+    daemon = daemon_of(request)
+    body = await json_object(request)
+    only_fields(body, {"to", "ttl", "length", "template", "queue_if_unavailable"})
+    to = number_field(body.get("to"), daemon.default_region)
+    allowed_destination(daemon, to)
+    ttl = optional_int(body, "ttl", 60, 3600)
+    length = optional_int(body, "length", 4, 10)
+    template = body.get("template")
+    if template is not None and (not isinstance(template, str) or len(template) > 320):
+        raise invalid("template", "a string of at most 320 characters containing {code}")
+    unavailable_unless_queued(daemon, body)
+    try:
+        issued = await daemon.otp.issue(to, token_id=request[TOKEN_ID], ttl=ttl, length=length,
+                                        template=template, app=request[APP].name,
+                                        bound=limits_of(daemon).otp_bound, extra_limits=send_limits(request))
+    except OtpError as exc:
+        raise invalid(exc.field, exc.reason) from None
+    log.info("otp %s to %s issued, message %s", issued.id, mask_number(issued.to), issued.message_id)
+    daemon.message_accepted("otp")
+    return web.json_response({"id": issued.id, "to": issued.to, "status": "pending",
+                              "expires_at": iso(issued.expires_at), "message_id": issued.message_id}, status=202)
+
+
+async def verify_otp(request: web.Request) -> web.Response:
+    daemon = daemon_of(request)
+    body = await json_object(request)
+    only_fields(body, {"to", "id", "code"})
+    if ("to" in body) == ("id" in body):
+        raise invalid("to", "give either to (the phone number) or id (the verification id), not both")
+    code = body.get("code")
+    if not isinstance(code, str) or not code.isdigit() or not 4 <= len(code) <= 10 or not code.isascii():
+        raise invalid("code", "4 to 10 digits, as a string")
+    to = number_field(body["to"], daemon.default_region) if "to" in body else None
+    verification_id = body.get("id")
+    if "id" in body and (not isinstance(verification_id, str) or not 1 <= len(verification_id) <= 64):
+        raise invalid("id", "a verification id as returned by POST /v1/otp")
+    app = request[APP]
+    outcome = await daemon.otp.verify(code, to=to, verification_id=verification_id,
+                                      app=None if app.admin else app.name)
+    daemon.metrics.otp_verified(outcome.status)
+    log.info("otp verify for %s: %s", mask_number(to) if to else outcome.verification_id or "unknown id",
+             outcome.status)
+    result = {"valid": outcome.status == "approved", "status": outcome.status}
+    if outcome.attempts_left is not None and outcome.status == "pending":
+        result["attempts_left"] = outcome.attempts_left
+    return web.json_response(result)
+
+
+async def unlock_otp(request: web.Request) -> web.Response:
+    """Admin: lift the lock a number got from consecutive wrong codes (every app's, or one app's)."""
+    daemon = daemon_of(request)
+    body = await json_object(request)
+    only_fields(body, {"to", "app"})
+    to = number_field(body.get("to"), daemon.default_region)
+    app = body.get("app")
+    if app is not None and (not isinstance(app, str) or not 1 <= len(app) <= 64):
+        raise invalid("app", "an app's name")
+    removed = await daemon.otp.unlock(to, app)
+    log.info("otp lock on %s lifted by app %s (%d lock(s))", mask_number(to), request[APP].name, removed)
+    return web.json_response({"to": to, "unlocked": removed})

@@ -1,0 +1,170 @@
+"""The config objects (frozen dataclasses) and the schema of the file: every key each table may hold, the
+allowed values, what a reload may change. No parsing here: config_sections fills these from the TOML.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..domain.policy import OtpSettings
+from ..domain.policy import Pacing, RetryPolicy
+
+DEFAULT_PATH = Path("/etc/modemd/modemd.toml")
+BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+LOG_LEVELS = ("trace", "debug", "info", "warning", "error")
+EVENTS = ("sms:received", "sms:sent", "sms:delivered", "sms:failed", "sms:expired")
+MIN_SECRET = 16   # bytes; a shorter HMAC key or bearer token is guessable
+# What an app's token may do (an [[apps]] table's `scopes`): send plain SMS, send and verify OTP codes, read the
+# inbox; admin sees and acts on every app's messages and verifications.
+SCOPES = ("send", "otp", "inbox", "admin")
+DEFAULT_SCOPES = frozenset({"send", "otp"})
+# The app of the tokens of [auth], $MODEMD_TOKEN, the credential and the generated token: the single-token setup of
+# before apps existed, which could do everything, so it keeps every scope.
+DEFAULT_APP = "default"
+# The app of what root and group modemd do through the admin socket (the `modemd` CLI).
+LOCAL_APP = "local"
+RESERVED_APPS = (DEFAULT_APP, LOCAL_APP)
+
+# Every key the file may hold, per table. The example config documents each one (a test checks it).
+KEYS: dict[str, tuple[str, ...]] = {
+    "": ("simulate", "server", "auth", "apps", "limits", "modems", "otp", "queue", "retention", "webhooks"),
+    "server": ("listen", "unix_socket", "state_dir", "default_region", "log_level", "max_connections",
+               "idle_timeout"),
+    "auth": ("tokens", "token_files"),
+    "apps": ("name", "tokens", "token_files", "scopes", "sends_per_hour", "sends_per_day"),
+    "limits": ("allowed_countries", "sms_per_number", "sms_per_number_window", "sends_per_hour", "sends_per_day",
+               "max_queued", "otp_reserve"),
+    "modems": ("name", "port", "baud", "rtscts", "pin", "pin_file", "smsc", "per_minute", "registration_timeout"),
+    "otp": ("app", "length", "ttl", "max_attempts", "template", "sends_per_number", "sends_window", "resend_gap",
+            "sends_per_token", "sends_per_token_window", "verifies_per_number", "verifies_window", "verifies_per_app",
+            "daily_per_country", "allowed_countries", "lock_after_failures"),
+    "queue": ("max_attempts", "backoff_base", "backoff_factor", "backoff_cap", "max_ambiguous", "device_pause",
+              "keep_sent_text", "retention"),
+    "retention": ("numbers", "records"),
+    "webhooks": ("url", "events", "secret", "secret_file", "full_numbers", "timeout", "app"),
+}
+# What a SIGHUP may change in a running daemon; everything else (the modems, where it listens, where it keeps
+# state) needs a restart, because changing it means closing ports or sockets the queue is working through.
+RESTART_KEYS = ("simulate", "server.listen", "server.unix_socket", "server.state_dir", "server.max_connections",
+                "server.idle_timeout", "modems")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8765
+    unix_socket: Path | None = None
+    state_dir: Path | None = None        # None: the daemon's default ($STATE_DIRECTORY, else the XDG state dir)
+    default_region: str | None = None    # None: numbers must be international (+...)
+    log_level: str = "info"
+    max_connections: int = 1000          # HTTP connections at once, all sockets together (api_connections)
+    idle_timeout: float = 15.0           # seconds an idle keep-alive connection stays open
+
+    @property
+    def listen(self) -> str:
+        host = f"[{self.listen_host}]" if ":" in self.listen_host else self.listen_host
+        return f"{host}:{self.listen_port}"
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    tokens: tuple[str, ...] = field(default=(), repr=False)   # inline ones and those read from token_files
+    token_files: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """One local application: its tokens, what they may do, and (later) its own limits."""
+    name: str
+    tokens: tuple[str, ...] = field(default=(), repr=False)
+    token_files: tuple[Path, ...] = ()
+    scopes: frozenset[str] = DEFAULT_SCOPES
+    sends_per_hour: int | None = None    # SMS and OTP together; None: [limits] sends_per_hour
+    sends_per_day: int | None = None
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """The safeguards of every send path (plain SMS and OTP alike), checked in the transaction that accepts."""
+    allowed_countries: frozenset[str] = frozenset()   # empty = every country
+    sms_per_number: int = 20              # plain SMS to one number per sms_per_number_window
+    sms_per_number_window: float = 3600.0
+    sends_per_hour: int = 1000            # per app, SMS and OTP together, unless its [[apps]] table says otherwise
+    sends_per_day: int = 10000
+    max_queued: int = 100000              # messages waiting; past it a send answers 503 with Retry-After
+    otp_reserve: float = 0.1              # the share of max_queued only OTP may fill: a bulk backlog cannot starve codes
+
+    @property
+    def sms_bound(self) -> int:
+        """Plain SMS are refused once this many messages wait; codes may fill the rest, up to max_queued."""
+        return max(1, int(self.max_queued * (1 - self.otp_reserve)))
+
+    @property
+    def otp_bound(self) -> int:
+        return self.max_queued
+
+
+@dataclass(frozen=True)
+class ModemConfig:
+    name: str
+    port: str
+    baud: int = 115200
+    rtscts: bool = False
+    pin: str | None = field(default=None, repr=False)
+    pin_file: Path | None = None
+    smsc: str | None = None
+    per_minute: float = 0.0
+    registration_timeout: float = 60.0
+
+    @property
+    def pacing(self) -> Pacing:
+        return Pacing(self.per_minute)
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    retry: RetryPolicy = RetryPolicy()
+    keep_sent_text: bool = True          # OTP texts are purged when sent whatever this says
+    retention: float = 7 * 24 * 3600.0   # seconds a finished message keeps its text; 0 = erase when it ends
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """How long finished records keep their phone numbers, and how long they are kept at all (store_retention)."""
+    numbers: float = 30 * 86400.0
+    records: float = 90 * 86400.0
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    url: str
+    events: frozenset[str]
+    secret: bytes = field(repr=False)
+    secret_file: Path | None = None
+    full_numbers: bool = False
+    timeout: float = 10.0
+    app: str | None = None        # only this app's message events (and received SMS if it has the inbox scope)
+
+
+@dataclass(frozen=True)
+class Config:
+    source: Path | None = None           # the file read; None when there was none
+    simulate: bool = False
+    server: ServerConfig = ServerConfig()
+    auth: AuthConfig = AuthConfig()
+    apps: tuple[AppConfig, ...] = ()
+    limits: LimitsConfig = LimitsConfig()
+    modems: tuple[ModemConfig, ...] = ()
+    otp: OtpSettings = OtpSettings()
+    queue: QueueConfig = QueueConfig()
+    retention: RetentionConfig = RetentionConfig()
+    webhooks: tuple[WebhookConfig, ...] = ()
+    warnings: tuple[str, ...] = field(default=(), compare=False)   # worth logging, not worth refusing to start
+
+
+def default_path() -> Path:
+    """systemd's ConfigurationDirectory= sets $CONFIGURATION_DIRECTORY; otherwise /etc/modemd."""
+    conf_dir = os.environ.get("CONFIGURATION_DIRECTORY")
+    return Path(conf_dir.split(":")[0]) / "modemd.toml" if conf_dir else DEFAULT_PATH

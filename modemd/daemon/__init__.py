@@ -1,0 +1,7 @@
+"""The composition root: builds every part from a Config, starts them in order, reloads on SIGHUP, stops on SIGTERM,
+and talks to systemd.
+
+Modules: lifecycle (run_daemon: start-up order, signals, shutdown), notify (the sd_notify datagrams), state_lock (one
+daemon per state directory).
+May import: everything below the command line.
+"""

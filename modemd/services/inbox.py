@@ -1,0 +1,252 @@
+"""Inbound SMS and delivery reports: URC -> read -> decode -> store -> delete from the modem -> notify.
+
+The channel's reader hands URCs over synchronously; they only go into a per-modem queue here (no AT from inside
+the reader). A worker per modem drains the queue with AT commands, which share the channel's one-command lock with
+the outbox, so sends and reads interleave safely. A message is deleted from the modem only after it is committed,
+so a crash in between means it is read again, and the store drops the repeat. Every (re)connect sweeps the storage
+(AT+CMGL=4) for what arrived while modemd was away, and a periodic sweep catches missed URCs and frees a full SIM;
+devices without usable +CNMI (Android phones) are swept more often (their profile says poll_inbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from ..codec import pdu
+from ..at.channel import Urc
+from ..domain.errors import AtError, StorageError
+from ..domain.redact import mask_number
+from ..domain.sms import new_message_id
+from ..store.sqlite.inbox import InboundPart, InboxMessage, InboxStore
+
+log = logging.getLogger(__name__)
+
+# Sweep intervals: a device that announces new SMS is swept now and then as a safety net; one that cannot
+# (profile.poll_inbox) is polled like smstools3 does for such devices.
+SAFETY_SWEEP = 300.0
+POLL_SWEEP = 15.0
+# Parts of a multipart SMS that are still missing after this long are given up on: what arrived is delivered,
+# marked incomplete (a lost part is never coming: the network delivered what it had).
+REASSEMBLY_TIMEOUT = 900.0
+# TP-MR wraps at 256; a report is matched to a message sent by the same modem to the same number within this window.
+REPORT_WINDOW = 3 * 24 * 3600.0
+
+
+class StorageModem(Protocol):
+    name: str
+
+    @property
+    def profile(self): ...
+    async def list_stored(self): ...
+    async def read_stored(self, index: int): ...
+    async def delete_stored(self, index: int) -> None: ...
+    async def acknowledge(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Sweep:
+    pass
+
+
+@dataclass(frozen=True)
+class _Stored:
+    index: int
+
+
+@dataclass(frozen=True)
+class _Routed:
+    urc: Urc
+
+
+class Inbox:
+    def __init__(self, store: InboxStore, *, on_received: Callable[[InboxMessage], None] | None = None,
+                 on_report: Callable[[str, str], None] | None = None,
+                 reassembly_timeout: float = REASSEMBLY_TIMEOUT, report_window: float = REPORT_WINDOW):
+        self.store = store
+        self._on_received = on_received
+        self._on_report = on_report
+        self.reassembly_timeout = reassembly_timeout
+        self.report_window = report_window
+        self._workers: dict[str, _ModemInbox] = {}
+        self._reaper: asyncio.Task | None = None
+
+    def attach(self, modem: StorageModem) -> None:
+        worker = _ModemInbox(self, modem)
+        self._workers[modem.name] = worker
+        worker.start()
+
+    def start(self) -> None:
+        self._reaper = asyncio.create_task(self._reap_incomplete(), name="inbox-reassembly")
+
+    async def stop(self) -> None:
+        if self._reaper:
+            self._reaper.cancel()
+        await asyncio.gather(*(w.stop() for w in self._workers.values()), return_exceptions=True)
+
+    def handle_urc(self, modem_name: str, urc: Urc) -> None:
+        """From the channel's reader: queue the work, never block."""
+        worker = self._workers.get(modem_name)
+        if worker is None:
+            return
+        if urc.name in ("+CMTI", "+CDSI"):
+            index = _last_int(urc.line)     # '+CMTI: "SM",3' / '+CDSI: "SM",3' (TS 27.005 3.4.1)
+            worker.put(_Stored(index) if index is not None else _Sweep())
+        elif urc.name in ("+CMT", "+CDS"):
+            worker.put(_Routed(urc))
+        else:                               # storage-full indications and the like: look at everything
+            worker.put(_Sweep())
+
+    def modem_up(self, modem_name: str) -> None:
+        """After every (re)connect: read what arrived while we were away."""
+        if modem_name in self._workers:
+            self._workers[modem_name].put(_Sweep())
+
+    async def _reap_incomplete(self) -> None:
+        while True:
+            await asyncio.sleep(min(30.0, self.reassembly_timeout / 4))
+            for message in await self.store.flush_stale(time.time() - self.reassembly_timeout, _inbox_id):
+                log.warning("SMS from %s delivered incomplete: %d part(s) arrived before the timeout",
+                            _who(message.sender), message.parts)
+                self._received(message)
+
+    def _received(self, message: InboxMessage) -> None:
+        log.info("[%s] SMS %s from %s received (%d part(s)%s)", message.modem, message.id, _who(message.sender),
+                 message.parts, "" if message.complete else ", incomplete")
+        if self._on_received:
+            self._on_received(message)
+
+    def _reported(self, message_id: str, state: str) -> None:
+        log.info("message %s %s (delivery report)", message_id, state)
+        if self._on_report:
+            self._on_report(message_id, state)
+
+
+class _ModemInbox:
+    def __init__(self, inbox: Inbox, modem: StorageModem):
+        self.inbox = inbox
+        self.modem = modem
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self._task: asyncio.Task | None = None
+        self._undecodable: set[str] = set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"inbox-{self.modem.name}")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def put(self, item) -> None:
+        self.queue.put_nowait(item)
+
+    async def _run(self) -> None:
+        while True:
+            interval = POLL_SWEEP if getattr(self.modem.profile, "poll_inbox", False) else SAFETY_SWEEP
+            try:
+                item = await asyncio.wait_for(self.queue.get(), interval)
+            except asyncio.TimeoutError:
+                item = _Sweep()
+            try:
+                await self._handle(item)
+            except AtError as exc:      # modem gone or busy: the next sweep after reconnect picks it up
+                log.info("[%s] inbox: %s; will look again later", self.modem.name, exc)
+            except StorageError as exc:  # not stored, so not deleted from the SIM: the next sweep takes it again
+                log.error("[%s] inbox: %s; messages stay on the SIM until it can be stored", self.modem.name, exc)
+            except Exception:
+                log.exception("[%s] inbox worker error", self.modem.name)
+
+    async def _handle(self, item) -> None:
+        if isinstance(item, _Sweep):
+            for stored in await self.modem.list_stored():
+                await self._take(stored)
+        elif isinstance(item, _Stored):
+            stored = await self.modem.read_stored(item.index)
+            if stored is not None:
+                await self._take(stored)
+        elif isinstance(item, _Routed):
+            await self._routed(item.urc)
+
+    async def _take(self, stored) -> None:
+        """Store what the location holds, then free it. Our own stored SUBMITs (stat 2/3) are left alone."""
+        if stored.stat in (2, 3):
+            return
+        if await self._process(stored.hex, stored.tpdu_length):
+            await self.modem.delete_stored(stored.index)
+
+    async def _routed(self, urc: Urc) -> None:
+        if urc.body is None:
+            return
+        length = _routed_length(urc)
+        await self._process(urc.body, length)
+        await self.modem.acknowledge()
+
+    async def _process(self, hex_pdu: str, length: int | None) -> bool:
+        """True once the PDU is safely recorded (or is nothing we keep)."""
+        try:
+            decoded = pdu.decode_any(hex_pdu, length)
+        except pdu.PduError as exc:
+            digest = _digest(hex_pdu)
+            if digest not in self._undecodable:
+                self._undecodable.add(digest)
+                log.warning("[%s] undecodable PDU left on the modem (%d hex chars): %s", self.modem.name,
+                            len(hex_pdu), exc)
+            return False
+        if isinstance(decoded, pdu.Deliver):
+            await self._deliver(decoded, hex_pdu)
+        elif isinstance(decoded, pdu.StatusReport):
+            await self._report(decoded)
+        return True
+
+    async def _deliver(self, sms: pdu.Deliver, hex_pdu: str) -> None:
+        concat = sms.concat
+        part = InboundPart(modem=self.modem.name, sender=sms.originator,
+                           ref=concat.ref if concat else -1, total=concat.total if concat else 1,
+                           seq=concat.seq if concat else 1, text=sms.text,
+                           sc_timestamp=sms.timestamp.timestamp() if sms.timestamp else None,
+                           received_at=time.time(), pdu_digest=_digest(hex_pdu), encoding=sms.encoding,
+                           data=bytes(sms.data), shift=pdu.national_shift(sms.udh))
+        message = await self.inbox.store.add_part(part, _inbox_id())
+        if message:
+            self.inbox._received(message)
+
+    async def _report(self, report: pdu.StatusReport) -> None:
+        discharge = report.discharge_time.timestamp() if report.discharge_time else None
+        changed = await self.inbox.store.apply_status_report(
+            self.modem.name, report.message_reference, report.recipient, report.status, discharge, time.time(),
+            self.inbox.report_window)
+        if changed:
+            self.inbox._reported(*changed)
+        else:
+            log.debug("[%s] status report for mr=%d (status 0x%02X) changed nothing", self.modem.name,
+                      report.message_reference, report.status)
+
+
+def _routed_length(urc: Urc) -> int | None:
+    """'+CMT: [<alpha>],<length>' / '+CDS: <length>' (TS 27.005 3.4.1): the TPDU length is the last field."""
+    return _last_int(urc.line)
+
+
+def _last_int(line: str) -> int | None:
+    try:
+        return int(line.rsplit(",", 1)[-1].split(":", 1)[-1].strip())
+    except ValueError:
+        return None
+
+
+def _digest(hex_pdu: str) -> str:
+    return hashlib.sha256(hex_pdu.strip().upper().encode()).hexdigest()[:24]
+
+
+def _inbox_id() -> str:
+    return "in_" + new_message_id()[4:]
+
+
+def _who(sender: str) -> str:
+    """Numbers are masked in logs; alphanumeric senders (a bank, a carrier) are not personal data."""
+    return mask_number(sender) if sender.lstrip("+").isdigit() else sender

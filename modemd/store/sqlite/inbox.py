@@ -1,0 +1,204 @@
+"""SQL for inbound SMS (parts, reassembly, inbox) and delivery reports. Shares the database with store.py.
+
+Parts are stored before the modem's copy is deleted, keyed so that reading the same part twice (a re-sweep after a
+reconnect, a duplicated +CMTI) stores it once. A message enters `inbox` when all its parts are here, or after the
+reassembly timeout with what arrived (marked incomplete). Each inbox row is an event for webhooks (sms:received).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+
+from ...codec import gsm7
+from ...domain.sms import State
+from .queue import Store, write_event
+
+
+
+@dataclass(frozen=True)
+class InboundPart:
+    modem: str
+    sender: str
+    ref: int              # -1: not concatenated
+    total: int
+    seq: int
+    text: str
+    sc_timestamp: float | None
+    received_at: float
+    pdu_digest: str
+    encoding: str = ""    # "gsm7" (data = septet values), "ucs2" (UTF-16BE octets), "8bit"; "" = text only
+    data: bytes | None = None
+    shift: tuple[int, int] = (0, 0)   # GSM-7 national language (locking, single) shift ids (TS 23.038 A.2/A.3)
+
+
+@dataclass(frozen=True)
+class InboxMessage:
+    id: str
+    modem: str
+    sender: str
+    text: str
+    parts: int
+    complete: bool
+    sc_timestamp: float | None
+    received_at: float
+    seq: int = 0
+
+
+def _inbox_row(row: sqlite3.Row) -> InboxMessage:
+    return InboxMessage(id=row["id"], modem=row["modem"], sender=row["sender"], text=row["text"],
+                        parts=row["parts"], complete=bool(row["complete"]), sc_timestamp=row["sc_timestamp"],
+                        received_at=row["received_at"], seq=row["seq"])
+
+
+class InboxStore:
+    def __init__(self, store: Store):
+        self.db = store.db
+
+    async def add_part(self, part: InboundPart, new_id: str) -> InboxMessage | None:
+        """Store one part (idempotent). Returns the inbox message if this part completed one."""
+        return await self.db.write(lambda conn: _add_part(conn, part, new_id))
+
+    async def flush_stale(self, older_than: float, new_id) -> list[InboxMessage]:
+        """Groups whose first part is older than `older_than` go to the inbox as they are, marked incomplete."""
+        return await self.db.write_bulk(lambda conn: _flush_stale(conn, older_than, new_id))
+
+    async def list(self, *, after: str | None = None, limit: int = 50) -> list[InboxMessage]:
+        """Oldest first, so `after` pages forward through what arrived (a client keeps the last id it saw)."""
+        def work(conn):
+            if after:
+                rows = conn.execute("SELECT * FROM inbox WHERE seq > coalesce((SELECT seq FROM inbox WHERE id = ?),"
+                                    " 0) ORDER BY seq LIMIT ?", (after, limit))
+            else:
+                rows = conn.execute("SELECT * FROM inbox ORDER BY seq LIMIT ?", (limit,))
+            return [_inbox_row(r) for r in rows]
+        return await self.db.read(work)
+
+    async def get(self, message_id: str) -> InboxMessage | None:
+        def work(conn):
+            row = conn.execute("SELECT * FROM inbox WHERE id = ?", (message_id,)).fetchone()
+            return _inbox_row(row) if row else None
+        return await self.db.read(work)
+
+    async def apply_status_report(self, modem: str, reference: int, recipient: str, status: int,
+                                  discharge_time: float | None, now: float, window: float) -> tuple[str, str] | None:
+        """Match a report to the message sent by `modem` to `recipient` with this TP-MR within `window` seconds
+        (references wrap at 256). Networks write the recipient in international or national form, so numbers
+        are compared on their last 9 digits. Returns (message id, new state) if the message changed state."""
+        return await self.db.write(lambda conn: _apply_report(conn, modem, reference, recipient, status,
+                                                              discharge_time, now, window))
+
+
+def _add_part(conn: sqlite3.Connection, part: InboundPart, new_id: str) -> InboxMessage | None:
+    cur = conn.execute("INSERT OR IGNORE INTO inbox_parts (modem, sender, ref, total, seq, text, sc_timestamp, "
+                       "received_at, pdu_digest, encoding, data, shift) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (part.modem, part.sender, part.ref, part.total, part.seq, part.text, part.sc_timestamp,
+                        part.received_at, part.pdu_digest if part.ref < 0 else "", part.encoding, part.data,
+                        f"{part.shift[0]},{part.shift[1]}"))
+    if cur.rowcount == 0:
+        return None                       # the same part read twice
+    if part.ref < 0:
+        return _complete(conn, part.modem, part.sender, part.ref, part.total, new_id, complete=True,
+                         digest=part.pdu_digest)
+    have = conn.execute("SELECT count(*) FROM inbox_parts WHERE modem = ? AND sender = ? AND ref = ? AND total = ?",
+                        (part.modem, part.sender, part.ref, part.total)).fetchone()[0]
+    if have < part.total:
+        return None
+    return _complete(conn, part.modem, part.sender, part.ref, part.total, new_id, complete=True)
+
+
+def _complete(conn: sqlite3.Connection, modem: str, sender: str, ref: int, total: int, new_id: str, *,
+              complete: bool, digest: str = "") -> InboxMessage:
+    key = (modem, sender, ref, total, digest) if ref < 0 else (modem, sender, ref, total)
+    where = "modem = ? AND sender = ? AND ref = ? AND total = ?" + (" AND pdu_digest = ?" if ref < 0 else "")
+    rows = conn.execute(f"SELECT * FROM inbox_parts WHERE {where} ORDER BY seq", key).fetchall()
+    text = _joined_text(rows) if complete else "".join(r["text"] for r in rows)
+    stamps = [r["sc_timestamp"] for r in rows if r["sc_timestamp"] is not None]
+    received = max(r["received_at"] for r in rows)
+    conn.execute(f"DELETE FROM inbox_parts WHERE {where}", key)
+    cur = conn.execute("INSERT INTO inbox (id, modem, sender, text, parts, complete, sc_timestamp, received_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (new_id, modem, sender, text, len(rows), int(complete),
+                                                           min(stamps) if stamps else None, received))
+    return InboxMessage(new_id, modem, sender, text, len(rows), complete, min(stamps) if stamps else None, received,
+                        cur.lastrowid)
+
+
+def _joined_text(rows: list[sqlite3.Row]) -> str:
+    """Decode the parts' user data as one stream: a sender may split a character between parts (a surrogate pair
+    in UCS-2, ESC and its extension code in GSM-7; TS 23.040 leaves it to the sender), which decoding part by part
+    would lose. Falls back to the parts' own texts when their encodings or national shift tables differ."""
+    encodings = {r["encoding"] for r in rows}
+    shifts = {r["shift"] for r in rows}
+    if len(encodings) != 1 or len(shifts) != 1 or "" in encodings or any(r["data"] is None for r in rows):
+        return "".join(r["text"] for r in rows)
+    data = b"".join(r["data"] for r in rows)
+    encoding = encodings.pop()
+    if encoding == "gsm7":
+        locking, single = (int(x) for x in shifts.pop().split(","))
+        return gsm7.decode(list(data), locking, single)
+    if encoding == "ucs2":
+        return data.decode("utf-16-be", errors="replace")
+    return data.decode("latin-1")
+
+
+def _flush_stale(conn: sqlite3.Connection, older_than: float, new_id) -> list[InboxMessage]:
+    groups = conn.execute("SELECT modem, sender, ref, total FROM inbox_parts WHERE ref >= 0 GROUP BY modem, sender, "
+                          "ref, total HAVING min(received_at) < ?", (older_than,)).fetchall()
+    return [_complete(conn, g["modem"], g["sender"], g["ref"], g["total"], new_id(), complete=False) for g in groups]
+
+
+# The message a report is for. INDEXED BY: this runs on the event loop, and the index narrows it to one modem's
+# messages to one number in the window (schema.REPORT_MATCH), never a scan of every message sent.
+REPORT_MATCH_SQL = (
+    "SELECT m.id, m.refs, m.report_status, m.state FROM messages m INDEXED BY messages_report_match, "
+    "json_each(m.refs) r WHERE m.modem = ? AND substr(m.destination, -9) = substr(?, -9) AND r.value = ? "
+    "AND m.sent_at >= ? AND m.state IN ('sent', 'delivered', 'failed') ORDER BY m.sent_at DESC LIMIT 1")
+
+
+def _apply_report(conn: sqlite3.Connection, modem: str, reference: int, recipient: str, status: int,
+                  discharge_time: float | None, now: float, window: float) -> tuple[str, str] | None:
+    row = conn.execute(REPORT_MATCH_SQL, (modem, recipient, reference, now - window)).fetchone()
+    conn.execute("INSERT INTO status_reports (modem, reference, recipient, status, discharge_time, received_at, "
+                 "message_id) VALUES (?, ?, ?, ?, ?, ?, ?)", (modem, reference, recipient, status, discharge_time,
+                                                               now, row["id"] if row else None))
+    if row is None:
+        return None
+    reports = json.loads(row["report_status"])
+    reports[str(reference)] = status
+    conn.execute("UPDATE messages SET report_status = ? WHERE id = ?", (json.dumps(reports), row["id"]))
+    return _settle(conn, row["id"], row["state"], json.loads(row["refs"]), reports, discharge_time or now)
+
+
+def _settle(conn: sqlite3.Connection, message_id: str, state: str, refs: list[int], reports: dict,
+            at: float) -> tuple[str, str] | None:
+    """TS 23.040 9.2.3.15 TP-ST: 0x00-0x1F completed (0x00 delivered), 0x20-0x3F still trying, 0x40+ failed.
+    A multipart message is delivered when every part is; one failed part fails it."""
+    if state != State.SENT.value:
+        return None
+    statuses = [reports.get(str(ref)) for ref in refs]
+    if any(s is not None and s >= 0x40 for s in statuses):
+        failed = next(s for s in statuses if s is not None and s >= 0x40)
+        conn.execute("UPDATE messages SET state = 'failed', updated_at = ?, error_code = ?, error_text = ? "
+                     "WHERE id = ? AND state = 'sent'", (at, f"ST {failed}", _report_text(failed), message_id))
+        write_event(conn, message_id, at, State.SENT, State.FAILED, f"delivery report: {_report_text(failed)}")
+        return message_id, State.FAILED.value
+    if all(s is not None and s < 0x20 for s in statuses):
+        conn.execute("UPDATE messages SET state = 'delivered', updated_at = ?, delivered_at = ? "
+                     "WHERE id = ? AND state = 'sent'", (at, at, message_id))
+        write_event(conn, message_id, at, State.SENT, State.DELIVERED, "delivery report")
+        return message_id, State.DELIVERED.value
+    return None
+
+
+_REPORT_TEXT = {0x00: "delivered", 0x01: "forwarded, delivery not confirmed", 0x02: "replaced",
+                0x40: "remote procedure error", 0x41: "incompatible destination", 0x42: "connection rejected by SME",
+                0x43: "not obtainable", 0x44: "quality of service not available", 0x45: "no interworking available",
+                0x46: "validity period expired", 0x47: "deleted by originating SME", 0x48: "deleted by SC",
+                0x49: "message does not exist", 0x60: "congestion (gave up)", 0x61: "SME busy (gave up)",
+                0x62: "no response from SME (gave up)", 0x63: "service rejected (gave up)",
+                0x64: "quality of service not available (gave up)", 0x65: "error in SME (gave up)"}
+
+
+def _report_text(status: int) -> str:
+    return _REPORT_TEXT.get(status, f"failed (TP-ST 0x{status:02X})")

@@ -1,0 +1,170 @@
+"""SQL for one-time passcodes (the message queue's SQL is in store.py; both share one database).
+
+An OTP row holds only HMAC-SHA256(server secret, verification id || code); the code itself is never stored.
+Issuing writes the verification, its queued SMS and the rate-limit hits in one transaction.
+
+The rate limits themselves (Limit, the in-memory index of rate_events, RateLimited) are in store_limits.py, shared
+with the plain-SMS send path in store.py.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Callable
+
+from ...domain.sms import OutboundSms
+from .queue import Store, insert_message
+from .limits import Limit, RateLimited, RateIndex, index_of
+
+__all__ = ["OtpStore", "Verification", "VerifyOutcome", "Limit", "RateLimited", "LOCK_DECAY"]
+
+
+
+# After this long without a wrong code, a number's run of consecutive failures starts again: the lock is a
+# defence against guessing, not a sentence (NIST SP 800-63B 5.2.2 allows the lock to lift after a while).
+LOCK_DECAY = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class Verification:
+    id: str
+    destination: str
+    code_hmac: bytes
+    created_at: float
+    expires_at: float
+    attempts: int
+    max_attempts: int
+    status: str
+    message_id: str
+    app: str = "default"          # the app that asked for the code: only it (and admin) can check it
+
+
+@dataclass(frozen=True)
+class VerifyOutcome:
+    status: str                   # approved | pending | expired | max_attempts_reached | not_found
+    attempts_left: int | None = None
+    verification_id: str | None = None
+
+
+class OtpStore:
+    def __init__(self, store: Store):
+        self.db = store.db
+        self._index = index_of(self.db)
+
+    async def issue(self, verification: Verification, sms: OutboundSms, limits: list[Limit],
+                    bound: int | None = None) -> None:
+        """Check the limits, supersede the number's pending code, write the verification and its SMS: atomically.
+        Raises RateLimited (and writes nothing) when a limit is reached."""
+        await self.db.write(lambda conn: _issue(conn, self._index, verification, sms, limits, bound))
+
+    async def hit(self, limits: list[Limit], now: float) -> None:
+        """Count one event against each limit, or raise RateLimited without counting any."""
+        await self.db.write(lambda conn: self._index.hit_all(conn, limits, now))
+
+    async def verify(self, destination: str | None, verification_id: str | None, now: float,
+                     check: Callable[[Verification | None], bool], lock_after: int,
+                     limits: Callable[[Verification], list[Limit]] = lambda v: [], app: str | None = None
+                     ) -> VerifyOutcome:
+        """Find the app's code (app None: any app's, for admin), count a hit on the limits of what was found
+        (RateLimited: nothing else happens), apply expiry and attempt caps, compare with `check`, consume on
+        success: one transaction, one commit to wait for. A code that does not exist (or is another app's) counts
+        against nothing and writes nothing: junk verifies cannot lock out a number, nor grow a table."""
+        def work(conn):
+            v = _find(conn, destination, verification_id, app)
+            if v is not None and v.status in ("pending", "max_attempts_reached"):
+                self._index.hit_all(conn, limits(v), now)
+            return _verify(conn, v, now, check, lock_after)
+        return await self.db.write(work)
+
+    async def unlock(self, destination: str, app: str | None = None) -> int:
+        """An admin lifts the wrong-code lock of a number (one app's, or every app's with None). Returns how many
+        locks (counts of consecutive failures) were removed."""
+        return await self.db.write(lambda conn: _unlock(conn, destination, app))
+
+    async def prune(self, now: float, keep: float) -> None:
+        def work(conn):
+            _prune(conn, now, keep)
+            self._index.invalidate()
+            self._index.sync(conn, now)       # reloaded here, on the writer thread, not by the next send
+        await self.db.write_bulk(work)
+
+
+def _issue(conn: sqlite3.Connection, index: RateIndex, v: Verification, sms: OutboundSms,
+           limits: list[Limit], bound: int | None = None) -> None:
+    index.hit_all(conn, limits, v.created_at)
+    # A new send supersedes the pending code; its SMS, if not sent yet, is not worth sending any more.
+    # Only the same app's: two apps sending codes to one person (a shop and a bank) keep their own codes.
+    old = conn.execute("UPDATE otp_verifications SET status = 'superseded' WHERE app = ? AND destination = ? AND "
+                       "status = 'pending' RETURNING message_id", (v.app, v.destination)).fetchall()
+    for row in old:
+        conn.execute("UPDATE messages SET state = 'canceled', body = NULL, updated_at = ?, error_text = "
+                     "'superseded by a newer code' WHERE id = ? AND state = 'queued'", (v.created_at,
+                                                                                       row["message_id"]))
+    conn.execute("INSERT INTO otp_verifications (id, destination, code_hmac, created_at, expires_at, attempts, "
+                 "max_attempts, status, message_id, app) VALUES (?, ?, ?, ?, ?, 0, ?, 'pending', ?, ?)",
+                 (v.id, v.destination, v.code_hmac, v.created_at, v.expires_at, v.max_attempts, v.message_id,
+                  v.app))
+    insert_message(conn, sms, bound)
+
+
+def _find(conn: sqlite3.Connection, destination: str | None, verification_id: str | None,
+          app: str | None) -> Verification | None:
+    """The verification by id, or the number's latest; only the app's own unless app is None (admin)."""
+    mine, args = ("", ()) if app is None else (" AND app = ?", (app,))
+    if verification_id:
+        row = conn.execute(f"SELECT * FROM otp_verifications WHERE id = ?{mine}",
+                           (verification_id, *args)).fetchone()
+    else:
+        row = conn.execute(f"SELECT * FROM otp_verifications WHERE destination = ?{mine} ORDER BY created_at DESC "
+                           "LIMIT 1", (destination, *args)).fetchone()
+    return Verification(**dict(row)) if row else None
+
+
+def _verify(conn: sqlite3.Connection, v: Verification | None, now: float,
+            check: Callable[[Verification | None], bool], lock_after: int) -> VerifyOutcome:
+    matched = check(v)          # always computed, found or not: the same work either way
+    if v is None or v.status not in ("pending", "max_attempts_reached"):
+        return VerifyOutcome("not_found")
+    if v.status == "max_attempts_reached" or v.attempts >= v.max_attempts:
+        return VerifyOutcome("max_attempts_reached", 0, v.id)
+    if now >= v.expires_at:
+        conn.execute("UPDATE otp_verifications SET status = 'expired' WHERE id = ?", (v.id,))
+        return VerifyOutcome("expired", None, v.id)
+    if _failures(conn, v, now) >= lock_after:
+        return VerifyOutcome("max_attempts_reached", 0, v.id)
+    if matched:
+        # Single use: the row goes at once, so a second verify of the same code finds nothing.
+        conn.execute("DELETE FROM otp_verifications WHERE id = ? AND status = 'pending'", (v.id,))
+        conn.execute("DELETE FROM otp_failures WHERE app = ? AND destination = ?", (v.app, v.destination))
+        return VerifyOutcome("approved", None, v.id)
+    return _wrong_code(conn, v, now)
+
+
+def _wrong_code(conn: sqlite3.Connection, v: Verification, now: float) -> VerifyOutcome:
+    attempts = v.attempts + 1
+    status = "max_attempts_reached" if attempts >= v.max_attempts else "pending"
+    conn.execute("UPDATE otp_verifications SET attempts = ?, status = ? WHERE id = ?", (attempts, status, v.id))
+    # Consecutive failures per app and number survive resends and restarts (NIST SP 800-63B 5.2.2); a run that
+    # stopped LOCK_DECAY ago starts again from one.
+    conn.execute("INSERT INTO otp_failures (app, destination, consecutive, last_at) VALUES (?, ?, 1, ?) "
+                 "ON CONFLICT(app, destination) DO UPDATE SET last_at = excluded.last_at, consecutive = "
+                 "CASE WHEN last_at < ? THEN 1 ELSE consecutive + 1 END", (v.app, v.destination, now, now - LOCK_DECAY))
+    return VerifyOutcome(status, v.max_attempts - attempts, v.id)
+
+
+def _failures(conn: sqlite3.Connection, v: Verification, now: float) -> int:
+    row = conn.execute("SELECT consecutive, last_at FROM otp_failures WHERE app = ? AND destination = ?",
+                       (v.app, v.destination)).fetchone()
+    return row["consecutive"] if row and row["last_at"] >= now - LOCK_DECAY else 0
+
+
+def _unlock(conn: sqlite3.Connection, destination: str, app: str | None) -> int:
+    mine, args = ("", ()) if app is None else (" AND app = ?", (app,))
+    return conn.execute(f"DELETE FROM otp_failures WHERE destination = ?{mine}", (destination, *args)).rowcount
+
+
+def _prune(conn: sqlite3.Connection, now: float, keep: float) -> None:
+    conn.execute("DELETE FROM rate_events WHERE at < ?", (now - keep,))
+    conn.execute("DELETE FROM otp_verifications WHERE expires_at < ?", (now - keep,))
+    conn.execute("DELETE FROM otp_failures WHERE last_at < ?", (now - LOCK_DECAY,))   # decayed: nothing to keep
