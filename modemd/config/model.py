@@ -26,6 +26,11 @@ DEFAULT_APP = "default"
 # The app of what root and group modemd do through the admin socket (the `modemd` CLI).
 LOCAL_APP = "local"
 RESERVED_APPS = (DEFAULT_APP, LOCAL_APP)
+MAX_APP_NAME = 64   # characters of an [[apps]] name; POST /v1/otp/unlock takes one (api/limits.py)
+# The range of [otp] length and ttl, which a POST /v1/otp may also ask for per code (api/limits.py): a code to
+# verify has as many digits as one may be issued with.
+OTP_LENGTHS = (4, 10)     # digits
+OTP_TTLS = (60, 3600)     # seconds
 
 # Every key the file may hold, per table. The example config documents each one (a test checks it).
 KEYS: dict[str, tuple[str, ...]] = {

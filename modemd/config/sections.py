@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
-from .model import (BAUD_RATES, DEFAULT_APP, DEFAULT_SCOPES, EVENTS, KEYS, LOG_LEVELS, MIN_SECRET, RESERVED_APPS,
-                    SCOPES, AppConfig, AuthConfig, Config, LimitsConfig, RetentionConfig, ModemConfig, QueueConfig, ServerConfig,
-                    WebhookConfig)
+from .model import (BAUD_RATES, DEFAULT_APP, DEFAULT_SCOPES, EVENTS, KEYS, LOG_LEVELS, MAX_APP_NAME, MIN_SECRET,
+                    OTP_LENGTHS, OTP_TTLS, RESERVED_APPS, SCOPES, AppConfig, AuthConfig, Config, LimitsConfig,
+                    RetentionConfig, ModemConfig, QueueConfig, ServerConfig, WebhookConfig)
 from .tokens import token_problem
 from .reader import ConfigError, ReadContext, Table, num, read_secret_file, show, unknown
 from ..domain.policy import OtpError, OtpSettings, check_template
@@ -139,8 +139,8 @@ def _app(t: Table) -> AppConfig:
     name = t.string("name", None)
     if name is None:
         t.fail("name", "is required: the app's name (lower-case letters, digits, '_' and '-')")
-    if not _NAME.match(name) or len(name) > 64:
-        t.fail("name", f"lower-case letters, digits, '_' and '-', at most 64, got {show(name)}")
+    if not _NAME.match(name) or len(name) > MAX_APP_NAME:
+        t.fail("name", f"lower-case letters, digits, '_' and '-', at most {MAX_APP_NAME}, got {show(name)}")
     if name in RESERVED_APPS:
         t.fail("name", f"{json.dumps(name)} is reserved ({', '.join(RESERVED_APPS)}: the [auth] tokens and the "
                        "admin socket); choose another name")
@@ -251,8 +251,8 @@ def read_pin_file(key: str, path: Path) -> str:
 def _otp(t: Table) -> OtpSettings:
     d = OtpSettings()
     settings = OtpSettings(
-        app=t.string("app", d.app), length=t.integer("length", d.length, 4, 10),
-        ttl=t.integer("ttl", d.ttl, 60, 3600), max_attempts=t.integer("max_attempts", d.max_attempts, 1, 10),
+        app=t.string("app", d.app), length=t.integer("length", d.length, *OTP_LENGTHS),
+        ttl=t.integer("ttl", d.ttl, *OTP_TTLS), max_attempts=t.integer("max_attempts", d.max_attempts, 1, 10),
         template=t.string("template", d.template),
         sends_per_number=t.integer("sends_per_number", d.sends_per_number, 1),
         sends_window=t.number("sends_window", d.sends_window, 0, above=True),
