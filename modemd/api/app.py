@@ -16,11 +16,11 @@ import logging
 
 from aiohttp import web
 
-from .messages import (MAX_PAGE, cancel_message, create_message, get_message, inbox_view, list_inbox,
-                       list_messages, message_view, retry_message)
+from .limits import MAX_BODY, MAX_IDEMPOTENCY_KEY, MAX_PAGE, MAX_TTL
+from .messages import (cancel_message, create_message, get_message, inbox_view, list_inbox, list_messages,
+                       message_view, retry_message)
 from .otp import send_otp, unlock_otp, verify_otp
-from .validation import (APP, DAEMON_KEY, MAX_IDEMPOTENCY_KEY, MAX_TTL, TOKEN_ID, DaemonView, Problem, daemon_of,
-                         invalid)
+from .validation import APP, DAEMON_KEY, TOKEN_ID, DaemonView, Problem, daemon_of, invalid
 from ..domain.errors import StorageError
 from ..log.setup import Throttle
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -37,8 +37,6 @@ __all__ = ["build_app", "problems", "Problem", "invalid", "DaemonView", "DAEMON_
            "cancel_message", "retry_message", "list_inbox", "message_view", "inbox_view", "send_otp", "verify_otp"]
 
 log = logging.getLogger("modemd.api.app")
-
-MAX_BODY = 64 * 1024
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
 

@@ -11,6 +11,7 @@ import time
 
 from aiohttp import web
 
+from .limits import DEFAULT_PAGE, MAX_PAGE, PRIORITY_NAMES
 from .validation import (APP, Problem, allowed_destination, daemon_of, limits_of, send_limits, idempotency_key, int_param, invalid, iso, json_object,
                          number_field, only_fields, part_count, priority_field, text_field, ttl_field,
                          unavailable_unless_queued)
@@ -19,8 +20,6 @@ from ..domain.sms import OutboundSms, Priority, State, new_message_id
 from ..store.sqlite.queue import IdempotencyMismatch
 
 log = logging.getLogger("modemd.api.app")   # the API's log lines keep one logger name, whichever module writes
-
-MAX_PAGE = 500
 
 
 # ---- messages ----------------------------------------------------------------------------------------------------
@@ -48,7 +47,7 @@ async def create_message(request: web.Request) -> web.Response:
                       "for a new message.", field="Idempotency-Key", first_id=exc.first.id) from None
     if result.created:
         log.info("message %s to %s accepted (%d part(s), %s priority)", sms.id, mask_number(sms.to), sms.parts,
-                 "high" if priority is Priority.HIGH else "normal")
+                 PRIORITY_NAMES[priority])
         daemon.message_accepted("sms")
     return web.json_response(_message_summary(result.message), status=202 if result.created else 200,
                              headers={"Location": f"/v1/messages/{result.message.id}"})
@@ -68,7 +67,7 @@ async def list_messages(request: web.Request) -> web.Response:
             state = State(query["status"])
         except ValueError:
             raise invalid("status", f"one of {', '.join(s.value for s in State)}") from None
-    limit = int_param(query.get("limit", "50"), "limit", 1, MAX_PAGE)
+    limit = int_param(query.get("limit", str(DEFAULT_PAGE)), "limit", 1, MAX_PAGE)
     after = query.get("after") or None
     app = request[APP]
     messages = await daemon.store.list(state=state, limit=limit, after=after, app=None if app.admin else app.name)
@@ -120,7 +119,7 @@ def _message_summary(sms: OutboundSms) -> dict:
 
 
 def message_view(sms: OutboundSms) -> dict:
-    view = {**_message_summary(sms), "priority": "high" if sms.priority is Priority.HIGH else "normal",
+    view = {**_message_summary(sms), "priority": PRIORITY_NAMES[sms.priority],
             "attempts": sms.attempts, "created_at": iso(sms.created_at)}
     optional = {"error": _error(sms), "modem": sms.modem, "sent_at": iso(sms.sent_at),
                 "delivered_at": iso(sms.delivered_at), "expires_at": iso(sms.deadline),
@@ -139,7 +138,7 @@ def _error(sms: OutboundSms) -> dict | None:
 async def list_inbox(request: web.Request) -> web.Response:
     """Received SMS, oldest first; a client keeps the last id it saw and asks for what came `after` it."""
     daemon = daemon_of(request)
-    limit = int_param(request.query.get("limit", "50"), "limit", 1, MAX_PAGE)
+    limit = int_param(request.query.get("limit", str(DEFAULT_PAGE)), "limit", 1, MAX_PAGE)
     after = request.query.get("after") or None
     messages = await daemon.inbox_store.list(after=after, limit=limit)
     next_after = messages[-1].id if messages else after

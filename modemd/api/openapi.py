@@ -1,16 +1,31 @@
 """The OpenAPI 3.1 description served at GET /openapi.json. tests/test_openapi.py keeps it in step with the routes
-and fuzzes the server against it (schemathesis)."""
+and fuzzes the server against it (schemathesis).
+
+Every bound in it (maxLength, minimum, maximum, pattern, enum) comes from api/limits.py, the constants the handlers
+check requests against; the scopes are those of the config (config.model.SCOPES)."""
 
 from __future__ import annotations
 
 from .. import __version__
-from ..domain.sms import State
+from ..config.model import SCOPES
+from .limits import (MAX_APP_NAME, MAX_CODE, MAX_ID, MAX_IDEMPOTENCY_KEY, MAX_NUMBER, MAX_OTP_TTL, MAX_PAGE,
+                     MAX_TEMPLATE, MAX_TTL, MESSAGE_STATES, MIN_CODE, MIN_OTP_TTL, MIN_TTL, PRIORITIES)
 
 E164 = {"type": "string", "description": "phone number; E.164 (+4915112345678) or national with the server's "
-        "default region", "maxLength": 64, "examples": ["+4915112345678"]}
+        "default region", "maxLength": MAX_NUMBER, "examples": ["+4915112345678"]}
 TIMESTAMP = {"type": "string", "format": "date-time"}
-MESSAGE_STATES = [state.value for state in State]       # the one list: sms.State
+PRIORITY_NAMES = list(PRIORITIES)
+# The store's outcomes of a check (store.sqlite.otp.VerifyOutcome.status) and the modem states (modem.state.ModemState,
+# which the api layer may not import): written here until a lower layer the api may import holds them.
 VERIFY_STATES = ["approved", "pending", "expired", "max_attempts_reached", "not_found"]
+MODEM_STATES = ["offline", "initializing", "sim_locked", "not_registered", "ready", "failed", "paused",
+                "not_responding"]
+PAGE_LIMIT = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}
+
+
+def _integer(low: int, high: int) -> dict:
+    """An integer from `low` to `high`, or null (no deadline for a message's ttl; the [otp] setting for a code's)."""
+    return {"type": ["integer", "null"], "minimum": low, "maximum": high}
 
 
 def _problem_response(description: str, retry_after: bool = False) -> dict:
@@ -50,6 +65,9 @@ SECURED = [{"bearer": []}]   # any app's token
 def scoped(*scopes: str) -> list[dict]:
     """The security requirement of an operation: a token of an app with any one of these scopes (OpenAPI 3.1 lets
     a non-OAuth scheme list role names). admin has them all. The middleware enforces what is written here."""
+    unknown = set(scopes) - set(SCOPES)
+    if unknown:
+        raise ValueError(f"not a scope of config.model.SCOPES: {', '.join(sorted(unknown))}")
     return [{"bearer": [scope]} for scope in scopes]
 
 
@@ -61,9 +79,8 @@ SCHEMAS = {
         "first_id": {"type": "string", "description": "the message an Idempotency-Key was first used for"}}},
     "NewMessage": {"type": "object", "required": ["to", "text"], "additionalProperties": False, "properties": {
         "to": E164, "text": {"type": "string", "minLength": 1, "description": "any Unicode; split into parts"},
-        "priority": {"enum": ["normal", "high"], "default": "normal"},
-        "ttl": {"type": ["integer", "null"], "minimum": 1, "maximum": 604800,
-                "description": "seconds until it expires unsent; null = no deadline"},
+        "priority": {"enum": PRIORITY_NAMES, "default": PRIORITY_NAMES[0]},
+        "ttl": {**_integer(MIN_TTL, MAX_TTL), "description": "seconds until it expires unsent; null = no deadline"},
         "queue_if_unavailable": {"type": "boolean", "default": True}}},
     "MessageSummary": {"type": "object", "required": ["id", "status", "to", "parts"], "properties": {
         "id": {"type": "string"}, "status": {"enum": MESSAGE_STATES}, "to": {"type": "string"},
@@ -71,7 +88,7 @@ SCHEMAS = {
     "Message": {"type": "object", "required": ["id", "status", "to", "parts", "priority", "attempts", "created_at"],
                 "properties": {
         "id": {"type": "string"}, "status": {"enum": MESSAGE_STATES}, "to": {"type": "string"},
-        "parts": {"type": "integer"}, "priority": {"enum": ["normal", "high"]}, "attempts": {"type": "integer"},
+        "parts": {"type": "integer"}, "priority": {"enum": PRIORITY_NAMES}, "attempts": {"type": "integer"},
         "created_at": TIMESTAMP, "sent_at": TIMESTAMP, "delivered_at": TIMESTAMP, "expires_at": TIMESTAMP,
         "modem": {"type": "string"}, "possible_duplicate": {"type": "boolean"},
         "error": {"type": "object", "properties": {"code": {"type": ["string", "null"]},
@@ -80,13 +97,12 @@ SCHEMAS = {
         "data": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
         "next_after": {"type": ["string", "null"]}}},
     "NewOtp": {"type": "object", "required": ["to"], "additionalProperties": False, "properties": {
-        "to": E164, "ttl": {"type": ["integer", "null"], "minimum": 60, "maximum": 3600},
-        "length": {"type": ["integer", "null"], "minimum": 4, "maximum": 10},
-        "template": {"type": ["string", "null"], "maxLength": 320, "description": "must contain {code}; may use {app}, "
-                     "{minutes}; must fit one GSM-7 SMS"},
+        "to": E164, "ttl": _integer(MIN_OTP_TTL, MAX_OTP_TTL), "length": _integer(MIN_CODE, MAX_CODE),
+        "template": {"type": ["string", "null"], "maxLength": MAX_TEMPLATE,
+                     "description": "must contain {code}; may use {app}, {minutes}; must fit one GSM-7 SMS"},
         "queue_if_unavailable": {"type": "boolean", "default": True}}},
     "OtpUnlock": {"type": "object", "required": ["to"], "additionalProperties": False, "properties": {
-        "to": E164, "app": {"type": ["string", "null"], "minLength": 1, "maxLength": 64,
+        "to": E164, "app": {"type": ["string", "null"], "minLength": 1, "maxLength": MAX_APP_NAME,
                             "description": "only this app's lock (default: every app's)"}}},
     "OtpUnlocked": {"type": "object", "required": ["to", "unlocked"], "properties": {
         "to": {"type": "string"}, "unlocked": {"type": "integer", "minimum": 0}}},
@@ -94,15 +110,14 @@ SCHEMAS = {
         "id": {"type": "string"}, "to": {"type": "string"}, "status": {"const": "pending"},
         "expires_at": TIMESTAMP, "message_id": {"type": "string"}}},
     "OtpCheck": {"type": "object", "required": ["code"], "additionalProperties": False, "properties": {
-        "to": E164, "id": {"type": "string", "minLength": 1, "maxLength": 64},
-        "code": {"type": "string", "pattern": "^[0-9]{4,10}$"}}},
+        "to": E164, "id": {"type": "string", "minLength": 1, "maxLength": MAX_ID},
+        "code": {"type": "string", "pattern": f"^[0-9]{{{MIN_CODE},{MAX_CODE}}}$"}}},
     "OtpResult": {"type": "object", "required": ["valid", "status"], "properties": {
         "valid": {"type": "boolean"}, "status": {"enum": VERIFY_STATES},
         "attempts_left": {"type": "integer", "minimum": 0}}},
     "Modem": {"type": "object", "required": ["name", "port", "state"], "properties": {
         "name": {"type": "string"}, "port": {"type": "string"},
-        "state": {"enum": ["offline", "initializing", "sim_locked", "not_registered", "ready", "failed", "paused",
-                           "not_responding"]},
+        "state": {"enum": MODEM_STATES},
         "signal_dbm": {"type": ["integer", "null"]}, "rssi": {"type": ["integer", "null"]},
         "operator": {"type": ["string", "null"]}, "registration": {"type": "string"},
         "manufacturer": {"type": ["string", "null"]}, "model": {"type": ["string", "null"]},
@@ -125,7 +140,7 @@ SCHEMAS = {
         "ready": {"type": "boolean"}, "modems": {"type": "integer"}, "modems_ready": {"type": "integer"}}},
 }
 
-MESSAGE_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
+MESSAGE_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": MAX_ID}}
 
 PATHS = {
     "/healthz": {"get": {"summary": "the process is alive", "security": [],
@@ -143,14 +158,14 @@ PATHS = {
     "/v1/messages": {
         "post": {"summary": "queue an SMS", "security": scoped("send"), "requestBody": _body("NewMessage"),
                  "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
-                                 "schema": {"type": "string", "minLength": 1, "maxLength": 255}}],
+                                 "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY}}],
                  "responses": {"202": _json("MessageSummary", "accepted and durable"),
                                "200": _json("MessageSummary", "the message first accepted with this Idempotency-Key"),
                                **COMMON, "503": NO_MODEM_OR_STORAGE}},
         "get": {"summary": "list this app's messages, newest first (admin: every app's)",
                 "security": scoped("send", "otp"), "parameters": [
             {"name": "status", "in": "query", "schema": {"enum": MESSAGE_STATES}},
-            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+            {"name": "limit", "in": "query", "schema": PAGE_LIMIT},
             {"name": "after", "in": "query", "schema": {"type": "string"}}],
             "responses": {"200": _json("MessagePage", "a page"), "422": COMMON["422"], **AUTHED}}},
     "/v1/messages/{id}": {
@@ -163,7 +178,7 @@ PATHS = {
                                  "409": _problem_response("not queued any more"), **AUTHED}}},
     "/v1/inbox": {"get": {"summary": "received SMS, oldest first", "security": scoped("inbox"), "parameters": [
         {"name": "after", "in": "query", "schema": {"type": "string"}},
-        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
+        {"name": "limit", "in": "query", "schema": PAGE_LIMIT}],
         "responses": {"200": _json("InboxPage", "a page"), **AUTHED}}},
     "/v1/messages/{id}/retry": {
         "parameters": [MESSAGE_ID],

@@ -9,6 +9,7 @@ import logging
 
 from aiohttp import web
 
+from .limits import MAX_APP_NAME, MAX_CODE, MAX_ID, MAX_OTP_TTL, MAX_TEMPLATE, MIN_CODE, MIN_OTP_TTL
 from .validation import (APP, TOKEN_ID, allowed_destination, limits_of, send_limits, daemon_of, invalid, iso, json_object, number_field, only_fields,
                          optional_int, unavailable_unless_queued)
 from ..services.otp import OtpError
@@ -23,11 +24,11 @@ async def send_otp(request: web.Request) -> web.Response:
     only_fields(body, {"to", "ttl", "length", "template", "queue_if_unavailable"})
     to = number_field(body.get("to"), daemon.default_region)
     allowed_destination(daemon, to)
-    ttl = optional_int(body, "ttl", 60, 3600)
-    length = optional_int(body, "length", 4, 10)
+    ttl = optional_int(body, "ttl", MIN_OTP_TTL, MAX_OTP_TTL)
+    length = optional_int(body, "length", MIN_CODE, MAX_CODE)
     template = body.get("template")
-    if template is not None and (not isinstance(template, str) or len(template) > 320):
-        raise invalid("template", "a string of at most 320 characters containing {code}")
+    if template is not None and (not isinstance(template, str) or len(template) > MAX_TEMPLATE):
+        raise invalid("template", f"a string of at most {MAX_TEMPLATE} characters containing {{code}}")
     unavailable_unless_queued(daemon, body)
     try:
         issued = await daemon.otp.issue(to, token_id=request[TOKEN_ID], ttl=ttl, length=length,
@@ -48,11 +49,11 @@ async def verify_otp(request: web.Request) -> web.Response:
     if ("to" in body) == ("id" in body):
         raise invalid("to", "give either to (the phone number) or id (the verification id), not both")
     code = body.get("code")
-    if not isinstance(code, str) or not code.isdigit() or not 4 <= len(code) <= 10 or not code.isascii():
-        raise invalid("code", "4 to 10 digits, as a string")
+    if not isinstance(code, str) or not code.isdigit() or not MIN_CODE <= len(code) <= MAX_CODE or not code.isascii():
+        raise invalid("code", f"{MIN_CODE} to {MAX_CODE} digits, as a string")
     to = number_field(body["to"], daemon.default_region) if "to" in body else None
     verification_id = body.get("id")
-    if "id" in body and (not isinstance(verification_id, str) or not 1 <= len(verification_id) <= 64):
+    if "id" in body and (not isinstance(verification_id, str) or not 1 <= len(verification_id) <= MAX_ID):
         raise invalid("id", "a verification id as returned by POST /v1/otp")
     app = request[APP]
     outcome = await daemon.otp.verify(code, to=to, verification_id=verification_id,
@@ -73,7 +74,7 @@ async def unlock_otp(request: web.Request) -> web.Response:
     only_fields(body, {"to", "app"})
     to = number_field(body.get("to"), daemon.default_region)
     app = body.get("app")
-    if app is not None and (not isinstance(app, str) or not 1 <= len(app) <= 64):
+    if app is not None and (not isinstance(app, str) or not 1 <= len(app) <= MAX_APP_NAME):
         raise invalid("app", "an app's name")
     removed = await daemon.otp.unlock(to, app)
     log.info("otp lock on %s lifted by app %s (%d lock(s))", mask_number(to), request[APP].name, removed)

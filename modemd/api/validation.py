@@ -24,16 +24,13 @@ from .auth import App, TokenSet
 from ..config.model import LimitsConfig
 from ..services.otp import region_of
 from ..store.sqlite.limits import Limit
+from .limits import MAX_DEPTH, MAX_IDEMPOTENCY_KEY, MAX_TTL, MIN_TTL, PRIORITIES
 from .metrics import Metrics
 from ..domain.numbers import InvalidNumber, normalize
 from ..services.otp import OtpService
 from ..domain.sms import Priority
 from ..store.sqlite.queue import Store
 from ..store.sqlite.inbox import InboxStore
-
-MAX_TTL = 7 * 24 * 3600          # a queued message older than a week is not what anyone still wants sent
-MAX_IDEMPOTENCY_KEY = 255
-MAX_DEPTH = 32                   # our bodies are flat objects; 32 leaves room and stays far below the recursion limit
 
 
 class DaemonView(Protocol):
@@ -208,18 +205,16 @@ def part_count(text: str) -> int:
 
 
 def priority_field(value: Any) -> Priority:
-    if value == "high":
-        return Priority.HIGH
-    if value == "normal":
-        return Priority.NORMAL
-    raise invalid("priority", 'one of "normal", "high"')
+    if isinstance(value, str) and value in PRIORITIES:
+        return PRIORITIES[value]
+    raise invalid("priority", "one of " + ", ".join(json.dumps(name) for name in PRIORITIES))
 
 
 def ttl_field(value: Any) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TTL:
-        raise invalid("ttl", f"an integer number of seconds from 1 to {MAX_TTL}")
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_TTL <= value <= MAX_TTL:
+        raise invalid("ttl", f"an integer number of seconds from {MIN_TTL} to {MAX_TTL}")
     return value
 
 

@@ -1,0 +1,36 @@
+"""The bounds of the HTTP API, each written once: the handlers check requests against these constants, and the
+OpenAPI document (openapi.py) states them from the same ones. tests/test_openapi.py walks the document, checks
+every bound in it against its constant, and sends a request at each bound and one past it.
+
+A bound that a lower layer decides is imported from there, not copied: how long a phone number may be (domain.numbers),
+an app's name and the range of OTP lengths and lifetimes (config.model, where the [otp] settings are checked against
+the same ranges), the message states and priorities (domain.sms).
+"""
+
+from __future__ import annotations
+
+from ..config.model import MAX_APP_NAME, OTP_LENGTHS, OTP_TTLS
+from ..domain.numbers import MAX_INPUT
+from ..domain.sms import Priority, State
+
+__all__ = ["MAX_BODY", "MAX_DEPTH", "MIN_TTL", "MAX_TTL", "MAX_IDEMPOTENCY_KEY", "DEFAULT_PAGE", "MAX_PAGE",
+           "MAX_NUMBER", "MAX_ID", "MAX_APP_NAME", "MIN_OTP_TTL", "MAX_OTP_TTL", "MIN_CODE", "MAX_CODE",
+           "MAX_TEMPLATE", "PRIORITIES", "PRIORITY_NAMES", "MESSAGE_STATES"]
+
+MAX_BODY = 64 * 1024             # bytes of a request body: our bodies are a few hundred; past it aiohttp answers 413
+MAX_DEPTH = 32                   # our bodies are flat objects; 32 leaves room and stays far below the recursion limit
+MIN_TTL = 1                      # seconds a message may wait unsent (POST /v1/messages `ttl`) ...
+MAX_TTL = 7 * 24 * 3600          # ... a queued message older than a week is not what anyone still wants sent
+MAX_IDEMPOTENCY_KEY = 255        # characters of an Idempotency-Key header
+DEFAULT_PAGE = 50                # messages per page of GET /v1/messages and /v1/inbox without `limit` ...
+MAX_PAGE = 500                   # ... and the most a `limit` may ask for
+MAX_NUMBER = MAX_INPUT           # characters of a phone number as a client writes it (`to`)
+MAX_ID = 64                      # characters of a message or verification id a client gives (ours have 30)
+MIN_OTP_TTL, MAX_OTP_TTL = OTP_TTLS    # seconds a code is valid, when a POST /v1/otp asks for its own
+MIN_CODE, MAX_CODE = OTP_LENGTHS       # digits of a code: issued (`length`) and checked (`code`)
+MAX_TEMPLATE = 320               # characters of an OTP template before it is rendered and checked to fit one SMS
+
+# The wire names of the priorities, "normal" (the default) first.
+PRIORITIES = {priority.name.lower(): priority for priority in sorted(Priority, reverse=True)}
+PRIORITY_NAMES = {priority: name for name, priority in PRIORITIES.items()}
+MESSAGE_STATES = [state.value for state in State]       # the one list: sms.State
