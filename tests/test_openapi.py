@@ -13,11 +13,18 @@ from hypothesis import strategies as st
 from openapi_spec_validator import validate
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from conftest import TOKEN, DaemonProcess, http_get, wait_for
+from aiohttp.test_utils import TestClient, TestServer
+
+from conftest import TOKEN, DaemonProcess, FakeDaemon, http_get, wait_for
 from test_hostile_input import STRING_FIELDS, body_schema, lone_surrogate_texts
-from modemd.api.validation import MAX_DEPTH
+from modemd.api import limits
+from modemd.api.auth import TokenSet
+from modemd.api.limits import MAX_DEPTH
 from modemd.api.app import build_app
-from modemd.api.openapi import SPEC
+from modemd.api.openapi import SPEC, VERIFY_STATES
+from modemd.modem.state import ModemState
+from modemd.services.otp import OtpService, OtpSettings
+from modemd.store.sqlite.otp import OtpStore
 
 
 def test_the_document_is_valid_openapi_3_1():
@@ -33,6 +40,211 @@ def test_the_document_and_the_routes_agree():
     documented = {(method, path) for path, item in SPEC["paths"].items()
                   for method in item if method in ("get", "post", "put", "delete", "patch")}
     assert routes == documented
+
+
+# ---- the bounds: one constant each (api/limits.py), stated by the document, enforced by the handlers -------------
+BOUND_KEYWORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "minItems",
+                  "maxItems", "pattern", "enum", "default")
+NEW_MESSAGE, NEW_OTP = "components.schemas.NewMessage.properties", "components.schemas.NewOtp.properties"
+UNLOCK, CHECK = "components.schemas.OtpUnlock.properties", "components.schemas.OtpCheck.properties"
+SEND, LIST = "paths[/v1/messages].post.parameters[0].schema", "paths[/v1/messages].get.parameters"
+INBOX = "paths[/v1/inbox].get.parameters[1].schema"
+CODE = f"^[0-9]{{{limits.MIN_CODE},{limits.MAX_CODE}}}$"
+PRIORITIES, STATES = list(limits.PRIORITIES), limits.MESSAGE_STATES
+NON_EMPTY = 1          # a string of at least one character, a page of at least one message: not a tunable limit
+
+# Every bound the document states -> the constant it must be. A bound added to the document without an entry here, or
+# a constant changed without the document (or the reverse), fails test_every_bound_in_the_document_is_its_constant.
+BOUNDS = {
+    f"{NEW_MESSAGE}.to.maxLength": limits.MAX_NUMBER, f"{NEW_MESSAGE}.text.minLength": NON_EMPTY,
+    f"{NEW_MESSAGE}.priority.enum": PRIORITIES,
+    f"{NEW_MESSAGE}.priority.default": limits.PRIORITY_NAMES[limits.DEFAULT_PRIORITY],
+    f"{NEW_MESSAGE}.ttl.minimum": limits.MIN_TTL, f"{NEW_MESSAGE}.ttl.maximum": limits.MAX_TTL,
+    f"{NEW_MESSAGE}.queue_if_unavailable.default": limits.QUEUE_IF_UNAVAILABLE,
+    f"{NEW_OTP}.to.maxLength": limits.MAX_NUMBER,
+    f"{NEW_OTP}.ttl.minimum": limits.MIN_OTP_TTL, f"{NEW_OTP}.ttl.maximum": limits.MAX_OTP_TTL,
+    f"{NEW_OTP}.length.minimum": limits.MIN_CODE, f"{NEW_OTP}.length.maximum": limits.MAX_CODE,
+    f"{NEW_OTP}.template.maxLength": limits.MAX_TEMPLATE,
+    f"{NEW_OTP}.queue_if_unavailable.default": limits.QUEUE_IF_UNAVAILABLE,
+    f"{UNLOCK}.to.maxLength": limits.MAX_NUMBER,
+    f"{UNLOCK}.app.minLength": NON_EMPTY, f"{UNLOCK}.app.maxLength": limits.MAX_APP_NAME,
+    f"{CHECK}.to.maxLength": limits.MAX_NUMBER, f"{CHECK}.code.pattern": CODE,
+    f"{CHECK}.id.minLength": NON_EMPTY, f"{CHECK}.id.maxLength": limits.MAX_ID,
+    f"{SEND}.minLength": NON_EMPTY, f"{SEND}.maxLength": limits.MAX_IDEMPOTENCY_KEY,
+    f"{LIST}[0].schema.enum": STATES,
+    f"{LIST}[1].schema.minimum": NON_EMPTY, f"{LIST}[1].schema.maximum": limits.MAX_PAGE,
+    f"{INBOX}.minimum": NON_EMPTY, f"{INBOX}.maximum": limits.MAX_PAGE,
+    # Ids in the path: not checked (an id longer than any we make is a 404 like any other unknown id).
+    "paths[/v1/messages/{id}].parameters[0].schema.maxLength": limits.MAX_ID,
+    "paths[/v1/messages/{id}/retry].parameters[0].schema.maxLength": limits.MAX_ID,
+    # What the responses hold.
+    "components.schemas.MessageSummary.properties.status.enum": STATES,
+    "components.schemas.MessageSummary.properties.parts.minimum": 1,
+    "components.schemas.Message.properties.status.enum": STATES,
+    "components.schemas.Message.properties.priority.enum": PRIORITIES,
+    "components.schemas.OtpUnlocked.properties.unlocked.minimum": 0,
+    "components.schemas.OtpResult.properties.status.enum": VERIFY_STATES,   # no lower layer names them yet
+    "components.schemas.OtpResult.properties.attempts_left.minimum": 0,
+    "components.schemas.Modem.properties.state.enum": sorted(state.value for state in ModemState),
+}
+
+
+def bounds_in(node, where: str = ""):
+    """(location, value) of every bound keyword under `node`; a location reads like
+    `components.schemas.NewOtp.properties.ttl.maximum` or `paths[/v1/inbox].get.parameters[1].schema.maximum`."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = f"{where}[{key}]" if key.startswith("/") else f"{where}.{key}" if where else key
+            if key in BOUND_KEYWORDS and not isinstance(value, dict):
+                yield here, value
+            else:
+                yield from bounds_in(value, here)
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from bounds_in(item, f"{where}[{i}]")
+
+
+def test_every_bound_in_the_document_is_its_constant():
+    stated = dict(bounds_in(SPEC))
+    assert set(stated) == set(BOUNDS)
+    for where, constant in BOUNDS.items():
+        value = sorted(stated[where]) if where.endswith("Modem.properties.state.enum") else stated[where]
+        assert value == constant, where
+
+
+TO = "+4915112345678"
+
+
+def _message(**fields):
+    return lambda value: ("POST", "/v1/messages", {"json": {"to": TO, "text": "hi", **fields_with(fields, value)}})
+
+
+def _otp(**fields):
+    return lambda value: ("POST", "/v1/otp", {"json": {"to": TO, **fields_with(fields, value)}})
+
+
+def _unlock(**fields):
+    return lambda value: ("POST", "/v1/otp/unlock", {"json": {"to": TO, **fields_with(fields, value)}})
+
+
+def _check(**fields):
+    return lambda value: ("POST", "/v1/otp/verify", {"json": {"code": "123456", **fields_with(fields, value)}})
+
+
+def _query(path: str):
+    return lambda value: ("GET", path, {"params": {"limit": str(value)}})
+
+
+def _key(value):
+    return "POST", "/v1/messages", {"json": {"to": TO, "text": "hi"}, "headers": {"Idempotency-Key": value}}
+
+
+def fields_with(fields: dict, value) -> dict:
+    """The body's fields, each callable one given the probed value (a length -> a string of that length)."""
+    return {name: make(value) if callable(make) else make for name, make in fields.items()}
+
+
+def digits(n: int) -> str:
+    return "1" * n
+
+
+def spaced(n: int) -> str:
+    """TO written with spaces to `n` characters: a good number up to the bound (MAX_NUMBER), too long past it."""
+    return f"{TO[:3]} {TO[3:6]} {TO[6:10]}".ljust(n - 4) + TO[10:]
+
+
+def letters(n: int) -> str:
+    return "a" * n
+
+
+# A bound the handlers check -> (the field a refusal names, the request for a value). A number bound is probed at the
+# bound and one past it; a length bound with a string that long and one character longer (or shorter); an enum with
+# each of its values and one it lacks. The OTP service behind the handlers is real: it must take every value the
+# document allows too.
+PROBES = {
+    f"{NEW_MESSAGE}.to.maxLength": ("to", _message(to=spaced)),
+    f"{NEW_MESSAGE}.text.minLength": ("text", _message(text=letters)),
+    f"{NEW_MESSAGE}.priority.enum": ("priority", _message(priority=str)),
+    f"{NEW_MESSAGE}.ttl.minimum": ("ttl", _message(ttl=int)), f"{NEW_MESSAGE}.ttl.maximum": ("ttl", _message(ttl=int)),
+    f"{NEW_OTP}.to.maxLength": ("to", _otp(to=spaced)),
+    f"{NEW_OTP}.ttl.minimum": ("ttl", _otp(ttl=int)), f"{NEW_OTP}.ttl.maximum": ("ttl", _otp(ttl=int)),
+    f"{NEW_OTP}.length.minimum": ("length", _otp(length=int)),
+    f"{NEW_OTP}.length.maximum": ("length", _otp(length=int)),
+    f"{NEW_OTP}.template.maxLength": ("template", _otp(template=letters)),
+    f"{UNLOCK}.to.maxLength": ("to", _unlock(to=spaced)),
+    f"{UNLOCK}.app.minLength": ("app", _unlock(app=letters)),
+    f"{UNLOCK}.app.maxLength": ("app", _unlock(app=letters)),
+    f"{CHECK}.to.maxLength": ("to", _check(to=spaced)),
+    f"{CHECK}.id.minLength": ("id", _check(id=letters)), f"{CHECK}.id.maxLength": ("id", _check(id=letters)),
+    f"{SEND}.minLength": ("Idempotency-Key", lambda n: _key(letters(n))),
+    f"{SEND}.maxLength": ("Idempotency-Key", lambda n: _key(letters(n))),
+    f"{LIST}[0].schema.enum": ("status", lambda state: ("GET", "/v1/messages", {"params": {"status": state}})),
+    f"{LIST}[1].schema.minimum": ("limit", _query("/v1/messages")),
+    f"{LIST}[1].schema.maximum": ("limit", _query("/v1/messages")),
+    f"{INBOX}.minimum": ("limit", _query("/v1/inbox")), f"{INBOX}.maximum": ("limit", _query("/v1/inbox")),
+}
+# The code's pattern is probed by its lengths: ^[0-9]{MIN_CODE,MAX_CODE}$.
+CODE_LENGTHS = ("code", lambda n: ("POST", "/v1/otp/verify", {"json": {"to": TO, "code": digits(n)}}))
+# Refused at the bound too, for another reason: no template of MAX_TEMPLATE characters fits one SMS (the bound only
+# spares the SMS planner a long text).
+REFUSED_AT_THE_BOUND = {f"{NEW_OTP}.template.maxLength"}
+
+
+def test_every_bound_a_request_can_break_is_probed():
+    requests = {where for where in BOUNDS if where.startswith((NEW_MESSAGE, NEW_OTP, UNLOCK, CHECK, "paths["))}
+    unchecked = {where for where in requests if where.endswith(("default", "pattern")) or "{id}" in where}
+    assert set(PROBES) == requests - unchecked
+
+
+class NoInbox:
+    async def list(self, *, after=None, limit=50):
+        return []
+
+
+@pytest.fixture
+async def api(store):
+    otp = OtpService(OtpStore(store), b"k" * 32, OtpSettings(resend_gap=0, sends_per_number=1000))
+    daemon = FakeDaemon(store, otp, tokens=TokenSet([TOKEN]), ready=True)
+    daemon.inbox_store = NoInbox()
+    client = TestClient(TestServer(build_app(daemon)))
+    await client.start_server()
+    yield client
+    await client.close()
+
+
+async def answer(api, request) -> tuple[int, dict]:
+    method, path, kwargs = request
+    headers = {"Authorization": f"Bearer {TOKEN}", **kwargs.pop("headers", {})}
+    async with api.request(method, path, headers=headers, **kwargs) as resp:
+        return resp.status, await resp.json()
+
+
+def refused(field: str, status: int, body: dict) -> bool:
+    return status == 422 and body.get("field") == field
+
+
+def probe_values(keyword: str, bound) -> tuple[list, list]:
+    """(values the handler must take, or at least not refuse as past the bound; values it must refuse)."""
+    if keyword == "enum":
+        return list(bound), ["not-" + "-".join(bound)]
+    step = 1 if keyword in ("maximum", "maxLength") else -1
+    return [bound], [bound + step]
+
+
+async def test_the_handlers_refuse_just_past_each_bound_of_the_document_and_not_at_it(api):
+    stated = dict(bounds_in(SPEC))
+    cases = [(where, stated[where], field, make) for where, (field, make) in PROBES.items()]
+    cases += [(f"{CHECK}.code.minLength", limits.MIN_CODE, *CODE_LENGTHS),
+              (f"{CHECK}.code.maxLength", limits.MAX_CODE, *CODE_LENGTHS)]
+    for where, bound, field, make in cases:
+        taken, past = probe_values(where.rsplit(".", 1)[1], bound)
+        refusals = [await answer(api, make(value)) for value in past]
+        for value, (status, body) in zip(past, refusals):
+            assert refused(field, status, body), (where, value, status, body)
+        for value in taken:
+            status, body = await answer(api, make(value))
+            assert (status, body) not in refusals, (where, value, status, body)
+            assert where in REFUSED_AT_THE_BOUND or not refused(field, status, body), (where, value, status, body)
 
 
 def test_the_server_serves_the_document(tmp_path, free_port):

@@ -1,6 +1,7 @@
-"""The bounds of the HTTP API, each written once: the handlers check requests against these constants, and the
-OpenAPI document (openapi.py) states them from the same ones. tests/test_openapi.py walks the document, checks
-every bound in it against its constant, and sends a request at each bound and one past it.
+"""The bounds of the HTTP API and the defaults of a request's optional fields, each written once: the handlers check
+requests against these constants, and the OpenAPI document (openapi.py) states them from the same ones.
+tests/test_openapi.py walks the document, checks every bound in it against its constant, and sends a request at
+each bound and one past it.
 
 A bound that a lower layer decides is imported from there, not copied: how long a phone number may be (domain.numbers),
 an app's name and the range of OTP lengths and lifetimes (config.model, where the [otp] settings are checked against
@@ -15,7 +16,8 @@ from ..domain.sms import Priority, State
 
 __all__ = ["MAX_BODY", "MAX_DEPTH", "MIN_TTL", "MAX_TTL", "MAX_IDEMPOTENCY_KEY", "DEFAULT_PAGE", "MAX_PAGE",
            "MAX_NUMBER", "MAX_ID", "MAX_APP_NAME", "MIN_OTP_TTL", "MAX_OTP_TTL", "MIN_CODE", "MAX_CODE",
-           "MAX_TEMPLATE", "PRIORITIES", "PRIORITY_NAMES", "MESSAGE_STATES"]
+           "MAX_TEMPLATE", "DEFAULT_PRIORITY", "PRIORITIES", "PRIORITY_NAMES", "QUEUE_IF_UNAVAILABLE",
+           "MESSAGE_STATES"]
 
 MAX_BODY = 64 * 1024             # bytes of a request body: our bodies are a few hundred; past it aiohttp answers 413
 MAX_DEPTH = 32                   # our bodies are flat objects; 32 leaves room and stays far below the recursion limit
@@ -30,7 +32,9 @@ MIN_OTP_TTL, MAX_OTP_TTL = OTP_TTLS    # seconds a code is valid, when a POST /v
 MIN_CODE, MAX_CODE = OTP_LENGTHS       # digits of a code: issued (`length`) and checked (`code`)
 MAX_TEMPLATE = 320               # characters of an OTP template before it is rendered and checked to fit one SMS
 
-# The wire names of the priorities, "normal" (the default) first.
-PRIORITIES = {priority.name.lower(): priority for priority in sorted(Priority, reverse=True)}
+DEFAULT_PRIORITY = Priority.NORMAL     # a message that does not say; OTP codes are always high
+# The wire names of the priorities, the default first.
+PRIORITIES = {p.name.lower(): p for p in sorted(Priority, key=lambda p: p is not DEFAULT_PRIORITY)}
 PRIORITY_NAMES = {priority: name for name, priority in PRIORITIES.items()}
+QUEUE_IF_UNAVAILABLE = True            # queue a message (or code) even when no modem can send now
 MESSAGE_STATES = [state.value for state in State]       # the one list: sms.State

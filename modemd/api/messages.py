@@ -11,7 +11,7 @@ import time
 
 from aiohttp import web
 
-from .limits import DEFAULT_PAGE, MAX_PAGE, PRIORITY_NAMES
+from .limits import DEFAULT_PAGE, DEFAULT_PRIORITY, MAX_PAGE, PRIORITY_NAMES
 from .validation import (APP, Problem, allowed_destination, daemon_of, limits_of, send_limits, idempotency_key, int_param, invalid, iso, json_object,
                          number_field, only_fields, part_count, priority_field, text_field, ttl_field,
                          unavailable_unless_queued)
@@ -31,7 +31,7 @@ async def create_message(request: web.Request) -> web.Response:
     allowed_destination(daemon, to)
     text = text_field(body.get("text"))
     parts = part_count(text)
-    priority = priority_field(body.get("priority", "normal"))
+    priority = priority_field(body["priority"]) if "priority" in body else DEFAULT_PRIORITY
     ttl = ttl_field(body.get("ttl"))
     key = idempotency_key(request)
     unavailable_unless_queued(daemon, body)

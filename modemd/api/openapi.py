@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from .. import __version__
 from ..config.model import SCOPES
-from .limits import (MAX_APP_NAME, MAX_CODE, MAX_ID, MAX_IDEMPOTENCY_KEY, MAX_NUMBER, MAX_OTP_TTL, MAX_PAGE,
-                     MAX_TEMPLATE, MAX_TTL, MESSAGE_STATES, MIN_CODE, MIN_OTP_TTL, MIN_TTL, PRIORITIES)
+from .limits import (DEFAULT_PRIORITY, MAX_APP_NAME, MAX_CODE, MAX_ID, MAX_IDEMPOTENCY_KEY, MAX_NUMBER, MAX_OTP_TTL,
+                     MAX_PAGE, MAX_TEMPLATE, MAX_TTL, MESSAGE_STATES, MIN_CODE, MIN_OTP_TTL, MIN_TTL, PRIORITIES,
+                     PRIORITY_NAMES, QUEUE_IF_UNAVAILABLE)
 
 E164 = {"type": "string", "description": "phone number; E.164 (+4915112345678) or national with the server's "
         "default region", "maxLength": MAX_NUMBER, "examples": ["+4915112345678"]}
 TIMESTAMP = {"type": "string", "format": "date-time"}
-PRIORITY_NAMES = list(PRIORITIES)
+PRIORITY = {"enum": list(PRIORITIES)}
 # The store's outcomes of a check (store.sqlite.otp.VerifyOutcome.status) and the modem states (modem.state.ModemState,
 # which the api layer may not import): written here until a lower layer the api may import holds them.
 VERIFY_STATES = ["approved", "pending", "expired", "max_attempts_reached", "not_found"]
@@ -79,16 +80,16 @@ SCHEMAS = {
         "first_id": {"type": "string", "description": "the message an Idempotency-Key was first used for"}}},
     "NewMessage": {"type": "object", "required": ["to", "text"], "additionalProperties": False, "properties": {
         "to": E164, "text": {"type": "string", "minLength": 1, "description": "any Unicode; split into parts"},
-        "priority": {"enum": PRIORITY_NAMES, "default": PRIORITY_NAMES[0]},
+        "priority": {**PRIORITY, "default": PRIORITY_NAMES[DEFAULT_PRIORITY]},
         "ttl": {**_integer(MIN_TTL, MAX_TTL), "description": "seconds until it expires unsent; null = no deadline"},
-        "queue_if_unavailable": {"type": "boolean", "default": True}}},
+        "queue_if_unavailable": {"type": "boolean", "default": QUEUE_IF_UNAVAILABLE}}},
     "MessageSummary": {"type": "object", "required": ["id", "status", "to", "parts"], "properties": {
         "id": {"type": "string"}, "status": {"enum": MESSAGE_STATES}, "to": {"type": "string"},
         "parts": {"type": "integer", "minimum": 1}}},
     "Message": {"type": "object", "required": ["id", "status", "to", "parts", "priority", "attempts", "created_at"],
                 "properties": {
         "id": {"type": "string"}, "status": {"enum": MESSAGE_STATES}, "to": {"type": "string"},
-        "parts": {"type": "integer"}, "priority": {"enum": PRIORITY_NAMES}, "attempts": {"type": "integer"},
+        "parts": {"type": "integer"}, "priority": PRIORITY, "attempts": {"type": "integer"},
         "created_at": TIMESTAMP, "sent_at": TIMESTAMP, "delivered_at": TIMESTAMP, "expires_at": TIMESTAMP,
         "modem": {"type": "string"}, "possible_duplicate": {"type": "boolean"},
         "error": {"type": "object", "properties": {"code": {"type": ["string", "null"]},
@@ -100,7 +101,7 @@ SCHEMAS = {
         "to": E164, "ttl": _integer(MIN_OTP_TTL, MAX_OTP_TTL), "length": _integer(MIN_CODE, MAX_CODE),
         "template": {"type": ["string", "null"], "maxLength": MAX_TEMPLATE,
                      "description": "must contain {code}; may use {app}, {minutes}; must fit one GSM-7 SMS"},
-        "queue_if_unavailable": {"type": "boolean", "default": True}}},
+        "queue_if_unavailable": {"type": "boolean", "default": QUEUE_IF_UNAVAILABLE}}},
     "OtpUnlock": {"type": "object", "required": ["to"], "additionalProperties": False, "properties": {
         "to": E164, "app": {"type": ["string", "null"], "minLength": 1, "maxLength": MAX_APP_NAME,
                             "description": "only this app's lock (default: every app's)"}}},

@@ -21,10 +21,10 @@ from aiohttp import web
 
 from ..codec import pdu
 from .auth import App, TokenSet
+from .limits import MAX_DEPTH, MAX_IDEMPOTENCY_KEY, MAX_TTL, MIN_TTL, PRIORITIES, QUEUE_IF_UNAVAILABLE
 from ..config.model import LimitsConfig
 from ..services.otp import region_of
 from ..store.sqlite.limits import Limit
-from .limits import MAX_DEPTH, MAX_IDEMPOTENCY_KEY, MAX_TTL, MIN_TTL, PRIORITIES
 from .metrics import Metrics
 from ..domain.numbers import InvalidNumber, normalize
 from ..services.otp import OtpService
@@ -103,7 +103,7 @@ def invalid(field: str, reason: str) -> Problem:
 def unavailable_unless_queued(daemon: DaemonView, body: dict) -> None:
     """By default a message is queued even when no modem can send now; a client that would rather fall back to
     another channel sends queue_if_unavailable=false and gets 503 with nothing queued."""
-    queue = body.get("queue_if_unavailable", True)
+    queue = body.get("queue_if_unavailable", QUEUE_IF_UNAVAILABLE)
     if not isinstance(queue, bool):
         raise invalid("queue_if_unavailable", "true or false")
     if not queue and not daemon.ready():
