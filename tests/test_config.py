@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from modemd.config import reader
 from modemd.config.loader import (EVENTS, KEYS, AuthConfig, Config, ConfigError, ModemConfig, QueueConfig, ServerConfig,
                                   apply_cli_overrides, load_config, reloaded, restart_required)
 from modemd.services.otp import OtpSettings
@@ -63,6 +64,35 @@ def test_example_documents_every_key():
         for key in keys:
             pattern = rf"(?m)^(#|# )?\[*{key}\]*( = |$)" if table == "" else rf"(?m)^(#|(# )+)?{key} = "
             assert re.search(pattern, text), f"{table}.{key} is not in the example config"
+
+
+def test_every_key_of_the_schema_is_looked_up(write, monkeypatch):
+    """KEYS comes from the config dataclasses' fields, so a field added to one is a key the file may hold: the reader
+    must look each one up, or the setting would be accepted and ignored. Every table read once, nearly empty."""
+    looked_up: dict[str, set[str]] = {}
+
+    class Recording(dict):
+        def __init__(self, data: dict, table: str):
+            super().__init__(data)
+            self.seen = looked_up.setdefault(table, set())
+
+        def __contains__(self, key):
+            self.seen.add(key)
+            return super().__contains__(key)
+
+        def __getitem__(self, key):
+            self.seen.add(key)
+            return super().__getitem__(key)
+
+    real_init = reader.Table.__init__
+
+    def recording_init(self, data, path, allowed, ctx):
+        real_init(self, Recording(data, re.sub(r"\[\d+\]\Z", "", path)), path, allowed, ctx)
+    monkeypatch.setattr(reader.Table, "__init__", recording_init)
+    load_config(write(f'{MODEM}[[apps]]\nname = "shop"\ntokens = ["{TOKEN}"]\n'
+                      f'[[webhooks]]\nurl = "http://127.0.0.1:9000/x"\nevents = ["sms:sent"]\nsecret = "{SECRET}"\n'))
+    never = {f"{table}.{key}" for table, keys in KEYS.items() for key in keys if key not in looked_up.get(table, ())}
+    assert never == set()
 
 
 def test_example_webhook_block_is_valid_once_uncommented(write, tmp_path):

@@ -1,11 +1,15 @@
 """The config objects (frozen dataclasses) and the schema of the file: every key each table may hold, the
-allowed values, what a reload may change. No parsing here: config_sections fills these from the TOML.
+allowed values, what a reload may change. No parsing here: sections and the modules behind it fill these from the
+TOML.
+
+A table's keys are the fields of the dataclass it is read into (KEYS), and a setting's default is that field's
+default: adding a setting is one field here and one line reading it.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..domain.policy import OtpSettings
@@ -31,25 +35,13 @@ MAX_APP_NAME = 64   # characters of an [[apps]] name; POST /v1/otp/unlock takes 
 # verify has as many digits as one may be issued with.
 OTP_LENGTHS = (4, 10)     # digits
 OTP_TTLS = (60, 3600)     # seconds
+# The defaults of a [[modems]] table that the modem layer (AtChannel, Modem, ModemSupervisor) also needs, for a
+# modem made without a config (`modemd sendsms`, tests); it cannot import them from here (modem sits below config).
+DEFAULT_BAUD = 115200     # nominal on USB modems (any value works); the usual factory speed of RS-232 ones
+# Seconds a bring-up waits for +CREG/+CEREG to say registered (TS 27.007 7.2, 10.1.22) before it reports the modem
+# not registered: a modem just powered up takes tens of seconds to find and attach to a network.
+DEFAULT_REGISTRATION_TIMEOUT = 60.0
 
-# Every key the file may hold, per table. The example config documents each one (a test checks it).
-KEYS: dict[str, tuple[str, ...]] = {
-    "": ("simulate", "server", "auth", "apps", "limits", "modems", "otp", "queue", "retention", "webhooks"),
-    "server": ("listen", "unix_socket", "state_dir", "default_region", "log_level", "max_connections",
-               "idle_timeout"),
-    "auth": ("tokens", "token_files"),
-    "apps": ("name", "tokens", "token_files", "scopes", "sends_per_hour", "sends_per_day"),
-    "limits": ("allowed_countries", "sms_per_number", "sms_per_number_window", "sends_per_hour", "sends_per_day",
-               "max_queued", "otp_reserve"),
-    "modems": ("name", "port", "baud", "rtscts", "pin", "pin_file", "smsc", "per_minute", "registration_timeout"),
-    "otp": ("app", "length", "ttl", "max_attempts", "template", "sends_per_number", "sends_window", "resend_gap",
-            "sends_per_token", "sends_per_token_window", "verifies_per_number", "verifies_window", "verifies_per_app",
-            "daily_per_country", "allowed_countries", "lock_after_failures"),
-    "queue": ("max_attempts", "backoff_base", "backoff_factor", "backoff_cap", "max_ambiguous", "device_pause",
-              "keep_sent_text", "retention"),
-    "retention": ("numbers", "records"),
-    "webhooks": ("url", "events", "secret", "secret_file", "full_numbers", "timeout", "app"),
-}
 # What a SIGHUP may change in a running daemon; everything else (the modems, where it listens, where it keeps
 # state) needs a restart, because changing it means closing ports or sockets the queue is working through.
 RESTART_KEYS = ("simulate", "server.listen", "server.unix_socket", "server.state_dir", "server.max_connections",
@@ -115,13 +107,13 @@ class LimitsConfig:
 class ModemConfig:
     name: str
     port: str
-    baud: int = 115200
+    baud: int = DEFAULT_BAUD
     rtscts: bool = False
     pin: str | None = field(default=None, repr=False)
     pin_file: Path | None = None
     smsc: str | None = None
-    per_minute: float = 0.0
-    registration_timeout: float = 60.0
+    per_minute: float = Pacing.per_minute    # 0: no limit
+    registration_timeout: float = DEFAULT_REGISTRATION_TIMEOUT
 
     @property
     def pacing(self) -> Pacing:
@@ -167,6 +159,29 @@ class Config:
     retention: RetentionConfig = RetentionConfig()
     webhooks: tuple[WebhookConfig, ...] = ()
     warnings: tuple[str, ...] = field(default=(), compare=False)   # worth logging, not worth refusing to start
+
+
+def _keys(table: type, *, leave_out: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The keys of a table: the fields of the dataclass it is read into, in their order (the order errors list them)."""
+    return tuple(f.name for f in fields(table) if f.name not in leave_out)
+
+
+# Every key the file may hold, per table. The example config documents each one, and the reader looks each one up
+# (tests/test_config.py checks both).
+KEYS: dict[str, tuple[str, ...]] = {
+    "": _keys(Config, leave_out=("source", "warnings")),       # where the file was and what reading it found
+    "server": ("listen", *_keys(ServerConfig, leave_out=("listen_host", "listen_port"))),   # listen = HOST:PORT
+    "auth": _keys(AuthConfig),
+    "apps": _keys(AppConfig),
+    "limits": _keys(LimitsConfig),
+    "modems": _keys(ModemConfig),
+    "otp": _keys(OtpSettings),
+    # The file's names for RetryPolicy's fields (backoff_*), then QueueConfig's own.
+    "queue": ("max_attempts", "backoff_base", "backoff_factor", "backoff_cap", "max_ambiguous", "device_pause",
+              *_keys(QueueConfig, leave_out=("retry",))),
+    "retention": _keys(RetentionConfig),
+    "webhooks": _keys(WebhookConfig),
+}
 
 
 def default_path() -> Path:

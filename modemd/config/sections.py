@@ -34,7 +34,7 @@ def build_config(data: dict, source: Path | None, *, world_readable: bool = Fals
     top = Table(data, "", KEYS[""], ctx)
     auth = _auth(top.table("auth"))
     apps = _apps(top, auth)
-    config = Config(source=source, simulate=top.boolean("simulate", False),
+    config = Config(source=source, simulate=top.boolean("simulate", Config.simulate),
                     server=_server(top.table("server")), auth=auth, apps=apps,
                     limits=_limits(top.table("limits")),
                     modems=_modems(top), otp=_otp(top.table("otp")), queue=_queue(top.table("queue")),
@@ -325,8 +325,8 @@ def _webhook(t: Table) -> WebhookConfig:
             raise ConfigError(t.key(f"events[{i}]"), f"{show(event)}: " + unknown("event", event, EVENTS))
     secret, secret_file = _webhook_secret(t)
     return WebhookConfig(url=url, events=frozenset(events), secret=secret, secret_file=secret_file,
-                         full_numbers=t.boolean("full_numbers", False), timeout=t.number("timeout", 10.0, 0, 60,
-                                                                                          above=True))
+                         full_numbers=t.boolean("full_numbers", WebhookConfig.full_numbers),
+                         timeout=t.number("timeout", WebhookConfig.timeout, 0, 60, above=True))
 
 
 def _check_url(t: Table, url: str) -> None:
