@@ -12,9 +12,10 @@ Command-line flags override the file (`apply_cli_overrides`), so `modemd run --p
 The OTP and retry settings are the very objects the services take (`otp.OtpSettings`, `outbox.RetryPolicy`), so
 there is no second copy of their fields to drift; the template is checked by `otp.check_template` itself.
 
-The modules behind this one: config_reader (the generic typed TOML key reader and its errors), config_model (the
-frozen config objects and the file's schema), config_sections (reading each table), config_overrides (command-line
-flags and SIGHUP reloads). Every name other modules import from `modemd.config.loader` is re-exported here.
+The modules behind this one: reader (the generic typed TOML key reader and its errors), model (the frozen config
+objects and the file's schema), sections (reading the whole file, each table by server, modems, otp or webhooks),
+overrides (command-line flags and SIGHUP reloads). Every name other modules import from `modemd.config.loader` is
+re-exported here.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from .model import (BAUD_RATES, DEFAULT_APP, DEFAULT_PATH, EVENTS, KEYS, LOCAL_A
                     ServerConfig, WebhookConfig, default_path)
 from .overrides import apply_cli_overrides, reloaded, require_modem, restart_required
 from .reader import ConfigError, parse_toml, read_text
-from .sections import build_config, check_pin, parse_listen, read_pin_file
+from .modems import check_pin, read_pin_file
+from .sections import build_config
+from .values import parse_listen
 
 __all__ = ["load_config", "apply_cli_overrides", "reloaded", "restart_required", "require_modem", "default_path",
            "parse_listen", "check_pin", "read_pin_file", "Config", "ConfigError", "ServerConfig", "AuthConfig",

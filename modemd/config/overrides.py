@@ -10,7 +10,8 @@ from typing import Any
 
 from .model import BAUD_RATES, LOG_LEVELS, RESTART_KEYS, Config, ModemConfig, default_path
 from .reader import ConfigError, show
-from .sections import check_pin, parse_listen, read_pin_file
+from .modems import check_pin, read_pin_file
+from .values import parse_listen
 
 
 def apply_cli_overrides(config: Config, *, ports: list[str] | tuple[str, ...] = (), state_dir: Path | None = None,

@@ -1,0 +1,100 @@
+"""The tables of the sending side: [[modems]] (ports, speeds, PINs, pacing), [queue] (how a message is retried
+through them) and [retention] (how long what was sent keeps its numbers, and is kept at all).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from .model import BAUD_RATES, ModemConfig, QueueConfig, RetentionConfig
+from .reader import ConfigError, Table, num, read_secret_file, show
+from .values import NAME
+from ..domain.policy import RetryPolicy
+
+_PIN = re.compile(r"[0-9]{4,8}\Z")                 # TS 31.102: a PIN is 4 to 8 decimal digits
+_E164 = re.compile(r"\+[1-9][0-9]{5,14}\Z")        # ITU-T E.164: at most 15 digits
+
+
+def read_modems(top: Table) -> tuple[ModemConfig, ...]:
+    modems: list[ModemConfig] = []
+    for i, t in enumerate(top.tables("modems")):
+        modem = _modem(t, f"modem{i}")
+        for j, other in enumerate(modems):
+            if other.name == modem.name:
+                t.fail("name", f"{json.dumps(modem.name)} is already the name of modems[{j}]; names must be unique")
+            if other.port == modem.port:
+                t.fail("port", f"{json.dumps(modem.port)} is already the port of modems[{j}]")
+        modems.append(modem)
+    return tuple(modems)
+
+
+def _modem(t: Table, default_name: str) -> ModemConfig:
+    d = ModemConfig(name="", port="")
+    name = t.string("name", default_name)
+    if not NAME.match(name):
+        t.fail("name", f"must be lower-case letters, digits, '_' or '-', got {show(name)}")
+    port = t.required("port", "the modem's serial port, e.g. /dev/serial/by-id/usb-Quectel_EC25-if02-port0")
+    if not port.startswith("/"):
+        t.fail("port", f"must be an absolute device path, got {show(port)}")
+    pin, pin_file = _pin(t)
+    smsc = t.string("smsc", None)
+    if smsc is not None and not _E164.match(smsc):
+        t.fail("smsc", f"must be an international number like \"+491770610000\", got {show(smsc)}")
+    return ModemConfig(name=name, port=port, baud=t.choice("baud", d.baud, BAUD_RATES),
+                       rtscts=t.boolean("rtscts", d.rtscts), pin=pin, pin_file=pin_file, smsc=smsc,
+                       per_minute=t.number("per_minute", d.per_minute, 0),
+                       registration_timeout=t.number("registration_timeout", d.registration_timeout, 1, 3600))
+
+
+def _pin(t: Table) -> tuple[str | None, Path | None]:
+    if "pin" in t.data and "pin_file" in t.data:
+        t.fail("pin_file", "cannot be combined with pin; keep one of them")
+    if "pin" in t.data:
+        pin = t.get("pin", None, lambda v: isinstance(v, str), "a quoted string of 4 to 8 digits", secret=True)
+        t.inline_secret("pin")
+        check_pin(t.key("pin"), pin)
+        return pin, None
+    pin_file = t.path_value("pin_file")
+    if pin_file is None:
+        return None, None
+    return read_pin_file(t.key("pin_file"), pin_file), pin_file
+
+
+def check_pin(key: str, pin: str, source: str = "the PIN") -> None:
+    if not _PIN.match(pin):
+        raise ConfigError(key, f"{source} must be 4 to 8 digits")
+
+
+def read_pin_file(key: str, path: Path) -> str:
+    """A PIN file (0600): its digits, checked, or ConfigError naming `key` (never the PIN)."""
+    try:
+        pin = read_secret_file(key, path).decode("ascii")
+    except UnicodeDecodeError:
+        pin = ""
+    check_pin(key, pin, source=f"the PIN in {path}")
+    return pin
+
+
+def read_queue(t: Table) -> QueueConfig:
+    d = RetryPolicy()
+    retry = RetryPolicy(base=t.number("backoff_base", d.base, 0, above=True),
+                        factor=t.number("backoff_factor", d.factor, 1),
+                        cap=t.number("backoff_cap", d.cap, 0, above=True),
+                        max_attempts=t.integer("max_attempts", d.max_attempts, 1, 100),
+                        max_ambiguous=t.integer("max_ambiguous", d.max_ambiguous, 0, 10),
+                        device_pause=t.number("device_pause", d.device_pause, 0))
+    if retry.cap < retry.base:
+        t.fail("backoff_cap", f"must be >= backoff_base ({num(retry.base)}), got {num(retry.cap)}")
+    return QueueConfig(retry=retry, keep_sent_text=t.boolean("keep_sent_text", QueueConfig.keep_sent_text),
+                       retention=t.number("retention", QueueConfig.retention, 0))
+
+
+def read_retention(t: Table) -> RetentionConfig:
+    d = RetentionConfig()
+    numbers = t.number("numbers", d.numbers, 3600)
+    records = t.number("records", d.records, 3600)
+    if records < numbers:
+        t.fail("records", f"must be at least numbers ({num(numbers)}): a record is masked before it is deleted")
+    return RetentionConfig(numbers=numbers, records=records)

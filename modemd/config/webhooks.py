@@ -1,0 +1,82 @@
+"""The [[webhooks]] tables: where events are POSTed, which ones, signed with which secret, and for which app.
+The URL is never echoed in an error (its query string may carry the receiver's own credentials), nor the secret.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .model import DEFAULT_APP, EVENTS, MIN_SECRET, SCOPES, AppConfig, WebhookConfig
+from .reader import ConfigError, Table, read_secret_file, show, unknown
+from .values import is_loopback
+
+
+def read_webhooks(top: Table, apps: tuple[AppConfig, ...]) -> tuple[WebhookConfig, ...]:
+    scopes = {app.name: app.scopes for app in apps} | {DEFAULT_APP: frozenset(SCOPES)}
+    return tuple(_subscribed(t, _webhook(t), scopes) for t in top.tables("webhooks"))
+
+
+def _subscribed(t: Table, hook: WebhookConfig, apps: dict[str, frozenset[str]]) -> WebhookConfig:
+    """A webhook with `app` gets that app's events only; received SMS belong to no app, so they need its inbox
+    scope (or admin)."""
+    app = t.string("app", None)
+    if app is None:
+        return hook
+    if app not in apps:
+        t.fail("app", f"{show(app)} is not an app of this config ({', '.join(sorted(apps))})")
+    if "sms:received" in hook.events and not {"inbox", "admin"} & apps[app]:
+        t.fail("events", f"sms:received needs the inbox scope, which app {show(app)} does not have")
+    return replace(hook, app=app)
+
+
+def _webhook(t: Table) -> WebhookConfig:
+    url = t.required("url", "where to POST events, e.g. \"http://127.0.0.1:9000/sms\"")
+    _check_url(t, url)
+    events = t.strings("events")
+    if not events:
+        t.fail("events", "required: a non-empty array of " + ", ".join(EVENTS))
+    for i, event in enumerate(events):
+        if event not in EVENTS:
+            raise ConfigError(t.key(f"events[{i}]"), f"{show(event)}: " + unknown("event", event, EVENTS))
+    secret, secret_file = _webhook_secret(t)
+    return WebhookConfig(url=url, events=frozenset(events), secret=secret, secret_file=secret_file,
+                         full_numbers=t.boolean("full_numbers", WebhookConfig.full_numbers),
+                         timeout=t.number("timeout", WebhookConfig.timeout, 0, 60, above=True))
+
+
+def _check_url(t: Table, url: str) -> None:
+    """The URL itself is never echoed: a query string may carry the receiver's own credentials."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        t.fail("url", f"must be an http:// or https:// URL, got a URL with scheme {json.dumps(parts.scheme)}")
+    try:
+        parts.port
+    except ValueError:
+        t.fail("url", "has an invalid port")
+    if not parts.hostname:
+        t.fail("url", "must name a host")
+    if parts.username or parts.password:
+        t.fail("url", "must not carry user:password; receivers check the X-Modemd-Signature header instead")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        t.ctx.warnings.append(f"{t.key('url')}: plain http to a host that is not loopback; events travel "
+                              "unencrypted (use https)")
+
+
+def _webhook_secret(t: Table) -> tuple[bytes, Path | None]:
+    if "secret" in t.data and "secret_file" in t.data:
+        t.fail("secret_file", "cannot be combined with secret; keep one of them")
+    if "secret" in t.data:
+        t.inline_secret("secret")
+        secret = t.string("secret", None, secret=True).encode("utf-8")
+        key, path = t.key("secret"), None
+    elif "secret_file" in t.data:
+        path = t.path_value("secret_file")
+        key, secret = t.key("secret_file"), read_secret_file(t.key("secret_file"), path)
+    else:
+        t.fail("secret", "required: secret or secret_file, the HMAC key receivers verify signatures with")
+    if len(secret) < MIN_SECRET:
+        raise ConfigError(key, f"the secret must be at least {MIN_SECRET} bytes (make one: openssl rand -hex 32)")
+    return secret, path
