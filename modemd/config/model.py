@@ -3,7 +3,8 @@ allowed values, what a reload may change. No parsing here: sections and the modu
 TOML.
 
 A table's keys are the fields of the dataclass it is read into (KEYS), and a setting's default is that field's
-default: adding a setting is one field here and one line reading it.
+default: adding a setting is one field here, one line reading it (its range, its checks) and its entry in
+modemd.example.toml; tests/test_config.py fails until all three are there.
 """
 
 from __future__ import annotations
