@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..config.model import ServerConfig
 from ..config.tokens import TOKEN_FILE
 from ..config.paths import default_state_dir
 
@@ -65,7 +66,7 @@ class ApiClient:
         if self.url.startswith("unix:"):
             return _UnixConnection(self.url[len("unix:"):], self.timeout)
         parts = urlsplit(self.url)
-        return http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 8765, timeout=self.timeout)
+        return http.client.HTTPConnection(parts.hostname or ServerConfig.listen_host, parts.port or ServerConfig.listen_port, timeout=self.timeout)
 
     def call(self, method: str, path: str, body: dict | None = None) -> ApiResponse:
         headers = {"Accept": "application/json"}
@@ -112,7 +113,7 @@ def resolve(url: str | None, token: str | None, config) -> ApiClient:
             url = f"unix:{server.unix_socket}"
         else:
             url = f"http://{server.listen_host}:{server.listen_port}"
-    url = url or "http://127.0.0.1:8765"
+    url = url or f"http://{ServerConfig.listen_host}:{ServerConfig.listen_port}"
     if token:
         tried.append("the token from --token-file")
     token = token or _environment_token(tried) or _token_from(config, tried)

@@ -15,9 +15,13 @@ import sys
 from pathlib import Path
 
 from .. import __version__
+from ..config.model import DEFAULT_BAUD, LOG_LEVELS, ServerConfig
 from ..log.setup import configure_logging
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_TEMPFAIL, EXIT_CONFIG = 0, 1, 2, 69, 75, 78
+DEFAULT_LISTEN = f"{ServerConfig.listen_host}:{ServerConfig.listen_port}"
+# a hardware check at a desk answers sooner than the daemon waits for a modem that is still searching
+SENDSMS_REGISTRATION_TIMEOUT = 30.0
 EXIT_SIGPIPE = 141      # 128 + SIGPIPE, what a shell reports for a program killed by it
 
 
@@ -38,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modemd", description="SMS and one-time passcodes from your own SIM.")
     parser.add_argument("--version", action="version", version=f"modemd {__version__}")
-    parser.add_argument("--log-level", default=None, choices=["trace", "debug", "info", "warning", "error"],
-                        help="default: the config file's server.log_level, else info")
+    parser.add_argument("--log-level", default=None, choices=LOG_LEVELS,
+                        help=f"default: the config file's server.log_level, else {ServerConfig.log_level}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(sub)
     _add_check_config(sub)
@@ -54,9 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_serial_options(p: argparse.ArgumentParser, baud_default: int | None = 115200) -> None:
+def _add_serial_options(p: argparse.ArgumentParser, baud_default: int | None = DEFAULT_BAUD) -> None:
     p.add_argument("--baud", type=int, default=baud_default,
-                   help="serial speed (nominal on USB modems; default 115200)")
+                   help=f"serial speed (nominal on USB modems; default {DEFAULT_BAUD})")
     p.add_argument("--rtscts", action="store_true", help="hardware flow control (RS-232 modems)")
     p.add_argument("--pin-file", type=Path, help="file holding the SIM PIN (never given on the command line)")
 
@@ -74,7 +78,7 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
                    help="serial port of a modem (repeat for several); a stable udev/by-id path is best")
     p.add_argument("--simulate", action="store_true", help="also start a simulated modem and use it")
     p.add_argument("--state-dir", type=Path, help="database and secrets ($STATE_DIRECTORY under systemd)")
-    p.add_argument("--listen", default=None, metavar="HOST:PORT", help="HTTP API address (default 127.0.0.1:8765)")
+    p.add_argument("--listen", default=None, metavar="HOST:PORT", help=f"HTTP API address (default {DEFAULT_LISTEN})")
     _add_serial_options(p, baud_default=None)
 
 
@@ -99,7 +103,8 @@ def _add_sendsms(sub) -> None:
     p.add_argument("--port", required=True, metavar="PATH")
     p.add_argument("--no-report", action="store_true", help="do not request a delivery report")
     p.add_argument("--validity", type=int, metavar="SECONDS", help="validity period for the network")
-    p.add_argument("--registration-timeout", type=float, default=30.0, metavar="SECONDS")
+    p.add_argument("--registration-timeout", type=float, default=SENDSMS_REGISTRATION_TIMEOUT, metavar="SECONDS",
+                   help=f"default {SENDSMS_REGISTRATION_TIMEOUT:g}")
     p.add_argument("to", help="destination number, international format (+4915112345678)")
     p.add_argument("text", help="message text; '-' reads it from standard input")
     _add_serial_options(p)
