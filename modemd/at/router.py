@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .codec import Final, is_hex_line, parse_final
+from .codec import Final, parse_final
+from .replies import is_hex_line
 from .redact import Redactor
 from ..domain.errors import ChannelClosed
 from .urc import REGISTRATION, Urc, UrcAssembler, is_registration_answer, urc_name

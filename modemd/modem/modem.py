@@ -17,7 +17,7 @@ import random
 import time
 from typing import Callable
 
-from ..at import codec as at_codec
+from ..at import replies
 from ..codec import pdu
 from ..at.channel import AtChannel, Urc
 from ..domain.errors import AtError, AtTimeout, CmeError, CmsError, CommandError, SimLocked
@@ -98,9 +98,9 @@ class Modem(ModemCommands):
             self.status.smsc = await self._read_smsc()
         await self._read_registration()
         csq = await self._optional_info("AT+CSQ", "+CSQ:")
-        self.status.rssi = at_codec.parse_csq("+CSQ: " + csq)[0] if csq else None
+        self.status.rssi = replies.parse_csq("+CSQ: " + csq)[0] if csq else None
         cops = await self._optional_info("AT+COPS?", "+COPS:")
-        self.status.operator = at_codec.parse_cops("+COPS: " + cops) if cops else ""
+        self.status.operator = replies.parse_cops("+COPS: " + cops) if cops else ""
         return self.status
 
     async def _reset(self) -> None:
@@ -197,7 +197,7 @@ class Modem(ModemCommands):
         except CmeError as exc:
             # CME 10 SIM not inserted, 13 SIM failure: nothing software can fix.
             raise self._locked(f"SIM not usable: {exc}", permanent=True) from exc
-        self.status.sim = at_codec.parse_cpin(first_line(lines, "+CPIN:"))
+        self.status.sim = replies.parse_cpin(first_line(lines, "+CPIN:"))
         return self.status.sim
 
     def _locked(self, reason: str, permanent: bool) -> SimLocked:
@@ -239,7 +239,7 @@ class Modem(ModemCommands):
 
     async def _read_smsc(self) -> str:
         line = await self._optional_info("AT+CSCA?", "+CSCA:")
-        return at_codec.parse_csca("+CSCA: " + line)[0] if line else ""
+        return replies.parse_csca("+CSCA: " + line)[0] if line else ""
 
     async def _enable_registration_urcs(self) -> None:
         # +CREG=1 reports <stat> changes as URCs (TS 27.007 7.2); LTE-only modems report on +CEREG instead.
@@ -252,7 +252,7 @@ class Modem(ModemCommands):
         """+COPS: 2 means someone told the modem to deregister and not look for a network (TS 27.007 7.3); it stays
         so across resets on many modems. Automatic selection again; a manual choice (mode 1 or 4) is kept."""
         line = await self._optional_info("AT+COPS?", "+COPS:")
-        if not line or at_codec.parse_cops_full("+COPS: " + line).mode != 2:
+        if not line or replies.parse_cops_full("+COPS: " + line).mode != 2:
             return
         self.log.warning("[%s] the modem was deregistered (+COPS: 2); selecting the network automatically", self.name)
         if not await self._optional("AT+COPS=0", timeout=COPS_TIMEOUT):
@@ -269,10 +269,10 @@ class Modem(ModemCommands):
     # ---- status ------------------------------------------------------------------------------------------------
     async def refresh_status(self) -> ModemStatus:
         await self._read_registration()
-        rssi, _ber = at_codec.parse_csq(first_line(await self._cmd("AT+CSQ", expect="+CSQ:"), "+CSQ:"))
+        rssi, _ber = replies.parse_csq(first_line(await self._cmd("AT+CSQ", expect="+CSQ:"), "+CSQ:"))
         self._update_signal(rssi)
         cops = await self._optional_info("AT+COPS?", "+COPS:")
-        operator = at_codec.parse_cops("+COPS: " + cops) if cops else ""
+        operator = replies.parse_cops("+COPS: " + cops) if cops else ""
         if operator != self.status.operator and self.status.state is not ModemState.INITIALIZING:
             self.log.info("[%s] operator: %r -> %r", self.name, self.status.operator, operator)
         self.status.operator = operator
@@ -284,7 +284,7 @@ class Modem(ModemCommands):
         for command, prefix in (("AT+CREG?", "+CREG:"), ("AT+CEREG?", "+CEREG:")):
             line = await self._optional_info(command, prefix)
             if line:
-                stats.append(at_codec.parse_creg(f"{prefix} {line}").stat)
+                stats.append(replies.parse_creg(f"{prefix} {line}").stat)
         registered = [s for s in stats if s in REGISTERED_STATES]
         self.status.registration = registered[0] if registered else (stats[0] if stats else None)
         self._update_readiness()
@@ -311,7 +311,7 @@ class Modem(ModemCommands):
         lines = await self.channel.command_with_payload(
             f"AT+CMGS={part.tpdu_length}", part.hex, prompt_timeout=self.profile.prompt_timeout,
             timeout=self.profile.submit_timeout, secret=True)
-        return at_codec.parse_cmgs(first_line(lines, "+CMGS:"))
+        return replies.parse_cmgs(first_line(lines, "+CMGS:"))
 
     # ---- stored messages (TS 27.005 3.4.2, 3.5) ---------------------------------------------------------------
     async def list_stored(self) -> list[StoredPdu]:
@@ -319,8 +319,8 @@ class Modem(ModemCommands):
         lines = await self._cmd("AT+CMGL=4", expect="+CMGL:", timeout=LIST_TIMEOUT)
         stored: list[StoredPdu] = []
         for header, body in zip(lines, lines[1:]):
-            if header.startswith("+CMGL:") and at_codec.is_hex_line(body):
-                head = at_codec.parse_cmgl_header(header)
+            if header.startswith("+CMGL:") and replies.is_hex_line(body):
+                head = replies.parse_cmgl_header(header)
                 stored.append(StoredPdu(head.index, head.stat, body.strip(), head.length))
         return stored
 
@@ -333,8 +333,8 @@ class Modem(ModemCommands):
                 return None
             raise
         for header, body in zip(lines, lines[1:]):
-            if header.startswith("+CMGR:") and at_codec.is_hex_line(body):
-                stat, _alpha, length = at_codec.parse_cmgr_header(header)
+            if header.startswith("+CMGR:") and replies.is_hex_line(body):
+                stat, _alpha, length = replies.parse_cmgr_header(header)
                 return StoredPdu(index, stat, body.strip(), length)
         return None
 

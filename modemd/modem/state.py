@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from ..at.channel import AtChannel, Urc
-from ..at import codec as at_codec
+from ..at import replies
 from ..domain.errors import AtError, ModemdError
 
 # TS 27.007 7.2 <stat>: 1 registered home, 5 roaming; 6/7 (E-UTRAN) "registered for SMS only" still carry SMS.
@@ -224,7 +224,7 @@ class ModemStateTracker:
     def _on_registration_urc(self, urc: Urc) -> None:
         if urc.name == "+CGREG":      # packet-domain registration says nothing about SMS over CS/IMS
             return
-        stat = at_codec.parse_creg(urc.line).stat
+        stat = replies.parse_creg(urc.line).stat
         if stat != self.status.registration:
             self.log.info("[%s] registration: %s", self.name, REGISTRATION_TEXT.get(stat, str(stat)))
         self.status.registration = stat
