@@ -1,9 +1,10 @@
 """The modem: the only writer of AT command strings. Bring-up, status, sending and reading SMS over one AtChannel,
 device profiles as data, and the supervisor that keeps a modem alive across unplugs.
 
-Modules: modem (Modem), state (what a modem is and how its state moves: ModemState, ModemStatus, SendResult, ...),
-commands (how a command is sent, retried while the SIM is busy, or treated as optional), quirks (device profiles),
-supervisor (open, bring up, poll, reconnect), pin_memory (the record of PINs a SIM rejected).
+Modules: modem (Modem, composed of the parts below), state (what a modem is and how its state moves: ModemState,
+ModemStatus, SendResult, ..., and the ModemStateTracker a Modem owns), commands (how a command is sent, retried while
+the SIM is busy, or treated as optional), sim (SIM state, PIN entry, identity), quirks (device profiles), supervisor
+(open, bring up, poll, reconnect), pin_memory (the record of PINs a SIM rejected).
 May import: at, codec, domain, log.
 """
 
