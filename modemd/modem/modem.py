@@ -7,6 +7,8 @@ after each (re)open. Everything device-specific comes from a quirks.DeviceProfil
 A Modem is composed of small parts of the modem layer, none with an AT string of its own but the Sim: a
 state.ModemStateTracker (what the modem is, how its state moves; fed readings here), a commands.ModemCommands (how a
 command is sent, retried while the SIM is busy, or treated as optional) and a sim.Sim (SIM state, PIN, identity).
+It reports upward through typed events (events.py): the channel hands it every URC, urcs.py says what the URC
+means, and whoever subscribed with `modem.on(EventType, handler)` is called (the tracker, the inbox, the supervisor).
 The records (ModemState, ModemStatus, StoredPdu, SendResult, SmsSendFailed, ...) live in state.py; every name other
 modules import from `modemd.modem.modem` is available here.
 """
@@ -20,15 +22,18 @@ import time
 from typing import Callable
 
 from ..at import replies
+from ..at.replies import ReplyParseError
 from ..codec import pdu
 from ..at.channel import AtChannel, Urc
 from ..domain.errors import AtError, AtTimeout, CmsError, SimLocked
 from .commands import COMMAND_TIMEOUT, SIM_BUSY_DELAY, SIM_BUSY_RETRIES, ModemCommands, first_line
+from .events import E, EventHandlers, ModemLost, RegistrationChanged, SignalChanged
 from .state import (REGISTERED_STATES, REGISTRATION_TEXT, SIGNAL_LOG_STEP, ModemIdentity, ModemState,
                     ModemStateTracker, ModemStatus, SendResult, SmsSendFailed, StoredPdu)
 from .pin_memory import PinMemory
 from .quirks import GENERIC, DeviceProfile, profile_for_model
 from .sim import Sim
+from .urcs import event_for
 from ..domain.redact import mask_id, mask_number
 
 __all__ = ["Modem", "ModemState", "ModemIdentity", "ModemStatus", "ModemStateTracker", "StoredPdu", "SendResult",
@@ -43,25 +48,25 @@ LIST_TIMEOUT = 30.0
 CFUN_TIMEOUT = 15.0
 # AT+COPS=0 may answer only once the modem has registered: Quectel documents up to 180 s.
 COPS_TIMEOUT = 180.0
-# URCs about stored or routed SMS and reports (TS 27.005 3.4.1), and vendor "storage full" ones (Huawei ^SMMEMFULL).
-SMS_URCS = frozenset({"+CMTI", "+CMT", "+CDS", "+CDSI", "^SMMEMFULL"})
 
 
 class Modem:
     def __init__(self, name: str, channel: AtChannel, *, pin: str | None = None, smsc: str | None = None,
-                 registration_timeout: float = 60.0, on_event: Callable[[Urc], None] | None = None,
-                 on_state: Callable[[ModemState], None] | None = None, pin_memory: PinMemory | None = None):
+                 registration_timeout: float = 60.0, on_state: Callable[[ModemState], None] | None = None,
+                 pin_memory: PinMemory | None = None):
         self.name = name
         self.channel = channel
         self.profile: DeviceProfile = GENERIC
         self.log = logging.LoggerAdapter(log, {"modem": name})
         self._tracker = ModemStateTracker(name, self.log, on_state)
         self.status: ModemStatus = self._tracker.status
+        self._events = EventHandlers(self.log)
+        self._events.on(SignalChanged, self._tracker.signal_changed)
+        self._events.on(RegistrationChanged, self._tracker.registration_changed)
         self._at = ModemCommands(name, channel, self.log)
         self._sim = Sim(self._at, self._tracker, self.log, pin=pin, pin_memory=pin_memory)
         self._smsc_override = smsc
         self._registration_timeout = registration_timeout
-        self._on_event = on_event
         self._concat_ref = random.randrange(256)
 
     # ---- bring-up ----------------------------------------------------------------------------------------------
@@ -295,19 +300,27 @@ class Modem:
     def mark_offline(self, reason: str) -> None:
         self._tracker.mark_offline(reason)
 
+    # ---- events (events.py) ------------------------------------------------------------------------------------
+    def on(self, kind: type[E], handler: Callable[[E], None]) -> None:
+        """Call handler(event) for every `kind` event of this modem (SmsStored, ModemLost, ...). Handlers run on the
+        channel's reader: they must not send AT commands, only note or queue the work."""
+        self._events.on(kind, handler)
+
     def handle_urc(self, urc: Urc) -> None:
-        """Called by the channel's reader for every URC: update state here, hand SMS events on. No AT from here."""
-        if urc.name in ("+CREG", "+CEREG"):
-            self._tracker.registration_reported(replies.parse_creg(urc.line).stat)
-        elif urc.name == "+CGREG":     # packet-domain registration says nothing about SMS over CS/IMS
+        """Called by the channel's reader for every URC: what it means (urcs.py) goes to the subscribers, this
+        modem's own state tracker first. No AT from here."""
+        try:
+            event = event_for(self.name, urc)
+        except ReplyParseError as exc:
+            self.log.warning("[%s] %s URC not understood: %s", self.name, urc.name, exc)
             return
-        elif urc.name == "^RSSI":
-            try:
-                rssi = replies.parse_rssi(urc.line)
-            except ValueError:
-                rssi = None
-            self._tracker.update_signal(rssi)
-        elif urc.name in SMS_URCS and self._on_event:
-            self._on_event(urc)
-        else:
+        if event is None:
             self.log.debug("[%s] URC %s", self.name, urc.name)
+        else:
+            self._events.emit(event)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        """Called by the channel when its port went away (unplug, EIO): offline, then ModemLost to subscribers."""
+        reason = f"port lost: {exc}" if exc else "port closed"
+        self._tracker.mark_offline(reason)
+        self._events.emit(ModemLost(self.name, reason))

@@ -3,8 +3,9 @@
 The records (ModemState, ModemIdentity, ModemStatus, StoredPdu, SendResult, SmsSendFailed), the texts for
 registration states, and `ModemStateTracker`, the object a `modem.Modem` owns and feeds to keep its state: state
 changes (logged, reported to the supervisor), readiness from registration, signal changes worth logging, a device
-pause, "not responding" and "offline". It never touches the port: the Modem hands it readings, and the Modem's
-own check_answering() runs the resync probe that decides a hang. Every command a modem is sent is written in
+pause, "not responding" and "offline". It never touches the port: the Modem hands it readings and subscribes it to
+its SignalChanged and RegistrationChanged events, and the Modem's own check_answering() runs the resync probe that
+decides a hang. Every command a modem is sent is written in
 modem.py (and sim.py, for the SIM).
 
 The states an up modem moves between, and who moves it:
@@ -26,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from ..domain.errors import AtError, ModemdError
+from .events import RegistrationChanged, SignalChanged
 
 # TS 27.007 7.2 <stat>: 1 registered home, 5 roaming; 6/7 (E-UTRAN) "registered for SMS only" still carry SMS.
 REGISTERED_STATES = frozenset({1, 5, 6, 7})
@@ -197,11 +199,15 @@ class ModemStateTracker:
         if old is None or rssi is None or abs(rssi - old) >= SIGNAL_LOG_STEP:
             self.log.info("[%s] signal: %s -> %s", self.name, _dbm_text(old), _dbm_text(rssi))
 
-    def registration_reported(self, stat: int) -> None:
-        """A +CREG / +CEREG URC (TS 27.007 7.2, 10.1.22): the new <stat>, logged when it changed."""
-        if stat != self.status.registration:
-            self.log.info("[%s] registration: %s", self.name, REGISTRATION_TEXT.get(stat, str(stat)))
-        self.status.registration = stat
+    # ---- events (the Modem subscribes these to itself) ---------------------------------------------------------
+    def signal_changed(self, event: SignalChanged) -> None:
+        self.update_signal(event.rssi)
+
+    def registration_changed(self, event: RegistrationChanged) -> None:
+        """+CREG / +CEREG (TS 27.007 7.2, 10.1.22): the new <stat>, logged when it changed."""
+        if event.stat != self.status.registration:
+            self.log.info("[%s] registration: %s", self.name, REGISTRATION_TEXT.get(event.stat, str(event.stat)))
+        self.status.registration = event.stat
         self.update_readiness()
 
 
