@@ -1,12 +1,13 @@
-"""The Modem: bring-up, status, and sending and reading SMS over one AtChannel. With sim.py, the only module that
-writes AT command strings.
+"""The Modem: bring-up, status, and sending and reading SMS over one AtChannel. With sim.py and network.py, the
+only modules that write AT command strings.
 
 A Modem does not reconnect by itself; the supervisor (supervisor.py) owns the channel's life and calls bring_up()
 after each (re)open. Everything device-specific comes from a quirks.DeviceProfile.
 
-A Modem is composed of small parts of the modem layer, none with an AT string of its own but the Sim: a
+A Modem is composed of small parts of the modem layer, none with AT strings of its own but Sim and Network: a
 state.ModemStateTracker (what the modem is, how its state moves; fed readings here), a commands.ModemCommands (how a
-command is sent, retried while the SIM is busy, or treated as optional) and a sim.Sim (SIM state, PIN, identity).
+command is sent, retried while the SIM is busy, or treated as optional), a sim.Sim (SIM state, PIN, identity) and a
+network.Network (radio, registration, operator, signal).
 It reports upward through typed events (events.py): the channel hands it every URC, urcs.py says what the URC
 means, and whoever subscribed with `modem.on(EventType, handler)` is called (the tracker, the inbox, the supervisor).
 The records (ModemState, ModemStatus, StoredPdu, SendResult, SmsSendFailed, ...) live in state.py; every name other
@@ -15,10 +16,8 @@ modules import from `modemd.modem.modem` is available here.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
-import time
 from typing import Callable
 
 from ..at import replies
@@ -32,6 +31,7 @@ from .state import (REGISTERED_STATES, REGISTRATION_TEXT, SIGNAL_LOG_STEP, Modem
                     ModemStateTracker, ModemStatus, SendResult, SmsSendFailed, StoredPdu)
 from .pin_memory import PinMemory
 from .quirks import GENERIC, DeviceProfile, profile_for_model
+from .network import Network
 from .sim import Sim
 from .urcs import event_for
 from ..domain.redact import mask_id, mask_number
@@ -44,10 +44,6 @@ log = logging.getLogger(__name__)
 
 # Listing a full SIM (hundreds of PDUs at 115200 baud) takes a few seconds on real modems.
 LIST_TIMEOUT = 30.0
-# AT+CFUN=1 powers the radio (and maybe the SIM) up: 15 s is Quectel's documented maximum response time.
-CFUN_TIMEOUT = 15.0
-# AT+COPS=0 may answer only once the modem has registered: Quectel documents up to 180 s.
-COPS_TIMEOUT = 180.0
 
 
 class Modem:
@@ -65,6 +61,7 @@ class Modem:
         self._events.on(RegistrationChanged, self._tracker.registration_changed)
         self._at = ModemCommands(name, channel, self.log)
         self._sim = Sim(self._at, self._tracker, self.log, pin=pin, pin_memory=pin_memory)
+        self._network = Network(self._at, self._tracker, self.log)
         self._smsc_override = smsc
         self._registration_timeout = registration_timeout
         self._concat_ref = random.randrange(256)
@@ -75,12 +72,12 @@ class Modem:
         self._tracker.set_state(ModemState.INITIALIZING)
         await self._reset()
         await self._read_identity()
-        await self._radio_on()
+        await self._network.radio_on()
         await self._sim.unlock(self.profile.sim_ready_delay)
         await self._sim.read_identity()
         await self._configure_sms()
-        await self._enable_registration_urcs()
-        await self._wait_for_registration()
+        await self._network.enable_registration_urcs()
+        await self._network.wait_for_registration(self._registration_timeout)
         await self.refresh_status()
         registered = self.status.registration in REGISTERED_STATES
         self._tracker.set_state(ModemState.READY if registered else ModemState.NOT_REGISTERED,
@@ -105,11 +102,7 @@ class Modem:
         if self.status.sim == "READY":
             await self._sim.read_identity()
             self.status.smsc = await self._read_smsc()
-        await self._read_registration()
-        csq = await self._at.optional_info("AT+CSQ", "+CSQ:")
-        self.status.rssi = replies.parse_csq("+CSQ: " + csq)[0] if csq else None
-        cops = await self._at.optional_info("AT+COPS?", "+COPS:")
-        self.status.operator = replies.parse_cops("+COPS: " + cops) if cops else ""
+        await self._network.probe()
         return self.status
 
     async def _reset(self) -> None:
@@ -129,17 +122,6 @@ class Modem:
         self.profile = profile_for_model(ident.model)
         for command in self.profile.extra_init:
             await self._at.optional(command)
-
-    async def _radio_on(self) -> None:
-        """A modem left in airplane mode (+CFUN: 4) or minimum functionality (0) never registers, and ATZ does not
-        change that (TS 27.007 8.2). Like gammu's network check, switch the radio on; before the SIM step, since
-        leaving CFUN 0 powers the SIM up and it may ask for its PIN."""
-        fun = (await self._at.optional_info("AT+CFUN?", "+CFUN:")).split(",")[0].strip()
-        if fun in ("", "1"):                   # on, or a device without +CFUN (Android ACM ports)
-            return
-        self.log.warning("[%s] radio was off (+CFUN: %s); switching it on", self.name, fun)
-        if not await self._at.optional("AT+CFUN=1", timeout=CFUN_TIMEOUT):
-            self.log.warning("[%s] the modem refused AT+CFUN=1: it will not register", self.name)
 
     async def _configure_sms(self) -> None:
         try:
@@ -162,53 +144,10 @@ class Modem:
         line = await self._at.optional_info("AT+CSCA?", "+CSCA:")
         return replies.parse_csca("+CSCA: " + line)[0] if line else ""
 
-    async def _enable_registration_urcs(self) -> None:
-        # +CREG=1 reports <stat> changes as URCs (TS 27.007 7.2); LTE-only modems report on +CEREG instead.
-        await self._at.optional("AT+CREG=1")
-        await self._at.optional("AT+CEREG=1")
-        await self._at.optional("AT+COPS=3,0")   # operator name in long alphanumeric format for +COPS?
-        await self._leave_deregistered_mode()
-
-    async def _leave_deregistered_mode(self) -> None:
-        """+COPS: 2 means someone told the modem to deregister and not look for a network (TS 27.007 7.3); it stays
-        so across resets on many modems. Automatic selection again; a manual choice (mode 1 or 4) is kept."""
-        line = await self._at.optional_info("AT+COPS?", "+COPS:")
-        if not line or replies.parse_cops_full("+COPS: " + line).mode != 2:
-            return
-        self.log.warning("[%s] the modem was deregistered (+COPS: 2); selecting the network automatically", self.name)
-        if not await self._at.optional("AT+COPS=0", timeout=COPS_TIMEOUT):
-            self.log.warning("[%s] the modem refused AT+COPS=0: it will not register", self.name)
-
-    async def _wait_for_registration(self) -> None:
-        deadline = time.monotonic() + self._registration_timeout
-        while True:
-            await self._read_registration()
-            if self.status.registration in REGISTERED_STATES or time.monotonic() >= deadline:
-                return
-            await asyncio.sleep(1.0)
-
     # ---- status ------------------------------------------------------------------------------------------------
     async def refresh_status(self) -> ModemStatus:
-        await self._read_registration()
-        rssi, _ber = replies.parse_csq(first_line(await self._at.run("AT+CSQ", expect="+CSQ:"), "+CSQ:"))
-        self._tracker.update_signal(rssi)
-        cops = await self._at.optional_info("AT+COPS?", "+COPS:")
-        operator = replies.parse_cops("+COPS: " + cops) if cops else ""
-        if operator != self.status.operator and self.status.state is not ModemState.INITIALIZING:
-            self.log.info("[%s] operator: %r -> %r", self.name, self.status.operator, operator)
-        self.status.operator = operator
-        self._tracker.update_readiness()
+        await self._network.refresh()
         return self.status
-
-    async def _read_registration(self) -> None:
-        stats = []
-        for command, prefix in (("AT+CREG?", "+CREG:"), ("AT+CEREG?", "+CEREG:")):
-            line = await self._at.optional_info(command, prefix)
-            if line:
-                stats.append(replies.parse_creg(f"{prefix} {line}").stat)
-        registered = [s for s in stats if s in REGISTERED_STATES]
-        self.status.registration = registered[0] if registered else (stats[0] if stats else None)
-        self._tracker.update_readiness()
 
     # ---- sending -----------------------------------------------------------------------------------------------
     async def send_sms(self, to: str, text: str, *, status_report: bool = True,
