@@ -21,7 +21,6 @@ import random
 from typing import Callable
 
 from ..at import replies
-from ..at.replies import ReplyParseError
 from ..codec import pdu
 from ..at.channel import AtChannel, Urc
 from ..domain.errors import AtError, AtTimeout, CmsError, SimLocked
@@ -250,7 +249,7 @@ class Modem:
         modem's own state tracker first. No AT from here."""
         try:
             event = event_for(self.name, urc)
-        except ReplyParseError as exc:
+        except replies.ReplyParseError as exc:
             self.log.warning("[%s] %s URC not understood: %s", self.name, urc.name, exc)
             return
         if event is None:
