@@ -28,8 +28,6 @@ MAY_IMPORT = {
 }
 TOP_LEVEL = {"__init__", "__main__"}      # the only modules outside a package
 PURE = {"codec", "domain", "config"}      # no event loop, no sockets, no threads, no database
-# Until the modem emits typed events (issue 12, step 2), the inbox still reads URC records of the AT layer.
-NOT_YET_DOWN = {"modemd.services.inbox": {"modemd.at.channel"}}
 IO_MODULES = {"asyncio", "aiohttp", "serial", "serial_asyncio_fast", "sqlite3", "socket", "subprocess", "threading"}
 
 
@@ -93,7 +91,6 @@ def test_every_package_says_what_it_offers():
 def test_imports_point_down(name):
     own = package_of(name)
     upward = {dep for dep in GRAPH[name][0] if package_of(dep) not in MAY_IMPORT[own] | {own, None}}
-    upward -= NOT_YET_DOWN.get(name, set())
     assert not upward, f"{name} ({own}) imports from packages it may not: {sorted(upward)}"
 
 

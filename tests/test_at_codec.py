@@ -1,4 +1,4 @@
-"""at_codec: raw bytes -> events, final result codes, reply parsers.
+"""at.codec: raw bytes -> lines and prompts, final result codes; at.replies: information lines and URCs -> values.
 
 Transcript tests are named after the device (or the issue) they come from. Every transcript is also fed a byte
 at a time and as one blob: a line-based codec must not care how the serial driver cut the stream.
@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modemd.at.codec import (MAX_LINE, AtCodec, Final, LineReceived, PromptReceived, ReplyParseError,
-                             is_hex_line, is_solicited_registration, parse_cds_length, parse_cmgl_header,
-                             parse_cmgr_header, parse_cmgs, parse_cmti, parse_cops, parse_cops_full, parse_cpin,
-                             parse_creg, parse_csca, parse_csq, parse_final, split_fields)
+from modemd.at.codec import MAX_LINE, AtCodec, Final, LineReceived, PromptReceived, parse_final
+from modemd.at.replies import (ReplyParseError, is_hex_line, is_solicited_registration, parse_cds_length,
+                               parse_cdsi, parse_cmgl_header, parse_cmgr_header, parse_cmgs, parse_cmt_length,
+                               parse_cmti, parse_cops, parse_cops_full, parse_cpin, parse_creg, parse_csca, parse_csq,
+                               parse_rssi, parse_smmemfull, split_fields)
 from modemd.domain.errors import CmeError, CmsError, CommandError
 
 L = LineReceived
@@ -235,6 +236,29 @@ def test_parse_cmti(line, expected):
     assert parse_cmti(line) == expected
 
 
+def test_parse_cdsi():
+    assert parse_cdsi('+CDSI: "SR",2') == ("SR", 2) and parse_cdsi('+CDSI: "ME",0') == ("ME", 0)
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("+CMT: ,24", 24),                                         # PDU mode, no <alpha> (Quectel EC25, SIM800)
+    ('+CMT: "Mum",40', 40),                                    # PDU mode with a phonebook <alpha>
+    ('+CMT: "+447700900123",,"24/01/01,12:00:00+04"', None),  # text mode: no TPDU length
+])
+def test_parse_cmt_length(line, expected):
+    assert parse_cmt_length(line) == expected
+
+
+@pytest.mark.parametrize("line, expected", [("^RSSI: 18", 18), ("^RSSI:3", 3), ("^RSSI: 99", None)])
+def test_parse_rssi_huawei(line, expected):
+    assert parse_rssi(line) == expected
+
+
+@pytest.mark.parametrize("line, expected", [('^SMMEMFULL: "SM"', "SM"), ("^SMMEMFULL:ME", "ME"), ("^SMMEMFULL", "")])
+def test_parse_smmemfull_huawei(line, expected):
+    assert parse_smmemfull(line) == expected
+
+
 @pytest.mark.parametrize("line, expected", [
     ("+CMGL: 1,0,,23", (1, 0, None, 23)),
     ('+CMGL: 4,1,"Mum",40', (4, 1, "Mum", 40)),
@@ -257,6 +281,7 @@ def test_parse_csca(line, expected):
 
 
 @pytest.mark.parametrize("parser, line", [(parse_csq, "+CSQ: abc"), (parse_cmti, '+CMTI: "SM"'),
+                                          (parse_cdsi, '+CDSI: "SR",x'), (parse_rssi, "^RSSI: -"),
                                           (parse_cmgl_header, "+CMGL: 1,0"), (parse_cpin, "+CPIN: "),
                                           (parse_creg, "+COPS: 0"), (parse_csq, "+CREG: 1")])
 def test_malformed_replies_raise_value_error(parser, line):

@@ -6,8 +6,11 @@ import asyncio
 
 import pytest
 
+from conftest import until
 from modemd.at.channel import AtChannel
+from modemd.codec.pdu import decode_deliver
 from modemd.domain.errors import ErrorClass, SimLocked, classify
+from modemd.modem.events import SmsStored
 from modemd.modem.modem import Modem, ModemState, SmsSendFailed
 
 TEXTS = {
@@ -209,3 +212,19 @@ async def test_big_signal_changes_are_logged(sim, caplog):
         await modem.channel.close()
     assert modem.status.rssi == 3 and before != 3
     assert f"signal: {-113 + 2 * before} dBm -> -107 dBm" in caplog.text
+
+
+async def test_an_sms_arriving_on_the_simulator_is_reported_as_sms_stored_and_readable(sim):
+    """+CMTI through the real pty and AtChannel: the Modem reports SmsStored; its index reads the message."""
+    modem = await _modem(sim)
+    stored: list[SmsStored] = []
+    modem.on(SmsStored, stored.append)
+    try:
+        await modem.bring_up()
+        [index] = sim.inject_sms("+447700900123", "hello from the network")
+        await until(lambda: stored)
+        message = await modem.read_stored(stored[0].index)
+    finally:
+        await modem.channel.close()
+    assert stored == [SmsStored("test", "SM", index)]          # the EC25 dialect stores on the SIM
+    assert decode_deliver(message.hex, message.tpdu_length).text == "hello from the network"

@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from conftest import DaemonProcess, until, wait_for
 from modemd.modem import supervisor
 from modemd.domain.errors import AtTimeout, ChannelClosed, CmsError, PromptNotReceived, went_unanswered
-from modemd.modem.state import ModemState, ModemStateTracker, ModemStatus, SendResult, SmsSendFailed
+from modemd.modem.modem import Modem
+from modemd.modem.state import ModemState, SendResult, SmsSendFailed
 from modemd.domain.numbers import InvalidNumber, normalize
 from modemd.services.outbox import Outbox, RetryPolicy, network_validity
 from modemd.codec.pdu import MIN_VALIDITY, decode_submit, encode_submit, validity_octet, validity_seconds
@@ -111,17 +112,13 @@ class FakeChannel:
         return self.answers and self.is_open
 
 
-class TrackedModem(ModemStateTracker):
-    """The real state half of a Modem over a fake channel; sends are scripted."""
+class TrackedModem(Modem):
+    """A real Modem (its state: tracker, pause, check_answering) over a fake channel; sends are scripted."""
 
     def __init__(self, name="m0"):
-        self.name = name
-        self.channel = FakeChannel()
-        self.status = ModemStatus(state=ModemState.READY, registration=1)
-        self.log = logging.LoggerAdapter(logging.getLogger("test.modem"), {})
-        self._on_event = None
         self.states: list[ModemState] = []
-        self._on_state = self.states.append
+        super().__init__(name, FakeChannel(), on_state=self.states.append)
+        self.status.state, self.status.registration = ModemState.READY, 1
         self.failures: list[BaseException] = []
         self.sent: list[tuple[str, str, int | None]] = []
         self.parts_sent = 0

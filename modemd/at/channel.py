@@ -1,9 +1,10 @@
 """One AT command port: serial I/O, one command in flight, URC dispatch, timeouts, resync, connection loss.
 
-The layers under it, each a module: at_serial (the pyserial-asyncio-fast link: open, write, close, loss),
-at_codec (bytes -> lines and prompts), at_router (whose line a line is: echo, final result, URC, information line),
-at_urc (the URC table and multi-line URC assembly), at_redact (what may reach a log). This module runs the
-command protocol over them: one command in flight, timeouts, the two-phase CMGS, resync, connection loss.
+The layers under it, each a module: serial (the pyserial-asyncio-fast link: open, write, close, loss), codec
+(bytes -> lines and prompts), router (whose line a line is: echo, final result, URC, information line; the channel
+tells it through its public methods which command is pending), urc (the URC table and multi-line URC assembly),
+redact (what may reach a log). This module runs the command protocol over them: one command in flight, timeouts,
+the two-phase CMGS, resync, connection loss.
 
 The channel never reconnects by itself (zigpy's lesson): on EIO / unplug it fails the pending command with
 ChannelClosed, calls on_lost and stays closed until someone calls open() again.
@@ -12,7 +13,7 @@ Secrets: commands with a PIN (AT+CPIN=, AT+CLCK=, AT+CPWD=, or secret=True) and 
 log record. While one is on the line, received bytes are traced per line with the secret and hex runs masked,
 never raw (a byte-at-a-time echo would otherwise spell the payload out across records).
 
-Public names kept here for importers: Urc, URC_KINDS, urc_name (at_urc), visible (at_redact).
+Public names kept here for importers: Urc, URC_KINDS, urc_name (urc), visible (redact).
 """
 
 from __future__ import annotations
@@ -91,20 +92,20 @@ class AtChannel:
     def _reset_state(self) -> None:
         self._codec.reset()
         self._dirty = False
-        self._router.urcs.reset()
+        self._router.forget_partial_urc()
         self._redactor.clear()
 
     async def close(self) -> None:
         """Close the port; a pending command fails with ChannelClosed. on_lost is not called for this."""
         if not self._link.attached:
             return
-        self._fail_pending(ChannelClosed(f"{self.port} closed"))
+        self._router.fail(ChannelClosed(f"{self.port} closed"))
         await self._link.close()
 
     def _on_connection_lost(self, exc: BaseException | None, deliberate: bool) -> None:
         self._codec.reset()
-        self._router.urcs.reset()
-        self._fail_pending(ChannelClosed(f"{self.port} lost: {exc}" if exc else f"{self.port} closed"))
+        self._router.forget_partial_urc()
+        self._router.fail(ChannelClosed(f"{self.port} lost: {exc}" if exc else f"{self.port} closed"))
         if deliberate:
             return
         self.log.warning("port %s lost: %s", self.port, exc)
@@ -113,13 +114,6 @@ class AtChannel:
                 self.on_lost(exc)
             except Exception:
                 self.log.exception("on_lost handler failed")
-
-    def _fail_pending(self, exc: ChannelClosed) -> None:
-        pending = self._router.pending
-        if pending is None or pending.future.done():
-            return
-        exc.command, exc.after_payload = pending.shown, pending.payload_sent
-        pending.future.set_exception(exc)
 
     # ---- commands ----------------------------------------------------------------------------------------------
     async def command(self, cmd: str, *, timeout: float = DEFAULT_TIMEOUT, expect: str | None = None,
@@ -177,12 +171,11 @@ class AtChannel:
         self._redactor.add_command(cmd, shown)
         future = asyncio.get_running_loop().create_future()
         pending = PendingCommand(cmd, shown, expect_name(expect, cmd), future, probe=probe)
-        self._router.pending = pending   # registered before anything is written
+        self._router.expect(pending)   # registered before anything is written
         return pending
 
     def _end(self, pending: PendingCommand) -> None:
-        if self._router.pending is pending:
-            self._router.pending = None
+        self._router.done(pending)
         self._codec.expect_prompt = False
         if not self._dirty:
             self._redactor.clear()
@@ -299,9 +292,7 @@ class AtChannel:
     def _on_prompt(self) -> None:
         self._codec.expect_prompt = False
         self._link.trace("rx prompt")
-        pending = self._router.pending
-        if pending is not None and pending.prompt is not None and not pending.prompt.done():
-            pending.prompt.set_result(None)
+        self._router.prompt_received()
 
     # ---- URCs --------------------------------------------------------------------------------------------------
     def _emit(self, urc: Urc) -> None:

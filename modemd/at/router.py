@@ -16,8 +16,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .codec import Final, is_hex_line, parse_final
+from .codec import Final, parse_final
+from .replies import is_hex_line
 from .redact import Redactor
+from ..domain.errors import ChannelClosed
 from .urc import REGISTRATION, Urc, UrcAssembler, is_registration_answer, urc_name
 from ..log.setup import TRACE
 
@@ -46,20 +48,63 @@ def expect_name(expect: str | None, cmd: str) -> str | None:
 
 
 class LineRouter:
-    """Routes received lines to the pending command (set `pending` before writing it) or to `emit` as URCs."""
+    """Routes received lines to the pending command (`expect()` it before writing it) or to `emit` as URCs."""
 
     def __init__(self, redactor: Redactor, emit: Callable[[Urc], None], log: logging.LoggerAdapter):
-        self.pending: PendingCommand | None = None
-        self.stray_finals = 0          # final result codes seen with no command pending
-        self.urcs = UrcAssembler()
+        self._pending: PendingCommand | None = None
+        self._stray_finals = 0
+        self._urcs = UrcAssembler()
         self._redactor, self._emit, self._log = redactor, emit, log
 
+    # ---- what the channel tells it -----------------------------------------------------------------------------
+    @property
+    def pending(self) -> PendingCommand | None:
+        """The command whose answer is being collected, if any."""
+        return self._pending
+
+    @property
+    def stray_finals(self) -> int:
+        """Final result codes seen with no command pending: a resync counts them to tell a late answer to an older
+        command from the answer to its own probe."""
+        return self._stray_finals
+
+    def expect(self, pending: PendingCommand) -> None:
+        """Lines belong to `pending` from now on. Called before its command is written: a fast modem may answer
+        before the write returns (zigpy registers its reply future first for the same reason)."""
+        self._pending = pending
+
+    def done(self, pending: PendingCommand) -> None:
+        """`pending` has ended (answered, failed or abandoned): lines are URCs or strays again."""
+        if self._pending is pending:
+            self._pending = None
+
+    def fail(self, exc: ChannelClosed) -> None:
+        """The port is gone or closed: the pending command fails with `exc`, which says whether its payload had
+        gone out (then the outcome is unknown, TS 27.005 3.5.1 gives no way to ask)."""
+        pending = self._pending
+        if pending is None or pending.future.done():
+            return
+        exc.command, exc.after_payload = pending.shown, pending.payload_sent
+        pending.future.set_exception(exc)
+
+    def forget_partial_urc(self) -> None:
+        """Drop a multi-line URC still waiting for its next line: after the port was (re)opened or lost, the line
+        that would complete it is never coming."""
+        self._urcs.reset()
+
+    def prompt_received(self) -> None:
+        """The "> " of AT+CMGS (TS 27.005 3.5.1): the pending command may write its payload now."""
+        pending = self._pending
+        if pending is not None and pending.prompt is not None and not pending.prompt.done():
+            pending.prompt.set_result(None)
+
+    # ---- lines -------------------------------------------------------------------------------------------------
     def line_received(self, line: str) -> None:
         if self._log.isEnabledFor(TRACE):
             self._log.log(TRACE, "rx line %s", self._redactor.redact(line))
-        if self.urcs.is_open and self._continue_urc(line):
+        if self._urcs.is_open and self._continue_urc(line):
             return
-        pending = self.pending
+        pending = self._pending
         if pending is not None and self._is_echo(pending, line):
             return
         final = parse_final(line)
@@ -86,9 +131,9 @@ class LineRouter:
         return True
 
     def _final(self, final: Final) -> None:
-        pending = self.pending
+        pending = self._pending
         if pending is None or pending.future.done():
-            self.stray_finals += 1
+            self._stray_finals += 1
             self._log.debug("dropping final result %r with no command pending", final.text or final.kind)
             return
         if pending.probe:
@@ -102,13 +147,13 @@ class LineRouter:
             pending.future.set_exception(error)
 
     def _start_urc(self, name: str, line: str) -> None:
-        urc = self.urcs.start(name, line)
+        urc = self._urcs.start(name, line)
         if urc is not None:
             self._emit(urc)
 
     def _continue_urc(self, line: str) -> bool:
         """Feed a line to the open multi-line URC; False if the line is not part of it and needs handling."""
-        urc, consumed = self.urcs.feed(line)
+        urc, consumed = self._urcs.feed(line)
         if urc is not None:
             self._emit(urc)
         return consumed

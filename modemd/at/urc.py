@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .codec import is_hex_line, is_solicited_registration, parse_cds_length, split_fields
+from .replies import is_hex_line, is_solicited_registration, parse_cds_length, split_fields
 
 SINGLE, TWO_LINE, CDS, QUOTED = "single", "two-line", "cds", "quoted"
 URC_KINDS: dict[str, str] = {

@@ -1,81 +1,86 @@
-"""The only module that writes AT command strings: bring-up, status, and sending SMS over one AtChannel.
+"""The Modem: bring-up, status, and sending and reading SMS over one AtChannel. With sim.py and network.py, the
+only modules that write AT command strings.
 
 A Modem does not reconnect by itself; the supervisor (supervisor.py) owns the channel's life and calls bring_up()
 after each (re)open. Everything device-specific comes from a quirks.DeviceProfile.
 
-Behind it, in the modem layer without a single AT string of their own: modem_state, the records (ModemState,
-ModemStatus, StoredPdu, SendResult, SmsSendFailed, ...) and ModemStateTracker, the base class that keeps a Modem's
-state from readings and URCs; modem_commands, ModemCommands, how a command is sent, retried while the SIM is busy,
-or treated as optional. Every name other modules import from `modemd.modem.modem` is available here.
+A Modem is composed of small parts of the modem layer, none with AT strings of its own but Sim and Network: a
+state.ModemStateTracker (what the modem is, how its state moves; fed readings here), a commands.ModemCommands (how a
+command is sent, retried while the SIM is busy, or treated as optional), a sim.Sim (SIM state, PIN, identity) and a
+network.Network (radio, registration, operator, signal).
+It reports upward through typed events (events.py): the channel hands it every URC, urcs.py says what the URC
+means, and whoever subscribed with `modem.on(EventType, handler)` is called (the tracker, the inbox, the supervisor).
+The records (ModemState, ModemStatus, StoredPdu, SendResult, SmsSendFailed, ...) live in state.py; every name other
+modules import from `modemd.modem.modem` is available here.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
-import time
 from typing import Callable
 
-from ..at import codec as at_codec
+from ..at import replies
 from ..codec import pdu
 from ..at.channel import AtChannel, Urc
-from ..domain.errors import AtError, AtTimeout, CmeError, CmsError, CommandError, SimLocked
+from ..domain.errors import AtError, AtTimeout, CmsError, SimLocked
 from .commands import COMMAND_TIMEOUT, SIM_BUSY_DELAY, SIM_BUSY_RETRIES, ModemCommands, first_line
-from .state import (REGISTERED_STATES, REGISTRATION_TEXT, SIGNAL_LOG_STEP, SMS_URCS, ModemIdentity, ModemState,
+from .events import E, EventHandlers, ModemLost, RegistrationChanged, SignalChanged
+from .state import (REGISTERED_STATES, REGISTRATION_TEXT, SIGNAL_LOG_STEP, ModemIdentity, ModemState,
                     ModemStateTracker, ModemStatus, SendResult, SmsSendFailed, StoredPdu)
-from .pin_memory import PinMemory, PinMemoryUnreadable, sim_key
+from .pin_memory import PinMemory
 from .quirks import GENERIC, DeviceProfile, profile_for_model
+from .network import Network
+from .sim import Sim
+from .urcs import event_for
 from ..domain.redact import mask_id, mask_number
 
 __all__ = ["Modem", "ModemState", "ModemIdentity", "ModemStatus", "ModemStateTracker", "StoredPdu", "SendResult",
-           "SmsSendFailed", "REGISTERED_STATES", "REGISTRATION_TEXT", "SMS_URCS", "SIGNAL_LOG_STEP", "COMMAND_TIMEOUT",
+           "SmsSendFailed", "REGISTERED_STATES", "REGISTRATION_TEXT", "SIGNAL_LOG_STEP", "COMMAND_TIMEOUT",
            "LIST_TIMEOUT", "SIM_BUSY_RETRIES", "SIM_BUSY_DELAY"]
 
 log = logging.getLogger(__name__)
 
 # Listing a full SIM (hundreds of PDUs at 115200 baud) takes a few seconds on real modems.
 LIST_TIMEOUT = 30.0
-# AT+CFUN=1 powers the radio (and maybe the SIM) up: 15 s is Quectel's documented maximum response time.
-CFUN_TIMEOUT = 15.0
-# AT+COPS=0 may answer only once the modem has registered: Quectel documents up to 180 s.
-COPS_TIMEOUT = 180.0
 
 
-class Modem(ModemCommands):
+class Modem:
     def __init__(self, name: str, channel: AtChannel, *, pin: str | None = None, smsc: str | None = None,
-                 registration_timeout: float = 60.0, on_event: Callable[[Urc], None] | None = None,
-                 on_state: Callable[[ModemState], None] | None = None, pin_memory: PinMemory | None = None):
+                 registration_timeout: float = 60.0, on_state: Callable[[ModemState], None] | None = None,
+                 pin_memory: PinMemory | None = None):
         self.name = name
         self.channel = channel
-        self.status = ModemStatus()
         self.profile: DeviceProfile = GENERIC
-        self._pin = pin
-        self._pin_rejected = False   # survives re-opens: a rejected PIN is never sent again by this process
-        self._pin_memory = pin_memory  # ... and with it, by no later process either (None: `sendsms`, tests)
+        self.log = logging.LoggerAdapter(log, {"modem": name})
+        self._tracker = ModemStateTracker(name, self.log, on_state)
+        self.status: ModemStatus = self._tracker.status
+        self._events = EventHandlers(self.log)
+        self._events.on(SignalChanged, self._tracker.signal_changed)
+        self._events.on(RegistrationChanged, self._tracker.registration_changed)
+        self._at = ModemCommands(name, channel, self.log)
+        self._sim = Sim(self._at, self._tracker, self.log, pin=pin, pin_memory=pin_memory)
+        self._network = Network(self._at, self._tracker, self.log)
         self._smsc_override = smsc
         self._registration_timeout = registration_timeout
-        self._on_event = on_event
-        self._on_state = on_state
         self._concat_ref = random.randrange(256)
-        self.log = logging.LoggerAdapter(log, {"modem": name})
 
     # ---- bring-up ----------------------------------------------------------------------------------------------
     async def bring_up(self) -> ModemStatus:
         """Reset to a known state and check SIM, network and SMS settings. Raises on what needs a human."""
-        self._set_state(ModemState.INITIALIZING)
+        self._tracker.set_state(ModemState.INITIALIZING)
         await self._reset()
         await self._read_identity()
-        await self._radio_on()
-        await self._unlock_sim()
-        await self._read_sim_identity()
+        await self._network.radio_on()
+        await self._sim.unlock(self.profile.sim_ready_delay)
+        await self._sim.read_identity()
         await self._configure_sms()
-        await self._enable_registration_urcs()
-        await self._wait_for_registration()
+        await self._network.enable_registration_urcs()
+        await self._network.wait_for_registration(self._registration_timeout)
         await self.refresh_status()
         registered = self.status.registration in REGISTERED_STATES
-        self._set_state(ModemState.READY if registered else ModemState.NOT_REGISTERED,
-                        "" if registered else REGISTRATION_TEXT.get(self.status.registration or 0, "unknown"))
+        self._tracker.set_state(ModemState.READY if registered else ModemState.NOT_REGISTERED,
+                                "" if registered else REGISTRATION_TEXT.get(self.status.registration or 0, "unknown"))
         ident = self.status.identity
         self.log.info("[%s] up: %s %s rev %s, IMEI %s, operator %r, signal %s dBm, %s", self.name,
                       ident.manufacturer, ident.model, ident.revision, mask_id(ident.imei, 8), self.status.operator,
@@ -90,204 +95,58 @@ class Modem(ModemCommands):
         await self._reset()
         await self._read_identity()
         try:
-            await self._sim_state()
+            await self._sim.read_state()
         except SimLocked:
             pass
         if self.status.sim == "READY":
-            await self._read_sim_identity()
+            await self._sim.read_identity()
             self.status.smsc = await self._read_smsc()
-        await self._read_registration()
-        csq = await self._optional_info("AT+CSQ", "+CSQ:")
-        self.status.rssi = at_codec.parse_csq("+CSQ: " + csq)[0] if csq else None
-        cops = await self._optional_info("AT+COPS?", "+COPS:")
-        self.status.operator = at_codec.parse_cops("+COPS: " + cops) if cops else ""
+        await self._network.probe()
         return self.status
 
     async def _reset(self) -> None:
         if not await self.channel.resync():
             raise AtTimeout("modem does not answer AT")
         # ATZ restores the stored profile and so turns echo back on (python-gsmmodem logs); ATE0 after it.
-        await self._cmd("ATZ")
-        await self._cmd("ATE0")
-        await self._cmd("AT+CMEE=1")   # numeric +CME ERROR: <n> instead of a bare ERROR (TS 27.007 9.1)
+        await self._at.run("ATZ")
+        await self._at.run("ATE0")
+        await self._at.run("AT+CMEE=1")   # numeric +CME ERROR: <n> instead of a bare ERROR (TS 27.007 9.1)
 
     async def _read_identity(self) -> None:
         ident = self.status.identity
-        ident.manufacturer = await self._info("AT+CGMI", "+CGMI:")
-        ident.model = await self._info("AT+CGMM", "+CGMM:")
-        ident.revision = await self._info("AT+CGMR", "+CGMR:")
-        ident.imei = await self._info("AT+CGSN", "+CGSN:")
+        ident.manufacturer = await self._at.info("AT+CGMI", "+CGMI:")
+        ident.model = await self._at.info("AT+CGMM", "+CGMM:")
+        ident.revision = await self._at.info("AT+CGMR", "+CGMR:")
+        ident.imei = await self._at.info("AT+CGSN", "+CGSN:")
         self.profile = profile_for_model(ident.model)
         for command in self.profile.extra_init:
-            await self._optional(command)
-
-    async def _radio_on(self) -> None:
-        """A modem left in airplane mode (+CFUN: 4) or minimum functionality (0) never registers, and ATZ does not
-        change that (TS 27.007 8.2). Like gammu's network check, switch the radio on; before the SIM step, since
-        leaving CFUN 0 powers the SIM up and it may ask for its PIN."""
-        fun = (await self._optional_info("AT+CFUN?", "+CFUN:")).split(",")[0].strip()
-        if fun in ("", "1"):                   # on, or a device without +CFUN (Android ACM ports)
-            return
-        self.log.warning("[%s] radio was off (+CFUN: %s); switching it on", self.name, fun)
-        if not await self._optional("AT+CFUN=1", timeout=CFUN_TIMEOUT):
-            self.log.warning("[%s] the modem refused AT+CFUN=1: it will not register", self.name)
-
-    async def _unlock_sim(self) -> None:
-        state = await self._sim_state()
-        if state == "SIM PIN":
-            if not self._pin:
-                raise self._locked("the SIM asks for a PIN and none is configured", permanent=True)
-            if self._pin_rejected:
-                raise self._locked("the configured PIN was rejected before; not trying it again", True)
-            sim = await self._check_pin_record()
-            state = await self._enter_pin(sim)
-        if state != "READY":
-            raise self._locked(f"SIM state is {state!r}", permanent=True)
-
-    async def _check_pin_record(self) -> str:
-        """Before the PIN goes out: did this SIM reject this very PIN in an earlier process? Returns its record key."""
-        if self._pin_memory is None:
-            return ""
-        sim = sim_key(await self._read_iccid(), self.name)
-        if sim.startswith("modem:"):
-            self.log.warning("[%s] cannot read the SIM's ICCID; rejected PINs are recorded under the modem's name "
-                             "(another SIM in this modem is not told apart)", self.name)
-        try:
-            rejection = await asyncio.to_thread(self._pin_memory.rejection, sim, self._pin)
-        except PinMemoryUnreadable as exc:   # the safe side (see PinMemoryUnreadable): no record, no PIN at all
-            raise self._locked(str(exc), permanent=True) from exc
-        if rejection is not None:
-            raise self._locked(rejection.refusal(), permanent=True)
-        return sim
-
-    async def _enter_pin(self, sim: str) -> str:
-        """Entered once per bring-up and never retried: three wrong PINs lock the SIM to PUK. The SIM state after."""
-        self.log.info("[%s] entering SIM PIN", self.name)
-        try:
-            await self.channel.command(f'AT+CPIN="{self._pin}"', timeout=COMMAND_TIMEOUT, secret=True)
-        except (CmeError, CommandError) as exc:
-            await self._update_pin_record(sim, rejected=True)
-            raise self._locked(f"the SIM rejected the configured PIN ({exc}); not retrying", True) from exc
-        except AtError:     # no answer (timeout, port lost): the SIM may have counted it; assume it did
-            await self._update_pin_record(sim, rejected=True)
-            raise
-        await asyncio.sleep(self.profile.sim_ready_delay)
-        state = await self._sim_state()
-        if state in ("READY", "SIM PIN", "SIM PUK"):   # still locked after "OK": the PIN did not open the SIM
-            await self._update_pin_record(sim, rejected=state != "READY")
-        return state
-
-    async def _update_pin_record(self, sim: str, *, rejected: bool) -> None:
-        """A failed write is logged: this process still never retries the PIN (_pin_rejected); a restart might."""
-        self._pin_rejected = self._pin_rejected or rejected
-        if self._pin_memory is None:
-            return
-        try:
-            if rejected:
-                await asyncio.to_thread(self._pin_memory.record, sim, self.name, self._pin)
-                self.log.warning("[%s] PIN rejection recorded in %s", self.name, self._pin_memory.path)
-            else:
-                await asyncio.to_thread(self._pin_memory.forget, sim)
-        except (OSError, PinMemoryUnreadable) as exc:
-            self.log.error("[%s] cannot update the record of rejected SIM PINs: %s", self.name, exc)
-
-    async def _sim_state(self) -> str:
-        try:
-            lines = await self._retry_busy("AT+CPIN?", "+CPIN:")
-        except CmeError as exc:
-            # CME 10 SIM not inserted, 13 SIM failure: nothing software can fix.
-            raise self._locked(f"SIM not usable: {exc}", permanent=True) from exc
-        self.status.sim = at_codec.parse_cpin(first_line(lines, "+CPIN:"))
-        return self.status.sim
-
-    def _locked(self, reason: str, permanent: bool) -> SimLocked:
-        self.status.last_error = reason
-        self._set_state(ModemState.SIM_LOCKED, reason)
-        return SimLocked(reason, permanent=permanent)
-
-    async def _read_sim_identity(self) -> None:
-        ident = self.status.identity
-        ident.imsi = await self._optional_info("AT+CIMI", "+CIMI:")
-        await self._read_iccid()
-
-    async def _read_iccid(self) -> str:
-        """Readable before the PIN is entered (EF_ICCID is not PIN-protected, TS 31.102 4.1.1). ICCID has no 27.007
-        command; each vendor has its own (Quectel +QCCID, Huawei ^ICCID, SIMCom +CCID). "" if none answers."""
-        for command in ("AT+CCID", "AT+QCCID", "AT^ICCID", "AT+ICCID"):
-            iccid = await self._optional_info(command, command[2:] + ":")
-            if iccid:
-                self.status.identity.iccid = iccid.strip('"')
-                return self.status.identity.iccid
-        return ""
+            await self._at.optional(command)
 
     async def _configure_sms(self) -> None:
         try:
-            await self._retry_busy("AT+CMGF=0", None)   # PDU mode only: text mode lets user bytes run as commands
+            await self._at.retry_busy("AT+CMGF=0", None)   # PDU mode only: text mode lets user bytes run as commands
         except AtError as exc:
             self.status.last_error = f"PDU mode not supported: {exc}"
-            self._set_state(ModemState.FAILED, self.status.last_error)
+            self._tracker.set_state(ModemState.FAILED, self.status.last_error)
             raise
         if self.profile.cnmi:
-            if not await self._optional(f"AT+CNMI={self.profile.cnmi}"):
+            if not await self._at.optional(f"AT+CNMI={self.profile.cnmi}"):
                 self.log.warning("[%s] AT+CNMI refused; new messages will be found by polling", self.name)
         if self._smsc_override:
-            await self._cmd(f'AT+CSCA="{self._smsc_override}",145')
+            await self._at.run(f'AT+CSCA="{self._smsc_override}",145')
         self.status.smsc = await self._read_smsc()
         if not self.status.smsc and not self._smsc_override:
             self.log.warning("[%s] no SMSC on the SIM (AT+CSCA? empty); sends will fail with CMS 330 until one "
                              "is configured", self.name)
 
     async def _read_smsc(self) -> str:
-        line = await self._optional_info("AT+CSCA?", "+CSCA:")
-        return at_codec.parse_csca("+CSCA: " + line)[0] if line else ""
-
-    async def _enable_registration_urcs(self) -> None:
-        # +CREG=1 reports <stat> changes as URCs (TS 27.007 7.2); LTE-only modems report on +CEREG instead.
-        await self._optional("AT+CREG=1")
-        await self._optional("AT+CEREG=1")
-        await self._optional("AT+COPS=3,0")   # operator name in long alphanumeric format for +COPS?
-        await self._leave_deregistered_mode()
-
-    async def _leave_deregistered_mode(self) -> None:
-        """+COPS: 2 means someone told the modem to deregister and not look for a network (TS 27.007 7.3); it stays
-        so across resets on many modems. Automatic selection again; a manual choice (mode 1 or 4) is kept."""
-        line = await self._optional_info("AT+COPS?", "+COPS:")
-        if not line or at_codec.parse_cops_full("+COPS: " + line).mode != 2:
-            return
-        self.log.warning("[%s] the modem was deregistered (+COPS: 2); selecting the network automatically", self.name)
-        if not await self._optional("AT+COPS=0", timeout=COPS_TIMEOUT):
-            self.log.warning("[%s] the modem refused AT+COPS=0: it will not register", self.name)
-
-    async def _wait_for_registration(self) -> None:
-        deadline = time.monotonic() + self._registration_timeout
-        while True:
-            await self._read_registration()
-            if self.status.registration in REGISTERED_STATES or time.monotonic() >= deadline:
-                return
-            await asyncio.sleep(1.0)
+        line = await self._at.optional_info("AT+CSCA?", "+CSCA:")
+        return replies.parse_csca("+CSCA: " + line)[0] if line else ""
 
     # ---- status ------------------------------------------------------------------------------------------------
     async def refresh_status(self) -> ModemStatus:
-        await self._read_registration()
-        rssi, _ber = at_codec.parse_csq(first_line(await self._cmd("AT+CSQ", expect="+CSQ:"), "+CSQ:"))
-        self._update_signal(rssi)
-        cops = await self._optional_info("AT+COPS?", "+COPS:")
-        operator = at_codec.parse_cops("+COPS: " + cops) if cops else ""
-        if operator != self.status.operator and self.status.state is not ModemState.INITIALIZING:
-            self.log.info("[%s] operator: %r -> %r", self.name, self.status.operator, operator)
-        self.status.operator = operator
-        self._update_readiness()
+        await self._network.refresh()
         return self.status
-
-    async def _read_registration(self) -> None:
-        stats = []
-        for command, prefix in (("AT+CREG?", "+CREG:"), ("AT+CEREG?", "+CEREG:")):
-            line = await self._optional_info(command, prefix)
-            if line:
-                stats.append(at_codec.parse_creg(f"{prefix} {line}").stat)
-        registered = [s for s in stats if s in REGISTERED_STATES]
-        self.status.registration = registered[0] if registered else (stats[0] if stats else None)
-        self._update_readiness()
 
     # ---- sending -----------------------------------------------------------------------------------------------
     async def send_sms(self, to: str, text: str, *, status_report: bool = True,
@@ -311,40 +170,95 @@ class Modem(ModemCommands):
         lines = await self.channel.command_with_payload(
             f"AT+CMGS={part.tpdu_length}", part.hex, prompt_timeout=self.profile.prompt_timeout,
             timeout=self.profile.submit_timeout, secret=True)
-        return at_codec.parse_cmgs(first_line(lines, "+CMGS:"))
+        return replies.parse_cmgs(first_line(lines, "+CMGS:"))
 
     # ---- stored messages (TS 27.005 3.4.2, 3.5) ---------------------------------------------------------------
     async def list_stored(self) -> list[StoredPdu]:
         """Every message in the preferred storage (AT+CMGL=4: all, PDU mode), with its index."""
-        lines = await self._cmd("AT+CMGL=4", expect="+CMGL:", timeout=LIST_TIMEOUT)
+        lines = await self._at.run("AT+CMGL=4", expect="+CMGL:", timeout=LIST_TIMEOUT)
         stored: list[StoredPdu] = []
         for header, body in zip(lines, lines[1:]):
-            if header.startswith("+CMGL:") and at_codec.is_hex_line(body):
-                head = at_codec.parse_cmgl_header(header)
+            if header.startswith("+CMGL:") and replies.is_hex_line(body):
+                head = replies.parse_cmgl_header(header)
                 stored.append(StoredPdu(head.index, head.stat, body.strip(), head.length))
         return stored
 
     async def read_stored(self, index: int) -> StoredPdu | None:
         """AT+CMGR=<index>; None when the location is empty (some modems answer OK with nothing, some CMS 321)."""
         try:
-            lines = await self._cmd(f"AT+CMGR={index}", expect="+CMGR:")
+            lines = await self._at.run(f"AT+CMGR={index}", expect="+CMGR:")
         except CmsError as exc:
             if exc.code == 321:
                 return None
             raise
         for header, body in zip(lines, lines[1:]):
-            if header.startswith("+CMGR:") and at_codec.is_hex_line(body):
-                stat, _alpha, length = at_codec.parse_cmgr_header(header)
+            if header.startswith("+CMGR:") and replies.is_hex_line(body):
+                stat, _alpha, length = replies.parse_cmgr_header(header)
                 return StoredPdu(index, stat, body.strip(), length)
         return None
 
     async def delete_stored(self, index: int) -> None:
-        await self._cmd(f"AT+CMGD={index}")
+        await self._at.run(f"AT+CMGD={index}")
 
     async def acknowledge(self) -> None:
         """+CNMA after a routed +CMT/+CDS, needed only in phase 2+ service (AT+CSMS=1); errors mean "not needed"."""
-        await self._optional("AT+CNMA")
+        await self._at.optional("AT+CNMA")
 
     def _next_concat_ref(self) -> int:
         self._concat_ref = (self._concat_ref + 1) % 256
         return self._concat_ref
+
+    # ---- state (kept by the tracker; told by the outbox, the supervisor and the channel) -----------------------
+    @property
+    def can_send(self) -> bool:
+        return self.status.state is ModemState.READY and self.channel.is_open
+
+    @property
+    def not_responding(self) -> bool:
+        return self._tracker.not_responding
+
+    def pause(self, seconds: float, reason: str) -> None:
+        self._tracker.pause(seconds, reason)
+
+    async def check_answering(self, reason: str) -> bool:
+        """After a command went unanswered (no "> " prompt, a timeout before anything was submitted): does the
+        modem answer at all? The channel's resync decides (ESC, then up to three "AT" probes, a few seconds at
+        most). No answer: NOT_RESPONDING, until the supervisor's probes get one (supervisor.py)."""
+        if await self.channel.resync():
+            return True
+        self._tracker.mark_not_responding(reason)
+        return False
+
+    def mark_not_responding(self, reason: str) -> None:
+        self._tracker.mark_not_responding(reason)
+
+    def mark_answering(self) -> None:
+        self._tracker.mark_answering()
+
+    def mark_offline(self, reason: str) -> None:
+        self._tracker.mark_offline(reason)
+
+    # ---- events (events.py) ------------------------------------------------------------------------------------
+    def on(self, kind: type[E], handler: Callable[[E], None]) -> None:
+        """Call handler(event) for every `kind` event of this modem (SmsStored, ModemLost, ...). Handlers run on the
+        channel's reader: they must not send AT commands, only note or queue the work."""
+        self._events.on(kind, handler)
+
+    def handle_urc(self, urc: Urc) -> None:
+        """Called by the channel's reader for every URC: what it means (urcs.py) goes to the subscribers, this
+        modem's own state tracker first. No AT from here."""
+        try:
+            event = event_for(self.name, urc)
+        except replies.ReplyParseError as exc:
+            self.log.warning("[%s] %s URC not understood: %s", self.name, urc.name, exc)
+            return
+        if event is None:
+            self.log.debug("[%s] URC %s", self.name, urc.name)
+        else:
+            self._events.emit(event)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        """Called by the channel when its port went away (unplug, EIO): offline, then ModemLost to subscribers."""
+        reason = f"port lost: {exc}" if exc else "port closed"
+        self._tracker.mark_offline(reason)
+        self._events.emit(ModemLost(self.name, reason))

@@ -1,10 +1,12 @@
 """Part of the modem layer, behind modem.py: what a modem is and how its state moves. No AT strings here.
 
 The records (ModemState, ModemIdentity, ModemStatus, StoredPdu, SendResult, SmsSendFailed), the texts for
-registration states, and `ModemStateTracker`, the base of `modem.Modem` that keeps its state: state changes (logged,
-reported to the supervisor), readiness from registration, signal changes worth logging, what each URC does, a
-device pause, and "not responding" (a hang: the one place here that uses the channel, for its resync probe).
-Every command a modem is sent is written in modem.py.
+registration states, and `ModemStateTracker`, the object a `modem.Modem` owns and feeds to keep its state: state
+changes (logged, reported to the supervisor), readiness from registration, signal changes worth logging, a device
+pause, "not responding" and "offline". It never touches the port: the Modem hands it readings and subscribes it to
+its SignalChanged and RegistrationChanged events, and the Modem's own check_answering() runs the resync probe that
+decides a hang. Every command a modem is sent is written in
+modem.py (and sim.py, for the SIM).
 
 The states an up modem moves between, and who moves it:
 
@@ -24,14 +26,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from ..at.channel import AtChannel, Urc
-from ..at import codec as at_codec
 from ..domain.errors import AtError, ModemdError
+from .events import RegistrationChanged, SignalChanged
 
 # TS 27.007 7.2 <stat>: 1 registered home, 5 roaming; 6/7 (E-UTRAN) "registered for SMS only" still carry SMS.
 REGISTERED_STATES = frozenset({1, 5, 6, 7})
-# URCs about stored or routed SMS and reports (TS 27.005 3.4.1), and vendor "storage full" ones (Huawei ^SMMEMFULL).
-SMS_URCS = frozenset({"+CMTI", "+CMT", "+CDS", "+CDSI", "^SMMEMFULL"})
 REGISTRATION_TEXT = {0: "not registered", 1: "home", 2: "searching", 3: "denied", 4: "unknown", 5: "roaming",
                      6: "home (SMS only)", 7: "roaming (SMS only)"}
 # Signal changes smaller than this many CSQ steps (2 dB each) are normal fading and not logged.
@@ -109,17 +108,19 @@ class SmsSendFailed(ModemdError):
 
 
 class ModemStateTracker:
-    """The state half of a Modem: the attributes below are set by `Modem.__init__`; nothing here talks to the port."""
+    """What one modem is and how its state moves, owned and fed by its Modem: readings from status polls and
+    URC events, verdicts from the outbox (pause, not responding) and the supervisor (answers again, offline).
+    Talks to no port; logs through the modem's logger, so records keep its name (modemd.modem.modem)."""
 
-    name: str
-    channel: AtChannel
-    status: ModemStatus
-    log: logging.LoggerAdapter
-    _on_event: Callable[[Urc], None] | None
-    _on_state: Callable[[ModemState], None] | None
-    _resume: asyncio.TimerHandle | None = None     # ends a PAUSED state
+    def __init__(self, name: str, log: logging.LoggerAdapter,
+                 on_state: Callable[[ModemState], None] | None = None):
+        self.name = name
+        self.status = ModemStatus()
+        self.log = log
+        self._on_state = on_state
+        self._resume: asyncio.TimerHandle | None = None     # ends a PAUSED state
 
-    def _set_state(self, state: ModemState, reason: str = "") -> None:
+    def set_state(self, state: ModemState, reason: str = "") -> None:
         changed = state is not self.status.state
         if changed:
             self.log.info("[%s] state %s -> %s%s", self.name, self.status.state.value, state.value,
@@ -132,17 +133,13 @@ class ModemStateTracker:
         if changed and self._on_state:
             self._on_state(state)
 
-    @property
-    def can_send(self) -> bool:
-        return self.status.state is ModemState.READY and self.channel.is_open
-
     def _registered_state(self, reason: str) -> None:
         """Back from a pause or a hang: READY or NOT_REGISTERED, whichever the registration says."""
         if self.status.registration in REGISTERED_STATES:
-            self._set_state(ModemState.READY, reason)
+            self.set_state(ModemState.READY, reason)
         else:
-            self._set_state(ModemState.NOT_REGISTERED,
-                            REGISTRATION_TEXT.get(self.status.registration or 0, "unknown"))
+            self.set_state(ModemState.NOT_REGISTERED,
+                           REGISTRATION_TEXT.get(self.status.registration or 0, "unknown"))
 
     # ---- device pause ------------------------------------------------------------------------------------------
     def pause(self, seconds: float, reason: str) -> None:
@@ -152,7 +149,7 @@ class ModemStateTracker:
         if seconds <= 0 or self.status.state is not ModemState.READY:
             return
         self.status.last_error = reason
-        self._set_state(ModemState.PAUSED, f"{reason}; sending again in {seconds:g} s")
+        self.set_state(ModemState.PAUSED, f"{reason}; sending again in {seconds:g} s")
         self._resume = asyncio.get_running_loop().call_later(seconds, self._end_pause)
 
     def _end_pause(self) -> None:
@@ -160,23 +157,14 @@ class ModemStateTracker:
         if self.status.state is ModemState.PAUSED:
             self._registered_state("pause over")
 
-    # ---- not responding ----------------------------------------------------------------------------------------
-    async def check_answering(self, reason: str) -> bool:
-        """After a command went unanswered (no "> " prompt, a timeout before anything was submitted): does the
-        modem answer at all? The channel's resync decides (ESC, then up to three "AT" probes, a few seconds at
-        most). No answer: NOT_RESPONDING, until the supervisor's probes get one (supervisor.py)."""
-        if await self.channel.resync():
-            return True
-        self.mark_not_responding(reason)
-        return False
-
+    # ---- not responding, offline -------------------------------------------------------------------------------
     def mark_not_responding(self, reason: str) -> None:
         """The port is there but the modem does not answer. Not over a state that already says more (offline:
         the port is gone; sim_locked, failed: a human must act)."""
         if self.status.state in (ModemState.OFFLINE, ModemState.SIM_LOCKED, ModemState.FAILED):
             return
         self.status.last_error = reason
-        self._set_state(ModemState.NOT_RESPONDING, reason)
+        self.set_state(ModemState.NOT_RESPONDING, reason)
 
     def mark_answering(self) -> None:
         """The supervisor's probe was answered: a hung modem is back (ready, or not registered)."""
@@ -187,17 +175,22 @@ class ModemStateTracker:
     def not_responding(self) -> bool:
         return self.status.state is ModemState.NOT_RESPONDING
 
-    def _update_readiness(self) -> None:
+    def mark_offline(self, reason: str) -> None:
+        self.status.last_error = reason
+        self.set_state(ModemState.OFFLINE, reason)
+
+    # ---- readings ----------------------------------------------------------------------------------------------
+    def update_readiness(self) -> None:
         """Registration changes move an up modem between READY and NOT_REGISTERED; bring_up() sets the first."""
         if self.status.state not in (ModemState.READY, ModemState.NOT_REGISTERED):
             return
         if self.status.registration in REGISTERED_STATES:
-            self._set_state(ModemState.READY)
+            self.set_state(ModemState.READY)
         else:
-            self._set_state(ModemState.NOT_REGISTERED,
-                            REGISTRATION_TEXT.get(self.status.registration or 0, "unknown"))
+            self.set_state(ModemState.NOT_REGISTERED,
+                           REGISTRATION_TEXT.get(self.status.registration or 0, "unknown"))
 
-    def _update_signal(self, rssi: int | None) -> None:
+    def update_signal(self, rssi: int | None) -> None:
         """Log a signal change worth an admin's eye: to or from unknown, or by 10 dB or more (5 CSQ steps)."""
         old = self.status.rssi
         self.status.rssi = rssi
@@ -206,38 +199,17 @@ class ModemStateTracker:
         if old is None or rssi is None or abs(rssi - old) >= SIGNAL_LOG_STEP:
             self.log.info("[%s] signal: %s -> %s", self.name, _dbm_text(old), _dbm_text(rssi))
 
-    def mark_offline(self, reason: str) -> None:
-        self.status.last_error = reason
-        self._set_state(ModemState.OFFLINE, reason)
+    # ---- events (the Modem subscribes these to itself) ---------------------------------------------------------
+    def signal_changed(self, event: SignalChanged) -> None:
+        self.update_signal(event.rssi)
 
-    def handle_urc(self, urc: Urc) -> None:
-        """Called by the channel's reader for every URC: update state here, hand SMS events on. No AT from here."""
-        if urc.name in ("+CREG", "+CEREG", "+CGREG"):
-            self._on_registration_urc(urc)
-        elif urc.name == "^RSSI":
-            self._update_signal(_int_or_none(urc.line.split(":", 1)[1]))
-        elif urc.name in SMS_URCS and self._on_event:
-            self._on_event(urc)
-        else:
-            self.log.debug("[%s] URC %s", self.name, urc.name)
-
-    def _on_registration_urc(self, urc: Urc) -> None:
-        if urc.name == "+CGREG":      # packet-domain registration says nothing about SMS over CS/IMS
-            return
-        stat = at_codec.parse_creg(urc.line).stat
-        if stat != self.status.registration:
-            self.log.info("[%s] registration: %s", self.name, REGISTRATION_TEXT.get(stat, str(stat)))
-        self.status.registration = stat
-        self._update_readiness()
+    def registration_changed(self, event: RegistrationChanged) -> None:
+        """+CREG / +CEREG (TS 27.007 7.2, 10.1.22): the new <stat>, logged when it changed."""
+        if event.stat != self.status.registration:
+            self.log.info("[%s] registration: %s", self.name, REGISTRATION_TEXT.get(event.stat, str(event.stat)))
+        self.status.registration = event.stat
+        self.update_readiness()
 
 
 def _dbm_text(rssi: int | None) -> str:
     return "unknown" if rssi is None else f"{-113 + 2 * rssi} dBm"
-
-
-def _int_or_none(text: str) -> int | None:
-    try:
-        value = int(text.strip().split(",")[0])
-    except ValueError:
-        return None
-    return None if value == 99 else value

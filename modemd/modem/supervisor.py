@@ -26,6 +26,7 @@ from typing import Callable
 from ..at.channel import AtChannel, Urc
 from ..at.port_check import OTHER, PortUnavailable
 from ..domain.errors import AtError, AtTimeout, ChannelClosed, SimLocked
+from .events import ModemLost
 from .modem import Modem, ModemState
 from .pin_memory import PinMemory
 
@@ -45,8 +46,8 @@ REOPEN_AFTER_SILENCE = 60.0
 class ModemSupervisor:
     def __init__(self, name: str, port: str, *, baudrate: int = 115200, rtscts: bool = False,
                  pin: str | None = None, smsc: str | None = None, registration_timeout: float = 60.0,
-                 status_interval: float = STATUS_INTERVAL, on_event: Callable[[Urc], None] | None = None,
-                 on_state: Callable[[ModemState], None] | None = None, pin_memory: PinMemory | None = None):
+                 status_interval: float = STATUS_INTERVAL, on_state: Callable[[ModemState], None] | None = None,
+                 pin_memory: PinMemory | None = None):
         self.name = name
         self.port = port
         self._status_interval = status_interval
@@ -57,7 +58,8 @@ class ModemSupervisor:
         self.channel = AtChannel(port, baudrate=baudrate, rtscts=rtscts, on_urc=self._on_urc,
                                  on_lost=self._on_lost)
         self.modem = Modem(name, self.channel, pin=pin, smsc=smsc, registration_timeout=registration_timeout,
-                           on_event=on_event, on_state=self._on_state, pin_memory=pin_memory)
+                           on_state=self._on_state, pin_memory=pin_memory)
+        self.modem.on(ModemLost, self._modem_lost)
         # Why the last open failed (PortUnavailable.reason) and since when; None while the port opens.
         self._open_failure: str | None = None
         self._failing_since = 0.0
@@ -83,8 +85,10 @@ class ModemSupervisor:
             self._on_state_outside(state)
 
     def _on_lost(self, exc: BaseException | None) -> None:
-        self.modem.mark_offline(f"port lost: {exc}" if exc else "port closed")
-        self._lost.set()
+        self.modem.connection_lost(exc)
+
+    def _modem_lost(self, event: ModemLost) -> None:
+        self._lost.set()      # the session ends; _run opens the port again
 
     async def _run(self) -> None:
         attempt = 0

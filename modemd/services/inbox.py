@@ -1,11 +1,13 @@
-"""Inbound SMS and delivery reports: URC -> read -> decode -> store -> delete from the modem -> notify.
+"""Inbound SMS and delivery reports: modem event -> read -> decode -> store -> delete from the modem -> notify.
 
-The channel's reader hands URCs over synchronously; they only go into a per-modem queue here (no AT from inside
-the reader). A worker per modem drains the queue with AT commands, which share the channel's one-command lock with
-the outbox, so sends and reads interleave safely. A message is deleted from the modem only after it is committed,
-so a crash in between means it is read again, and the store drops the repeat. Every (re)connect sweeps the storage
-(AT+CMGL=4) for what arrived while modemd was away, and a periodic sweep catches missed URCs and frees a full SIM;
-devices without usable +CNMI (Android phones) are swept more often (their profile says poll_inbox).
+Each modem's events (modemd.modem.events: SmsStored, StatusReportStored, SmsDelivered, StatusReport, SmsStorageFull)
+are subscribed to when the modem is attached. Their handlers run synchronously on the channel's reader, so they only
+put the event into a per-modem queue here (no AT from inside the reader); the inbox never sees an AT line. A worker
+per modem drains the queue through the modem's storage methods, whose AT commands share the channel's one-command
+lock with the outbox, so sends and reads interleave safely. A message is deleted from the modem only after it is
+committed, so a crash in between means it is read again, and the store drops the repeat. Every (re)connect sweeps
+the storage (AT+CMGL=4) for what arrived while modemd was away, and a periodic sweep catches missed URCs and frees a
+full SIM; devices without usable +CNMI (Android phones) are swept more often (their profile says poll_inbox).
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from ..codec import pdu
-from ..at.channel import Urc
 from ..domain.errors import AtError, StorageError
 from ..domain.redact import mask_number
 from ..domain.sms import new_message_id
+from ..modem.events import SmsDelivered, SmsStorageFull, SmsStored, StatusReport, StatusReportStored
 from ..store.sqlite.inbox import InboundPart, InboxMessage, InboxStore
 
 log = logging.getLogger(__name__)
@@ -42,25 +44,21 @@ class StorageModem(Protocol):
 
     @property
     def profile(self): ...
+    def on(self, kind: type, handler: Callable[[object], None]) -> None: ...
     async def list_stored(self): ...
     async def read_stored(self, index: int): ...
     async def delete_stored(self, index: int) -> None: ...
     async def acknowledge(self) -> None: ...
 
 
+# What the inbox does for each modem event: read a stored location, take a routed PDU, or (storage full) look at
+# everything. All of them are only queued by the handler.
+INBOX_EVENTS = (SmsStored, StatusReportStored, SmsDelivered, StatusReport, SmsStorageFull)
+
+
 @dataclass(frozen=True)
 class _Sweep:
-    pass
-
-
-@dataclass(frozen=True)
-class _Stored:
-    index: int
-
-
-@dataclass(frozen=True)
-class _Routed:
-    urc: Urc
+    """Read the whole storage: after a (re)connect, now and then as a safety net, or when an event asks for it."""
 
 
 class Inbox:
@@ -76,8 +74,11 @@ class Inbox:
         self._reaper: asyncio.Task | None = None
 
     def attach(self, modem: StorageModem) -> None:
+        """Serve `modem`: its inbox events are queued for a worker of its own, which reads what they announce."""
         worker = _ModemInbox(self, modem)
         self._workers[modem.name] = worker
+        for kind in INBOX_EVENTS:
+            modem.on(kind, worker.put)
         worker.start()
 
     def start(self) -> None:
@@ -87,19 +88,6 @@ class Inbox:
         if self._reaper:
             self._reaper.cancel()
         await asyncio.gather(*(w.stop() for w in self._workers.values()), return_exceptions=True)
-
-    def handle_urc(self, modem_name: str, urc: Urc) -> None:
-        """From the channel's reader: queue the work, never block."""
-        worker = self._workers.get(modem_name)
-        if worker is None:
-            return
-        if urc.name in ("+CMTI", "+CDSI"):
-            index = _last_int(urc.line)     # '+CMTI: "SM",3' / '+CDSI: "SM",3' (TS 27.005 3.4.1)
-            worker.put(_Stored(index) if index is not None else _Sweep())
-        elif urc.name in ("+CMT", "+CDS"):
-            worker.put(_Routed(urc))
-        else:                               # storage-full indications and the like: look at everything
-            worker.put(_Sweep())
 
     def modem_up(self, modem_name: str) -> None:
         """After every (re)connect: read what arrived while we were away."""
@@ -143,6 +131,7 @@ class _ModemInbox:
             await asyncio.gather(self._task, return_exceptions=True)
 
     def put(self, item) -> None:
+        """Queue work; called on the channel's reader for events, so it never blocks and never does AT I/O."""
         self.queue.put_nowait(item)
 
     async def _run(self) -> None:
@@ -162,15 +151,15 @@ class _ModemInbox:
                 log.exception("[%s] inbox worker error", self.modem.name)
 
     async def _handle(self, item) -> None:
-        if isinstance(item, _Sweep):
-            for stored in await self.modem.list_stored():
-                await self._take(stored)
-        elif isinstance(item, _Stored):
+        if isinstance(item, (SmsStored, StatusReportStored)) and item.index is not None:
             stored = await self.modem.read_stored(item.index)
             if stored is not None:
                 await self._take(stored)
-        elif isinstance(item, _Routed):
-            await self._routed(item.urc)
+        elif isinstance(item, (SmsDelivered, StatusReport)):
+            await self._routed(item)
+        else:   # a sweep, a full storage, or something stored where the modem did not say: look at everything
+            for stored in await self.modem.list_stored():
+                await self._take(stored)
 
     async def _take(self, stored) -> None:
         """Store what the location holds, then free it. Our own stored SUBMITs (stat 2/3) are left alone."""
@@ -179,11 +168,9 @@ class _ModemInbox:
         if await self._process(stored.hex, stored.tpdu_length):
             await self.modem.delete_stored(stored.index)
 
-    async def _routed(self, urc: Urc) -> None:
-        if urc.body is None:
-            return
-        length = _routed_length(urc)
-        await self._process(urc.body, length)
+    async def _routed(self, event: SmsDelivered | StatusReport) -> None:
+        """Routed, not stored: nothing to delete; +CNMA acknowledges it where the service needs that."""
+        await self._process(event.pdu, event.length)
         await self.modem.acknowledge()
 
     async def _process(self, hex_pdu: str, length: int | None) -> bool:
@@ -225,18 +212,6 @@ class _ModemInbox:
         else:
             log.debug("[%s] status report for mr=%d (status 0x%02X) changed nothing", self.modem.name,
                       report.message_reference, report.status)
-
-
-def _routed_length(urc: Urc) -> int | None:
-    """'+CMT: [<alpha>],<length>' / '+CDS: <length>' (TS 27.005 3.4.1): the TPDU length is the last field."""
-    return _last_int(urc.line)
-
-
-def _last_int(line: str) -> int | None:
-    try:
-        return int(line.rsplit(",", 1)[-1].split(":", 1)[-1].strip())
-    except ValueError:
-        return None
 
 
 def _digest(hex_pdu: str) -> str:
