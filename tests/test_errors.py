@@ -2,9 +2,9 @@
 
 import pytest
 
+from modemd.domain.error_codes import cme_code_for_text, cme_meaning, cms_code_for_text, cms_meaning
 from modemd.domain.errors import (AtError, AtTimeout, ChannelClosed, CmeError, CmsError, CommandError, ErrorClass,
-                                  ModemdError, PromptNotReceived, SimLocked, classify, cme_code_for_text, cme_meaning,
-                                  cms_already_accepted, cms_code_for_text, cms_meaning)
+                                  ModemdError, PromptNotReceived, SimLocked, classify, cms_already_accepted)
 
 T, P, S, A, U = (ErrorClass.TRANSIENT, ErrorClass.PERMANENT, ErrorClass.DEVICE_STATE, ErrorClass.AMBIGUOUS,
                  ErrorClass.UNKNOWN)

@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Union
 
-from ..domain.errors import (AtError, CmeError, CmsError, CommandError, cme_code_for_text,
-                             cms_code_for_text)
+from ..domain.error_codes import cme_code_for_text, cms_code_for_text
+from ..domain.errors import AtError, CmeError, CmsError, CommandError
 
 # Longest line we keep: a +CMGL/+CMGR PDU line is at most ~2*(12+176)=376 hex chars; 4 KiB leaves room for
 # long +CUSD / ^SYSCFGEX test answers and still bounds a stream of garbage with no newline.
