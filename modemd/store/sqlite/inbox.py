@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from ...codec import gsm7
+from ...domain.delivery import settle
 from ...domain.sms import State
 from .queue import Store, write_event
 
@@ -172,33 +173,17 @@ def _apply_report(conn: sqlite3.Connection, modem: str, reference: int, recipien
 
 def _settle(conn: sqlite3.Connection, message_id: str, state: str, refs: list[int], reports: dict,
             at: float) -> tuple[str, str] | None:
-    """TS 23.040 9.2.3.15 TP-ST: 0x00-0x1F completed (0x00 delivered), 0x20-0x3F still trying, 0x40+ failed.
-    A multipart message is delivered when every part is; one failed part fails it."""
+    """Only a sent message is settled by its reports (domain.delivery: what TP-ST means, how parts add up)."""
     if state != State.SENT.value:
         return None
-    statuses = [reports.get(str(ref)) for ref in refs]
-    if any(s is not None and s >= 0x40 for s in statuses):
-        failed = next(s for s in statuses if s is not None and s >= 0x40)
+    outcome = settle([reports.get(str(ref)) for ref in refs])
+    if outcome is None:
+        return None
+    if outcome.state is State.FAILED:
         conn.execute("UPDATE messages SET state = 'failed', updated_at = ?, error_code = ?, error_text = ? "
-                     "WHERE id = ? AND state = 'sent'", (at, f"ST {failed}", _report_text(failed), message_id))
-        write_event(conn, message_id, at, State.SENT, State.FAILED, f"delivery report: {_report_text(failed)}")
-        return message_id, State.FAILED.value
-    if all(s is not None and s < 0x20 for s in statuses):
+                     "WHERE id = ? AND state = 'sent'", (at, outcome.error_code, outcome.error_text, message_id))
+    else:
         conn.execute("UPDATE messages SET state = 'delivered', updated_at = ?, delivered_at = ? "
                      "WHERE id = ? AND state = 'sent'", (at, at, message_id))
-        write_event(conn, message_id, at, State.SENT, State.DELIVERED, "delivery report")
-        return message_id, State.DELIVERED.value
-    return None
-
-
-_REPORT_TEXT = {0x00: "delivered", 0x01: "forwarded, delivery not confirmed", 0x02: "replaced",
-                0x40: "remote procedure error", 0x41: "incompatible destination", 0x42: "connection rejected by SME",
-                0x43: "not obtainable", 0x44: "quality of service not available", 0x45: "no interworking available",
-                0x46: "validity period expired", 0x47: "deleted by originating SME", 0x48: "deleted by SC",
-                0x49: "message does not exist", 0x60: "congestion (gave up)", 0x61: "SME busy (gave up)",
-                0x62: "no response from SME (gave up)", 0x63: "service rejected (gave up)",
-                0x64: "quality of service not available (gave up)", 0x65: "error in SME (gave up)"}
-
-
-def _report_text(status: int) -> str:
-    return _REPORT_TEXT.get(status, f"failed (TP-ST 0x{status:02X})")
+    write_event(conn, message_id, at, State.SENT, outcome.state, outcome.reason)
+    return message_id, outcome.state.value
