@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from ...codec import gsm7
 from ...domain.delivery import settle
 from ...domain.sms import State
-from .queue import Store, write_event
+from .queue import Store
+from .transitions import move
 
 
 
@@ -180,10 +181,9 @@ def _settle(conn: sqlite3.Connection, message_id: str, state: str, refs: list[in
     if outcome is None:
         return None
     if outcome.state is State.FAILED:
-        conn.execute("UPDATE messages SET state = 'failed', updated_at = ?, error_code = ?, error_text = ? "
-                     "WHERE id = ? AND state = 'sent'", (at, outcome.error_code, outcome.error_text, message_id))
+        sets = {"error_code": outcome.error_code, "error_text": outcome.error_text}
     else:
-        conn.execute("UPDATE messages SET state = 'delivered', updated_at = ?, delivered_at = ? "
-                     "WHERE id = ? AND state = 'sent'", (at, at, message_id))
-    write_event(conn, message_id, at, State.SENT, outcome.state, outcome.reason)
+        sets = {"delivered_at": at}
+    if move(conn, message_id, State.SENT, outcome.state, outcome.reason, at, sets=sets) is None:
+        return None
     return message_id, outcome.state.value

@@ -13,8 +13,9 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Callable
 
-from ...domain.sms import OutboundSms
+from ...domain.sms import OutboundSms, State
 from .queue import Store, insert_message
+from .transitions import move
 from .limits import Limit, RateLimited, RateIndex, index_of
 
 __all__ = ["OtpStore", "Verification", "VerifyOutcome", "Limit", "RateLimited", "LOCK_DECAY"]
@@ -24,6 +25,7 @@ __all__ = ["OtpStore", "Verification", "VerifyOutcome", "Limit", "RateLimited", 
 # After this long without a wrong code, a number's run of consecutive failures starts again: the lock is a
 # defence against guessing, not a sentence (NIST SP 800-63B 5.2.2 allows the lock to lift after a while).
 LOCK_DECAY = 24 * 3600.0
+SUPERSEDED = "superseded by a newer code"
 
 
 @dataclass(frozen=True)
@@ -97,10 +99,9 @@ def _issue(conn: sqlite3.Connection, index: RateIndex, v: Verification, sms: Out
     # Only the same app's: two apps sending codes to one person (a shop and a bank) keep their own codes.
     old = conn.execute("UPDATE otp_verifications SET status = 'superseded' WHERE app = ? AND destination = ? AND "
                        "status = 'pending' RETURNING message_id", (v.app, v.destination)).fetchall()
-    for row in old:
-        conn.execute("UPDATE messages SET state = 'canceled', body = NULL, updated_at = ?, error_text = "
-                     "'superseded by a newer code' WHERE id = ? AND state = 'queued'", (v.created_at,
-                                                                                       row["message_id"]))
+    for row in old:           # a code already on its way (sending, sent) stays as it is: compare-and-set
+        move(conn, row["message_id"], State.QUEUED, State.CANCELED, SUPERSEDED, v.created_at,
+             sets={"body": None, "error_text": SUPERSEDED})
     conn.execute("INSERT INTO otp_verifications (id, destination, code_hmac, created_at, expires_at, attempts, "
                  "max_attempts, status, message_id, app) VALUES (?, ?, ?, ?, ?, 0, ?, 'pending', ?, ?)",
                  (v.id, v.destination, v.code_hmac, v.created_at, v.expires_at, v.max_attempts, v.message_id,
