@@ -8,7 +8,8 @@ import pytest
 
 from modemd.codec import gsm7
 from modemd.store.sqlite.queue import Store
-from modemd.store.sqlite.inbox import REPORT_MATCH_SQL, InboundPart, InboxStore
+from modemd.store import InboundPart
+from modemd.store.sqlite.inbox import REPORT_MATCH_SQL, InboxStore
 
 
 @pytest.fixture

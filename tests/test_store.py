@@ -11,7 +11,8 @@ import time
 
 from modemd.domain.sms import OutboundSms, Priority, State, new_message_id
 from modemd.store.sqlite.schema import MIGRATIONS
-from modemd.store.sqlite.queue import IDEMPOTENCY_WINDOW, Store
+from modemd.store import IDEMPOTENCY_WINDOW
+from modemd.store.sqlite.queue import Store
 
 
 def make(text="hi", *, priority=Priority.NORMAL, deadline=None, key=None, now=None, due=None) -> OutboundSms:
@@ -297,7 +298,8 @@ async def test_expiry_and_recovery_log_each_message_they_move(store):
 
 async def test_a_superseded_otp_message_is_canceled_through_the_gate_with_its_event(store):
     from modemd.domain.sms import Kind
-    from modemd.store.sqlite.otp import OtpStore, Verification
+    from modemd.store import Verification
+    from modemd.store.sqlite.otp import OtpStore
     otp = OtpStore(store)
     now = time.time()
     ids = []
@@ -312,3 +314,31 @@ async def test_a_superseded_otp_message_is_canceled_through_the_gate_with_its_ev
     assert [(e["from_state"], e["to_state"], e["reason"]) for e in await store.events(ids[0])] == [
         (None, "queued", "accepted"), ("queued", "canceled", "superseded by a newer code")]
     assert (await store.get(ids[1])).state is State.QUEUED
+
+
+# ---- the interface (modemd/store/interface.py) and its SQLite classes ----------------------------------------------
+def _shape(function) -> list[tuple]:
+    import inspect
+    shape = []
+    for p in inspect.signature(function).parameters.values():
+        default = p.default if p.default is inspect.Parameter.empty or not callable(p.default) else "a function"
+        shape.append((p.name, p.kind, default))
+    return shape
+
+
+def test_the_sqlite_classes_offer_what_the_interface_declares():
+    """Each method of the Protocols, by name, with the same parameters (names, kinds, defaults), as a coroutine."""
+    import inspect
+    import modemd.store as interface
+    from modemd.store.sqlite.inbox import InboxStore
+    from modemd.store.sqlite.otp import OtpStore
+    from modemd.store.sqlite.webhooks import WebhookStore
+    pairs = [(interface.Store, Store), (interface.OtpStore, OtpStore), (interface.InboxStore, InboxStore),
+             (interface.WebhookStore, WebhookStore)]
+    for protocol, backend in pairs:
+        declared = [n for n, f in vars(protocol).items() if inspect.iscoroutinefunction(f)]
+        assert declared, protocol
+        for name in declared:
+            implemented = getattr(backend, name, None)
+            assert inspect.iscoroutinefunction(implemented), f"{backend.__name__}.{name} is missing"
+            assert _shape(implemented) == _shape(getattr(protocol, name)), f"{backend.__name__}.{name}"

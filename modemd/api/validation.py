@@ -23,13 +23,12 @@ from ..codec import pdu
 from .auth import App, TokenSet
 from ..config.model import LimitsConfig
 from ..services.otp import region_of
-from ..store.sqlite.limits import Limit
+from ..store import Limit
 from .metrics import Metrics
 from ..domain.numbers import InvalidNumber, normalize
 from ..services.otp import OtpService
 from ..domain.sms import Priority
-from ..store.sqlite.queue import Store
-from ..store.sqlite.inbox import InboxStore
+from ..store import InboxStore, Store
 
 MAX_TTL = 7 * 24 * 3600          # a queued message older than a week is not what anyone still wants sent
 MAX_IDEMPOTENCY_KEY = 255

@@ -22,7 +22,7 @@ from ..at.channel import Urc
 from ..domain.errors import AtError, StorageError
 from ..domain.redact import mask_number
 from ..domain.sms import new_message_id
-from ..store.sqlite.inbox import InboundPart, InboxMessage, InboxStore
+from ..store import InboundPart, InboxMessage, InboxStore
 
 log = logging.getLogger(__name__)
 

@@ -1,51 +1,24 @@
-"""SQL for inbound SMS (parts, reassembly, inbox) and delivery reports. Shares the database with store.py.
+"""SQL for inbound SMS (parts, reassembly, inbox) and delivery reports. Shares the database with queue.py.
 
 Parts are stored before the modem's copy is deleted, keyed so that reading the same part twice (a re-sweep after a
 reconnect, a duplicated +CMTI) stores it once. A message enters `inbox` when all its parts are here, or after the
 reassembly timeout with what arrived (marked incomplete). Each inbox row is an event for webhooks (sms:received).
+
+A delivery report is matched to its message here (REPORT_MATCH_SQL); what its TP-ST means and how the reports of
+a message's parts add up is domain.delivery; the move itself goes through transitions.move.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 
 from ...codec import gsm7
 from ...domain.delivery import settle
 from ...domain.sms import State
+from ..records import InboundPart, InboxMessage
 from .queue import Store
 from .transitions import move
-
-
-
-@dataclass(frozen=True)
-class InboundPart:
-    modem: str
-    sender: str
-    ref: int              # -1: not concatenated
-    total: int
-    seq: int
-    text: str
-    sc_timestamp: float | None
-    received_at: float
-    pdu_digest: str
-    encoding: str = ""    # "gsm7" (data = septet values), "ucs2" (UTF-16BE octets), "8bit"; "" = text only
-    data: bytes | None = None
-    shift: tuple[int, int] = (0, 0)   # GSM-7 national language (locking, single) shift ids (TS 23.038 A.2/A.3)
-
-
-@dataclass(frozen=True)
-class InboxMessage:
-    id: str
-    modem: str
-    sender: str
-    text: str
-    parts: int
-    complete: bool
-    sc_timestamp: float | None
-    received_at: float
-    seq: int = 0
 
 
 def _inbox_row(row: sqlite3.Row) -> InboxMessage:
@@ -55,6 +28,8 @@ def _inbox_row(row: sqlite3.Row) -> InboxMessage:
 
 
 class InboxStore:
+    """store.InboxStore on SQLite, in the file of `store`."""
+
     def __init__(self, store: Store):
         self.db = store.db
 

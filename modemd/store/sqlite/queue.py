@@ -9,20 +9,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .database import Database, Refused
-from .limits import Limit, index_of
+from ..errors import IdempotencyMismatch, QueueFull
+from ..records import IDEMPOTENCY_WINDOW, Enqueued, Limit
+from .database import Database
+from .limits import index_of
 from .schema import MIGRATIONS
 from .transitions import move, write_event
 from ...domain.sms import Kind, OutboundSms, Priority, State, can_move
-
-IDEMPOTENCY_WINDOW = 24 * 3600.0   # a repeated Idempotency-Key within 24 h returns the first message
-
-
-
 
 _COLUMNS = ("id, kind, destination, body, parts, priority, state, attempts, next_attempt_at, deadline, created_at, "
             "updated_at, sent_at, delivered_at, error_code, error_text, modem, refs, possible_duplicate, "
@@ -41,26 +37,9 @@ def _row_to_sms(row: sqlite3.Row) -> OutboundSms:
         request_digest=row["request_digest"])
 
 
-class IdempotencyMismatch(Refused):
-    """An Idempotency-Key the app used before, now with a different request: nothing is queued."""
-
-    def __init__(self, first: OutboundSms):
-        super().__init__(f"the Idempotency-Key was used for message {first.id} with a different request")
-        self.first = first
-
-
-class QueueFull(Refused):
-    """The queue holds as many messages as it may (LimitsConfig.max_queued, less the OTP reserve for plain SMS):
-    back-pressure, nothing queued. The client tries again later."""
-
-
-@dataclass(frozen=True)
-class Enqueued:
-    message: OutboundSms
-    created: bool          # False: an earlier request with the same Idempotency-Key is returned
-
-
 class Store:
+    """store.Store on SQLite; also the file the other record kinds (OtpStore, InboxStore, WebhookStore) share."""
+
     def __init__(self, path: Path):
         self.path = path
         self.db = Database(path)
