@@ -314,6 +314,12 @@ async def test_a_superseded_otp_message_is_canceled_through_the_gate_with_its_ev
     assert [(e["from_state"], e["to_state"], e["reason"]) for e in await store.events(ids[0])] == [
         (None, "queued", "accepted"), ("queued", "canceled", "superseded by a newer code")]
     assert (await store.get(ids[1])).state is State.QUEUED
+    # Webhooks read the event log: a cancel is not an event they announce, so the new row sends nothing.
+    from modemd.store import HookSpec
+    from modemd.store.sqlite.webhooks import WebhookStore
+    every = HookSpec("all", frozenset({"sms:sent", "sms:delivered", "sms:failed", "sms:expired", "sms:received"}))
+    await store.db.write(lambda conn: conn.execute("UPDATE webhook_cursors SET position = 0"))
+    assert await WebhookStore(store).capture(lambda: [every], lambda e, h: ("evt", "{}"), now) == (0, False)
 
 
 # ---- the interface (modemd/store/interface.py) and its SQLite classes ----------------------------------------------
