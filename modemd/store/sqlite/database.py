@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 # A request that raises Refused (store.errors: a rate limit, a full queue) has written nothing; like any exception a
 # request raises, it fails that request alone and the others in its batch commit.
+
 # Largest number of write requests committed in one transaction: bounds how long a single commit can hold the
 # writer (and the latency of the last request in it).
 MAX_BATCH = 1000
