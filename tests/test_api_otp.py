@@ -222,12 +222,13 @@ async def test_verify_attempts_per_number_are_rate_limited(tmp_path):
 from modemd.services.otp import check_template, new_code, region_of  # noqa: E402
 from modemd.domain.numbers import country_of  # noqa: E402
 from modemd.domain.sms import OutboundSms  # noqa: E402
-from modemd.store.sqlite.otp import Limit, RateLimited, Verification, index_of  # noqa: E402
+from modemd.store import Limit, RateLimited, Verification  # noqa: E402
+from modemd.store.sqlite.limits import index_of, table_retry_after  # noqa: E402
 
 
 async def test_rate_index_agrees_with_the_table(tmp_path):
     """Random hits on a few buckets with irregular times (some going back); after each, every limit asked of the
-    index gives what SQL over rate_events gives (Limit.retry_after), including refusals and rolled-back hits."""
+    index gives what SQL over rate_events gives (table_retry_after), including refusals and rolled-back hits."""
     import random
     rng = random.Random(4)
     store = Store(tmp_path / "modemd.db")
@@ -252,7 +253,7 @@ async def test_rate_index_agrees_with_the_table(tmp_path):
                 for limit in limits + [Limit(b, n, w) for b in buckets for n in (1, 3, 6)
                                        for w in (1.0, windows[b.partition(":")[0]])]:
                     index.sync(conn, now)          # also trims (every TRIM_EVERY seconds of `now`)
-                    expected = limit.retry_after(conn, now)
+                    expected = table_retry_after(conn, limit, now)
                     if index.covers(conn, limit, now):
                         answered["index"] += 1
                         assert index.retry_after(limit, now) == pytest.approx(expected, abs=1e-9), (step, limit)

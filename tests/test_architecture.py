@@ -120,3 +120,16 @@ def test_no_import_cycles():
                 visit(dep, trail + [node])
     for name in GRAPH:
         visit(name, [])
+
+
+def test_only_the_daemon_knows_the_store_backend():
+    """Services and the API call the store's interface (modemd/store/__init__.py); the daemon builds the SQLite
+    backend. The interface itself names no backend and no sqlite3 type, so a second backend can go beside sqlite/."""
+    backend = "modemd.store.sqlite"
+    for name, (ours, others, _) in GRAPH.items():
+        if name.startswith(backend + ".") or name == backend or package_of(name) == "daemon":
+            continue
+        assert not {dep for dep in ours if dep == backend or dep.startswith(backend + ".")}, \
+            f"{name} imports the SQLite backend: take the interface and records from modemd.store"
+        if package_of(name) == "store":
+            assert "sqlite3" not in others, f"{name} is part of the store's interface: no sqlite3 there"

@@ -80,7 +80,7 @@ async def test_many_concurrent_writes_are_durable_on_return(db, tmp_path):
 
 
 async def test_a_refusal_before_any_write_does_not_roll_back_its_batch(db):
-    from modemd.store.sqlite.database import Refused
+    from modemd.store import Refused
     calls = []
 
     def refuse(conn):

@@ -8,7 +8,8 @@ import pytest
 
 from modemd.codec import gsm7
 from modemd.store.sqlite.queue import Store
-from modemd.store.sqlite.inbox import REPORT_MATCH_SQL, InboundPart, InboxStore
+from modemd.store import InboundPart
+from modemd.store.sqlite.inbox import REPORT_MATCH_SQL, InboxStore
 
 
 @pytest.fixture
@@ -99,5 +100,51 @@ async def test_a_delivery_report_finds_its_message_among_many_sent_through_the_i
             return " ".join(str(row[3]) for row in rows)
         # Three of the columns narrow the search (it runs on the event loop: no scan of every sent message).
         assert "messages_report_match (modem=? AND <expr>=? AND sent_at>?)" in await store.db.read(plan)
+    finally:
+        await store.close()
+
+
+async def sent(store, message_id: str, refs: list[int]) -> None:
+    from modemd.domain.sms import OutboundSms
+    now = time.time()
+    await store.enqueue(OutboundSms(id=message_id, to="+447700900123", text="hi", parts=len(refs),
+                                    next_attempt_at=now, created_at=now, updated_at=now))
+    assert (await store.claim_next("m0")).id == message_id
+    assert await store.mark_sent(message_id, refs, purge_text=False)
+
+
+async def test_a_multipart_message_is_delivered_when_its_last_part_is_and_logs_the_move_once(tmp_path):
+    store = Store(tmp_path / "reports.db")
+    await store.open()
+    try:
+        inbox = InboxStore(store)
+        await sent(store, "msg_multi", [10, 11, 12])
+        report = lambda ref, status: inbox.apply_status_report("m0", ref, "+447700900123", status, 5.0,  # noqa
+                                                               time.time(), 3600.0)
+        assert await report(10, 0x00) is None
+        assert await report(12, 0x21) is None              # still trying
+        assert await report(11, 0x00) is None
+        assert await report(12, 0x00) == ("msg_multi", "delivered")
+        assert await report(12, 0x00) is None              # a repeat finds it delivered: nothing moves again
+        got = await store.get("msg_multi")
+        assert got.state.value == "delivered" and got.delivered_at == 5.0
+        assert [(e["from_state"], e["to_state"], e["reason"]) for e in (await store.events("msg_multi"))[-1:]] == [
+            ("sent", "delivered", "delivery report")]
+    finally:
+        await store.close()
+
+
+async def test_one_failed_part_fails_the_message_with_its_status(tmp_path):
+    store = Store(tmp_path / "reports.db")
+    await store.open()
+    try:
+        inbox = InboxStore(store)
+        await sent(store, "msg_lost", [20, 21])
+        assert await inbox.apply_status_report("m0", 20, "+447700900123", 0x00, None, 7.0, 3600.0) is None
+        assert await inbox.apply_status_report("m0", 21, "+447700900123", 0x46, None, 8.0, 3600.0) == (
+            "msg_lost", "failed")
+        got = await store.get("msg_lost")
+        assert (got.state.value, got.error_code, got.error_text) == ("failed", "ST 70", "validity period expired")
+        assert (await store.events("msg_lost"))[-1]["reason"] == "delivery report: validity period expired"
     finally:
         await store.close()

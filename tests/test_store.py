@@ -11,7 +11,8 @@ import time
 
 from modemd.domain.sms import OutboundSms, Priority, State, new_message_id
 from modemd.store.sqlite.schema import MIGRATIONS
-from modemd.store.sqlite.queue import IDEMPOTENCY_WINDOW, Store
+from modemd.store import IDEMPOTENCY_WINDOW
+from modemd.store.sqlite.queue import Store
 
 
 def make(text="hi", *, priority=Priority.NORMAL, deadline=None, key=None, now=None, due=None) -> OutboundSms:
@@ -203,3 +204,147 @@ async def test_an_otp_failed_by_crash_recovery_loses_its_text(tmp_path):
         assert (await store.get("msg_sms")).text == "123456 is your code"   # plain SMS keep theirs (retention)
     finally:
         await store.close()
+
+
+# ---- the one gate for state (store/sqlite/transitions.py) ----------------------------------------------------------
+def _sql_strings(path) -> list[str]:
+    """Every string literal of a module, adjacent literals and f-strings joined as Python joins them ({} for a
+    placeholder): the SQL statements, whole, however the source wraps them."""
+    import ast
+    nodes = list(ast.walk(ast.parse(path.read_text(encoding="utf-8"))))
+    pieces = {id(v) for node in nodes if isinstance(node, ast.JoinedStr) for v in node.values}
+    texts = []
+    for node in nodes:
+        if isinstance(node, ast.JoinedStr):
+            texts.append("".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in pieces:
+            texts.append(node.value)
+    return texts
+
+
+def test_one_statement_in_modemd_writes_the_state_of_a_message():
+    import re
+    from pathlib import Path
+    package = Path(__file__).resolve().parent.parent / "modemd"
+    writers = []
+    for path in sorted(package.rglob("*.py")):
+        for text in _sql_strings(path):
+            for match in re.finditer(r"\bUPDATE\s+(?:OR\s+\w+\s+)?messages\s+SET\b(.*?)(?:\bWHERE\b|$)", text,
+                                     re.I | re.S):
+                if re.search(r"\bstate\s*=", match.group(1), re.I):
+                    writers.append(str(path.relative_to(package)))
+            assert not re.search(r"\b(?:REPLACE|INSERT\s+OR\s+REPLACE)\s+INTO\s+messages\b", text, re.I), path
+    assert writers == ["store/sqlite/transitions.py"], writers
+
+
+async def test_the_gate_refuses_a_move_the_transition_table_does_not_have(store):
+    from modemd.store.sqlite.transitions import move
+    sms = make()
+    await store.enqueue(sms)
+    for src, dst in ((State.QUEUED, State.SENT), (State.DELIVERED, State.QUEUED), (State.EXPIRED, State.QUEUED)):
+        try:
+            await store.db.write(lambda conn: move(conn, sms.id, src, dst, "no", time.time()))
+        except ValueError:
+            continue
+        raise AssertionError(f"{src.value} -> {dst.value} was allowed")
+    assert (await store.get(sms.id)).state is State.QUEUED
+    assert [e["to_state"] for e in await store.events(sms.id)] == ["queued"]
+
+
+async def test_a_stale_move_changes_nothing_and_logs_nothing(store):
+    from modemd.store.sqlite.transitions import move
+    sms = make()
+    await store.enqueue(sms)
+    # The message is queued, not sending: the compare-and-set finds no row.
+    assert await store.db.write(lambda conn: move(conn, sms.id, State.SENDING, State.SENT, "sent", 1.0)) is None
+    assert await store.db.write(lambda conn: move(conn, "msg_none", State.QUEUED, State.SENDING, "x", 1.0)) is None
+    assert [e["to_state"] for e in await store.events(sms.id)] == ["queued"]
+
+
+async def test_each_move_writes_its_event_in_the_same_transaction(store):
+    from modemd.store.sqlite.transitions import move
+    sms = make()
+    await store.enqueue(sms)
+
+    def moved_then_failed(conn):
+        move(conn, sms.id, State.QUEUED, State.CANCELED, "canceled", time.time())
+        raise RuntimeError("the request fails after the move")
+    try:
+        await store.db.write(moved_then_failed)
+    except RuntimeError:
+        pass
+    assert (await store.get(sms.id)).state is State.QUEUED
+    assert [e["to_state"] for e in await store.events(sms.id)] == ["queued"]
+    assert await store.cancel(sms.id)
+    assert [(e["from_state"], e["to_state"], e["reason"]) for e in await store.events(sms.id)] == [
+        (None, "queued", "accepted"), ("queued", "canceled", "canceled by client")]
+
+
+async def test_expiry_and_recovery_log_each_message_they_move(store):
+    now = time.time()
+    late, busy = make("late", deadline=now - 1), make("busy")
+    await store.enqueue(busy)
+    await store.claim_next("m0")
+    await store.enqueue(late)
+    assert await store.expire_due(now) == [late.id]
+    assert await store.recover_interrupted(max_attempts=3, max_ambiguous=1) == [busy.id]
+    assert [(e["from_state"], e["to_state"], e["reason"]) for e in (await store.events(late.id))[1:]] == [
+        ("queued", "expired", "deadline passed")]
+    assert [(e["from_state"], e["to_state"]) for e in (await store.events(busy.id))[1:]] == [
+        ("queued", "sending"), ("sending", "queued")]
+    got = await store.get(busy.id)
+    assert got.possible_duplicate and got.ambiguous == 1 and got.attempts == 1
+
+
+async def test_a_superseded_otp_message_is_canceled_through_the_gate_with_its_event(store):
+    from modemd.domain.sms import Kind
+    from modemd.store import Verification
+    from modemd.store.sqlite.otp import OtpStore
+    otp = OtpStore(store)
+    now = time.time()
+    ids = []
+    for n in range(2):
+        sms = OutboundSms(id=new_message_id(now + n), to="+4915112345678", text=f"code {n}", parts=1, kind=Kind.OTP,
+                          priority=Priority.HIGH, next_attempt_at=now, deadline=now + 300, created_at=now + n,
+                          updated_at=now + n)
+        await otp.issue(Verification(f"v{n}", sms.to, b"h", now + n, now + 300, 0, 5, "pending", sms.id), sms, [])
+        ids.append(sms.id)
+    first = await store.get(ids[0])
+    assert first.state is State.CANCELED and first.text is None and first.error_text == "superseded by a newer code"
+    assert [(e["from_state"], e["to_state"], e["reason"]) for e in await store.events(ids[0])] == [
+        (None, "queued", "accepted"), ("queued", "canceled", "superseded by a newer code")]
+    assert (await store.get(ids[1])).state is State.QUEUED
+    # Webhooks read the event log: a cancel is not an event they announce, so the new row sends nothing.
+    from modemd.store import HookSpec
+    from modemd.store.sqlite.webhooks import WebhookStore
+    every = HookSpec("all", frozenset({"sms:sent", "sms:delivered", "sms:failed", "sms:expired", "sms:received"}))
+    await store.db.write(lambda conn: conn.execute("UPDATE webhook_cursors SET position = 0"))
+    assert await WebhookStore(store).capture(lambda: [every], lambda e, h: ("evt", "{}"), now) == (0, False)
+
+
+# ---- the interface (modemd/store/interface.py) and its SQLite classes ----------------------------------------------
+def _shape(function) -> list[tuple]:
+    import inspect
+    shape = []
+    for p in inspect.signature(function).parameters.values():
+        default = p.default if p.default is inspect.Parameter.empty or not callable(p.default) else "a function"
+        shape.append((p.name, p.kind, default))
+    return shape
+
+
+def test_the_sqlite_classes_offer_what_the_interface_declares():
+    """Each method of the Protocols, by name, with the same parameters (names, kinds, defaults), as a coroutine."""
+    import inspect
+    import modemd.store as interface
+    from modemd.store.sqlite.inbox import InboxStore
+    from modemd.store.sqlite.otp import OtpStore
+    from modemd.store.sqlite.webhooks import WebhookStore
+    pairs = [(interface.Store, Store), (interface.OtpStore, OtpStore), (interface.InboxStore, InboxStore),
+             (interface.WebhookStore, WebhookStore)]
+    for protocol, backend in pairs:
+        declared = [n for n, f in vars(protocol).items() if inspect.iscoroutinefunction(f)]
+        assert declared, protocol
+        for name in declared:
+            implemented = getattr(backend, name, None)
+            assert inspect.iscoroutinefunction(implemented), f"{backend.__name__}.{name} is missing"
+            assert _shape(implemented) == _shape(getattr(protocol, name)), f"{backend.__name__}.{name}"

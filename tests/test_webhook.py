@@ -26,6 +26,7 @@ from modemd.domain.sms import Kind, OutboundSms, State, new_message_id
 from modemd.store.sqlite.schema import MIGRATIONS, WEBHOOKS
 from modemd.store.sqlite.queue import Store
 from modemd.store.sqlite.inbox import InboundPart, InboxStore
+from modemd.store.sqlite.webhooks import WebhookStore
 from modemd.services.webhooks import Backoff, WebhookDispatcher
 from modemd.services.webhook_payload import hook_key, sign
 from conftest import until
@@ -118,7 +119,7 @@ def hook(receiver: Receiver, events=ALL, **kw) -> WebhookConfig:
 
 def dispatcher(store: Store, hooks, **kw) -> WebhookDispatcher:
     kw.setdefault("backoff", FAST)
-    return WebhookDispatcher(store, hooks, poll_interval=0.05, stop_grace=0.5, **kw)
+    return WebhookDispatcher(WebhookStore(store), hooks, poll_interval=0.05, stop_grace=0.5, **kw)
 
 
 # ---- making events the way the daemon does -----------------------------------------------------------------------

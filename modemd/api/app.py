@@ -26,7 +26,7 @@ from ..log.setup import Throttle
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .openapi import SPEC
 from ..services.otp import RateLimited
-from ..store.sqlite.queue import QueueFull
+from ..store import QueueFull
 from .auth import LOCAL_APP, App
 from .peer_auth import is_admin, peer_of
 from ..domain.redact import mask_id

@@ -17,7 +17,7 @@ from .validation import (APP, Problem, allowed_destination, daemon_of, limits_of
                          unavailable_unless_queued)
 from ..domain.redact import mask_number
 from ..domain.sms import OutboundSms, Priority, State, new_message_id
-from ..store.sqlite.queue import IdempotencyMismatch
+from ..store import IdempotencyMismatch
 
 log = logging.getLogger("modemd.api.app")   # the API's log lines keep one logger name, whichever module writes
 

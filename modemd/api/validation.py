@@ -24,13 +24,12 @@ from .auth import App, TokenSet
 from .limits import MAX_DEPTH, MAX_IDEMPOTENCY_KEY, MAX_TTL, MIN_TTL, PRIORITIES, QUEUE_IF_UNAVAILABLE
 from ..config.model import LimitsConfig
 from ..services.otp import region_of
-from ..store.sqlite.limits import Limit
+from ..store import Limit
 from .metrics import Metrics
 from ..domain.numbers import InvalidNumber, normalize
 from ..services.otp import OtpService
 from ..domain.sms import Priority
-from ..store.sqlite.queue import Store
-from ..store.sqlite.inbox import InboxStore
+from ..store import InboxStore, Store
 
 
 class DaemonView(Protocol):

@@ -35,10 +35,12 @@ from ..services.outbox import Outbox
 from ..config.paths import default_state_dir
 from ..modem.pin_memory import PinMemory
 from .state_lock import StateLock
+from ..store import InboxMessage
 from ..store.sqlite.queue import Store
 from ..store.sqlite.retention import Retention
-from ..store.sqlite.inbox import InboxMessage, InboxStore
+from ..store.sqlite.inbox import InboxStore
 from ..store.sqlite.otp import OtpStore
+from ..store.sqlite.webhooks import WebhookStore
 from ..modem.supervisor import ModemSupervisor
 from ..services.webhooks import WebhookDispatcher
 
@@ -70,7 +72,7 @@ class Daemon:
                              retention=config.queue.retention, on_change=self._on_message_change)
         # Always running, even with no webhooks configured: its position in the event log must keep up, or a
         # webhook added later would get everything since.
-        self.webhooks = WebhookDispatcher(self.store, list(config.webhooks))
+        self.webhooks = WebhookDispatcher(WebhookStore(self.store), list(config.webhooks))
         self.inbox_store = InboxStore(self.store)
         self.inbox = Inbox(self.inbox_store, on_received=self._on_received, on_report=self._on_report)
         self.tokens = TokenSet([])

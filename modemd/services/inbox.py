@@ -24,7 +24,7 @@ from ..domain.errors import AtError, StorageError
 from ..domain.redact import mask_number
 from ..domain.sms import new_message_id
 from ..modem.events import SmsDelivered, SmsStorageFull, SmsStored, StatusReport, StatusReportStored
-from ..store.sqlite.inbox import InboundPart, InboxMessage, InboxStore
+from ..store import InboundPart, InboxMessage, InboxStore
 
 log = logging.getLogger(__name__)
 

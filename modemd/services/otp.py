@@ -27,7 +27,7 @@ from ..domain.numbers import country_of
 from ..domain.otp_seal import Sealer
 from ..domain.policy import DEFAULT_TEMPLATE, OtpError, OtpSettings, check_template, render
 from ..domain.sms import Kind, OutboundSms, Priority, new_message_id
-from ..store.sqlite.otp import Limit, OtpStore, RateLimited, Verification, VerifyOutcome
+from ..store import Limit, OtpStore, RateLimited, Verification, VerifyOutcome
 
 SECRET_FILE = "otp-secret"
 VERIFY_APP_WINDOW = 60.0          # seconds over which verifies_per_app counts

@@ -36,7 +36,7 @@ from ..domain.otp_seal import SealBroken
 from ..domain.policy import Pacing, RetryPolicy
 from ..domain.redact import mask_number
 from ..domain.sms import Kind, OutboundSms
-from ..store.sqlite.queue import Store
+from ..store import Store
 
 log = logging.getLogger(__name__)
 

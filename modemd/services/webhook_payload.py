@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from ..config.loader import WebhookConfig
 from ..domain.redact import mask_number
-from ..store.sqlite.webhooks import HookSpec, SourceEvent
+from ..store import HookSpec, SourceEvent
 
 
 def hook_key(hook: WebhookConfig) -> str:

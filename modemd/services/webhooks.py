@@ -30,8 +30,7 @@ from .. import __version__
 from ..config.loader import WebhookConfig
 from ..domain.errors import StorageError
 from ..log.setup import Throttle
-from ..store.sqlite.queue import Store
-from ..store.sqlite.webhooks import Delivery, HookSpec, WebhookStore
+from ..store import Delivery, HookSpec, WebhookStore
 from .webhook_payload import hook_key, render, sign
 
 log = logging.getLogger(__name__)
@@ -69,12 +68,12 @@ def _host(url: str) -> str:
 
 
 class WebhookDispatcher:
-    def __init__(self, store: Store, hooks: Sequence[WebhookConfig], *,
+    def __init__(self, store: WebhookStore, hooks: Sequence[WebhookConfig], *,
                  session_factory: Callable[[], aiohttp.ClientSession] | None = None,
                  clock: Callable[[], float] = time.time, backoff: Backoff = Backoff(),
                  concurrency: int = CONCURRENCY, poll_interval: float = POLL_INTERVAL,
                  keep_done: float = KEEP_DONE, keep_failed: float = KEEP_FAILED, stop_grace: float = STOP_GRACE):
-        self.wstore = WebhookStore(store)
+        self.wstore = store
         self.clock = clock
         self.backoff = backoff
         self.concurrency = concurrency

@@ -1,7 +1,20 @@
-"""The durable store the services call: the outbound queue with its compare-and-set state changes, OTP rows, the
-inbox and delivery reports, webhook deliveries, rate limits and retention.
+"""The durable store, as the services and the API see it: the outbound queue with its compare-and-set state
+changes, OTP verifications and rate limits, the inbox and delivery reports, webhook deliveries.
 
-Backends sit below it, one package each: sqlite/ (the embedded default: the file, group commit, schema and
-migrations, one module per kind of record).
+Offers: the interfaces (interface.py: Store, OtpStore, InboxStore, WebhookStore, typing.Protocol classes), the
+records they take and return (records.py) and the refusals they raise (errors.py), none of them tied to a backend.
+Services and the API import from here only; the daemon builds a backend and hands it to them.
+Backends sit below, one package each: sqlite/ (the embedded default: the file, group commit, schema and
+migrations, one module per kind of record, the one statement that changes a message's state).
 May import: domain, codec, log. Nothing above the store writes SQL.
 """
+
+from .errors import IdempotencyMismatch, QueueFull, RateLimited, Refused
+from .interface import InboxStore, OtpStore, Store, WebhookStore
+from .records import (IDEMPOTENCY_WINDOW, LOCK_DECAY, Delivery, Enqueued, HookSpec, InboundPart, InboxMessage, Limit,
+                      Render, SourceEvent, Verification, VerifyOutcome)
+
+__all__ = ["Store", "OtpStore", "InboxStore", "WebhookStore",
+           "Enqueued", "Limit", "Verification", "VerifyOutcome", "InboundPart", "InboxMessage", "SourceEvent",
+           "HookSpec", "Delivery", "Render", "IDEMPOTENCY_WINDOW", "LOCK_DECAY",
+           "Refused", "RateLimited", "QueueFull", "IdempotencyMismatch"]

@@ -34,14 +34,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ...domain.errors import StorageError
+from ..errors import Refused
 
 Work = Callable[[sqlite3.Connection], Any]
 log = logging.getLogger(__name__)
 
 
-class Refused(Exception):
-    """A write request that says no before it has written anything (a rate limit, say). Like any exception a
-    request raises, it fails that request alone; the others in its batch commit."""
+# A request that raises Refused (store.errors: a rate limit, a full queue) has written nothing; like any exception a
+# request raises, it fails that request alone and the others in its batch commit.
 
 # Largest number of write requests committed in one transaction: bounds how long a single commit can hold the
 # writer (and the latency of the last request in it).

@@ -1,49 +1,24 @@
-"""SQL for inbound SMS (parts, reassembly, inbox) and delivery reports. Shares the database with store.py.
+"""SQL for inbound SMS (parts, reassembly, inbox) and delivery reports. Shares the database with queue.py.
 
 Parts are stored before the modem's copy is deleted, keyed so that reading the same part twice (a re-sweep after a
 reconnect, a duplicated +CMTI) stores it once. A message enters `inbox` when all its parts are here, or after the
 reassembly timeout with what arrived (marked incomplete). Each inbox row is an event for webhooks (sms:received).
+
+A delivery report is matched to its message here (REPORT_MATCH_SQL); what its TP-ST means and how the reports of
+a message's parts add up is domain.delivery; the move itself goes through transitions.move.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 
 from ...codec import gsm7
+from ...domain.delivery import settle
 from ...domain.sms import State
-from .queue import Store, write_event
-
-
-
-@dataclass(frozen=True)
-class InboundPart:
-    modem: str
-    sender: str
-    ref: int              # -1: not concatenated
-    total: int
-    seq: int
-    text: str
-    sc_timestamp: float | None
-    received_at: float
-    pdu_digest: str
-    encoding: str = ""    # "gsm7" (data = septet values), "ucs2" (UTF-16BE octets), "8bit"; "" = text only
-    data: bytes | None = None
-    shift: tuple[int, int] = (0, 0)   # GSM-7 national language (locking, single) shift ids (TS 23.038 A.2/A.3)
-
-
-@dataclass(frozen=True)
-class InboxMessage:
-    id: str
-    modem: str
-    sender: str
-    text: str
-    parts: int
-    complete: bool
-    sc_timestamp: float | None
-    received_at: float
-    seq: int = 0
+from ..records import InboundPart, InboxMessage
+from .queue import Store
+from .transitions import move
 
 
 def _inbox_row(row: sqlite3.Row) -> InboxMessage:
@@ -53,6 +28,8 @@ def _inbox_row(row: sqlite3.Row) -> InboxMessage:
 
 
 class InboxStore:
+    """store.InboxStore on SQLite, in the file of `store`."""
+
     def __init__(self, store: Store):
         self.db = store.db
 
@@ -172,33 +149,16 @@ def _apply_report(conn: sqlite3.Connection, modem: str, reference: int, recipien
 
 def _settle(conn: sqlite3.Connection, message_id: str, state: str, refs: list[int], reports: dict,
             at: float) -> tuple[str, str] | None:
-    """TS 23.040 9.2.3.15 TP-ST: 0x00-0x1F completed (0x00 delivered), 0x20-0x3F still trying, 0x40+ failed.
-    A multipart message is delivered when every part is; one failed part fails it."""
+    """Only a sent message is settled by its reports (domain.delivery: what TP-ST means, how parts add up)."""
     if state != State.SENT.value:
         return None
-    statuses = [reports.get(str(ref)) for ref in refs]
-    if any(s is not None and s >= 0x40 for s in statuses):
-        failed = next(s for s in statuses if s is not None and s >= 0x40)
-        conn.execute("UPDATE messages SET state = 'failed', updated_at = ?, error_code = ?, error_text = ? "
-                     "WHERE id = ? AND state = 'sent'", (at, f"ST {failed}", _report_text(failed), message_id))
-        write_event(conn, message_id, at, State.SENT, State.FAILED, f"delivery report: {_report_text(failed)}")
-        return message_id, State.FAILED.value
-    if all(s is not None and s < 0x20 for s in statuses):
-        conn.execute("UPDATE messages SET state = 'delivered', updated_at = ?, delivered_at = ? "
-                     "WHERE id = ? AND state = 'sent'", (at, at, message_id))
-        write_event(conn, message_id, at, State.SENT, State.DELIVERED, "delivery report")
-        return message_id, State.DELIVERED.value
-    return None
-
-
-_REPORT_TEXT = {0x00: "delivered", 0x01: "forwarded, delivery not confirmed", 0x02: "replaced",
-                0x40: "remote procedure error", 0x41: "incompatible destination", 0x42: "connection rejected by SME",
-                0x43: "not obtainable", 0x44: "quality of service not available", 0x45: "no interworking available",
-                0x46: "validity period expired", 0x47: "deleted by originating SME", 0x48: "deleted by SC",
-                0x49: "message does not exist", 0x60: "congestion (gave up)", 0x61: "SME busy (gave up)",
-                0x62: "no response from SME (gave up)", 0x63: "service rejected (gave up)",
-                0x64: "quality of service not available (gave up)", 0x65: "error in SME (gave up)"}
-
-
-def _report_text(status: int) -> str:
-    return _REPORT_TEXT.get(status, f"failed (TP-ST 0x{status:02X})")
+    outcome = settle([reports.get(str(ref)) for ref in refs])
+    if outcome is None:
+        return None
+    if outcome.state is State.FAILED:
+        sets = {"error_code": outcome.error_code, "error_text": outcome.error_text}
+    else:
+        sets = {"delivered_at": at}
+    if move(conn, message_id, State.SENT, outcome.state, outcome.reason, at, sets=sets) is None:
+        return None
+    return message_id, outcome.state.value

@@ -1,4 +1,4 @@
-"""Rate limits in the database, for every send path (OTP in store_otp.py, plain SMS in store.py).
+"""Rate limits in the database, for every send path (OTP in otp.py, plain SMS in queue.py).
 
 The rate_events rows are the truth (a restart does not reset a counter). Counting them in SQL costs O(limit) per
 check (OFFSET walks the index: 10,000 steps for the daily per-country cap), so the store keeps an exact in-memory
@@ -15,37 +15,21 @@ import bisect
 import sqlite3
 import weakref
 from collections import deque
-from dataclasses import dataclass
 
-from .database import MAX_BATCH, Refused
-
-
-class RateLimited(Refused):
-    """Raised by a write request before it writes anything (db.Refused): its batch commits without it."""
-
-    def __init__(self, bucket: str, retry_after: float):
-        # The message names the kind of limit only: a bucket holds a phone number ("otp-send:+49..."), and an
-        # exception's text may end up in a log line.
-        super().__init__(f"rate limit {bucket.partition(':')[0]}")
-        self.bucket = bucket
-        self.retry_after = retry_after
+from ..errors import RateLimited
+from ..records import Limit
+from .database import MAX_BATCH
 
 
-@dataclass(frozen=True)
-class Limit:
-    bucket: str
-    limit: int
-    window: float           # seconds
-
-    def retry_after(self, conn: sqlite3.Connection, now: float) -> float:
-        """0 if one more hit fits in the sliding window, else seconds until the oldest counted hit leaves it.
-        Straight from the table: the reference the in-memory index must agree with, and its fallback."""
-        # The limit-th newest hit in the window, found by SQLite in the index (no rows copied into Python).
-        row = conn.execute("SELECT at FROM rate_events WHERE bucket = ? AND at > ? ORDER BY at DESC LIMIT 1 OFFSET ?",
-                           (self.bucket, now - self.window, self.limit - 1)).fetchone()
-        if row is None:
-            return 0.0
-        return row["at"] + self.window - now
+def table_retry_after(conn: sqlite3.Connection, limit: Limit, now: float) -> float:
+    """0 if one more hit fits in the limit's sliding window, else seconds until the oldest counted hit leaves it.
+    Straight from the table: the reference the in-memory index must agree with, and its fallback."""
+    # The limit-th newest hit in the window, found by SQLite in the index (no rows copied into Python).
+    row = conn.execute("SELECT at FROM rate_events WHERE bucket = ? AND at > ? ORDER BY at DESC LIMIT 1 OFFSET ?",
+                       (limit.bucket, now - limit.window, limit.limit - 1)).fetchone()
+    if row is None:
+        return 0.0
+    return row["at"] + limit.window - now
 
 
 INDEX_HORIZON = 86400.0      # the index loads the last day of hits; a window reaching further back is counted in SQL
@@ -63,8 +47,8 @@ def _kind(bucket: str) -> str:
 class RateIndex:
     """Exact copy of the rate_events rows the limits can still count, per bucket, sorted by time; touched only inside db write callables.
 
-    Exact means: whenever covers(limit, now) is true, retry_after(limit, now) returns what Limit.retry_after() would
-    return on the same connection at the same moment (tests/test_api_otp.py compares them); otherwise the caller asks
+    Exact means: whenever covers(limit, now) is true, retry_after(limit, now) returns what table_retry_after()
+    would return on the same connection at the same moment (tests/test_api_otp.py compares them); otherwise the caller asks
     SQL. It holds because
     - every insert into rate_events goes through hit_all(), and sync() compares max(rowid) with the one the index
       last wrote: lower after a rolled-back savepoint or transaction, which removes the newest rows (their rowids are
@@ -151,7 +135,7 @@ class RateIndex:
         return True
 
     def retry_after(self, limit: Limit, now: float) -> float:
-        """Limit.retry_after without SQL: the limit-th newest hit of the bucket, if it is inside the window."""
+        """table_retry_after without SQL: the limit-th newest hit of the bucket, if it is inside the window."""
         hits = self.buckets.get(limit.bucket)
         if not hits or len(hits) < limit.limit:
             return 0.0
@@ -162,7 +146,8 @@ class RateIndex:
         """Check every limit, then count one hit on each (rows and index), or raise RateLimited having counted none."""
         self.sync(conn, now)
         for limit in limits:
-            wait = self.retry_after(limit, now) if self.covers(conn, limit, now) else limit.retry_after(conn, now)
+            covered = self.covers(conn, limit, now)
+            wait = self.retry_after(limit, now) if covered else table_retry_after(conn, limit, now)
             if wait > 0:
                 raise RateLimited(limit.bucket, wait)
         if not limits:

@@ -1,53 +1,29 @@
-"""SQL for one-time passcodes (the message queue's SQL is in store.py; both share one database).
+"""SQL for one-time passcodes (the message queue's SQL is in queue.py; both share one database).
 
 An OTP row holds only HMAC-SHA256(server secret, verification id || code); the code itself is never stored.
 Issuing writes the verification, its queued SMS and the rate-limit hits in one transaction.
 
-The rate limits themselves (Limit, the in-memory index of rate_events, RateLimited) are in store_limits.py, shared
-with the plain-SMS send path in store.py.
+The rate limits themselves (the in-memory index of rate_events) are in limits.py, shared with the plain-SMS send
+path in queue.py.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from typing import Callable
 
-from ...domain.sms import OutboundSms
+from ...domain.sms import OutboundSms, State
+from ..records import LOCK_DECAY, Limit, Verification, VerifyOutcome
 from .queue import Store, insert_message
-from .limits import Limit, RateLimited, RateIndex, index_of
+from .transitions import move
+from .limits import RateIndex, index_of
 
-__all__ = ["OtpStore", "Verification", "VerifyOutcome", "Limit", "RateLimited", "LOCK_DECAY"]
-
-
-
-# After this long without a wrong code, a number's run of consecutive failures starts again: the lock is a
-# defence against guessing, not a sentence (NIST SP 800-63B 5.2.2 allows the lock to lift after a while).
-LOCK_DECAY = 24 * 3600.0
-
-
-@dataclass(frozen=True)
-class Verification:
-    id: str
-    destination: str
-    code_hmac: bytes
-    created_at: float
-    expires_at: float
-    attempts: int
-    max_attempts: int
-    status: str
-    message_id: str
-    app: str = "default"          # the app that asked for the code: only it (and admin) can check it
-
-
-@dataclass(frozen=True)
-class VerifyOutcome:
-    status: str                   # approved | pending | expired | max_attempts_reached | not_found
-    attempts_left: int | None = None
-    verification_id: str | None = None
+SUPERSEDED = "superseded by a newer code"
 
 
 class OtpStore:
+    """store.OtpStore on SQLite, in the file of `store`."""
+
     def __init__(self, store: Store):
         self.db = store.db
         self._index = index_of(self.db)
@@ -97,10 +73,9 @@ def _issue(conn: sqlite3.Connection, index: RateIndex, v: Verification, sms: Out
     # Only the same app's: two apps sending codes to one person (a shop and a bank) keep their own codes.
     old = conn.execute("UPDATE otp_verifications SET status = 'superseded' WHERE app = ? AND destination = ? AND "
                        "status = 'pending' RETURNING message_id", (v.app, v.destination)).fetchall()
-    for row in old:
-        conn.execute("UPDATE messages SET state = 'canceled', body = NULL, updated_at = ?, error_text = "
-                     "'superseded by a newer code' WHERE id = ? AND state = 'queued'", (v.created_at,
-                                                                                       row["message_id"]))
+    for row in old:           # a code already on its way (sending, sent) stays as it is: compare-and-set
+        move(conn, row["message_id"], State.QUEUED, State.CANCELED, SUPERSEDED, v.created_at,
+             sets={"body": None, "error_text": SUPERSEDED})
     conn.execute("INSERT INTO otp_verifications (id, destination, code_hmac, created_at, expires_at, attempts, "
                  "max_attempts, status, message_id, app) VALUES (?, ?, ?, ?, ?, 0, ?, 'pending', ?, ?)",
                  (v.id, v.destination, v.code_hmac, v.created_at, v.expires_at, v.max_attempts, v.message_id,

@@ -1,8 +1,7 @@
-"""The only module that writes SQL: schema migrations, the outbound queue, and compare-and-set transitions.
+"""The outbound queue in SQLite: enqueue (idempotency, bound, rate limits), claim, the lifecycle moves, reads.
 
-Every state change is `UPDATE messages SET state=? ... WHERE id=? AND state IN (...)` and counts as done only if it
-changed one row; each one also appends a row to message_events (when, from, to, why). Callers act on a change
-(webhooks, metrics) only after the write that made it has committed.
+Every state change goes through transitions.move() (compare-and-set, checked against the transition table, with
+its message_events row). Callers act on a change (webhooks, metrics) only after the write that made it committed.
 """
 
 from __future__ import annotations
@@ -10,19 +9,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .database import Database, Refused
-from .limits import Limit, index_of
+from ..errors import IdempotencyMismatch, QueueFull
+from ..records import IDEMPOTENCY_WINDOW, Enqueued, Limit
+from .database import Database
+from .limits import index_of
 from .schema import MIGRATIONS
+from .transitions import move, write_event
 from ...domain.sms import Kind, OutboundSms, Priority, State, can_move
-
-IDEMPOTENCY_WINDOW = 24 * 3600.0   # a repeated Idempotency-Key within 24 h returns the first message
-
-
-
 
 _COLUMNS = ("id, kind, destination, body, parts, priority, state, attempts, next_attempt_at, deadline, created_at, "
             "updated_at, sent_at, delivered_at, error_code, error_text, modem, refs, possible_duplicate, "
@@ -41,26 +37,9 @@ def _row_to_sms(row: sqlite3.Row) -> OutboundSms:
         request_digest=row["request_digest"])
 
 
-class IdempotencyMismatch(Refused):
-    """An Idempotency-Key the app used before, now with a different request: nothing is queued."""
-
-    def __init__(self, first: OutboundSms):
-        super().__init__(f"the Idempotency-Key was used for message {first.id} with a different request")
-        self.first = first
-
-
-class QueueFull(Refused):
-    """The queue holds as many messages as it may (LimitsConfig.max_queued, less the OTP reserve for plain SMS):
-    back-pressure, nothing queued. The client tries again later."""
-
-
-@dataclass(frozen=True)
-class Enqueued:
-    message: OutboundSms
-    created: bool          # False: an earlier request with the same Idempotency-Key is returned
-
-
 class Store:
+    """store.Store on SQLite; also the file the other record kinds (OtpStore, InboxStore, WebhookStore) share."""
+
     def __init__(self, path: Path):
         self.path = path
         self.db = Database(path)
@@ -118,7 +97,7 @@ class Store:
             if row is None or row["kind"] != "sms" or row["body"] is None:
                 return False
             now = time.time()
-            return _transition(conn, message_id, (State.FAILED,), State.QUEUED, "retried by an admin", now, "",
+            return _transition(conn, message_id, (State.FAILED,), State.QUEUED, "retried by an admin", now, (),
                                {"attempts": 0, "ambiguous": 0, "next_attempt_at": now, "error_code": None,
                                 "error_text": None})
         return await self.db.write(work)
@@ -133,10 +112,9 @@ class Store:
         if bad:
             raise ValueError(f"{bad[0].value} -> {target.value} is not a lifecycle transition")
         now = time.time() if now is None else now
-        counters = (", attempts = max(attempts - 1, 0)" if refund else "") + \
-            (", ambiguous = ambiguous + 1, possible_duplicate = 1" if ambiguous else "")
+        adjust = (("refund_attempt",) if refund else ()) + (("possibly_sent",) if ambiguous else ())
         return await self.db.write(lambda conn: _transition(conn, message_id, sources, target, reason, now,
-                                                            counters, sets))
+                                                            adjust, sets))
 
     async def purge_texts(self, finished_before: float) -> int:
         """Erase the text of messages that finished before `finished_before` (retention); the records stay."""
@@ -243,41 +221,39 @@ def _by_idempotency_key(conn: sqlite3.Connection, key: str, now: float) -> Outbo
 
 
 def _claim(conn: sqlite3.Connection, modem: str, now: float) -> OutboundSms | None:
-    row = conn.execute(
-        f"UPDATE messages SET state = 'sending', modem = ?, attempts = attempts + 1, updated_at = ? "
+    due = conn.execute(
         # INDEXED BY: with a big backlog the planner otherwise picks messages_state and sorts every queued row
         # (24 ms per claim at 100k queued, measured by bench/bench_startup.py; 0.005 ms with the due index).
-        f"WHERE id = (SELECT id FROM messages INDEXED BY messages_due WHERE state = 'queued' AND next_attempt_at <= ? "
-        f"  AND (deadline IS NULL OR deadline > ?) ORDER BY priority, next_attempt_at, seq LIMIT 1) "
-        f"RETURNING {_COLUMNS}", (modem, now, now, now)).fetchone()
-    if row is None:
+        "SELECT id FROM messages INDEXED BY messages_due WHERE state = 'queued' AND next_attempt_at <= ? "
+        "AND (deadline IS NULL OR deadline > ?) ORDER BY priority, next_attempt_at, seq LIMIT 1",
+        (now, now)).fetchone()
+    if due is None:
         return None
-    write_event(conn, row["id"], now, State.QUEUED, State.SENDING, f"claimed by {modem}")
+    row = move(conn, due["id"], State.QUEUED, State.SENDING, f"claimed by {modem}", now, sets={"modem": modem},
+               adjust=("count_attempt",), returning=_COLUMNS)
     return _row_to_sms(row)
 
 
 def _transition(conn: sqlite3.Connection, message_id: str, sources: tuple[State, ...], target: State, reason: str,
-                now: float, counters: str, sets: dict) -> bool:
-    assignments = ", ".join(f"{column} = ?" for column in sets)
-    sql = (f"UPDATE messages SET state = ?, updated_at = ?{', ' + assignments if assignments else ''}{counters} "
-           f"WHERE id = ? AND state IN ({', '.join('?' * len(sources))}) RETURNING state")
-    before = conn.execute("SELECT state FROM messages WHERE id = ?", (message_id,)).fetchone()
-    changed = conn.execute(sql, (target.value, now, *sets.values(), message_id,
-                                 *(s.value for s in sources))).fetchone()
-    if changed is None:
-        return False
-    write_event(conn, message_id, now, State(before["state"]), target, reason)
-    return True
+                now: float, adjust: tuple[str, ...], sets: dict) -> bool:
+    """target from whichever of `sources` the message is in. One source (the common case: sending -> sent) needs
+    no look first: the compare-and-set itself says whether the message was there."""
+    if len(sources) == 1:
+        source = sources[0]
+    else:
+        row = conn.execute("SELECT state FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None or State(row["state"]) not in sources:
+            return False
+        source = State(row["state"])
+    return move(conn, message_id, source, target, reason, now, sets=sets, adjust=adjust) is not None
 
 
 def _expire(conn: sqlite3.Connection, now: float) -> list[str]:
-    rows = conn.execute("UPDATE messages SET state = 'expired', updated_at = ?, body = NULL, "
-                        "error_text = 'deadline passed before it could be sent' "
-                        "WHERE state = 'queued' AND deadline IS NOT NULL AND deadline <= ? RETURNING id",
-                        (now, now)).fetchall()
-    for row in rows:
-        write_event(conn, row["id"], now, State.QUEUED, State.EXPIRED, "deadline passed")
-    return [row["id"] for row in rows]
+    due = conn.execute("SELECT id FROM messages INDEXED BY messages_deadline WHERE state = 'queued' AND deadline "
+                       "IS NOT NULL AND deadline <= ?", (now,)).fetchall()
+    sets = {"body": None, "error_text": "deadline passed before it could be sent"}
+    return [row["id"] for row in due
+            if move(conn, row["id"], State.QUEUED, State.EXPIRED, "deadline passed", now, sets=sets)]
 
 
 def _recover(conn: sqlite3.Connection, now: float, max_attempts: int, max_ambiguous: int) -> list[str]:
@@ -285,17 +261,11 @@ def _recover(conn: sqlite3.Connection, now: float, max_attempts: int, max_ambigu
     for row in rows:
         if row["attempts"] >= max_attempts or row["ambiguous"] >= max_ambiguous:
             # An OTP's text (its code) goes with the message, as after any send: nothing will send it again.
-            conn.execute("UPDATE messages SET state = 'failed', updated_at = ?, error_code = 'interrupted', "
-                         "error_text = 'interrupted while sending; may have been sent, not resending again', "
-                         "body = CASE WHEN kind = 'otp' THEN NULL ELSE body END WHERE id = ?", (now, row["id"]))
-            write_event(conn, row["id"], now, State.SENDING, State.FAILED, "interrupted while sending, no resend left")
+            move(conn, row["id"], State.SENDING, State.FAILED, "interrupted while sending, no resend left", now,
+                 sets={"error_code": "interrupted",
+                       "error_text": "interrupted while sending; may have been sent, not resending again"},
+                 adjust=("forget_otp_text",))
         else:
-            conn.execute("UPDATE messages SET state = 'queued', updated_at = ?, next_attempt_at = ?, "
-                         "possible_duplicate = 1, ambiguous = ambiguous + 1 WHERE id = ?", (now, now, row["id"]))
-            write_event(conn, row["id"], now, State.SENDING, State.QUEUED, "interrupted while sending; may be a duplicate")
+            move(conn, row["id"], State.SENDING, State.QUEUED, "interrupted while sending; may be a duplicate", now,
+                 sets={"next_attempt_at": now}, adjust=("possibly_sent",))
     return [row["id"] for row in rows]
-
-
-def write_event(conn: sqlite3.Connection, message_id: str, at: float, src: State | None, dst: State, reason: str) -> None:
-    conn.execute("INSERT INTO message_events (message_id, at, from_state, to_state, reason) VALUES (?, ?, ?, ?, ?)",
-                 (message_id, at, src.value if src else None, dst.value, reason))

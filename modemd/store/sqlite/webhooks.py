@@ -1,4 +1,4 @@
-"""SQL for webhook deliveries. Shares the database with store.py.
+"""SQL for webhook deliveries. Shares the database with queue.py.
 
 Events are not handed over in memory: they are read back from the durable logs (`message_events`, `inbox`) past a
 cursor, and each one becomes a `webhook_deliveries` row per subscribed webhook in the same transaction that moves
@@ -9,9 +9,9 @@ try, so it survives a restart too.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from ..records import Delivery, HookSpec, Render, SourceEvent
 from .queue import Store
 
 
@@ -22,46 +22,9 @@ STATE_EVENTS = {"sent": "sms:sent", "delivered": "sms:delivered", "failed": "sms
 CAPTURE_BATCH = 500
 
 
-@dataclass(frozen=True)
-class SourceEvent:
-    """One event read from a durable log, before it is rendered for a particular webhook."""
-    type: str
-    source: str            # 'm<rowid>' / 'i<seq>': where it came from (logs only; the event id is derived)
-    subject: str           # message id / inbox id
-    at: float
-    row: dict              # the message / inbox row as it is now (message columns may be None if it is gone)
-
-
-@dataclass(frozen=True)
-class HookSpec:
-    key: str
-    events: frozenset[str]
-    full_numbers: bool = False
-    app: str | None = None      # only this app's messages (received SMS: config_sections checked its inbox scope)
-
-    def wants(self, event: SourceEvent) -> bool:
-        if event.type not in self.events:
-            return False
-        return self.app is None or event.type == "sms:received" or event.row.get("app") == self.app
-
-
-@dataclass(frozen=True)
-class Delivery:
-    seq: int
-    hook: str
-    event_id: str
-    event_type: str
-    subject: str
-    body: str
-    attempts: int
-    queued_at: float
-
-
-# render(event, hook) -> (event id, JSON body)
-Render = Callable[[SourceEvent, HookSpec], tuple[str, str]]
-
-
 class WebhookStore:
+    """store.WebhookStore on SQLite, in the file of `store`."""
+
     def __init__(self, store: Store):
         self.db = store.db
 

@@ -1,0 +1,147 @@
+"""What the services and the API call on the store, whatever the backend: four typing.Protocol classes, one per
+kind of record. The SQLite backend (store/sqlite/) has a class of the same name for each; the daemon builds them
+and hands them to the services (`Outbox(store)`, `OtpService(OtpStore(store))`, ...), which see only these.
+
+Every method takes and returns records of store.records and domain.sms, never a connection or a row: a backend's
+own types stay inside it. Every write is durable when it returns (committed), and a refusal (store.errors) has
+written nothing. A message changes state only by a compare-and-set that also logs the change (DESIGN.md, "One gate
+for state"): the methods that move a message return False when it was not in a state they move it from.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol, Sequence
+
+from ..domain.sms import OutboundSms, State
+from .records import (Delivery, Enqueued, HookSpec, InboundPart, InboxMessage, Limit, Render, Verification,
+                      VerifyOutcome)
+
+
+class Store(Protocol):
+    """The outbound queue: messages, their lifecycle moves, and what is read of them."""
+
+    async def enqueue(self, sms: OutboundSms, *, bound: int | None = None,
+                      limits: Sequence[Limit] = ()) -> Enqueued:
+        """Queue `sms` (IdempotencyMismatch, QueueFull past `bound` queued, RateLimited by `limits`); a replay of
+        an accepted Idempotency-Key returns the first message and counts against nothing."""
+
+    async def claim_next(self, modem: str, now: float | None = None) -> OutboundSms | None:
+        """queued -> sending for the most urgent due message; its attempt counts from here."""
+
+    async def mark_sent(self, message_id: str, references: list[int], *, purge_text: bool) -> bool: ...
+
+    async def mark_retry(self, message_id: str, next_attempt_at: float, reason: str, *,
+                         error_code: str | None = None, refund_attempt: bool = False,
+                         possibly_sent: bool = False) -> bool:
+        """sending -> queued; refund_attempt: the message never got its try; possibly_sent: a possible duplicate."""
+
+    async def mark_failed(self, message_id: str, reason: str, *, error_code: str | None = None,
+                          purge_text: bool = False) -> bool: ...
+
+    async def retry(self, message_id: str) -> bool:
+        """failed -> queued with fresh attempts, by an admin (plain SMS whose text is kept only)."""
+
+    async def cancel(self, message_id: str) -> bool:
+        """queued -> canceled, by the client."""
+
+    async def expire_due(self, now: float | None = None) -> list[str]:
+        """Queued messages past their deadline -> expired; returns their ids."""
+
+    async def recover_interrupted(self, max_attempts: int, max_ambiguous: int) -> list[str]:
+        """At start-up: messages left `sending` by a crash go back to queued (possible duplicates) or fail."""
+
+    async def purge_texts(self, finished_before: float) -> int:
+        """Erase the texts of messages that finished before then; the records stay."""
+
+    async def get(self, message_id: str) -> OutboundSms | None: ...
+
+    async def counts(self) -> dict[str, int]:
+        """Messages per state (states with none left out)."""
+
+    async def next_due_at(self) -> float | None: ...
+
+    async def events(self, message_id: str) -> list[dict]:
+        """The message's history, oldest first: {at, from_state, to_state, reason} per move."""
+
+    async def list(self, *, state: State | None = None, limit: int = 50, after: str | None = None,
+                   app: str | None = None) -> list[OutboundSms]:
+        """Newest first; `after`: the last id of the previous page; `app`: only its messages."""
+
+
+class OtpStore(Protocol):
+    """One-time passcode verifications and the rate limits of every send path."""
+
+    async def issue(self, verification: Verification, sms: OutboundSms, limits: list[Limit],
+                    bound: int | None = None) -> None:
+        """Count the limits (or RateLimited), supersede the app's pending code for the number (its SMS, if still
+        queued, is canceled), write the verification and its SMS: one transaction."""
+
+    async def hit(self, limits: list[Limit], now: float) -> None:
+        """Count one hit on each limit, or raise RateLimited having counted none."""
+
+    async def verify(self, destination: str | None, verification_id: str | None, now: float,
+                     check: Callable[[Verification | None], bool], lock_after: int,
+                     limits: Callable[[Verification], list[Limit]] = lambda v: [],
+                     app: str | None = None) -> VerifyOutcome:
+        """Find the app's code (app None: any, for admin), count `limits(found)`, apply expiry, attempt caps and
+        the wrong-code lock, compare with `check`, consume on success."""
+
+    async def unlock(self, destination: str, app: str | None = None) -> int:
+        """Lift the wrong-code lock of a number (one app's, or every app's): how many locks went."""
+
+    async def prune(self, now: float, keep: float) -> None:
+        """Drop verifications and rate-limit hits older than `keep` seconds."""
+
+
+class InboxStore(Protocol):
+    """Received SMS (parts, reassembly, the inbox) and the delivery reports of sent ones."""
+
+    async def add_part(self, part: InboundPart, new_id: str) -> InboxMessage | None:
+        """Store one part (a repeat is dropped); the inbox message if this part completed one."""
+
+    async def flush_stale(self, older_than: float, new_id: Callable[[], str]) -> list[InboxMessage]:
+        """Messages whose first part arrived before `older_than` go to the inbox as they are, incomplete."""
+
+    async def get(self, message_id: str) -> InboxMessage | None: ...
+
+    async def apply_status_report(self, modem: str, reference: int, recipient: str, status: int,
+                                  discharge_time: float | None, now: float,
+                                  window: float) -> tuple[str, str] | None:
+        """Match a report to the message `modem` sent to `recipient` with this TP-MR within `window` seconds and
+        settle it (domain.delivery); (message id, new state) if it moved."""
+
+    async def list(self, *, after: str | None = None, limit: int = 50) -> list[InboxMessage]:
+        """Oldest first; `after`: the last id seen."""
+
+
+class WebhookStore(Protocol):
+    """Webhook deliveries, captured from the durable logs of message moves and received SMS."""
+
+    async def behind(self) -> bool:
+        """True if the logs moved past what was captured."""
+
+    async def capture(self, hooks: Callable[[], Sequence[HookSpec]], render: Render,
+                      now: float) -> tuple[int, bool]:
+        """The next batch of log entries -> one delivery per webhook that wants it, and the read position moved,
+        atomically. Returns (deliveries created, more left)."""
+
+    async def due(self, hook: str, now: float, limit: int, skip: set[int]) -> list[Delivery]:
+        """Pending deliveries of `hook` that are due and not behind an earlier pending one of the same subject."""
+
+    async def next_due_at(self, hook: str) -> float | None: ...
+
+    async def mark_done(self, seq: int, now: float) -> None: ...
+
+    async def mark_retry(self, seq: int, next_attempt_at: float, error: str) -> None: ...
+
+    async def mark_failed(self, seq: int, now: float, error: str) -> None: ...
+
+    async def drop_unknown(self, keys: Callable[[], Sequence[str]]) -> dict[str, int]:
+        """Delete the pending deliveries of webhooks not in keys(): {hook key: deliveries dropped}."""
+
+    async def pending_count(self, hook: str | None = None) -> int: ...
+
+    async def deliveries(self, hook: str | None = None) -> list[dict]:
+        """Every delivery, oldest first (inspection and tests)."""
+
+    async def prune(self, done_before: float, failed_before: float) -> int: ...

@@ -1,0 +1,123 @@
+"""The records the store takes and gives back, and the rules every backend keeps to. Plain data: no SQL, no
+connection, nothing of a particular database (the outbound message itself is domain.sms.OutboundSms)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..domain.sms import OutboundSms
+
+# A repeated Idempotency-Key within 24 h returns the first message; past it, the key starts a new one.
+IDEMPOTENCY_WINDOW = 24 * 3600.0
+# After this long without a wrong code, a number's run of consecutive failures starts again: the lock is a
+# defence against guessing, not a sentence (NIST SP 800-63B 5.2.2 allows the lock to lift after a while).
+LOCK_DECAY = 24 * 3600.0
+
+
+# ---- the outbound queue ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Enqueued:
+    message: OutboundSms
+    created: bool          # False: an earlier request with the same Idempotency-Key is returned
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most `limit` hits in any `window` seconds for `bucket` ("otp-send:+49...", "app-day:shop"), counted in
+    the transaction that writes what is limited."""
+    bucket: str
+    limit: int
+    window: float           # seconds
+
+
+# ---- one-time passcodes ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Verification:
+    id: str
+    destination: str
+    code_hmac: bytes
+    created_at: float
+    expires_at: float
+    attempts: int
+    max_attempts: int
+    status: str
+    message_id: str
+    app: str = "default"          # the app that asked for the code: only it (and admin) can check it
+
+
+@dataclass(frozen=True)
+class VerifyOutcome:
+    status: str                   # approved | pending | expired | max_attempts_reached | not_found
+    attempts_left: int | None = None
+    verification_id: str | None = None
+
+
+# ---- received SMS ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class InboundPart:
+    modem: str
+    sender: str
+    ref: int              # -1: not concatenated
+    total: int
+    seq: int
+    text: str
+    sc_timestamp: float | None
+    received_at: float
+    pdu_digest: str
+    encoding: str = ""    # "gsm7" (data = septet values), "ucs2" (UTF-16BE octets), "8bit"; "" = text only
+    data: bytes | None = None
+    shift: tuple[int, int] = (0, 0)   # GSM-7 national language (locking, single) shift ids (TS 23.038 A.2/A.3)
+
+
+@dataclass(frozen=True)
+class InboxMessage:
+    id: str
+    modem: str
+    sender: str
+    text: str
+    parts: int
+    complete: bool
+    sc_timestamp: float | None
+    received_at: float
+    seq: int = 0
+
+
+# ---- webhooks ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SourceEvent:
+    """One event read from a durable log, before it is rendered for a particular webhook."""
+    type: str
+    source: str            # 'm<n>' / 'i<seq>': where in which log it was (the event id does not depend on it)
+    subject: str           # message id / inbox id
+    at: float
+    row: dict              # the message / inbox record as it is now (message fields may be None if it is gone)
+
+
+@dataclass(frozen=True)
+class HookSpec:
+    key: str
+    events: frozenset[str]
+    full_numbers: bool = False
+    app: str | None = None      # only this app's messages (received SMS: config_sections checked its inbox scope)
+
+    def wants(self, event: SourceEvent) -> bool:
+        if event.type not in self.events:
+            return False
+        return self.app is None or event.type == "sms:received" or event.row.get("app") == self.app
+
+
+@dataclass(frozen=True)
+class Delivery:
+    seq: int
+    hook: str
+    event_id: str
+    event_type: str
+    subject: str
+    body: str
+    attempts: int
+    queued_at: float
+
+
+# render(event, hook) -> (event id, JSON body)
+Render = Callable[[SourceEvent, HookSpec], tuple[str, str]]
