@@ -19,7 +19,7 @@ MAY_IMPORT = {
     "config": {"domain", "codec"},
     "at": {"domain", "log"},
     "store": {"domain", "codec", "log"},
-    "modem": {"at", "codec", "domain", "log"},
+    "modem": {"at", "codec", "domain", "config", "log"},   # config: a modem is built from its ModemConfig
     "simulator": {"codec"},
     "services": {"modem", "store", "codec", "domain", "config", "log"},
     "api": {"services", "store", "codec", "domain", "config", "log"},

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from conftest import until
+from modemd.config.model import ModemConfig
 from modemd.at.channel import AtChannel
 from modemd.codec.pdu import decode_deliver
 from modemd.domain.errors import ErrorClass, SimLocked, classify
@@ -26,7 +27,9 @@ TEXTS = {
 async def _modem(sim, **kwargs) -> Modem:
     modems: list[Modem] = []
     channel = AtChannel(sim.port, on_urc=lambda urc: modems[0].handle_urc(urc))
-    modems.append(Modem("test", channel, registration_timeout=kwargs.pop("registration_timeout", 5.0), **kwargs))
+    settings = ModemConfig("test", sim.port, registration_timeout=kwargs.pop("registration_timeout", 5.0),
+                           pin=kwargs.pop("pin", None), smsc=kwargs.pop("smsc", None))
+    modems.append(Modem(settings, channel, **kwargs))
     await channel.open()
     return modems[0]
 

@@ -11,6 +11,7 @@ import logging
 
 import pytest
 
+from modemd.config.model import ModemConfig
 from modemd.at.channel import AtChannel
 from modemd.at.codec import AtCodec
 from modemd.at.redact import Redactor
@@ -61,7 +62,7 @@ class Wire:
     """The reading half of an AtChannel, from the AT layer's public parts, feeding a real Modem."""
 
     def __init__(self):
-        self.modem = Modem(M, AtChannel("/dev/null-never-opened"))
+        self.modem = Modem(ModemConfig(M, "/dev/null-never-opened"), AtChannel("/dev/null-never-opened"))
         self.events: list = []
         for kind in EVENT_TYPES:
             self.modem.on(kind, self.events.append)

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from modemd.config.model import ModemConfig
 from modemd.cli import pin as cli_pin
 from modemd.at.channel import AtChannel
 from modemd.domain.errors import SimLocked
@@ -118,7 +119,7 @@ async def _bring_up(sim, pin: str, memory: PinMemory) -> Modem:
     """One daemon run: a new channel and a new Modem, nothing kept in memory from the run before."""
     modems: list[Modem] = []
     channel = AtChannel(sim.port, on_urc=lambda urc: modems[0].handle_urc(urc))
-    modems.append(Modem("modem0", channel, pin=pin, registration_timeout=5.0, pin_memory=memory))
+    modems.append(Modem(ModemConfig("modem0", "pty", pin=pin, registration_timeout=5.0), channel, pin_memory=memory))
     await channel.open()
     try:
         await modems[0].bring_up()
@@ -162,7 +163,7 @@ async def test_a_rejected_pin_is_not_sent_again_after_a_restart(sim, memory, cap
 async def test_the_refusal_is_the_modems_state_and_last_error(sim, memory):
     memory.record(f"iccid:{DEFAULT_PROFILE.iccid}", "modem0", "0000", now=WHEN)
     channel = AtChannel(sim.port)
-    modem = Modem("modem0", channel, pin="0000", registration_timeout=5.0, pin_memory=memory)
+    modem = Modem(ModemConfig("modem0", "pty", pin="0000", registration_timeout=5.0), channel, pin_memory=memory)
     await channel.open()
     try:
         with pytest.raises(SimLocked):

@@ -19,6 +19,7 @@ import termios
 import pytest
 import serial
 
+from modemd.config.model import ModemConfig
 from modemd.at import port_check as at_port_check
 from modemd.modem import supervisor
 from modemd.at.channel import AtChannel
@@ -218,7 +219,7 @@ async def test_supervisor_warns_once_per_reason_and_says_when_the_port_is_back(s
     monkeypatch.setattr(supervisor, "REOPEN_DELAYS", (0.01,))
     caplog.set_level(logging.DEBUG, logger="modemd.modem.supervisor")
     port = tmp_path / "modem0"                            # the configured path, not there yet
-    sup = ModemSupervisor("modem0", str(port), registration_timeout=5.0)
+    sup = ModemSupervisor(ModemConfig("modem0", str(port), registration_timeout=5.0))
     sup.start()
     try:
         # At once, not after 45 s, and with the reason.
@@ -252,7 +253,7 @@ async def test_supervisor_warns_once_per_reason_and_says_when_the_port_is_back(s
 async def test_supervisor_warns_once_while_an_unplugged_modem_is_away(sim, caplog, monkeypatch):
     monkeypatch.setattr(supervisor, "REOPEN_DELAYS", (0.01,))
     caplog.set_level(logging.DEBUG, logger="modemd.modem.supervisor")
-    sup = ModemSupervisor("modem0", sim.port, registration_timeout=5.0)
+    sup = ModemSupervisor(ModemConfig("modem0", sim.port, registration_timeout=5.0))
     sup.start()
     try:
         await until(lambda: sup.modem.can_send)

@@ -22,6 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import DaemonProcess, until, wait_for
+from modemd.config.model import ModemConfig
 from modemd.modem import supervisor
 from modemd.domain.errors import AtTimeout, ChannelClosed, CmsError, PromptNotReceived, went_unanswered
 from modemd.modem.modem import Modem
@@ -117,7 +118,7 @@ class TrackedModem(Modem):
 
     def __init__(self, name="m0"):
         self.states: list[ModemState] = []
-        super().__init__(name, FakeChannel(), on_state=self.states.append)
+        super().__init__(ModemConfig(name, "fake"), FakeChannel(), on_state=self.states.append)
         self.status.state, self.status.registration = ModemState.READY, 1
         self.failures: list[BaseException] = []
         self.sent: list[tuple[str, str, int | None]] = []
@@ -347,7 +348,7 @@ def quick_hangs(monkeypatch):
 
 async def start_supervisor(sim, **kwargs):
     states: list[ModemState] = []
-    sup = ModemSupervisor("modem0", sim.port, registration_timeout=5.0, on_state=states.append, **kwargs)
+    sup = ModemSupervisor(ModemConfig("modem0", sim.port, registration_timeout=5.0), on_state=states.append, **kwargs)
     sup.channel._probe_timeout = 0.2           # a silent resync in ~1 s instead of ~3 s
     sup.start()
     await until(lambda: sup.modem.can_send)

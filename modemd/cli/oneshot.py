@@ -14,6 +14,7 @@ import sys
 from ..codec import pdu
 from ..at.channel import AtChannel
 from ..at.port_check import PortUnavailable
+from ..config.model import ModemConfig
 from ..domain.errors import AtError, ChannelClosed, ErrorClass, SimLocked, classify
 from ..modem.modem import Modem, SmsSendFailed
 from ..domain.redact import mask_number
@@ -32,7 +33,7 @@ async def probe_ports(ports: list[str], *, baudrate: int, rtscts: bool, timeout:
 
 async def _probe_port(port: str, baudrate: int, rtscts: bool, timeout: float) -> dict:
     channel = AtChannel(port, baudrate=baudrate, rtscts=rtscts)
-    modem = Modem(port, channel)
+    modem = Modem(ModemConfig(name=port, port=port, baud=baudrate, rtscts=rtscts), channel)
     try:
         await channel.open()
     except PortUnavailable as exc:
@@ -70,7 +71,9 @@ async def send_once(args, text: str, pin: str | None, pin_memory=None) -> int:
         print(f"modemd sendsms: {exc}", file=sys.stderr)
         return 2
     channel = AtChannel(args.port, baudrate=args.baud, rtscts=args.rtscts)
-    modem = Modem("sendsms", channel, pin=pin, registration_timeout=args.registration_timeout, pin_memory=pin_memory)
+    settings = ModemConfig(name="sendsms", port=args.port, baud=args.baud, rtscts=args.rtscts, pin=pin,
+                           registration_timeout=args.registration_timeout)
+    modem = Modem(settings, channel, pin_memory=pin_memory)
     try:
         await channel.open()
     except ChannelClosed as exc:

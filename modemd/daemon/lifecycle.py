@@ -108,8 +108,7 @@ class Daemon:
         await self._start_http()
 
     def _start_modem(self, m: ModemConfig) -> None:
-        sup = ModemSupervisor(m.name, m.port, baudrate=m.baud, rtscts=m.rtscts, pin=m.pin, smsc=m.smsc,
-                              registration_timeout=m.registration_timeout, pin_memory=PinMemory.in_dir(self.state_dir),
+        sup = ModemSupervisor(m, pin_memory=PinMemory.in_dir(self.state_dir),
                               on_state=lambda state, name=m.name: self._on_modem_state(name, state))
         self.supervisors.append(sup)
         self.outbox.add_modem(sup.modem, m.pacing)

@@ -8,7 +8,7 @@ the SIM is busy, or treated as optional), sim (SIM state, PIN entry, identity), 
 operator, signal), events (what a modem reports upward: SmsStored, SmsDelivered, StatusReport, SignalChanged,
 ModemLost, ...; subscribe with Modem.on()), urcs (the table of what each URC means as an event), quirks (device
 profiles), supervisor (open, bring up, poll, reconnect), pin_memory (the record of PINs a SIM rejected).
-May import: at, codec, domain, log.
+May import: at, codec, domain, config (a modem is built from its ModemConfig), log.
 """
 
 from .events import (ModemEvent, ModemLost, RegistrationChanged, SignalChanged, SmsDelivered, SmsStorageFull,

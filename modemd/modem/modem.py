@@ -23,6 +23,7 @@ from typing import Callable
 from ..at import replies
 from ..codec import pdu
 from ..at.channel import AtChannel, Urc
+from ..config.model import ModemConfig
 from ..domain.errors import AtError, AtTimeout, CmsError, SimLocked
 from .commands import COMMAND_TIMEOUT, SIM_BUSY_DELAY, SIM_BUSY_RETRIES, ModemCommands, first_line
 from .events import E, EventHandlers, ModemLost, RegistrationChanged, SignalChanged
@@ -46,10 +47,10 @@ LIST_TIMEOUT = 30.0
 
 
 class Modem:
-    def __init__(self, name: str, channel: AtChannel, *, pin: str | None = None, smsc: str | None = None,
-                 registration_timeout: float = 60.0, on_state: Callable[[ModemState], None] | None = None,
-                 pin_memory: PinMemory | None = None):
-        self.name = name
+    def __init__(self, settings: ModemConfig, channel: AtChannel, *,
+                 on_state: Callable[[ModemState], None] | None = None, pin_memory: PinMemory | None = None):
+        self.settings = settings
+        name = self.name = settings.name
         self.channel = channel
         self.profile: DeviceProfile = GENERIC
         self.log = logging.LoggerAdapter(log, {"modem": name})
@@ -59,10 +60,8 @@ class Modem:
         self._events.on(SignalChanged, self._tracker.signal_changed)
         self._events.on(RegistrationChanged, self._tracker.registration_changed)
         self._at = ModemCommands(name, channel, self.log)
-        self._sim = Sim(self._at, self._tracker, self.log, pin=pin, pin_memory=pin_memory)
+        self._sim = Sim(self._at, self._tracker, self.log, pin=settings.pin, pin_memory=pin_memory)
         self._network = Network(self._at, self._tracker, self.log)
-        self._smsc_override = smsc
-        self._registration_timeout = registration_timeout
         self._concat_ref = random.randrange(256)
 
     # ---- bring-up ----------------------------------------------------------------------------------------------
@@ -76,7 +75,7 @@ class Modem:
         await self._sim.read_identity()
         await self._configure_sms()
         await self._network.enable_registration_urcs()
-        await self._network.wait_for_registration(self._registration_timeout)
+        await self._network.wait_for_registration(self.settings.registration_timeout)
         await self.refresh_status()
         registered = self.status.registration in REGISTERED_STATES
         self._tracker.set_state(ModemState.READY if registered else ModemState.NOT_REGISTERED,
@@ -132,10 +131,10 @@ class Modem:
         if self.profile.cnmi:
             if not await self._at.optional(f"AT+CNMI={self.profile.cnmi}"):
                 self.log.warning("[%s] AT+CNMI refused; new messages will be found by polling", self.name)
-        if self._smsc_override:
-            await self._at.run(f'AT+CSCA="{self._smsc_override}",145')
+        if self.settings.smsc:
+            await self._at.run(f'AT+CSCA="{self.settings.smsc}",145')
         self.status.smsc = await self._read_smsc()
-        if not self.status.smsc and not self._smsc_override:
+        if not self.status.smsc and not self.settings.smsc:
             self.log.warning("[%s] no SMSC on the SIM (AT+CSCA? empty); sends will fail with CMS 330 until one "
                              "is configured", self.name)
 
@@ -153,7 +152,7 @@ class Modem:
                        validity: int | None = None) -> SendResult:
         """Submit one SMS (all its parts) in PDU mode. Raises SmsSendFailed with how many parts went out."""
         parts = pdu.encode_submit(to, text, status_report=status_report, validity=validity,
-                                  concat_ref=self._next_concat_ref(), smsc=self._smsc_override)
+                                  concat_ref=self._next_concat_ref(), smsc=self.settings.smsc)
         references: list[int] = []
         for number, part in enumerate(parts, 1):
             try:

@@ -25,6 +25,7 @@ from typing import Callable
 
 from ..at.channel import AtChannel, Urc
 from ..at.port_check import OTHER, PortUnavailable
+from ..config.model import ModemConfig
 from ..domain.errors import AtError, AtTimeout, ChannelClosed, SimLocked
 from .events import ModemLost
 from .modem import Modem, ModemState
@@ -44,21 +45,18 @@ REOPEN_AFTER_SILENCE = 60.0
 
 
 class ModemSupervisor:
-    def __init__(self, name: str, port: str, *, baudrate: int = 115200, rtscts: bool = False,
-                 pin: str | None = None, smsc: str | None = None, registration_timeout: float = 60.0,
-                 status_interval: float = STATUS_INTERVAL, on_state: Callable[[ModemState], None] | None = None,
-                 pin_memory: PinMemory | None = None):
-        self.name = name
-        self.port = port
+    def __init__(self, settings: ModemConfig, *, status_interval: float = STATUS_INTERVAL,
+                 on_state: Callable[[ModemState], None] | None = None, pin_memory: PinMemory | None = None):
+        self.name = settings.name
+        self.port = settings.port
         self._status_interval = status_interval
         self._lost = asyncio.Event()
         self._stopping = asyncio.Event()
         self._hung = asyncio.Event()       # the modem became not_responding: probe it now, not at the next poll
         self._on_state_outside = on_state
-        self.channel = AtChannel(port, baudrate=baudrate, rtscts=rtscts, on_urc=self._on_urc,
+        self.channel = AtChannel(settings.port, baudrate=settings.baud, rtscts=settings.rtscts, on_urc=self._on_urc,
                                  on_lost=self._on_lost)
-        self.modem = Modem(name, self.channel, pin=pin, smsc=smsc, registration_timeout=registration_timeout,
-                           on_state=self._on_state, pin_memory=pin_memory)
+        self.modem = Modem(settings, self.channel, on_state=self._on_state, pin_memory=pin_memory)
         self.modem.on(ModemLost, self._modem_lost)
         # Why the last open failed (PortUnavailable.reason) and since when; None while the port opens.
         self._open_failure: str | None = None
