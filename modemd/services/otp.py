@@ -21,7 +21,7 @@ from pathlib import Path
 
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
-from ..config.model import MIN_SECRET
+from ..config.model import MIN_SECRET, OTP_LENGTHS, OTP_TTLS
 from ..config.reader import ConfigError
 from ..domain.numbers import country_of
 from ..domain.otp_seal import Sealer
@@ -149,10 +149,10 @@ class OtpService:
         return IssuedOtp(verification_id, to, now + ttl, message.id)
 
     def _check_request(self, country: str | None, ttl: int, length: int, template: str) -> None:
-        if not 4 <= length <= 10:
-            raise OtpError("length", "from 4 to 10 digits")
-        if not 60 <= ttl <= 3600:
-            raise OtpError("ttl", "from 60 to 3600 seconds")
+        if not OTP_LENGTHS[0] <= length <= OTP_LENGTHS[1]:
+            raise OtpError("length", "from %d to %d digits" % OTP_LENGTHS)
+        if not OTP_TTLS[0] <= ttl <= OTP_TTLS[1]:
+            raise OtpError("ttl", "from %d to %d seconds" % OTP_TTLS)
         if self.settings.allowed_countries and country not in self.settings.allowed_countries:
             raise OtpError("to", f"sending codes to {country or 'this country'} is not allowed by this server")
         check_template(template, self.settings.app, length, ttl)
