@@ -22,8 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from . import gsm7  # noqa: F401 - pdu.gsm7 was importable before the split
-
 from .fields import (MAX_ADDRESS_DIGITS, MIN_VALIDITY, Alphabet, PduError, dcs_alphabet, encode_address,
                      encode_smsc, encode_timestamp, open_pdu, read_address, read_timestamp, validity_octet,
                      validity_seconds)

@@ -11,46 +11,38 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import grp
 import logging
-import os
 import signal
 import time
-from pathlib import Path
 from typing import Callable
 
 from aiohttp import web
 
 from ..api import app as http_api
-from ..api.connections import CappedRunner, connection_cap, raise_file_limit
 from ..api.auth import TokenSet
-from ..config.tokens import generated_token, tokens_from_environment
-from ..config.loader import Config, ConfigError, ModemConfig, reloaded
 from ..api.metrics import Metrics
+from ..config.loader import Config, ConfigError, ModemConfig, reloaded
+from ..config.paths import default_state_dir
+from ..config.tokens import generated_token, tokens_from_environment
 from ..modem.modem import ModemState
-from .notify import Notifier
+from ..modem.pin_memory import PinMemory
+from ..modem.supervisor import ModemSupervisor
 from ..services.inbox import Inbox
 from ..services.otp import OtpService, load_secret
 from ..services.outbox import Outbox
-from ..config.paths import default_state_dir
-from ..modem.pin_memory import PinMemory
-from .state_lock import StateLock
+from ..services.webhooks import WebhookDispatcher
 from ..store import InboxMessage
-from ..store.sqlite.queue import Store
-from ..store.sqlite.retention import Retention
 from ..store.sqlite.inbox import InboxStore
 from ..store.sqlite.otp import OtpStore
+from ..store.sqlite.queue import Store
+from ..store.sqlite.retention import Retention
 from ..store.sqlite.webhooks import WebhookStore
-from ..modem.supervisor import ModemSupervisor
-from ..services.webhooks import WebhookDispatcher
+from .listeners import admin_socket_path, socket_path, start_listeners
+from .notify import Notifier
+from .state_lock import StateLock
 
 log = logging.getLogger(__name__)
 
-# The admin socket: root, user modemd and members of group modemd use the API through it without a token
-# (peer_auth). Under systemd it is in RuntimeDirectory= (/run/modemd), else in the state directory.
-ADMIN_SOCKET = "admin.sock"
-# sockaddr_un.sun_path holds 108 bytes with the terminating NUL (unix(7)).
-MAX_SOCKET_PATH = 107
 # How often old OTP verifications and rate-limit hits are pruned.
 PRUNE_INTERVAL = 3600.0
 # How often the STATUS= line for systemd is refreshed (only sent when it changed).
@@ -142,7 +134,7 @@ class Daemon:
     async def _start_simulator(self) -> ModemConfig:
         from ..simulator import ControlServer, SimulatedModem   # only the demo and tests need them
         handset = self.state_dir / "handset.jsonl"
-        control = _socket_path(self.state_dir / "sim-modem0.sock")
+        control = socket_path(self.state_dir / "sim-modem0.sock")
         self.simulator = SimulatedModem(link=str(self.state_dir / "sim-modem0"), handset_path=str(handset))
         await self.simulator.start()
         if control:
@@ -153,26 +145,7 @@ class Daemon:
         return ModemConfig(name="sim0", port=self.simulator.port, registration_timeout=10.0)
 
     async def _start_http(self) -> None:
-        server = self.config.server
-        files = raise_file_limit()
-        cap = connection_cap(server.max_connections, files)
-        if cap < server.max_connections:
-            log.warning("server.max_connections %d is above what %d open files allow; holding %d at once",
-                        server.max_connections, files, cap)
-        self._runner = CappedRunner(http_api.build_app(self), cap=cap, access_log=None,
-                                    keepalive_timeout=server.idle_timeout)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, server.listen_host, server.listen_port).start()
-        log.info("HTTP API listening on http://%s:%d", server.listen_host, server.listen_port)
-        if server.unix_socket:
-            server.unix_socket.parent.mkdir(parents=True, exist_ok=True)
-            await web.UnixSite(self._runner, str(server.unix_socket)).start()
-            os.chmod(server.unix_socket, 0o660)   # the group of local apps allowed to send, nobody else
-            log.info("HTTP API listening on unix socket %s", server.unix_socket)
-        if self.admin_socket:
-            await web.UnixSite(self._runner, str(self.admin_socket)).start()
-            os.chmod(self.admin_socket, 0o660)    # root, our user and our group; peer_auth checks again
-            log.info("admin socket %s (root and group %s, no token)", self.admin_socket, _group_name())
+        self._runner = await start_listeners(http_api.build_app(self), self.config.server, self.admin_socket)
 
     # ---- events from the modems --------------------------------------------------------------------------------
     def _on_modem_state(self, name: str, state: ModemState) -> None:
@@ -290,25 +263,6 @@ def _tune_gc() -> None:
     collections land inside requests (OTP send p99 33 ms -> 26 ms at 2,800/s in bench/bench_otp.py)."""
     gc.freeze()
     gc.set_threshold(20000, 20, 20)
-
-
-def admin_socket_path(state_dir: Path) -> Path | None:
-    runtime = os.environ.get("RUNTIME_DIRECTORY")
-    return _socket_path((Path(runtime.split(":")[0]) if runtime else state_dir) / ADMIN_SOCKET)
-
-
-def _socket_path(path: Path) -> Path | None:
-    if len(os.fsencode(path)) <= MAX_SOCKET_PATH:
-        return path
-    log.warning("%s is too long for a unix socket (%d bytes at most); not creating it", path, MAX_SOCKET_PATH)
-    return None
-
-
-def _group_name() -> str:
-    try:
-        return grp.getgrgid(os.getegid()).gr_name
-    except KeyError:
-        return str(os.getegid())
 
 
 async def run_daemon(config: Config, reload_config: Callable[[], Config] | None = None) -> int:

@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ...domain.errors import StorageError
-from ..errors import Refused
 
 Work = Callable[[sqlite3.Connection], Any]
 log = logging.getLogger(__name__)
