@@ -8,7 +8,8 @@ import time
 
 from modemd.domain.errors import AtTimeout, CmsError
 from modemd.modem.modem import SendResult, SmsSendFailed
-from modemd.services.outbox import Outbox, Pacing, RetryPolicy
+from modemd.domain.policy import Pacing, RetryPolicy
+from modemd.services.outbox import Outbox
 from modemd.domain.sms import Kind, OutboundSms, Priority, State, new_message_id
 from conftest import until
 
@@ -265,8 +266,8 @@ def _text_gone(store, sms):
 
 async def test_a_send_the_database_cannot_record_is_recorded_once_it_can_and_not_sent_again(store, monkeypatch,
                                                                                            caplog):
-    import modemd.services.outbox
-    monkeypatch.setattr(modemd.services.outbox, "STORAGE_PAUSE", 0.05)
+    import modemd.services.outbox.worker
+    monkeypatch.setattr(modemd.services.outbox.worker, "STORAGE_PAUSE", 0.05)
     modem = ScriptedModem()
     modem.delay = 0.3                      # the database fails while the modem is sending
     sms = make("hello")

@@ -28,7 +28,8 @@ from modemd.domain.errors import AtTimeout, ChannelClosed, CmsError, PromptNotRe
 from modemd.modem.modem import Modem
 from modemd.modem.state import ModemState, SendResult, SmsSendFailed
 from modemd.domain.numbers import InvalidNumber, normalize
-from modemd.services.outbox import Outbox, RetryPolicy, network_validity
+from modemd.domain.policy import RetryPolicy
+from modemd.services.outbox import Outbox, network_validity
 from modemd.codec.pdu import MIN_VALIDITY, decode_submit, encode_submit, validity_octet, validity_seconds
 from modemd.domain.sms import Kind, OutboundSms, Priority, State, new_message_id
 from modemd.modem.supervisor import ModemSupervisor

@@ -28,7 +28,7 @@ from modemd.store.sqlite.queue import Store
 from modemd.store.sqlite.inbox import InboundPart, InboxStore
 from modemd.store.sqlite.webhooks import WebhookStore
 from modemd.services.webhooks import Backoff, WebhookDispatcher
-from modemd.services.webhook_payload import hook_key, sign
+from modemd.services.webhooks.payload import hook_key, sign
 from conftest import until
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "webhooks.md"

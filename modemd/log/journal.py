@@ -4,7 +4,7 @@ Under systemd, stderr already reaches the journal (log.JournalFormatter's "<N>" 
 native protocol (systemd.journal-fields(7), "Native Journal Protocol" in systemd's docs) adds fields, so that
 
     journalctl -u modemd MODEMD_MODEM=sim0        one modem's lines
-    journalctl -u modemd MODEMD_LOGGER=modemd.services.outbox
+    journalctl -u modemd MODEMD_LOGGER=modemd.services.outbox.worker
 
 work, and CODE_FILE/CODE_LINE/CODE_FUNC say where a line came from. Each record is one datagram of KEY=value lines;
 a value with a newline (a traceback) is sent as KEY, newline, its length as 64-bit little-endian, the bytes, newline.

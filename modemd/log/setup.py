@@ -30,7 +30,7 @@ class ModemLogAdapter(logging.LoggerAdapter):
 
 
 class JournalFormatter(logging.Formatter):
-    """'<6>modemd.services.outbox: message ... sent' - journald adds the time, the unit and the PID itself, and reads "<N>"
+    """'<6>modemd.services.outbox.worker: message ... sent' - journald adds the time, the unit and the PID itself, and reads "<N>"
     at the start of a stderr line as its syslog priority (sd-daemon(3)), so `journalctl -p warning` works."""
 
     def __init__(self) -> None:

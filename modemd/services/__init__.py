@@ -1,8 +1,8 @@
-"""The services: what the daemon does with its modems and its store. They never import each other; the daemon wires
-them with callables.
+"""The services: what the daemon does with its modems and its store. A service is a module or a package here; they
+never import each other, and the daemon wires them with callables.
 
-Modules: outbox (claim -> send -> settle, one worker per modem), inbox (inbound SMS and delivery reports: read,
-store, delete from the modem, notify), otp (issue and verify one-time passcodes), webhooks (signed, retried POSTs of
-stored events) with webhook_payload (the body, event id and signature of one POST).
+Services: outbox/ (claim -> send -> settle, one worker per modem), inbox (inbound SMS and delivery reports from the
+modems' events: read, store, delete from the modem, notify), otp (issue and verify one-time passcodes), webhooks/
+(signed, retried POSTs of stored events).
 May import: modem, store, codec, domain, config, log.
 """

@@ -1,26 +1,5 @@
-"""Feeds queued messages to the modems: claim -> send -> sent / retry later / failed. One worker per modem.
-
-Retry policy by error class (errors.classify, table in errors.py), checked in this order:
-  PERMANENT     failed at once, with the modem's reason
-  AMBIGUOUS     (timeout after the PDU went out, CMS 332, a port lost during the submission, or a multipart message
-                of which some parts went out) the message may have left. Policy: at-least-once, bounded.
-                It is re-queued flagged possible_duplicate, and counts as an attempt; after `max_ambiguous` such
-                outcomes it is failed instead of resent. The same rule covers a crash while `sending`
-                (Store.recover_interrupted at start-up). An OTP is never resent after its deadline either way.
-  DEVICE_STATE  the modem cannot send (SIM, barring, no SMSC): the attempt is refunded, the message goes back to the
-                queue for another modem, and the modem is `paused` for `device_pause` seconds (its state says so,
-                so /readyz and /v1/modems tell the truth; the worker stays away from the queue meanwhile)
-  modem gone    (port lost, not registered, locked) the attempt is refunded: an unplugged modem burns no attempts
-  hung modem    (no "> " prompt, or a timeout before anything was submitted, and the modem then does not answer
-                "AT" either: errors.went_unanswered + Modem.check_answering) the attempt is refunded like an
-                unplugged modem's, and the modem is `not_responding` until the supervisor's probes get an answer.
-                A modem that does answer the probes had its chance: that try counts (TRANSIENT below), so a modem
-                that answers AT but never prompts for this message cannot hold it forever.
-  TRANSIENT     back off exponentially with full jitter (base 5 s, x2, capped at 10 min), at most `max_attempts`
-Deadlines: a message past its deadline is never claimed and ends `expired`; the validity period handed to the
-network is the time left, rounded down (network_validity), so the SC drops it too instead of delivering a dead
-code late.
-"""
+"""One modem's sending loop: claim -> send -> sent / retry later / failed, paced, with the failure rules of
+outbox.py's docstring; and the validity period a message is submitted with."""
 
 from __future__ import annotations
 
@@ -29,30 +8,23 @@ import logging
 import time
 from typing import Awaitable, Callable, Protocol
 
-from ..domain.errors import (AtTimeout, ChannelClosed, CmeError, CmsError, ErrorClass, PromptNotReceived, StorageError,
-                             classify, cms_already_accepted, went_unanswered)
-from ..modem.modem import SendResult, SmsSendFailed
-from ..domain.otp_seal import SealBroken
-from ..domain.policy import Pacing, RetryPolicy
-from ..domain.redact import mask_number
-from ..domain.sms import Kind, OutboundSms
-from ..store import Store
+from ...domain.errors import (AtTimeout, ChannelClosed, CmeError, CmsError, ErrorClass, PromptNotReceived,
+                              StorageError, classify, cms_already_accepted, went_unanswered)
+from ...domain.otp_seal import SealBroken
+from ...domain.policy import Pacing, RetryPolicy
+from ...domain.redact import mask_number
+from ...domain.sms import Kind, OutboundSms
+from ...modem.modem import SendResult, SmsSendFailed
+from ...store import Store
 
 log = logging.getLogger(__name__)
 
-# SIGTERM waits this long for the send in flight to finish and be recorded. A normal +CMGS answers in 1-5 s, but
-# one part may take PROMPT_TIMEOUT + SUBMIT_TIMEOUT (70 s) on a slow network, and a send abandoned at stop is resent
-# at the next start (a duplicate OTP on the user's phone). Two parts' worth; the unit's TimeoutStopSec=150s leaves
-# 10 s for closing the modems and the store (tests/test_systemd_units.py checks the two agree).
-STOP_GRACE = 140.0
 # The database refused a write (disk full, I/O error): how long a worker waits before it tries again.
 STORAGE_PAUSE = 5.0
-# How often texts past the retention time are erased (sooner when the retention itself is short).
-PURGE_INTERVAL = 3600.0
 
 
 class SendingModem(Protocol):
-    """What a worker needs of a modem. Optional, used when present (modem_state.ModemStateTracker has them):
+    """What a worker needs of a modem. Optional, used when present (modem.Modem has them):
     `pause(seconds, reason)` (its state shows a device pause) and `async check_answering(reason) -> bool` (a
     probe after an unanswered command; without it a timeout counts as a try, as before)."""
     name: str
@@ -82,89 +54,24 @@ def network_validity(deadline: float | None, now: float) -> int | None:
     return max(0, int(deadline - now))
 
 
-class Outbox:
-    def __init__(self, store: Store, *, policy: RetryPolicy = RetryPolicy(), keep_sent_text: bool = True,
-                 retention: float = 7 * 24 * 3600.0,
-                 on_change: Callable[[OutboundSms, str], Awaitable[None] | None] | None = None):
-        self.store = store
-        self.policy = policy
-        self.keep_sent_text = keep_sent_text
-        self.retention = retention
-        self._on_change = on_change
-        # The text to send: an OTP's is sealed at rest (otp_seal) and opened only here, at send time; the daemon
-        # hands in OtpService.reveal. Plain SMS are sent as stored.
-        self.reveal: Callable[[OutboundSms], str] = lambda sms: sms.text or ""
-        self._wake = asyncio.Event()
-        self._workers: list[OutboxWorker] = []
-        self._housekeeping: asyncio.Task | None = None
+class OutboxView(Protocol):
+    """What a worker uses of the outbox that owns it (Outbox): the queue, the policies a reload may change, the
+    text to send, and the two ways to tell others (a change happened; the queue may have work for another modem)."""
+    store: Store
+    policy: RetryPolicy
+    keep_sent_text: bool
+    reveal: Callable[[OutboundSms], str]
 
-    def wake(self) -> None:
-        """Called after an enqueue commits: idle workers look at the queue now."""
-        self._wake.set()
-        for worker in self._workers:
-            worker.wake.set()
+    async def notify(self, message_id: str, event: str) -> None: ...
 
-    def add_modem(self, modem: SendingModem, pacing: Pacing = Pacing()) -> None:
-        worker = OutboxWorker(self, modem, pacing)
-        self._workers.append(worker)
-        worker.start()
-
-    async def recover(self) -> None:
-        ids = await self.store.recover_interrupted(self.policy.max_attempts, self.policy.max_ambiguous)
-        if ids:
-            log.warning("%d message(s) were being sent when modemd stopped; resending them (may be duplicates)",
-                        len(ids))
-
-    def start(self) -> None:
-        self._housekeeping = asyncio.create_task(self._expire_loop(), name="outbox-expiry")
-
-    async def stop(self, grace: float = STOP_GRACE) -> None:
-        """Workers finish the AT exchange in flight and record its result, then end. A send still running after
-        `grace` seconds is abandoned: its message stays `sending` and start-up recovery handles it."""
-        if self._housekeeping:
-            self._housekeeping.cancel()
-        stops = [asyncio.ensure_future(w.stop()) for w in self._workers]
-        if stops:
-            _, pending = await asyncio.wait(stops, timeout=grace)
-            for worker in self._workers:
-                worker.cancel()
-            await asyncio.gather(*stops, return_exceptions=True)
-
-    def running(self) -> bool:
-        """Every worker task (and the expiry loop) is alive; a crashed task means a bug, worth a restart."""
-        if self._housekeeping is None:      # not started yet: nothing can have died
-            return True
-        tasks = [w._task for w in self._workers] + [self._housekeeping]
-        return all(t is not None and not t.done() for t in tasks)
-
-    async def _expire_loop(self) -> None:
-        next_purge = 0.0
-        while True:
-            for message_id in await self.store.expire_due():
-                log.info("message %s expired before it could be sent", message_id)
-                await self._notify_id(message_id, "expired")
-            if time.monotonic() >= next_purge:
-                purged = await self.store.purge_texts(time.time() - self.retention)
-                if purged:
-                    log.info("erased the text of %d finished message(s) past the retention time", purged)
-                next_purge = time.monotonic() + min(PURGE_INTERVAL, max(1.0, self.retention / 10))
-            await asyncio.sleep(1.0)
-
-    async def _notify_id(self, message_id: str, event: str) -> None:
-        if self._on_change:
-            sms = await self.store.get(message_id)
-            if sms:
-                await self._notify(sms, event)
-
-    async def _notify(self, sms: OutboundSms, event: str) -> None:
-        if self._on_change:
-            result = self._on_change(sms, event)
-            if asyncio.iscoroutine(result):
-                await result
+    def wake(self) -> None: ...
 
 
 class OutboxWorker:
-    def __init__(self, outbox: Outbox, modem: SendingModem, pacing: Pacing):
+    """One modem's loop: claim the next due message, send it, record what happened (the module docstring of
+    outbox.py has the rules)."""
+
+    def __init__(self, outbox: OutboxView, modem: SendingModem, pacing: Pacing):
         self.outbox = outbox
         self.modem = modem
         self.pacing = pacing
@@ -181,6 +88,10 @@ class OutboxWorker:
         self.wake.set()
         if self._task:
             await asyncio.gather(self._task, return_exceptions=True)
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     def cancel(self) -> None:
         if self._task and not self._task.done():
@@ -273,7 +184,7 @@ class OutboxWorker:
         await store.mark_sent(sms.id, result.references, purge_text=purge)
         log.info("[%s] message %s to %s sent (%d part(s), mr %s)", self.modem.name, sms.id, mask_number(sms.to),
                  result.parts, ",".join(map(str, result.references)))
-        await self.outbox._notify_id(sms.id, "sent")
+        await self.outbox.notify(sms.id, "sent")
 
     async def _handle_failure(self, sms: OutboundSms, exc: SmsSendFailed, hung: bool = False) -> None:
         kind = classify(exc.cause)
@@ -284,7 +195,7 @@ class OutboxWorker:
         if cms_already_accepted(exc.cause):
             # CMS 197: the SC already holds a message with this reference (TP-RD): the earlier try went out.
             await self.outbox.store.mark_sent(sms.id, exc.references, purge_text=sms.kind is Kind.OTP)
-            await self.outbox._notify_id(sms.id, "sent")
+            await self.outbox.notify(sms.id, "sent")
         elif kind is ErrorClass.PERMANENT:
             await self._fail(sms, reason, code)
         elif kind is ErrorClass.AMBIGUOUS or exc.parts_sent:
@@ -323,7 +234,7 @@ class OutboxWorker:
 
     async def _fail(self, sms: OutboundSms, reason: str, code: str | None) -> None:
         if await self.outbox.store.mark_failed(sms.id, reason, error_code=code, purge_text=sms.kind is Kind.OTP):
-            await self.outbox._notify_id(sms.id, "failed")
+            await self.outbox.notify(sms.id, "failed")
 
 
 def _error_code(exc: BaseException) -> str:

@@ -12,9 +12,9 @@ import hmac
 import json
 from datetime import datetime, timezone
 
-from ..config.loader import WebhookConfig
-from ..domain.redact import mask_number
-from ..store import HookSpec, SourceEvent
+from ...config.loader import WebhookConfig
+from ...domain.redact import mask_number
+from ...store import HookSpec, SourceEvent
 
 
 def hook_key(hook: WebhookConfig) -> str:

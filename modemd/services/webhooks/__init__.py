@@ -1,0 +1,11 @@
+"""The webhook service: signed POSTs of stored events, retried, resumed after restart.
+
+Modules: dispatcher (WebhookDispatcher: captures events from the durable logs into deliveries, one worker per
+webhook; the guarantees in its docstring), worker (HookWorker: one webhook's POSTs, Backoff, the headers), payload
+(the body, event id and signature of one POST; pure).
+"""
+
+from .dispatcher import WebhookDispatcher
+from .worker import EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, USER_AGENT, Backoff
+
+__all__ = ["WebhookDispatcher", "Backoff", "SIGNATURE_HEADER", "EVENT_ID_HEADER", "EVENT_TYPE_HEADER", "USER_AGENT"]
