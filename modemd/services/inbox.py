@@ -100,15 +100,17 @@ class Inbox:
             for message in await self.store.flush_stale(time.time() - self.reassembly_timeout, _inbox_id):
                 log.warning("SMS from %s delivered incomplete: %d part(s) arrived before the timeout",
                             _who(message.sender), message.parts)
-                self._received(message)
+                self.announce_received(message)
 
-    def _received(self, message: InboxMessage) -> None:
+    def announce_received(self, message: InboxMessage) -> None:
+        """A message is in the inbox, complete or given up on: log it and tell on_received (metrics, webhooks)."""
         log.info("[%s] SMS %s from %s received (%d part(s)%s)", message.modem, message.id, _who(message.sender),
                  message.parts, "" if message.complete else ", incomplete")
         if self._on_received:
             self._on_received(message)
 
-    def _reported(self, message_id: str, state: str) -> None:
+    def announce_report(self, message_id: str, state: str) -> None:
+        """A delivery report settled a message (delivered or failed): log it and tell on_report."""
         log.info("message %s %s (delivery report)", message_id, state)
         if self._on_report:
             self._on_report(message_id, state)
@@ -200,7 +202,7 @@ class _ModemInbox:
                            data=bytes(sms.data), shift=pdu.national_shift(sms.udh))
         message = await self.inbox.store.add_part(part, _inbox_id())
         if message:
-            self.inbox._received(message)
+            self.inbox.announce_received(message)
 
     async def _report(self, report: pdu.StatusReport) -> None:
         discharge = report.discharge_time.timestamp() if report.discharge_time else None
@@ -208,7 +210,7 @@ class _ModemInbox:
             self.modem.name, report.message_reference, report.recipient, report.status, discharge, time.time(),
             self.inbox.report_window)
         if changed:
-            self.inbox._reported(*changed)
+            self.inbox.announce_report(*changed)
         else:
             log.debug("[%s] status report for mr=%d (status 0x%02X) changed nothing", self.modem.name,
                       report.message_reference, report.status)
