@@ -138,3 +138,13 @@ def test_only_the_daemon_knows_the_store_backend():
             f"{name} imports the SQLite backend: take the interface and records from modemd.store"
         if package_of(name) == "store":
             assert "sqlite3" not in others, f"{name} is part of the store's interface: no sqlite3 there"
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_no_private_attributes_of_other_objects(name):
+    """`other._x` reaches into a neighbour: what two classes share is public (DESIGN.md, "Nobody imports a
+    neighbour's _private name"). Only self and cls may be followed by a private name."""
+    reaching = [f"line {node.lineno}: {ast.unparse(node)}" for node in ast.walk(ast.parse(FILES[name].read_text()))
+                if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))]
+    assert not reaching, f"{name} reaches into other objects: {reaching}"

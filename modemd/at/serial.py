@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import functools
 import logging
 import os
 import termios
@@ -43,17 +44,13 @@ from ..log.setup import TRACE
 CLOSE_TIMEOUT = 2.0
 # UNIX98 pty slaves (/dev/pts/N) have majors 136-143 (Documentation/admin-guide/devices.txt).
 PTY_SLAVE_MAJORS = range(136, 144)
+
+
 class _Protocol(asyncio.Protocol):
-    """Forwards transport events to the link, tagged with the open() generation they belong to."""
+    """Forwards transport events to the link's callbacks, already tagged with the open() generation they belong to."""
 
-    def __init__(self, link: "SerialLink", generation: int):
-        self._link, self._generation = link, generation
-
-    def data_received(self, data: bytes) -> None:
-        self._link._data_received(self._generation, data)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._link._connection_lost(self._generation, exc)
+    def __init__(self, on_data: Callable[[bytes], None], on_lost: Callable[[Exception | None], None]):
+        self.data_received, self.connection_lost = on_data, on_lost
 
 
 class SerialLink:
@@ -85,9 +82,10 @@ class SerialLink:
         self._generation += 1
         generation = self._generation
         try:
+            protocol = _Protocol(functools.partial(self._data_received, generation),
+                                 functools.partial(self._connection_lost, generation))
             transport, _ = await serial_asyncio_fast.create_serial_connection(
-                asyncio.get_running_loop(), lambda: _Protocol(self, generation), port,
-                baudrate=baudrate, rtscts=rtscts, exclusive=True)
+                asyncio.get_running_loop(), lambda: protocol, port, baudrate=baudrate, rtscts=rtscts, exclusive=True)
         except (serial.SerialException, OSError, ValueError) as exc:
             raise explain_open_error(port, exc) from exc
         self._closing = False

@@ -64,7 +64,7 @@ def _reset(d, c):
     kept = d.settings.cfun, d.settings.cgatt, d.settings.cops_mode
     d.settings = d.default_settings()
     d.settings.cfun, d.settings.cgatt, d.settings.cops_mode = kept
-    d._reported_reg = d.registration()
+    d.reported_registration = d.registration()
 
 
 def _accept(d, c):

@@ -51,7 +51,7 @@ class Dialect:
         self.pending_acks = 0                       # +CMT / +CDS awaiting AT+CNMA (CSMS=1)
         self.concat_ref = 0
         self._applied = {"sim_state": None, "pin": None}
-        self._reported_reg: int | None = None
+        self.reported_registration: int | None = None
         self._storm_index = 0
         self._garbage_index = 0
         self.power_up()
@@ -73,7 +73,7 @@ class Dialect:
             self.sim.pin = self.faults.pin
             self._applied["pin"] = self.faults.pin
         self.sim.power_up()
-        self._reported_reg = self.registration()
+        self.reported_registration = self.registration()
 
     @property
     def idle(self) -> bool:
@@ -112,9 +112,9 @@ class Dialect:
     def check_registration(self) -> None:
         """TS 27.007 7.2: with +CREG=1/2 a change of <stat> is reported as +CREG: <stat>[,<lac>,<ci>[,<AcT>]]."""
         stat = self.registration()
-        if stat == self._reported_reg:
+        if stat == self.reported_registration:
             return
-        self._reported_reg = stat
+        self.reported_registration = stat
         for name, n in (("+CREG", self.settings.creg_n), ("+CGREG", self.settings.cgreg_n),
                         ("+CEREG", self.settings.cereg_n)):
             if n >= 1:
