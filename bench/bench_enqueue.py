@@ -90,20 +90,14 @@ def main() -> None:
     args = ap.parse_args()
     tmp = c.workdir("bench-enqueue")
     print(f"enqueue throughput, durable (WAL, synchronous=FULL); {c.machine()}")
-    sim = c.Sim(tmp)
-    daemon = c.Daemon(tmp, [sim.link])
-    try:
-        daemon.wait_ready()
-        sim.control("vanish")                  # nothing drains: the figure is enqueue alone
-        c.wait_for(lambda: not daemon.ready(), 10)
+    with c.SimProcess(tmp, "sim0") as sim, c.daemon(tmp, [sim.link]) as daemon:
+        sim.control.request("vanish")                  # nothing drains: the figure is enqueue alone
+        c.wait_for(daemon.not_ready, 10)
         asyncio.run(http_phase(daemon.url, 200, 10, "warmup"))
         show("HTTP POST /v1/messages, 1 producer", asyncio.run(http_phase(daemon.url, args.single, 1, "single", daemon.proc.pid)))
         show(f"HTTP POST /v1/messages, {args.producers} producers",
              asyncio.run(http_phase(daemon.url, args.concurrent, args.producers, "conc", daemon.proc.pid)))
-        print(f"daemon RSS after {args.single + args.concurrent + 200} accepts: {daemon.rss_mb():.1f} MB")
-    finally:
-        daemon.stop()
-        sim.stop()
+        print(f"daemon RSS after {args.single + args.concurrent + 200} accepts: {c.rss_mb(daemon.proc.pid):.1f} MB")
     if not args.skip_store:
         show("Store.enqueue in-process, 1 producer", asyncio.run(store_phase(tmp / "store.db", args.single, 1)))
         show(f"Store.enqueue in-process, {args.producers} producers",

@@ -41,12 +41,9 @@ class HandsetReader:
 
 
 async def measure(tmp, messages: int, gap: float, text_len: int) -> dict:
-    sim = c.Sim(tmp)                             # modemd simulate, network_delay 0
-    handset = HandsetReader(sim.handset)
-    daemon = c.Daemon(tmp, [sim.link])
     wire: dict[str, float] = {}
-    try:
-        await asyncio.get_running_loop().run_in_executor(None, daemon.wait_ready)
+    with c.SimProcess(tmp, "sim0") as sim, c.daemon(tmp, [sim.link]) as daemon:   # modemd simulate, network_delay 0
+        handset = HandsetReader(sim.handset)
         headers = {"Authorization": f"Bearer {c.TOKEN}"}
         from_post, from_202, post_rtt = [], [], []
         async with aiohttp.ClientSession() as session:
@@ -71,10 +68,7 @@ async def measure(tmp, messages: int, gap: float, text_len: int) -> dict:
                     from_202.append(wire[text] - t1)
                     post_rtt.append(t1 - t0)
                 await asyncio.sleep(gap * random.uniform(0.5, 1.5))   # idle: the worker parks between messages
-        rss = daemon.rss_mb()
-    finally:
-        daemon.stop()
-        sim.stop()
+        rss = c.rss_mb(daemon.proc.pid)
     return {"from_post": from_post, "from_202": from_202, "post_rtt": post_rtt, "rss": rss}
 
 

@@ -212,10 +212,8 @@ def main() -> None:
     args = ap.parse_args()
     tmp = c.workdir("bench-otp")
     print(f"OTP send/verify, {args.clients} concurrent clients, durable store; {c.machine()}")
-    sim = c.Sim(tmp, network_delay=0.25)       # the codes trickle out meanwhile, as they would on a real modem
-    daemon = c.Daemon(tmp, [sim.link], config=CONFIG)
-    try:
-        daemon.wait_ready()
+    # The codes trickle out meanwhile (network_delay 0.25 s), as they would on a real modem.
+    with c.SimProcess(tmp, "sim0", network_delay=0.25) as sim, c.daemon(tmp, [sim.link], config=CONFIG) as daemon:
         sends = asyncio.run(http_run(daemon.url, args.sends, args.clients,
                                      lambda i: ("/v1/otp", {"to": number(i)}, c.TOKEN), daemon.proc.pid))
         show("HTTP POST /v1/otp (accepted sends)", sends)
@@ -241,10 +239,7 @@ def main() -> None:
                   f"{mixed['junk']}); from the due time: p99.9 {c.ms(mixed['p999'])}, max {c.ms(mixed['max'])}")
         if args.wrk:
             wrk_run(daemon.url, args.clients)
-        print(f"daemon RSS {daemon.rss_mb():.1f} MB")
-    finally:
-        daemon.stop()
-        sim.stop()
+        print(f"daemon RSS {c.rss_mb(daemon.proc.pid):.1f} MB")
     if args.inproc_sends > 0:
         issued, verified = asyncio.run(inproc_run(tmp, args.inproc_sends, max(args.verifies, 1), args.clients))
         show("in-process OtpService.issue (limits raised)", issued)

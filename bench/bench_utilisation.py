@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from contextlib import ExitStack
 
 import _common as c
 import aiohttp
@@ -35,10 +36,9 @@ async def post_all(url: str, n: int, concurrency: int = 20) -> None:
 
 def run(messages: int, delay: float, modems: int, keep: bool) -> dict:
     tmp = c.workdir(f"bench-util-{modems}")
-    sims = [c.Sim(tmp, f"sim{k}", network_delay=delay) for k in range(modems)]
-    daemon = c.Daemon(tmp, [s.link for s in sims])
-    try:
-        daemon.wait_ready()
+    with ExitStack() as running:
+        sims = [running.enter_context(c.SimProcess(tmp, f"sim{k}", network_delay=delay)) for k in range(modems)]
+        daemon = running.enter_context(c.daemon(tmp, [s.link for s in sims]))
         c.wait_for(lambda: daemon.get("/readyz", auth=False)[1].get("modems_ready") == modems, 30)
         started = time.monotonic()
         asyncio.run(post_all(daemon.url, messages))
@@ -47,11 +47,7 @@ def run(messages: int, delay: float, modems: int, keep: bool) -> dict:
                    interval=0.005)
         measured = time.monotonic() - started
         per_modem = [s.handset_count() for s in sims]
-    finally:
-        daemon.stop()
-        for s in sims:
-            s.stop()
-        c.cleanup(tmp, keep)
+    c.cleanup(tmp, keep)
     ideal = messages * delay / modems
     return {"modems": modems, "ideal": ideal, "measured": measured, "ratio": ideal / measured,
             "rate": messages / measured, "posted": posted, "per_modem": per_modem}
