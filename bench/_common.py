@@ -4,6 +4,7 @@ py-spy); and percentiles, RSS, CPU. Not a benchmark itself."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -30,6 +31,21 @@ sends_per_day = {UNLIMITED}
 sms_per_number = {UNLIMITED}
 max_queued = {UNLIMITED}
 """
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    """A benchmark's command line: its docstring as the help, and --keep (keep the temporary directory)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    return ap
+
+
+def show(label: str, r: dict, *, width: int = 44, rate: str = "{:8.0f} msg/s", note: str = "") -> None:
+    """One line of a throughput run (rate, p50, p99, how many in how long), and its CPU line if it has one."""
+    print(f"{label:<{width}} {rate.format(r['rate'])}   p50 {ms(r['p50']):>10}   p99 {ms(r['p99']):>10}   "
+          f"({r['n']} in {r['elapsed']:.2f} s{note})")
+    if r.get("cpu"):
+        print(f"{'':<{width}} {r['cpu']}")
 
 
 def workdir(prefix: str) -> Path:

@@ -11,7 +11,6 @@ seeded (--seed). The daemon runs `--simulate`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 
@@ -75,10 +74,9 @@ def measure(port: int, requests: int, rng: random.Random) -> dict[str, list[floa
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = c.parser(__doc__)
     ap.add_argument("--requests", type=int, default=200, help="requests of each kind")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     tmp = c.workdir("bench-hostile")
     print(f"/healthz beside hostile requests, {args.requests} of each kind; {c.machine()}")

@@ -12,7 +12,6 @@ target.) The bench polls the handset file for the record; the polling delays onl
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import random
@@ -73,11 +72,10 @@ async def measure(tmp, messages: int, gap: float, text_len: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = c.parser(__doc__)
     ap.add_argument("--messages", type=int, default=200)
     ap.add_argument("--gap", type=float, default=0.05, help="mean idle time between messages (s)")
     ap.add_argument("--text-length", type=int, default=40)
-    ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     tmp = c.workdir("bench-latency")
     print(f"submit-to-wire latency, idle daemon, one message at a time; {c.machine()}")

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 
@@ -63,13 +62,12 @@ def stop_in_flight(tmp) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = c.parser(__doc__)
     ap.add_argument("--queued", type=int, default=100000)
     ap.add_argument("--load", type=int, default=20000, help="messages POSTed after start-up")
     ap.add_argument("--drain", type=float, default=10.0, help="seconds of sending at full speed after the load")
     ap.add_argument("--no-absent-modem", action="store_true", help="skip the start-up with a missing modem port")
     ap.add_argument("--no-stop", action="store_true", help="skip the stop with a send in flight")
-    ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     tmp = c.workdir("bench-startup")
     state = tmp / "state"

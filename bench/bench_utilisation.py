@@ -10,7 +10,6 @@ SMS is on a handset record. Ratio = ideal / measured (1.0 = the daemon adds noth
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from contextlib import ExitStack
@@ -54,11 +53,10 @@ def run(messages: int, delay: float, modems: int, keep: bool) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = c.parser(__doc__)
     ap.add_argument("--messages", type=int, default=200)
     ap.add_argument("--delay", type=float, default=0.25, help="simulated network time per SMS (s)")
     ap.add_argument("--modems", default="1,4", help="comma-separated modem counts to run")
-    ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     print(f"modem utilisation, {args.messages} messages, network_delay {args.delay} s per SMS; {c.machine()}")
     results = []

@@ -13,36 +13,22 @@ from kit import SECRET, Receiver, run_modemd, running_daemon, wait_for, write_co
 SHOP, BANK, OPS, INBOX_ONLY = ("shop-token-0123456789abcdef", "bank-token-0123456789abcdef",
                                "ops-token-0123456789abcdef", "reader-token-0123456789abcdef")
 TO = "+4915112345678"
-SHOP_AND_BANK = f"""
-[[apps]]
-name = "shop"
-tokens = ["{SHOP}"]
-[[apps]]
-name = "bank"
-tokens = ["{BANK}"]
-"""
+
+
+def app(name: str, token: str, **settings) -> str:
+    """One [[apps]] table of the daemon's config (settings: scopes=[...], sends_per_hour=4, ...)."""
+    lines = [f'name = "{name}"', f'tokens = ["{token}"]'] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
+    return "\n[[apps]]\n" + "\n".join(lines) + "\n"
+
+
+SHOP_AND_BANK = app("shop", SHOP) + app("bank", BANK)
 
 
 @pytest.fixture
 def daemon(tmp_path, free_port):
-    with running_daemon(tmp_path, port=free_port, config=f"""
-simulate = true
-[[apps]]
-name = "shop"
-tokens = ["{SHOP}"]
-scopes = ["send", "otp"]
-[[apps]]
-name = "bank"
-tokens = ["{BANK}"]
-[[apps]]
-name = "ops"
-tokens = ["{OPS}"]
-scopes = ["admin"]
-[[apps]]
-name = "reader"
-tokens = ["{INBOX_ONLY}"]
-scopes = ["inbox"]
-""") as d:
+    apps = app("shop", SHOP, scopes=["send", "otp"]) + app("bank", BANK) + app("ops", OPS, scopes=["admin"]) + \
+        app("reader", INBOX_ONLY, scopes=["inbox"])
+    with running_daemon(tmp_path, port=free_port, config="simulate = true\n" + apps) as d:
         yield d
 
 
@@ -162,14 +148,7 @@ simulate = true
 sms_per_number = 2
 [otp]
 resend_gap = 0.0
-[[apps]]
-name = "shop"
-tokens = ["{SHOP}"]
-sends_per_hour = 4
-[[apps]]
-name = "bank"
-tokens = ["{BANK}"]
-""") as daemon:
+{app("shop", SHOP, sends_per_hour=4)}{app("bank", BANK)}""") as daemon:
         sent = [call(daemon, SHOP, "POST", "/v1/messages", {"to": TO, "text": f"hi {i}"})[0] for i in range(3)]
         assert sent == [202, 202, 429]                          # the number's limit: 2 plain SMS an hour
         assert call(daemon, SHOP, "POST", "/v1/messages", {"to": "+4915112345679", "text": "x"})[0] == 202
@@ -205,10 +184,7 @@ secret = "{SECRET.decode()}"
 
 def test_a_webhook_for_received_sms_needs_an_app_with_the_inbox_scope(tmp_path):
     from modemd.config.loader import ConfigError, load_config
-    config = write_config(tmp_path, f"""
-[[apps]]
-name = "shop"
-tokens = ["{SHOP}"]
+    config = write_config(tmp_path, f"""{app("shop", SHOP)}
 [[webhooks]]
 url = "http://127.0.0.1:9/hook"
 events = ["sms:received"]
