@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import threading
 import time
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -23,7 +24,7 @@ from modemd.store.sqlite.queue import Store
 from modemd.store.sqlite.inbox import InboundPart, InboxStore
 from modemd.services.webhooks import Backoff, WebhookDispatcher
 from modemd.services.webhook_payload import hook_key, sign
-from kit import SECRET, Receiver, doc_blocks, outbound, until, verify_signature
+from kit import SECRET, Receiver, doc_blocks, open_store, outbound, until, verify_signature
 
 NUMBER = "+447700900123"
 FAST = Backoff(base=0.05, factor=2.0, cap=0.2, max_age=3600.0)
@@ -37,6 +38,17 @@ def hook(receiver: Receiver, events=ALL, **kw) -> WebhookConfig:
 def dispatcher(store: Store, hooks, **kw) -> WebhookDispatcher:
     kw.setdefault("backoff", FAST)
     return WebhookDispatcher(store, hooks, poll_interval=0.05, stop_grace=0.5, **kw)
+
+
+@asynccontextmanager
+async def dispatching(store: Store, hooks, **kw):
+    """A dispatcher, started, and stopped at the end."""
+    d = dispatcher(store, hooks, **kw)
+    await d.start()
+    try:
+        yield d
+    finally:
+        await d.stop()
 
 
 def captured(d: WebhookDispatcher):
@@ -232,33 +244,25 @@ def _attempted(store: Store):
 
 async def test_a_restart_loses_no_event_and_does_not_resend_acknowledged_ones(tmp_path, receiver):
     path = tmp_path / "modemd.db"
-    store = Store(path)
-    await store.open()
-    d = dispatcher(store, [hook(receiver)])
-    await d.start()
-    first = await send(store)
-    d.wake()
-    await until(lambda: len(receiver.accepted()) == 1)
-    receiver.stop()
-    second = await send(store)
-    await receive(store, "while the receiver was away")
-    d.wake()
-    await until(lambda: _attempted_any(store))
-    await d.stop()
-    # Events committed while no dispatcher runs (a crash right after the state change) are in the log too.
-    await deliver(store, second)
-    await store.close()
+    async with open_store(path) as store:
+        async with dispatching(store, [hook(receiver)]) as d:
+            first = await send(store)
+            d.wake()
+            await until(lambda: len(receiver.accepted()) == 1)
+            receiver.stop()
+            second = await send(store)
+            await receive(store, "while the receiver was away")
+            d.wake()
+            await until(lambda: _attempted_any(store))
+        # Events committed while no dispatcher runs (a crash right after the state change) are in the log too.
+        await deliver(store, second)
 
-    store = Store(path)
-    await store.open()
-    await deliver(store, first)
-    receiver.start()
-    d = dispatcher(store, [hook(receiver)])
-    await d.start()
-    await until(lambda: len(receiver.accepted()) == 5)
-    await until(settled(d))                   # nothing more will come
-    await d.stop()
-    await store.close()
+    async with open_store(path) as store:
+        await deliver(store, first)
+        receiver.start()
+        async with dispatching(store, [hook(receiver)]) as d:
+            await until(lambda: len(receiver.accepted()) == 5)
+            await until(settled(d))           # nothing more will come
     events = receiver.accepted()
     assert types_of(events, first) == ["sms:sent", "sms:delivered"]
     assert types_of(events, second) == ["sms:sent", "sms:delivered"]
@@ -358,16 +362,11 @@ async def test_history_before_webhooks_existed_is_not_replayed(tmp_path, receive
     await db.write(lambda c: c.execute("INSERT INTO message_events (message_id, at, from_state, to_state) "
                                        "VALUES ('msg_old', 1.0, 'sending', 'sent')"))
     await db.close()
-    store = Store(path)
-    await store.open()
-    d = dispatcher(store, [hook(receiver)])
-    await d.start()
-    new = await send(store)
-    d.wake()
-    await until(lambda: len(receiver.accepted()) == 1)
-    await until(settled(d))                   # the old history would have been captured with it
-    await d.stop()
-    await store.close()
+    async with open_store(path) as store, dispatching(store, [hook(receiver)]) as d:
+        new = await send(store)
+        d.wake()
+        await until(lambda: len(receiver.accepted()) == 1)
+        await until(settled(d))               # the old history would have been captured with it
     assert [e["data"]["message_id"] for e in receiver.accepted()] == [new]
 
 
