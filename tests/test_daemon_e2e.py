@@ -47,19 +47,20 @@ def logged_after(daemon, first: str, then: str) -> bool:
     return first in log and then in log[log.index(first):]
 
 
-def test_messages_wait_for_an_unplugged_modem_without_burning_attempts(daemon, sim_process):
-    sim_process.control.request("vanish")
-    wait_for(daemon.not_ready, timeout=10)
-    status, accepted = daemon.call("POST", "/v1/messages", {"to": TO, "text": "sent after replug"})
-    assert status == 202
-    # The acceptance woke the outbox at once; the supervisor's first try to reopen the port comes a second later:
-    # by then the worker has looked at the message, with no modem to send it through.
-    wait_for(lambda: logged_after(daemon, f"message {accepted['id']}", "cannot open port"), timeout=10)
-    assert message_state(daemon, accepted["id"])["status"] == "queued"
-    sim_process.control.request("reappear")
-    wait_for(lambda: message_state(daemon, accepted["id"])["status"] == "sent", timeout=30)
-    assert message_state(daemon, accepted["id"])["attempts"] == 1
-    assert [m["text"] for m in sim_process.messages()] == ["sent after replug"]
+def test_messages_wait_for_an_unplugged_modem_without_burning_attempts(sim_process, tmp_path, free_port):
+    with running_daemon(tmp_path, sim=sim_process, port=free_port, log_level="debug") as daemon:
+        sim_process.control.request("vanish")
+        wait_for(daemon.not_ready, timeout=10)
+        status, accepted = daemon.call("POST", "/v1/messages", {"to": TO, "text": "sent after replug"})
+        assert status == 202
+        # The acceptance woke the outbox at once; the supervisor's next try to reopen the port (logged at debug,
+        # every 1 s at first) comes later: by then the worker has looked at the message, with no modem to send it.
+        wait_for(lambda: logged_after(daemon, f"message {accepted['id']}", "cannot open"), timeout=10)
+        assert message_state(daemon, accepted["id"])["status"] == "queued"
+        sim_process.control.request("reappear")
+        wait_for(lambda: message_state(daemon, accepted["id"])["status"] == "sent", timeout=30)
+        assert message_state(daemon, accepted["id"])["attempts"] == 1
+        assert [m["text"] for m in sim_process.messages()] == ["sent after replug"]
 
 
 def test_permanent_network_error_fails_the_message_with_the_reason(daemon, sim_process):
