@@ -1,100 +1,25 @@
-"""Shared plumbing for the benchmarks: simulator and daemon processes, percentiles, RSS. Not a benchmark itself."""
+"""Shared plumbing for the benchmarks: the processes come from the test kit (tests/kit: SimProcess, DaemonProcess,
+running_daemon, wait_for), with what only a benchmark wants on top (no rate limits, a patched copy of the package,
+py-spy); and percentiles, RSS, CPU. Not a benchmark itself."""
 
 from __future__ import annotations
 
-import json
+import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
+if str(ROOT) not in sys.path:                   # run as `python bench/bench_x.py`: the repository root is not there
     sys.path.insert(0, str(ROOT))
 
-MODEMD = [sys.executable, "-m", "modemd"]
-TOKEN = "bench-token-8d1f0c6e2a"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout} s waiting for {predicate}")
-
-
-def workdir(prefix: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=f"modemd-{prefix}-"))
-
-
-class Sim:
-    """`modemd simulate` as its own process with a control socket."""
-
-    def __init__(self, tmp: Path, name: str = "sim0", network_delay: float = 0.0):
-        self.link = str(tmp / f"{name}.tty")
-        self.handset = tmp / f"{name}.handset.jsonl"
-        self.control_path = str(tmp / f"{name}.sock")
-        self.log = open(tmp / f"{name}.log", "w")
-        self.proc = subprocess.Popen(MODEMD + ["simulate", "--link", self.link, "--handset", str(self.handset),
-                                               "--control", self.control_path],
-                                     stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        wait_for(lambda: os.path.exists(self.link) and os.path.exists(self.control_path))
-        if network_delay:
-            self.control("fault", name="network_delay", value=network_delay)
-
-    def control(self, op: str, **fields) -> dict:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(10)
-            s.connect(self.control_path)
-            s.sendall((json.dumps({"op": op, **fields}) + "\n").encode())
-            reply = b""
-            while not reply.endswith(b"\n"):
-                chunk = s.recv(1 << 20)
-                if not chunk:
-                    break
-                reply += chunk
-        return json.loads(reply)
-
-    def handset_count(self) -> int:
-        try:
-            with open(self.handset, "rb") as f:
-                return f.read().count(b"\n")
-        except FileNotFoundError:
-            return 0
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-
-
-def write_config(tmp: Path, toml: str, name: str = "modemd.toml") -> Path:
-    """A config file for `modemd run --config`, mode 0600 from the first byte (it holds tokens)."""
-    path = tmp / name
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(toml)
-    return path
-
+from tests.kit import (TOKEN, DaemonProcess, SimProcess, free_port, running_daemon, wait_for,  # noqa: E402,F401
+                       write_config)
 
 # A benchmark sends far more than a real app may ([limits] default: 1,000 an hour per app, 20 an hour per number),
 # so its daemons run without those caps; what is measured is the daemon, not its refusals.
@@ -108,91 +33,72 @@ max_queued = {UNLIMITED}
 """
 
 
-class Daemon:
-    """`modemd run` with a bearer token: in $MODEMD_TOKEN, and a generated 0600 config file passed with --config
-    (NO_LIMITS unless config= gives TOML text). Flags (--port, --state-dir, --listen) override the file."""
+def parser(doc: str) -> argparse.ArgumentParser:
+    """A benchmark's command line: its docstring as the help, and --keep (keep the temporary directory)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    return ap
 
-    def __init__(self, tmp: Path, ports: list[str], *, state: Path | None = None, log_level: str = "warning",
-                 extra: list[str] | None = None, config: str | None = None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.state = state or tmp / "state"
-        env = {k: v for k, v in os.environ.items() if k not in ("MODEMD_TOKEN", "CREDENTIALS_DIRECTORY")}
-        if config is None:
-            env["MODEMD_TOKEN"] = TOKEN
-            config = NO_LIMITS
-        if os.environ.get("BENCH_MODEMD_PATH"):      # a patched copy of the package, to measure a proposed fix
-            env["PYTHONPATH"] = os.environ["BENCH_MODEMD_PATH"] + os.pathsep + env.get("PYTHONPATH", "")
-        args = ["--log-level", log_level, "run", "--state-dir", str(self.state), "--listen", f"127.0.0.1:{self.port}"]
-        if config is not None:
-            args += ["--config", str(write_config(tmp, config))]
-        for p in ports:
-            args += ["--port", p]
-        self.log = open(tmp / "daemon.log", "a")
-        self.started = time.monotonic()
-        self.proc = subprocess.Popen(MODEMD + args + (extra or []), stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env,
-                                     cwd=os.environ.get("BENCH_MODEMD_PATH") or None)   # python -m: cwd first
 
-    def get(self, path: str, auth: bool = True) -> tuple[int, dict]:
-        headers = {"Authorization": f"Bearer {TOKEN}"} if auth else {}
-        try:
-            with urllib.request.urlopen(urllib.request.Request(self.url + path, headers=headers), timeout=5) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read())
-        except OSError:
-            return 0, {}
+def show(label: str, r: dict, *, width: int = 44, rate: str = "{:8.0f} msg/s", note: str = "") -> None:
+    """One line of a throughput run (rate, p50, p99, how many in how long), and its CPU line if it has one."""
+    print(f"{label:<{width}} {rate.format(r['rate'])}   p50 {ms(r['p50']):>10}   p99 {ms(r['p99']):>10}   "
+          f"({r['n']} in {r['elapsed']:.2f} s{note})")
+    if r.get("cpu"):
+        print(f"{'':<{width}} {r['cpu']}")
 
-    def answers(self, path: str) -> bool:
-        return self.get(path, auth=False)[0] != 0
 
-    def ready(self) -> bool:
-        return self.get("/readyz", auth=False)[0] == 200
+def workdir(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"modemd-{prefix}-"))
 
-    def wait_ready(self, timeout: float = 40.0) -> float:
-        def ready():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"modemd run exited with {self.proc.returncode}; log:\n{self.log_tail()}")
-            return self.ready()
-        try:
-            wait_for(ready, timeout)
-        except TimeoutError:
-            raise TimeoutError(f"daemon not ready after {timeout} s; log:\n{self.log_tail()}") from None
-        elapsed = time.monotonic() - self.started
-        self._start_profiler()
-        return elapsed
 
-    def _start_profiler(self) -> None:
-        """BENCH_PYSPY=<file>: sample the daemon with py-spy (collapsed stacks) from ready until stop."""
-        self.profiler = None
-        out = os.environ.get("BENCH_PYSPY")
-        if out and shutil.which("py-spy"):
-            extra = os.environ.get("BENCH_PYSPY_ARGS", "").split()     # e.g. --gil: only the thread holding the GIL
-            self.profiler = subprocess.Popen(["py-spy", "record", "--pid", str(self.proc.pid), "--format", "raw",
-                                              "--rate", "200", "-o", out, *extra], stdout=subprocess.DEVNULL,
-                                             stderr=subprocess.DEVNULL)
+def daemon_options(ports: list[str], *, config: str | None = None, state: Path | None = None,
+                   log_level: str = "warning", extra: list[str] | None = None) -> tuple[list[str], dict]:
+    """The arguments and DaemonProcess options of a benchmark's `modemd run`: one --port per modem, a 0600 config
+    file (NO_LIMITS, the token in $MODEMD_TOKEN; or `config`, TOML text that names its own token), and
+    BENCH_MODEMD_PATH=<dir>: the daemon runs a patched copy of the package there (to measure a proposed fix
+    without touching the tree)."""
+    args = [a for port in ports for a in ("--port", port)] + (extra or [])
+    options = {"config": NO_LIMITS if config is None else config, "token_in_env": config is None,
+               "state": state, "log_level": log_level}
+    patched = os.environ.get("BENCH_MODEMD_PATH")
+    if patched:
+        options["env"] = {"PYTHONPATH": patched + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        options["cwd"] = patched                                  # python -m: the current directory comes first
+    return args, options
 
-    def log_tail(self, lines: int = 30) -> str:
-        self.log.flush()
-        return "\n".join(Path(self.log.name).read_text(errors="replace").splitlines()[-lines:])
 
-    def rss_mb(self) -> float:
-        return rss_mb(self.proc.pid)
+@contextmanager
+def daemon(tmp: Path, ports: list[str], **kw) -> Iterator[DaemonProcess]:
+    """running_daemon for a benchmark (daemon_options), ready, profiled while it runs when BENCH_PYSPY is set."""
+    args, options = daemon_options(ports, **kw)
+    with running_daemon(tmp, *args, timeout=40.0, **options) as d, profiled(d):
+        yield d
 
-    def stop(self) -> int:
-        if getattr(self, "profiler", None):
-            self.profiler.send_signal(2)
-            self.profiler.wait(30)
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        return self.proc.returncode
+
+def start_daemon(tmp: Path, ports: list[str], **kw) -> DaemonProcess:
+    """The same `modemd run`, started and not waited for (to time its start-up); stop() it."""
+    args, options = daemon_options(ports, **kw)
+    args += ["--config", str(write_config(tmp, options.pop("config")))]
+    return DaemonProcess(tmp, None, *args, **options)
+
+
+@contextmanager
+def profiled(daemon: DaemonProcess) -> Iterator[None]:
+    """BENCH_PYSPY=<file>: sample the daemon with py-spy (collapsed stacks) from here until the end of the block;
+    BENCH_PYSPY_ARGS adds py-spy options (--gil: only the thread holding the GIL)."""
+    out = os.environ.get("BENCH_PYSPY")
+    if not (out and shutil.which("py-spy")):
+        yield
+        return
+    profiler = subprocess.Popen(["py-spy", "record", "--pid", str(daemon.proc.pid), "--format", "raw", "--rate",
+                                 "200", "-o", out, *os.environ.get("BENCH_PYSPY_ARGS", "").split()],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        profiler.send_signal(2)
+        profiler.wait(30)
 
 
 def cpu_seconds(pid: int) -> float:

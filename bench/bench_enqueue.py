@@ -10,7 +10,6 @@ machine and takes CPU from the daemon: on 2 cores the figure is a lower bound fo
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 
@@ -74,36 +73,26 @@ async def store_phase(path, total: int, producers: int) -> dict:
 
 
 def show(label: str, r: dict) -> None:
-    print(f"{label:<44} {r['rate']:8.0f} msg/s   p50 {c.ms(r['p50']):>10}   p99 {c.ms(r['p99']):>10}   "
-          f"({r['n']} in {r['elapsed']:.2f} s{', %d errors' % r['errors'] if r['errors'] else ''})")
-    if r.get("cpu"):
-        print(f"{'':<44} {r['cpu']}")
+    c.show(label, r, note=f", {r['errors']} errors" if r["errors"] else "")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = c.parser(__doc__)
     ap.add_argument("--single", type=int, default=2000, help="messages for the 1-producer run")
     ap.add_argument("--concurrent", type=int, default=20000, help="messages for the N-producer run")
     ap.add_argument("--producers", type=int, default=50)
     ap.add_argument("--skip-store", action="store_true", help="only the HTTP figures")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
     tmp = c.workdir("bench-enqueue")
     print(f"enqueue throughput, durable (WAL, synchronous=FULL); {c.machine()}")
-    sim = c.Sim(tmp)
-    daemon = c.Daemon(tmp, [sim.link])
-    try:
-        daemon.wait_ready()
-        sim.control("vanish")                  # nothing drains: the figure is enqueue alone
-        c.wait_for(lambda: not daemon.ready(), 10)
+    with c.SimProcess(tmp, "sim0") as sim, c.daemon(tmp, [sim.link]) as daemon:
+        sim.control.request("vanish")                  # nothing drains: the figure is enqueue alone
+        c.wait_for(daemon.not_ready, 10)
         asyncio.run(http_phase(daemon.url, 200, 10, "warmup"))
         show("HTTP POST /v1/messages, 1 producer", asyncio.run(http_phase(daemon.url, args.single, 1, "single", daemon.proc.pid)))
         show(f"HTTP POST /v1/messages, {args.producers} producers",
              asyncio.run(http_phase(daemon.url, args.concurrent, args.producers, "conc", daemon.proc.pid)))
-        print(f"daemon RSS after {args.single + args.concurrent + 200} accepts: {daemon.rss_mb():.1f} MB")
-    finally:
-        daemon.stop()
-        sim.stop()
+        print(f"daemon RSS after {args.single + args.concurrent + 200} accepts: {c.rss_mb(daemon.proc.pid):.1f} MB")
     if not args.skip_store:
         show("Store.enqueue in-process, 1 producer", asyncio.run(store_phase(tmp / "store.db", args.single, 1)))
         show(f"Store.enqueue in-process, {args.producers} producers",

@@ -11,7 +11,6 @@ synchronous=FULL), because a month of wall-clock time is not available; the HTTP
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import secrets
@@ -114,13 +113,12 @@ async def run(args) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = c.parser(__doc__)
     p.add_argument("--days", type=int, default=30)
     p.add_argument("--verifies", type=int, default=1_000_000)
     p.add_argument("--sms", type=int, default=1_000_000)
     p.add_argument("--records-days", type=float, default=7.0, help="[retention] records, in days")
     p.add_argument("--numbers-days", type=float, default=1.0, help="[retention] numbers, in days")
-    p.add_argument("--keep", action="store_true", help="keep the work directory")
     asyncio.run(run(p.parse_args()))
 
 

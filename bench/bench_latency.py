@@ -12,7 +12,6 @@ target.) The bench polls the handset file for the record; the polling delays onl
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import random
@@ -41,12 +40,9 @@ class HandsetReader:
 
 
 async def measure(tmp, messages: int, gap: float, text_len: int) -> dict:
-    sim = c.Sim(tmp)                             # modemd simulate, network_delay 0
-    handset = HandsetReader(sim.handset)
-    daemon = c.Daemon(tmp, [sim.link])
     wire: dict[str, float] = {}
-    try:
-        await asyncio.get_running_loop().run_in_executor(None, daemon.wait_ready)
+    with c.SimProcess(tmp, "sim0") as sim, c.daemon(tmp, [sim.link]) as daemon:   # modemd simulate, network_delay 0
+        handset = HandsetReader(sim.handset)
         headers = {"Authorization": f"Bearer {c.TOKEN}"}
         from_post, from_202, post_rtt = [], [], []
         async with aiohttp.ClientSession() as session:
@@ -71,19 +67,15 @@ async def measure(tmp, messages: int, gap: float, text_len: int) -> dict:
                     from_202.append(wire[text] - t1)
                     post_rtt.append(t1 - t0)
                 await asyncio.sleep(gap * random.uniform(0.5, 1.5))   # idle: the worker parks between messages
-        rss = daemon.rss_mb()
-    finally:
-        daemon.stop()
-        sim.stop()
+        rss = c.rss_mb(daemon.proc.pid)
     return {"from_post": from_post, "from_202": from_202, "post_rtt": post_rtt, "rss": rss}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = c.parser(__doc__)
     ap.add_argument("--messages", type=int, default=200)
     ap.add_argument("--gap", type=float, default=0.05, help="mean idle time between messages (s)")
     ap.add_argument("--text-length", type=int, default=40)
-    ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     tmp = c.workdir("bench-latency")
     print(f"submit-to-wire latency, idle daemon, one message at a time; {c.machine()}")

@@ -13,7 +13,6 @@ The in-process run raises the same limits through OtpSettings.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 
@@ -185,15 +184,11 @@ def wrk_run(url: str, clients: int) -> None:
 
 
 def show(label: str, r: dict) -> None:
-    extra = f", HTTP statuses {r['statuses']}" if r["statuses"] else ""
-    print(f"{label:<46} {r['rate']:7.0f}/s   p50 {c.ms(r['p50']):>10}   p99 {c.ms(r['p99']):>10}   "
-          f"({r['n']} in {r['elapsed']:.2f} s{extra})")
-    if r.get("cpu"):
-        print(f"{'':<46} {r['cpu']}")
+    c.show(label, r, width=46, rate="{:7.0f}/s", note=f", HTTP statuses {r['statuses']}" if r["statuses"] else "")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = c.parser(__doc__)
     ap.add_argument("--sends", type=int, default=10000, help="HTTP OTP sends, each to its own number (<= 10^6)")
     ap.add_argument("--verifies", type=int, default=10000)
     ap.add_argument("--clients", type=int, default=50)
@@ -206,16 +201,13 @@ def main() -> None:
                     help="also the paced sends from three apps taking turns, one of them hammering verify with "
                          "junk ids (--junk-rate)")
     ap.add_argument("--junk-rate", type=float, default=500.0, help="junk verifies per second in the --apps phase")
-    ap.add_argument("--keep", action="store_true")
     ap.add_argument("--wrk", action="store_true",
                     help="also measure sends with wrk (C client: the client's own CPU does not blur the tail)")
     args = ap.parse_args()
     tmp = c.workdir("bench-otp")
     print(f"OTP send/verify, {args.clients} concurrent clients, durable store; {c.machine()}")
-    sim = c.Sim(tmp, network_delay=0.25)       # the codes trickle out meanwhile, as they would on a real modem
-    daemon = c.Daemon(tmp, [sim.link], config=CONFIG)
-    try:
-        daemon.wait_ready()
+    # The codes trickle out meanwhile (network_delay 0.25 s), as they would on a real modem.
+    with c.SimProcess(tmp, "sim0", network_delay=0.25) as sim, c.daemon(tmp, [sim.link], config=CONFIG) as daemon:
         sends = asyncio.run(http_run(daemon.url, args.sends, args.clients,
                                      lambda i: ("/v1/otp", {"to": number(i)}, c.TOKEN), daemon.proc.pid))
         show("HTTP POST /v1/otp (accepted sends)", sends)
@@ -241,10 +233,7 @@ def main() -> None:
                   f"{mixed['junk']}); from the due time: p99.9 {c.ms(mixed['p999'])}, max {c.ms(mixed['max'])}")
         if args.wrk:
             wrk_run(daemon.url, args.clients)
-        print(f"daemon RSS {daemon.rss_mb():.1f} MB")
-    finally:
-        daemon.stop()
-        sim.stop()
+        print(f"daemon RSS {c.rss_mb(daemon.proc.pid):.1f} MB")
     if args.inproc_sends > 0:
         issued, verified = asyncio.run(inproc_run(tmp, args.inproc_sends, max(args.verifies, 1), args.clients))
         show("in-process OtpService.issue (limits raised)", issued)

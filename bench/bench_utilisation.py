@@ -10,9 +10,9 @@ SMS is on a handset record. Ratio = ideal / measured (1.0 = the daemon adds noth
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
+from contextlib import ExitStack
 
 import _common as c
 import aiohttp
@@ -35,10 +35,9 @@ async def post_all(url: str, n: int, concurrency: int = 20) -> None:
 
 def run(messages: int, delay: float, modems: int, keep: bool) -> dict:
     tmp = c.workdir(f"bench-util-{modems}")
-    sims = [c.Sim(tmp, f"sim{k}", network_delay=delay) for k in range(modems)]
-    daemon = c.Daemon(tmp, [s.link for s in sims])
-    try:
-        daemon.wait_ready()
+    with ExitStack() as running:
+        sims = [running.enter_context(c.SimProcess(tmp, f"sim{k}", network_delay=delay)) for k in range(modems)]
+        daemon = running.enter_context(c.daemon(tmp, [s.link for s in sims]))
         c.wait_for(lambda: daemon.get("/readyz", auth=False)[1].get("modems_ready") == modems, 30)
         started = time.monotonic()
         asyncio.run(post_all(daemon.url, messages))
@@ -47,22 +46,17 @@ def run(messages: int, delay: float, modems: int, keep: bool) -> dict:
                    interval=0.005)
         measured = time.monotonic() - started
         per_modem = [s.handset_count() for s in sims]
-    finally:
-        daemon.stop()
-        for s in sims:
-            s.stop()
-        c.cleanup(tmp, keep)
+    c.cleanup(tmp, keep)
     ideal = messages * delay / modems
     return {"modems": modems, "ideal": ideal, "measured": measured, "ratio": ideal / measured,
             "rate": messages / measured, "posted": posted, "per_modem": per_modem}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = c.parser(__doc__)
     ap.add_argument("--messages", type=int, default=200)
     ap.add_argument("--delay", type=float, default=0.25, help="simulated network time per SMS (s)")
     ap.add_argument("--modems", default="1,4", help="comma-separated modem counts to run")
-    ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     print(f"modem utilisation, {args.messages} messages, network_delay {args.delay} s per SMS; {c.machine()}")
     results = []

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MODEMD, DaemonProcess, wait_for
+from kit import MODEMD, DaemonProcess, run_modemd, running_daemon, wait_for
 from modemd.api.peer_auth import Peer, is_admin, peer_of
 
 NOBODY = 65534
@@ -29,11 +29,8 @@ def home_of(tmp_path) -> dict:
     return {"XDG_STATE_HOME": str(tmp_path)}
 
 
-def cli(*args, env_extra=None, **kw):
-    env = {k: v for k, v in os.environ.items() if k not in ("MODEMD_TOKEN", "MODEMD_URL")}
-    env.update(env_extra or {})
-    return subprocess.run(MODEMD + list(args), capture_output=True, text=True, timeout=30, env=env,
-                          stdin=subprocess.DEVNULL, **kw)
+def cli(*args, env_extra=None):
+    return run_modemd(*args, env=env_extra, timeout=30)
 
 
 # ---- peer credentials ---------------------------------------------------------------------------------------------
@@ -60,11 +57,8 @@ def test_who_is_an_admin(peer, admin):
 # ---- the daemon -------------------------------------------------------------------------------------------------
 @pytest.fixture
 def daemon(tmp_path, free_port):
-    d = DaemonProcess(tmp_path, free_port, "--simulate")
-    wait_for(d.ready, timeout=20)
-    yield d
-    if d.proc.poll() is None:
-        d.terminate()
+    with running_daemon(tmp_path, "--simulate", port=free_port) as d:
+        yield d
 
 
 def test_the_cli_needs_no_token_as_the_daemons_user(daemon, tmp_path):
@@ -89,16 +83,14 @@ def test_the_peer_check_is_a_second_lock(free_port):
     if subprocess.run(AS_NOBODY + [sys.executable, "-c", "pass"], capture_output=True, timeout=30).returncode:
         pytest.skip(f"user nobody cannot run {sys.executable} here")
     top = Path(tempfile.mkdtemp())
-    daemon = DaemonProcess(top, free_port, "--simulate")
     try:
-        wait_for(daemon.ready, timeout=20)
-        sock = top / "state" / "admin.sock"
-        for opened in (top, top / "state"):
-            os.chmod(opened, 0o755)
-        os.chmod(sock, 0o666)
-        assert _status_as_nobody(sock) == "403"
+        with running_daemon(top, "--simulate", port=free_port):
+            sock = top / "state" / "admin.sock"
+            for opened in (top, top / "state"):
+                os.chmod(opened, 0o755)
+            os.chmod(sock, 0o666)
+            assert _status_as_nobody(sock) == "403"
     finally:
-        daemon.terminate()
         shutil.rmtree(top)
 
 
@@ -115,9 +107,8 @@ def _status_as_nobody(sock: Path) -> str:
 def test_a_second_daemon_on_the_same_state_dir_stops_before_touching_it(daemon, tmp_path, free_port):
     state = tmp_path / "state"
     link_before = os.readlink(state / "sim-modem0")
-    second = subprocess.run(MODEMD + ["run", "--simulate", "--state-dir", str(state), "--listen",
-                                      f"127.0.0.1:{free_port + 1}"],
-                            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    second = run_modemd("run", "--simulate", "--state-dir", str(state), "--listen", f"127.0.0.1:{free_port + 1}",
+                        timeout=30)
     assert second.returncode == 69
     assert f"another modemd (pid {daemon.proc.pid})" in second.stderr, second.stderr
     assert os.readlink(state / "sim-modem0") == link_before          # the running daemon's modem link is intact
@@ -154,14 +145,10 @@ def test_a_missing_token_file_is_a_clear_error(tmp_path):
 
 
 def test_the_generated_token_is_said_to_be_new_once(tmp_path, free_port):
-    env = {k: v for k, v in os.environ.items() if k != "MODEMD_TOKEN"}
-    args = MODEMD + ["run", "--simulate", "--state-dir", str(tmp_path / "state"), "--listen", f"127.0.0.1:{free_port}"]
-    for expected in ("generated one and saved it in", "using the one saved in"):
-        with open(tmp_path / "log", "w") as log:
-            proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL)
-            try:
-                wait_for(lambda: "HTTP API listening" in (tmp_path / "log").read_text(), timeout=20)
-            finally:
-                proc.terminate()
-                proc.wait(20)
-        assert expected in (tmp_path / "log").read_text()
+    for run, expected in enumerate(("generated one and saved it in", "using the one saved in")):
+        daemon = DaemonProcess(tmp_path, free_port, "--simulate", token=None, log_name=f"daemon{run}.log")
+        try:
+            wait_for(lambda: "HTTP API listening" in daemon.output(), timeout=20)
+        finally:
+            daemon.stop()
+        assert expected in daemon.output()

@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from conftest import FakeDaemon
+from kit import FakeDaemon, api_client
 from modemd.api.auth import TokenSet
 from modemd.config.loader import AppConfig
-from modemd.api.app import build_app
-from modemd.store.sqlite.queue import Store
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-async def api(tmp_path):
-    store = Store(tmp_path / "modemd.db")
-    await store.open()
-    daemon = FakeDaemon(store, tokens=TokenSet([TOKEN]))
-    client = TestClient(TestServer(build_app(daemon)))
-    await client.start_server()
-    client.daemon = daemon
-    yield client
-    await client.close()
-    await store.close()
+async def api(store):
+    async with api_client(FakeDaemon(store, tokens=TokenSet([TOKEN]))) as client:
+        yield client
 
 
 async def post(api, body=None, *, raw=None, headers=None, content_type="application/json"):

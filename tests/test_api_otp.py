@@ -11,17 +11,16 @@ import re
 import sqlite3
 import time
 
-import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from contextlib import asynccontextmanager
 
-from conftest import FakeDaemon
+import pytest
+
+from kit import FakeDaemon, api_client, open_store
 from modemd.api.auth import TokenSet
 from modemd.config.loader import AppConfig, LimitsConfig
 from modemd.domain.otp_seal import Sealer, is_sealed
 from modemd.api.app import DAEMON_KEY
-from modemd.api.app import build_app
 from modemd.services.otp import OtpService, OtpSettings
-from modemd.store.sqlite.queue import Store
 from modemd.store.sqlite.otp import OtpStore
 
 TOKEN = "otp-test-token-abcdef"
@@ -30,22 +29,19 @@ TO = "+4915112345678"
 TOKENS = TokenSet([TOKEN], (AppConfig("second", tokens=("second-token-xyz",), scopes=frozenset({"otp"})),))
 
 
-async def make_api(tmp_path, **settings):
-    store = Store(tmp_path / "modemd.db")
-    await store.open()
-    otp = OtpService(OtpStore(store), b"k" * 32, OtpSettings(app="Acme", **settings))
-    client = TestClient(TestServer(build_app(FakeDaemon(store, otp, tokens=TOKENS, ready=True))))
-    await client.start_server()
-    client.store = store
-    return client
+@asynccontextmanager
+async def otp_api(tmp_path, **settings):
+    """The API with a real OTP service on a store at tmp_path/modemd.db (the same file again after a restart)."""
+    async with open_store(tmp_path / "modemd.db") as store:
+        otp = OtpService(OtpStore(store), b"k" * 32, OtpSettings(app="Acme", **settings))
+        async with api_client(FakeDaemon(store, otp, tokens=TOKENS, ready=True)) as client:
+            yield client
 
 
 @pytest.fixture
 async def api(tmp_path):
-    client = await make_api(tmp_path, resend_gap=0)
-    yield client
-    await client.close()
-    await client.store.close()
+    async with otp_api(tmp_path, resend_gap=0) as client:
+        yield client
 
 
 async def send(api, to=TO, headers=AUTH, **fields):
@@ -104,8 +100,7 @@ async def test_verify_by_id(api):
 
 
 async def test_expired_code_is_refused(tmp_path):
-    api = await make_api(tmp_path, resend_gap=0)
-    try:
+    async with otp_api(tmp_path, resend_gap=0) as api:
         issued = await (await send(api, ttl=60)).json()
         code = await code_of(api, issued["message_id"])
         conn = sqlite3.connect(api.store.path)
@@ -113,9 +108,6 @@ async def test_expired_code_is_refused(tmp_path):
         conn.commit()
         conn.close()
         assert await verify(api, code) == (200, {"valid": False, "status": "expired"})
-    finally:
-        await api.close()
-        await api.store.close()
 
 
 async def test_new_send_supersedes_the_pending_code_and_cancels_its_sms(api):
@@ -139,40 +131,28 @@ async def test_sends_per_number_are_limited_with_retry_after(api):
 
 
 async def test_resend_gap(tmp_path):
-    api = await make_api(tmp_path, resend_gap=30)
-    try:
+    async with otp_api(tmp_path, resend_gap=30) as api:
         assert (await send(api)).status == 202
         resp = await send(api)
         assert resp.status == 429 and 1 <= int(resp.headers["Retry-After"]) <= 30
-    finally:
-        await api.close()
-        await api.store.close()
 
 
 async def test_country_allow_list_and_daily_cap(tmp_path):
-    api = await make_api(tmp_path, resend_gap=0, allowed_countries=frozenset({"DE"}), daily_per_country=2)
-    try:
+    async with otp_api(tmp_path, resend_gap=0, allowed_countries=frozenset({"DE"}), daily_per_country=2) as api:
         resp = await send(api, to="+447911123456")
         assert resp.status == 422 and (await resp.json())["field"] == "to"
         assert (await send(api, to="+4915112345670")).status == 202
         assert (await send(api, to="+4915112345671")).status == 202
         assert (await send(api, to="+4915112345672")).status == 429
-    finally:
-        await api.close()
-        await api.store.close()
 
 
 async def test_sends_per_token(tmp_path):
-    api = await make_api(tmp_path, resend_gap=0, sends_per_token=2)
-    try:
+    async with otp_api(tmp_path, resend_gap=0, sends_per_token=2) as api:
         assert (await send(api, to="+4915112345670")).status == 202
         assert (await send(api, to="+4915112345671")).status == 202
         assert (await send(api, to="+4915112345672")).status == 429
         other = {"Authorization": "Bearer second-token-xyz"}
         assert (await send(api, to="+4915112345672", headers=other)).status == 202
-    finally:
-        await api.close()
-        await api.store.close()
 
 
 @pytest.mark.parametrize("fields, field", [
@@ -204,8 +184,7 @@ async def test_unknown_number_verifies_as_not_found(api):
 
 
 async def test_verify_attempts_per_number_are_rate_limited(tmp_path):
-    api = await make_api(tmp_path, verifies_per_number=3)
-    try:
+    async with otp_api(tmp_path, verifies_per_number=3) as api:
         for _ in range(5):        # checks against a code that does not exist count against nothing
             assert await verify(api, "123456") == (200, {"valid": False, "status": "not_found"})
         assert (await send(api)).status == 202
@@ -213,9 +192,6 @@ async def test_verify_attempts_per_number_are_rate_limited(tmp_path):
             assert (await verify(api, "000000"))[0] == 200
         status, problem = await verify(api, "000000")
         assert status == 429
-    finally:
-        await api.close()
-        await api.store.close()
 
 
 # ---- rate limits: the in-memory index of rate_events must answer exactly what the table says ---------------------
@@ -226,51 +202,46 @@ from modemd.store import Limit, RateLimited, Verification  # noqa: E402
 from modemd.store.sqlite.limits import index_of, table_retry_after  # noqa: E402
 
 
-async def test_rate_index_agrees_with_the_table(tmp_path):
+async def test_rate_index_agrees_with_the_table(store):
     """Random hits on a few buckets with irregular times (some going back); after each, every limit asked of the
     index gives what SQL over rate_events gives (table_retry_after), including refusals and rolled-back hits."""
     import random
     rng = random.Random(4)
-    store = Store(tmp_path / "modemd.db")
-    await store.open()
     index = index_of(store.db)
     buckets = ["otp-send:a", "otp-send:b", "otp-country:DE", "otp-token:t"]
     now = 1_000_000.0
     answered = {"index": 0, "sql": 0}
-    try:
-        for step in range(400):
-            now += rng.choice([0.0, 0.5, 3.0, 40.0, -2.0])          # equal times, bursts, a clock going back
-            if rng.random() < 0.04:
-                now -= 90.0                                          # ... behind the last trim
-            windows = {"otp-send": 60.0, "otp-country": 600.0, "otp-token": 10.0}
-            if rng.random() < 0.03:                 # a reloaded config with a longer window
-                windows["otp-send"] = 600.0
-            limits = [Limit(b, rng.randint(1, 6), windows[b.partition(":")[0]])
-                      for b in rng.sample(buckets, rng.randint(1, 3))]
-            fail_after = step % 23 == 0
+    for step in range(400):
+        now += rng.choice([0.0, 0.5, 3.0, 40.0, -2.0])          # equal times, bursts, a clock going back
+        if rng.random() < 0.04:
+            now -= 90.0                                          # ... behind the last trim
+        windows = {"otp-send": 60.0, "otp-country": 600.0, "otp-token": 10.0}
+        if rng.random() < 0.03:                 # a reloaded config with a longer window
+            windows["otp-send"] = 600.0
+        limits = [Limit(b, rng.randint(1, 6), windows[b.partition(":")[0]])
+                  for b in rng.sample(buckets, rng.randint(1, 3))]
+        fail_after = step % 23 == 0
 
-            def work(conn, limits=limits, now=now, fail_after=fail_after, windows=windows):
-                for limit in limits + [Limit(b, n, w) for b in buckets for n in (1, 3, 6)
-                                       for w in (1.0, windows[b.partition(":")[0]])]:
-                    index.sync(conn, now)          # also trims (every TRIM_EVERY seconds of `now`)
-                    expected = table_retry_after(conn, limit, now)
-                    if index.covers(conn, limit, now):
-                        answered["index"] += 1
-                        assert index.retry_after(limit, now) == pytest.approx(expected, abs=1e-9), (step, limit)
-                    else:                          # the clock went back behind the last trim: SQL answers
-                        answered["sql"] += 1
-                index.hit_all(conn, limits, now)
-                if fail_after:
-                    raise RuntimeError("rolled back after counting")   # the savepoint undoes the hits
-            try:
-                await store.db.write(work)
-            except (RateLimited, RuntimeError):
-                pass
-        rows = await store.db.read(lambda conn: conn.execute("SELECT count(*) FROM rate_events").fetchone()[0])
-        assert 0 < rows < 400 * 3
-        assert answered["index"] > answered["sql"] > 0, answered
-    finally:
-        await store.close()
+        def work(conn, limits=limits, now=now, fail_after=fail_after, windows=windows):
+            for limit in limits + [Limit(b, n, w) for b in buckets for n in (1, 3, 6)
+                                   for w in (1.0, windows[b.partition(":")[0]])]:
+                index.sync(conn, now)          # also trims (every TRIM_EVERY seconds of `now`)
+                expected = table_retry_after(conn, limit, now)
+                if index.covers(conn, limit, now):
+                    answered["index"] += 1
+                    assert index.retry_after(limit, now) == pytest.approx(expected, abs=1e-9), (step, limit)
+                else:                          # the clock went back behind the last trim: SQL answers
+                    answered["sql"] += 1
+            index.hit_all(conn, limits, now)
+            if fail_after:
+                raise RuntimeError("rolled back after counting")   # the savepoint undoes the hits
+        try:
+            await store.db.write(work)
+        except (RateLimited, RuntimeError):
+            pass
+    rows = await store.db.read(lambda conn: conn.execute("SELECT count(*) FROM rate_events").fetchone()[0])
+    assert 0 < rows < 400 * 3
+    assert answered["index"] > answered["sql"] > 0, answered
 
 
 def _otp_rows(to: str, message_id: str, now: float) -> tuple[Verification, OutboundSms]:
@@ -282,44 +253,30 @@ def _otp_rows(to: str, message_id: str, now: float) -> tuple[Verification, Outbo
     return v, sms
 
 
-async def test_a_rolled_back_issue_counts_nothing(tmp_path):
-    store = Store(tmp_path / "modemd.db")
-    await store.open()
+async def test_a_rolled_back_issue_counts_nothing(store):
     otp_store = OtpStore(store)
     limits = [Limit(f"otp-send:{TO}", 1, 600.0)]
-    try:
-        now = time.time()
-        await otp_store.issue(*_otp_rows("+4915112345600", "msg_A", now), [])
-        with pytest.raises(sqlite3.IntegrityError):          # the SMS insert fails after the limit was counted
-            await otp_store.issue(*_otp_rows(TO, "msg_A", now), limits)
-        await otp_store.issue(*_otp_rows(TO, "msg_B", now), limits)      # so this one still fits
-        with pytest.raises(RateLimited):
-            await otp_store.issue(*_otp_rows(TO, "msg_C", now), limits)
-    finally:
-        await store.close()
+    now = time.time()
+    await otp_store.issue(*_otp_rows("+4915112345600", "msg_A", now), [])
+    with pytest.raises(sqlite3.IntegrityError):          # the SMS insert fails after the limit was counted
+        await otp_store.issue(*_otp_rows(TO, "msg_A", now), limits)
+    await otp_store.issue(*_otp_rows(TO, "msg_B", now), limits)      # so this one still fits
+    with pytest.raises(RateLimited):
+        await otp_store.issue(*_otp_rows(TO, "msg_C", now), limits)
 
 
 async def test_rate_limits_survive_a_restart(tmp_path):
-    api = await make_api(tmp_path, resend_gap=0, sends_per_number=2)
-    try:
+    async with otp_api(tmp_path, resend_gap=0, sends_per_number=2) as api:
         assert (await send(api)).status == 202
         assert (await send(api)).status == 202
-    finally:
-        await api.close()
-        await api.store.close()
-    api = await make_api(tmp_path, resend_gap=0, sends_per_number=2)    # a new process: the index is rebuilt
-    try:
+    async with otp_api(tmp_path, resend_gap=0, sends_per_number=2) as api:   # a new process: the index is rebuilt
         resp = await send(api)
         assert resp.status == 429 and int(resp.headers["Retry-After"]) > 500
         assert (await send(api, to="+4915112345679")).status == 202
-    finally:
-        await api.close()
-        await api.store.close()
 
 
 async def test_a_window_longer_than_the_index_is_counted_in_sql(tmp_path):
-    api = await make_api(tmp_path, resend_gap=0, sends_per_number=2, sends_window=3 * 86400.0)
-    try:
+    async with otp_api(tmp_path, resend_gap=0, sends_per_number=2, sends_window=3 * 86400.0) as api:
         conn = sqlite3.connect(api.store.path)           # two sends two days ago: outside the index's horizon
         conn.executemany("INSERT INTO rate_events (bucket, at) VALUES (?, ?)",
                          [(f"otp-send:{TO}", time.time() - 2 * 86400 - i) for i in range(2)])
@@ -327,14 +284,10 @@ async def test_a_window_longer_than_the_index_is_counted_in_sql(tmp_path):
         conn.close()
         resp = await send(api)
         assert resp.status == 429 and int(resp.headers["Retry-After"]) > 86400 / 2
-    finally:
-        await api.close()
-        await api.store.close()
 
 
 async def test_verify_rate_limit_and_check_are_one_transaction(tmp_path):
-    api = await make_api(tmp_path, resend_gap=0, verifies_per_number=2)
-    try:
+    async with otp_api(tmp_path, resend_gap=0, verifies_per_number=2) as api:
         issued = await (await send(api)).json()
         code = await code_of(api, issued["message_id"])
         wrong = "000000" if code != "000000" else "111111"
@@ -343,9 +296,6 @@ async def test_verify_rate_limit_and_check_are_one_transaction(tmp_path):
         assert (await verify(api, code))[1]["status"] == "not_found"   # consumed: counts against nothing
         assert (await send(api)).status == 202
         assert (await verify(api, wrong))[0] == 429       # the third verify of the number's codes is refused
-    finally:
-        await api.close()
-        await api.store.close()
 
 
 @pytest.mark.parametrize("number", ["+4915112345678", "+447911123456", "+441481712345", "+12025550123",
@@ -370,8 +320,7 @@ def test_codes_and_templates():
 
 
 async def test_prune_forgets_only_what_no_window_counts_any_more(tmp_path):
-    api = await make_api(tmp_path, resend_gap=0)
-    try:
+    async with otp_api(tmp_path, resend_gap=0) as api:
         assert (await send(api)).status == 202
         conn = sqlite3.connect(api.store.path)
         conn.execute("UPDATE rate_events SET at = at - 200000")
@@ -385,15 +334,11 @@ async def test_prune_forgets_only_what_no_window_counts_any_more(tmp_path):
         for _ in range(3):                       # the limits start afresh, the index was reloaded
             assert (await send(api)).status == 202
         assert (await send(api)).status == 429
-    finally:
-        await api.close()
-        await api.store.close()
 
 
 @pytest.mark.parametrize("hours_ago, locked", [(1, True), (25, False)])
 async def test_the_wrong_code_lock_decays(tmp_path, hours_ago, locked):
-    api = await make_api(tmp_path, lock_after_failures=3)
-    try:
+    async with otp_api(tmp_path, lock_after_failures=3) as api:
         issued = await (await send(api)).json()
         code = await code_of(api, issued["message_id"])
         conn = sqlite3.connect(api.store.path)       # a run of 5 wrong codes that ended `hours_ago`
@@ -403,16 +348,12 @@ async def test_the_wrong_code_lock_decays(tmp_path, hours_ago, locked):
         conn.close()
         status = (await verify(api, code))[1]["status"]
         assert status == ("max_attempts_reached" if locked else "approved")
-    finally:
-        await api.close()
-        await api.store.close()
 
 
 async def test_a_full_queue_keeps_room_for_codes_and_refuses_with_503(tmp_path):
     """max_queued 10 with a 20 % OTP reserve: plain SMS stop at 8 waiting, codes go on to 10, then 503 for all."""
-    api = await make_api(tmp_path, resend_gap=0, sends_per_number=100)
-    api.server.app[DAEMON_KEY].limits = LimitsConfig(max_queued=10, otp_reserve=0.2)
-    try:
+    async with otp_api(tmp_path, resend_gap=0, sends_per_number=100) as api:
+        api.server.app[DAEMON_KEY].limits = LimitsConfig(max_queued=10, otp_reserve=0.2)
         sms = [await api.post("/v1/messages", json={"to": f"+49151123456{i:02d}", "text": "bulk"}, headers=AUTH)
                for i in range(9)]
         assert [r.status for r in sms] == [202] * 8 + [503]
@@ -420,35 +361,24 @@ async def test_a_full_queue_keeps_room_for_codes_and_refuses_with_503(tmp_path):
         codes = [await send(api, to=f"+49151123457{i:02d}") for i in range(3)]
         assert [r.status for r in codes] == [202, 202, 503]
         assert (await api.store.counts()) == {"queued": 10}
-    finally:
-        await api.close()
-        await api.store.close()
 
 
 async def test_allowed_countries_hold_for_plain_sms_too(tmp_path):
-    api = await make_api(tmp_path, resend_gap=0)
-    api.server.app[DAEMON_KEY].limits = LimitsConfig(allowed_countries=frozenset({"DE"}))
-    try:
+    async with otp_api(tmp_path, resend_gap=0) as api:
+        api.server.app[DAEMON_KEY].limits = LimitsConfig(allowed_countries=frozenset({"DE"}))
         for _ in range(5):
             refused = await api.post("/v1/messages", json={"to": "+12025550123", "text": "hi"}, headers=AUTH)
             assert refused.status == 422 and (await refused.json())["field"] == "to"
         assert (await send(api, to="+12025550123")).status == 422
         assert (await api.post("/v1/messages", json={"to": TO, "text": "hi"}, headers=AUTH)).status == 202
         assert (await api.store.counts()) == {"queued": 1}
-    finally:
-        await api.close()
-        await api.store.close()
 
 
 async def test_verify_calls_per_app_are_capped_junk_included(tmp_path):
-    api = await make_api(tmp_path, verifies_per_app=5)
-    try:
+    async with otp_api(tmp_path, verifies_per_app=5) as api:
         for i in range(5):
             assert (await verify(api, "123456", id=f"otp_junk{i:022d}"))[1]["status"] == "not_found"
         status, problem = await verify(api, "123456", id="otp_junk" + "9" * 22)
         assert status == 429 and 1 <= problem["retry_after"] <= 60
         rows = sqlite3.connect(api.store.path).execute("SELECT count(*) FROM rate_events").fetchone()[0]
         assert rows == 0                                      # junk wrote nothing
-    finally:
-        await api.close()
-        await api.store.close()

@@ -4,76 +4,37 @@ app may call, admin sees all; from the HTTP API of a running daemon (issue 11, i
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import urllib.error
 import urllib.request
 
 import pytest
 
-from conftest import MODEMD, DaemonProcess, wait_for
+from kit import SECRET, Receiver, run_modemd, running_daemon, wait_for, write_config
 
 SHOP, BANK, OPS, INBOX_ONLY = ("shop-token-0123456789abcdef", "bank-token-0123456789abcdef",
                                "ops-token-0123456789abcdef", "reader-token-0123456789abcdef")
 TO = "+4915112345678"
-SHOP_AND_BANK = f"""
-[[apps]]
-name = "shop"
-tokens = ["{SHOP}"]
-[[apps]]
-name = "bank"
-tokens = ["{BANK}"]
-"""
 
 
-def write_config(tmp_path, toml: str):
-    """The daemon's config, 0600 (it holds tokens inline)."""
-    config = tmp_path / "modemd.toml"
-    config.write_text(toml)
-    os.chmod(config, 0o600)
-    return config
+def app(name: str, token: str, **settings) -> str:
+    """One [[apps]] table of the daemon's config (settings: scopes=[...], sends_per_hour=4, ...)."""
+    lines = [f'name = "{name}"', f'tokens = ["{token}"]'] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
+    return "\n[[apps]]\n" + "\n".join(lines) + "\n"
 
 
-def running(tmp_path, port, toml: str) -> DaemonProcess:
-    daemon = DaemonProcess(tmp_path, port, "--config", str(write_config(tmp_path, toml)))
-    wait_for(daemon.ready, timeout=20)
-    return daemon
+SHOP_AND_BANK = app("shop", SHOP) + app("bank", BANK)
 
 
 @pytest.fixture
 def daemon(tmp_path, free_port):
-    d = running(tmp_path, free_port, f"""
-simulate = true
-[[apps]]
-name = "shop"
-tokens = ["{SHOP}"]
-scopes = ["send", "otp"]
-[[apps]]
-name = "bank"
-tokens = ["{BANK}"]
-[[apps]]
-name = "ops"
-tokens = ["{OPS}"]
-scopes = ["admin"]
-[[apps]]
-name = "reader"
-tokens = ["{INBOX_ONLY}"]
-scopes = ["inbox"]
-""")
-    yield d
-    d.terminate()
+    apps = app("shop", SHOP, scopes=["send", "otp"]) + app("bank", BANK) + app("ops", OPS, scopes=["admin"]) + \
+        app("reader", INBOX_ONLY, scopes=["inbox"])
+    with running_daemon(tmp_path, port=free_port, config="simulate = true\n" + apps) as d:
+        yield d
 
 
-def call(daemon, token, method, path, body=None, headers=None):
-    request = urllib.request.Request(daemon.url + path, method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                                              **(headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+def call(daemon, token, method, path, body=None):
+    """The daemon's API as the app holding `token`."""
+    return daemon.call(method, path, body, headers={"Authorization": f"Bearer {token}"})
 
 
 def test_an_app_sees_and_acts_on_its_own_messages_only(daemon):
@@ -155,14 +116,13 @@ def _rate_buckets(tmp_path) -> list[str]:
 
 
 def test_wrong_codes_lock_only_that_apps_user_and_an_admin_lifts_it(tmp_path, free_port):
-    daemon = running(tmp_path, free_port, f"""
+    with running_daemon(tmp_path, port=free_port, config=f"""
 simulate = true
 [otp]
 lock_after_failures = 2
 resend_gap = 0.0
 {SHOP_AND_BANK}
-""")
-    try:
+""") as daemon:
         _, bank_code = _send_code(daemon, tmp_path, BANK)
         wrong = "000000" if bank_code != "000000" else "111111"
         for _ in range(2):                                  # two wrong codes: the bank's user is locked out
@@ -174,34 +134,21 @@ resend_gap = 0.0
         assert call(daemon, SHOP, "POST", "/v1/otp/verify", {"to": TO, "code": shop_code})[1]["status"] == "approved"
         # Only admin may lift a lock: the app itself may not, the local admin CLI may.
         assert call(daemon, BANK, "POST", "/v1/otp/unlock", {"to": TO})[0] == 403
-        home = {**os.environ, "XDG_STATE_HOME": str(tmp_path)}
         (tmp_path / "modemd").symlink_to(tmp_path / "state")
-        unlocked = subprocess.run(MODEMD + ["otp", "unlock", TO], capture_output=True, text=True, timeout=30,
-                                  env={k: v for k, v in home.items() if k != "MODEMD_TOKEN"},
-                                  stdin=subprocess.DEVNULL)
+        unlocked = run_modemd("otp", "unlock", TO, env={"XDG_STATE_HOME": str(tmp_path)}, timeout=30)
         assert unlocked.returncode == 0 and "1 lock(s) lifted" in unlocked.stdout, unlocked
         assert call(daemon, BANK, "POST", "/v1/otp/verify", {"to": TO, "code": bank_code})[1]["status"] == \
             "approved"
-    finally:
-        daemon.terminate()
 
 
 def test_every_send_path_counts_against_the_apps_and_the_numbers_limits(tmp_path, free_port):
-    daemon = running(tmp_path, free_port, f"""
+    with running_daemon(tmp_path, port=free_port, config=f"""
 simulate = true
 [limits]
 sms_per_number = 2
 [otp]
 resend_gap = 0.0
-[[apps]]
-name = "shop"
-tokens = ["{SHOP}"]
-sends_per_hour = 4
-[[apps]]
-name = "bank"
-tokens = ["{BANK}"]
-""")
-    try:
+{app("shop", SHOP, sends_per_hour=4)}{app("bank", BANK)}""") as daemon:
         sent = [call(daemon, SHOP, "POST", "/v1/messages", {"to": TO, "text": f"hi {i}"})[0] for i in range(3)]
         assert sent == [202, 202, 429]                          # the number's limit: 2 plain SMS an hour
         assert call(daemon, SHOP, "POST", "/v1/messages", {"to": "+4915112345679", "text": "x"})[0] == 202
@@ -211,45 +158,33 @@ tokens = ["{BANK}"]
         # Another app has its own allowance; the number's limit is the number's, whoever sends.
         assert call(daemon, BANK, "POST", "/v1/messages", {"to": "+4915112345672", "text": "x"})[0] == 202
         assert call(daemon, BANK, "POST", "/v1/messages", {"to": TO, "text": "x"})[0] == 429
-    finally:
-        daemon.terminate()
 
 
 def test_a_webhook_of_an_app_gets_that_apps_events_only(tmp_path, free_port):
-    from test_webhook_e2e import SECRET, Receiver
-    shop_hook, all_hook = Receiver(), Receiver()
-    daemon = running(tmp_path, free_port, f"""
+    with Receiver() as shop_hook, Receiver() as all_hook, running_daemon(tmp_path, port=free_port, config=f"""
 simulate = true
 {SHOP_AND_BANK}
 [[webhooks]]
 url = "{shop_hook.url}"
 events = ["sms:sent"]
-secret = "{SECRET}"
+secret = "{SECRET.decode()}"
 app = "shop"
 [[webhooks]]
 url = "{all_hook.url}"
 events = ["sms:sent"]
-secret = "{SECRET}"
-""")
-    try:
+secret = "{SECRET.decode()}"
+""") as daemon:
         _, shop = call(daemon, SHOP, "POST", "/v1/messages", {"to": TO, "text": "from the shop"})
         _, bank = call(daemon, BANK, "POST", "/v1/messages", {"to": "+4915112345679", "text": "from the bank"})
-        wait_for(lambda: len(all_hook.events) == 2, timeout=30)
-        wait_for(lambda: shop_hook.events, timeout=30)
-        assert [e["data"]["message_id"] for e in shop_hook.events] == [shop["id"]]
-        assert {e["data"]["message_id"] for e in all_hook.events} == {shop["id"], bank["id"]}
-    finally:
-        daemon.terminate()
-        shop_hook.close()
-        all_hook.close()
+        wait_for(lambda: len(all_hook.acknowledged()) == 2, timeout=30)
+        wait_for(lambda: shop_hook.acknowledged(), timeout=30)
+        assert [e["data"]["message_id"] for e in shop_hook.acknowledged()] == [shop["id"]]
+        assert {e["data"]["message_id"] for e in all_hook.acknowledged()} == {shop["id"], bank["id"]}
 
 
 def test_a_webhook_for_received_sms_needs_an_app_with_the_inbox_scope(tmp_path):
     from modemd.config.loader import ConfigError, load_config
-    config = write_config(tmp_path, f"""
-[[apps]]
-name = "shop"
-tokens = ["{SHOP}"]
+    config = write_config(tmp_path, f"""{app("shop", SHOP)}
 [[webhooks]]
 url = "http://127.0.0.1:9/hook"
 events = ["sms:received"]

@@ -12,7 +12,7 @@ from modemd.at.channel import AtChannel, Urc, urc_name, visible
 from modemd.domain.errors import (AtTimeout, ChannelClosed, CmeError, CmsError, CommandError, ErrorClass,
                                   PromptNotReceived, classify)
 from modemd.log.setup import TRACE, ModemLogAdapter
-from conftest import until
+from kit import until
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -5,20 +5,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 
 import pytest
 
-from conftest import MODEMD, TOKEN, DaemonProcess, wait_for
+from kit import TOKEN, run_modemd, running_daemon, wait_for, write_config
 
 TO = "+4915112345678"
 
 
 @pytest.fixture
 def setup(sim_process, tmp_path, free_port):
-    cfg = tmp_path / "modemd.toml"
     sock = tmp_path / "api.sock"
-    cfg.write_text(f"""
+    cfg = write_config(tmp_path, f"""
 [server]
 listen = "127.0.0.1:{free_port}"
 unix_socket = "{sock}"
@@ -31,17 +29,12 @@ port = "{sim_process.link}"
 [otp]
 app = "Acme"
 """)
-    os.chmod(cfg, 0o600)
-    daemon = DaemonProcess(tmp_path, free_port, "--config", str(cfg))
-    wait_for(daemon.ready, timeout=20)
-    yield daemon, cfg, sock, sim_process
-    daemon.terminate()
+    with running_daemon(tmp_path, "--config", str(cfg), port=free_port) as daemon:
+        yield daemon, cfg, sock, sim_process
 
 
 def cli(*args, stdin=None):
-    env = {k: v for k, v in os.environ.items() if k not in ("MODEMD_TOKEN", "MODEMD_URL")}
-    return subprocess.run(MODEMD + list(args), capture_output=True, text=True, timeout=30, env=env,
-                          input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL)
+    return run_modemd(*args, stdin_text=stdin, timeout=30)
 
 
 def test_status_send_and_queue_over_the_unix_socket(setup):
@@ -73,14 +66,14 @@ def test_otp_send_and_verify_exit_codes(setup):
 
 def test_retry_and_cancel(setup):
     daemon, cfg, sock, sim = setup
-    sim.control("fault", name="cms_errors", value=[1])
+    sim.control.fault(name="cms_errors", value=[1])
     failed = cli("send", "--config", str(cfg), TO, "retry me").stdout.split()[0]
     wait_for(lambda: daemon.call("GET", f"/v1/messages/{failed}")[1]["status"] == "failed", timeout=15)
     again = cli("queue", "retry", "--config", str(cfg), failed)
     assert again.returncode == 0, again.stderr
     wait_for(lambda: daemon.call("GET", f"/v1/messages/{failed}")[1]["status"] == "sent", timeout=15)
     assert cli("queue", "retry", "--config", str(cfg), failed).returncode == 1      # sent: nothing to retry
-    sim.control("vanish")
+    sim.control.request("vanish")
     wait_for(daemon.not_ready, timeout=10)
     queued = cli("send", "--config", str(cfg), TO, "cancel me").stdout.split()[0]
     canceled = cli("queue", "cancel", "--config", str(cfg), queued)
@@ -89,7 +82,7 @@ def test_retry_and_cancel(setup):
 
 def test_inbox_over_tcp_and_error_exit_codes(setup, tmp_path):
     daemon, cfg, sock, sim = setup
-    sim.control("inject_sms", sender="+447700900123", text="hello modemd")
+    sim.control.inject_sms(sender="+447700900123", text="hello modemd")
     wait_for(lambda: daemon.call("GET", "/v1/inbox")[1]["data"], timeout=15)
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN)

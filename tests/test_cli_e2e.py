@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 
 import pytest
 
-from conftest import MODEMD, DaemonProcess as Daemon, http_get as _get, wait_for
+from kit import http_get, run_modemd, running_daemon, wait_for
 
 TO = "+4915112345678"
 TEXTS = {
@@ -19,14 +18,9 @@ TEXTS = {
 }
 
 
-def run_cli(*args, timeout=60, stdin_text=None) -> subprocess.CompletedProcess:
-    return subprocess.run(MODEMD + list(args), capture_output=True, text=True, timeout=timeout,
-                          input=stdin_text, stdin=None if stdin_text is not None else subprocess.DEVNULL)
-
-
 @pytest.mark.parametrize("name", sorted(TEXTS))
 def test_sendsms_delivers_byte_exact(sim_process, name):
-    result = run_cli("sendsms", "--port", sim_process.link, TO, TEXTS[name])
+    result = run_modemd("sendsms", "--port", sim_process.link, TO, TEXTS[name])
     assert result.returncode == 0, result.stderr
     assert "sent to +491" in result.stdout and TO not in result.stdout + result.stderr
     [sms] = sim_process.messages()
@@ -37,27 +31,27 @@ def test_sendsms_delivers_byte_exact(sim_process, name):
 
 def test_sendsms_reads_text_from_stdin(sim_process):
     text = "line one\nline two with \x1a and \x1b inside"   # Ctrl-Z/ESC would end a text-mode send early
-    result = run_cli("sendsms", "--port", sim_process.link, TO, "-", stdin_text=text)
+    result = run_modemd("sendsms", "--port", sim_process.link, TO, "-", stdin_text=text)
     assert result.returncode == 0, result.stderr
     assert sim_process.messages()[0]["text"] == text
 
 
 def test_sendsms_rejects_a_bad_number_before_touching_the_modem(sim_process):
-    result = run_cli("sendsms", "--port", sim_process.link, "+49abc", "hi")
+    result = run_modemd("sendsms", "--port", sim_process.link, "+49abc", "hi")
     assert result.returncode == 2
     assert "destination" in result.stderr.lower()
     assert sim_process.messages() == []
 
 
 def test_sendsms_permanent_network_error_exits_1(sim_process):
-    sim_process.control("fault", name="cms_errors", value=[1])
-    result = run_cli("sendsms", "--port", sim_process.link, TO, "hi")
+    sim_process.control.fault(name="cms_errors", value=[1])
+    result = run_modemd("sendsms", "--port", sim_process.link, TO, "hi")
     assert result.returncode == 1
     assert "CMS" in result.stderr or "unassigned" in result.stderr.lower()
 
 
 def test_sendsms_on_a_missing_port_exits_69(tmp_path):
-    result = run_cli("sendsms", "--port", str(tmp_path / "nope"), TO, "hi")
+    result = run_modemd("sendsms", "--port", str(tmp_path / "nope"), TO, "hi")
     assert result.returncode == 69
     assert "cannot open" in result.stderr
 
@@ -66,7 +60,7 @@ def test_probe_finds_the_at_port_among_silent_ones(sim_process, tmp_path):
     silent_master, silent_slave = os.openpty()   # like a Quectel DIAG/NMEA port: open, but never answers AT
     silent = os.ttyname(silent_slave)
     try:
-        result = run_cli("probe", "--timeout", "1", "--json", silent, sim_process.link, str(tmp_path / "gone"))
+        result = run_modemd("probe", "--timeout", "1", "--json", silent, sim_process.link, str(tmp_path / "gone"))
     finally:
         os.close(silent_master)
         os.close(silent_slave)
@@ -80,22 +74,19 @@ def test_probe_finds_the_at_port_among_silent_ones(sim_process, tmp_path):
 
 
 def test_probe_human_output(sim_process):
-    result = run_cli("probe", sim_process.link)
+    result = run_modemd("probe", sim_process.link)
     assert result.returncode == 0, result.stderr
     for label in ("answers AT", "IMEI", "SIM:", "network:", "signal:", "SMSC:"):
         assert label in result.stdout
 
 
 def test_daemon_brings_the_modem_up_and_recovers_from_an_unplug(sim_process, tmp_path, free_port):
-    daemon = Daemon(tmp_path, free_port, "--port", sim_process.link)
-    try:
-        wait_for(daemon.ready, timeout=20)
-        assert _get(daemon.url + "/healthz") == (200, {"status": "ok"})
-        sim_process.control("vanish")
+    with running_daemon(tmp_path, sim=sim_process, port=free_port) as daemon:
+        assert http_get(daemon.url + "/healthz") == (200, {"status": "ok"})
+        sim_process.control.request("vanish")
         wait_for(daemon.not_ready, timeout=10)
-        sim_process.control("reappear")      # a new pty behind the same link, like a replugged USB modem
+        sim_process.control.request("reappear")      # a new pty behind the same link, like a replugged USB modem
         wait_for(daemon.ready, timeout=30)
-    finally:
         code = daemon.terminate()
     output = daemon.output()
     assert code == 0, output
@@ -104,17 +95,14 @@ def test_daemon_brings_the_modem_up_and_recovers_from_an_unplug(sim_process, tmp
 
 
 def test_run_simulate_starts_its_own_modem(tmp_path, free_port):
-    daemon = Daemon(tmp_path, free_port, "--simulate")
-    try:
-        wait_for(daemon.ready, timeout=20)
-    finally:
+    with running_daemon(tmp_path, "--simulate", port=free_port) as daemon:
         code = daemon.terminate()
     assert code == 0, daemon.output()
     assert "simulated modem" in daemon.output()
 
 
 def test_run_without_a_port_is_a_config_error(tmp_path):
-    result = run_cli("run", "--state-dir", str(tmp_path))
+    result = run_modemd("run", "--state-dir", str(tmp_path))
     assert result.returncode == 78 and "--port" in result.stderr
 
 
@@ -124,17 +112,15 @@ def test_sendsms_does_not_try_a_pin_the_sim_rejected_before(sim_process, tmp_pat
     import os
     from modemd.modem.pin_memory import PinMemory, sim_key
     from modemd.simulator.profile import DEFAULT_PROFILE
-    sim_process.control("fault", faults={"pin": "4321", "sim_state": "SIM PIN"})
+    sim_process.control.request("fault", faults={"pin": "4321", "sim_state": "SIM PIN"})
     state = tmp_path / "xdg" / "modemd"
     PinMemory.in_dir(state).record(sim_key(DEFAULT_PROFILE.iccid, "modem0"), "modem0", "1111")
     pin_file = tmp_path / "pin"
     pin_file.write_text("1111\n")
     os.chmod(pin_file, 0o600)
-    before = sim_process.control("state")["pin_attempts"]
-    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "xdg")}
-    env.pop("STATE_DIRECTORY", None)
-    result = subprocess.run(MODEMD + ["sendsms", "--port", sim_process.link, "--pin-file", str(pin_file), TO, "x"],
-                            capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+    before = sim_process.control.state()["pin_attempts"]
+    result = run_modemd("sendsms", "--port", sim_process.link, "--pin-file", str(pin_file), TO, "x",
+                     env={"XDG_STATE_HOME": str(tmp_path / "xdg")})
     assert result.returncode != 0 and "not tried again" in result.stderr, result.stderr
-    assert sim_process.control("state")["pin_attempts"] == before          # no AT+CPIN reached the SIM
+    assert sim_process.control.state()["pin_attempts"] == before          # no AT+CPIN reached the SIM
     assert sim_process.messages() == []

@@ -3,25 +3,20 @@ file table fill, idle connections are closed after server.idle_timeout, the cond
 
 from __future__ import annotations
 
-import os
 import socket
+from contextlib import ExitStack
 
-from conftest import DaemonProcess, http_get, wait_for
+from kit import http_get, running_daemon, wait_for
 
 CAP = 16
 
 
 def test_idle_connections_cannot_take_the_daemon_down(tmp_path, free_port):
-    config = tmp_path / "modemd.toml"
-    config.write_text(f"simulate = true\n[server]\nmax_connections = {CAP}\nidle_timeout = 1.0\n")
-    os.chmod(config, 0o600)
-    daemon = DaemonProcess(tmp_path, free_port, "--config", str(config))
-    idle = []
-    try:
-        wait_for(daemon.ready, timeout=20)
-        for _ in range(CAP + 10):                      # connect and say nothing, as a slowloris client does
-            sock = socket.create_connection(("127.0.0.1", free_port), timeout=5)
-            idle.append(sock)
+    config = f"simulate = true\n[server]\nmax_connections = {CAP}\nidle_timeout = 1.0\n"
+    with running_daemon(tmp_path, port=free_port, config=config) as daemon, ExitStack() as held:
+        # Connect and say nothing, as a slowloris client does.
+        idle = [held.enter_context(socket.create_connection(("127.0.0.1", free_port), timeout=5))
+                for _ in range(CAP + 10)]
         # The connections past the cap were answered 503 and closed at once; the others are held.
         answers = [_read_now(s) for s in idle[CAP:]]
         assert all(a.startswith(b"HTTP/1.1 503") and b"Retry-After: 5" in a for a in answers), answers[:2]
@@ -31,10 +26,6 @@ def test_idle_connections_cannot_take_the_daemon_down(tmp_path, free_port):
         log = daemon.output()
         assert log.count("the most allowed (server.max_connections)") == 1, log
         assert "Too many open files" not in log
-    finally:
-        for sock in idle:
-            sock.close()
-        daemon.terminate()
 
 
 def _read_now(sock: socket.socket) -> bytes:

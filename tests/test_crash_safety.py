@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import sqlite3
 import time
 from collections import Counter
@@ -30,7 +29,7 @@ from collections import Counter
 import pytest
 
 from chaos import Outcome, Producer, get_json, post_json
-from conftest import TOKEN, DaemonProcess, http_get, wait_for
+from kit import TOKEN, DaemonProcess, http_get, wait_for
 
 MESSAGES = 500
 KILLS = 20
@@ -83,13 +82,13 @@ def _pending(port: int) -> int:
 def test_sigkill_at_random_points_loses_nothing(sim_process, tmp_path, free_port, capsys):
     rng = random.Random(SEED)
     started = time.monotonic()
-    sim_process.control("fault", name="network_delay", value=NETWORK_DELAY)
+    sim_process.control.fault(name="network_delay", value=NETWORK_DELAY)
     outcomes = [Outcome(i, f"chaos-{SEED}-{i}", _text(i), "+4915112%06d" % i) for i in range(MESSAGES)]
     producer = Producer(free_port, TOKEN, outcomes, threads=32, rate=20.0)
 
     kills, early_kills, burst_kills = [], 0, 0
     daemon = DaemonProcess(tmp_path, free_port, "--port", sim_process.link)
-    wait_for(daemon.ready, timeout=20)
+    daemon.wait_ready()
     producer.start()
     for n in range(KILLS):
         if n:
@@ -98,7 +97,7 @@ def test_sigkill_at_random_points_loses_nothing(sim_process, tmp_path, free_port
                 early_kills += 1
                 time.sleep(rng.uniform(0.05, 1.0))
             else:
-                wait_for(daemon.ready, timeout=20)
+                daemon.wait_ready()
                 time.sleep(rng.uniform(0.1, 1.3))
         else:
             time.sleep(rng.uniform(0.1, 1.3))
@@ -106,15 +105,13 @@ def test_sigkill_at_random_points_loses_nothing(sim_process, tmp_path, free_port
             burst_kills += 1
             producer.burst(25)
             time.sleep(rng.uniform(0.002, 0.03))
-        daemon.proc.send_signal(signal.SIGKILL)
-        daemon.proc.wait(5)
-        daemon.log.close()
+        daemon.kill()
         kills.append(round(time.monotonic() - started, 2))
     kill_phase = time.monotonic() - started
 
     final = DaemonProcess(tmp_path, free_port, "--port", sim_process.link)
     try:
-        wait_for(final.ready, timeout=20)
+        final.wait_ready()
         assert producer.join(timeout=60), "producer did not finish"
         assert not producer.errors, producer.errors[:5]
         wait_for(lambda: _pending(free_port) == 0, timeout=60, interval=0.25)

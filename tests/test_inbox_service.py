@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from conftest import until
+from kit import until
 from modemd.codec import pdu
 from modemd.domain.sms import OutboundSms, State, new_message_id
 from modemd.modem.events import EventHandlers, SmsDelivered, SmsStorageFull, SmsStored, StatusReport

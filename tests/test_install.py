@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MODEMD
+from kit import run_modemd
 from modemd.cli.install import check_executable, hidden_from_service, InstallError
 
 # Stands in for /opt/modemd/bin/modemd: an executable outside what ProtectHome=/PrivateTmp= hide. The modemd this
@@ -20,8 +20,7 @@ SERVICE_VISIBLE_PROGRAM = "/usr/bin/env"
 
 
 def install_under(root: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(MODEMD + ["install-service", "--root", str(root), *extra], capture_output=True,
-                          text=True, timeout=30)
+    return run_modemd("install-service", "--root", str(root), *extra, timeout=30)
 
 
 def test_install_under_a_root(tmp_path):

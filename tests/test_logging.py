@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import wait_for
+from kit import wait_for
 from modemd.log.setup import JournalFormatter, TRACE
 from modemd.domain.redact import mask_number
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from conftest import until
+from kit import until
 from modemd.config.model import ModemConfig
 from modemd.at.channel import AtChannel
 from modemd.codec.pdu import decode_deliver

@@ -1,7 +1,7 @@
 """sd_notify against a real AF_UNIX datagram socket (a path socket and an abstract one), as systemd's would be.
 
-A thread receives and timestamps the datagrams, so arrival times are measured independently of the event loop that
-sends them (that is what the blocked-loop test needs).
+The watchdog's cadence is checked by order, not by the clock: its pauses are recorded (the interval it asks for)
+with the number of pings that had arrived before each, so "a ping, then a pause of WatchdogSec/2" is seen exactly.
 """
 
 from __future__ import annotations
@@ -10,58 +10,16 @@ import asyncio
 import logging
 import os
 import re
-import socket
 import tempfile
-import threading
 import time
+import types
 import uuid
 
 import pytest
 
+import modemd.daemon.notify
+from kit import NotifySocket, until
 from modemd.daemon.notify import Notifier, monotonic_usec, socket_address, watchdog_interval
-
-
-class Receiver:
-    """Plays systemd's notify socket: binds a datagram socket and records (monotonic time, payload)."""
-
-    def __init__(self, address: str | bytes):
-        self.address = address
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(address)
-        self.sock.settimeout(0.02)
-        self.received: list[tuple[float, bytes]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    @property
-    def env_name(self) -> str:
-        """The address as it appears in $NOTIFY_SOCKET."""
-        if isinstance(self.address, bytes):
-            return "@" + self.address[1:].decode()
-        return self.address
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(4096)
-            except socket.timeout:
-                continue
-            self.received.append((time.monotonic(), data))
-
-    def payloads(self) -> list[bytes]:
-        return [data for _, data in self.received]
-
-    def wait_for(self, count: int, timeout: float = 2.0) -> list[bytes]:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count and time.monotonic() < deadline:
-            time.sleep(0.005)
-        return self.payloads()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sock.close()
 
 
 def short_dir(tmp_path) -> str:
@@ -77,14 +35,14 @@ def receiver(request, tmp_path):
         address: str | bytes = os.path.join(short_dir(tmp_path), "notify.sock")
     else:
         address = b"\0modemd-test-" + uuid.uuid4().hex.encode()
-    rx = Receiver(address)
+    rx = NotifySocket(address)
     yield rx
     rx.close()
 
 
 @pytest.fixture
 def path_receiver(tmp_path):
-    rx = Receiver(os.path.join(short_dir(tmp_path), "notify.sock"))
+    rx = NotifySocket(os.path.join(short_dir(tmp_path), "notify.sock"))
     yield rx
     rx.close()
 
@@ -132,7 +90,7 @@ def test_from_environment_can_unset_the_variables(monkeypatch, path_receiver):
     assert n.enabled and n.watchdog_enabled
     assert not {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"} & set(os.environ)
     n.ready()
-    assert path_receiver.wait_for(1) == [b"READY=1"]
+    assert path_receiver.drain() == [b"READY=1"]     # sendto() has queued it here by the time it returns
     n.close()
 
 
@@ -149,7 +107,7 @@ def test_exact_datagrams(receiver):
     assert n.reloaded()
     assert n.watchdog()
     assert n.extend_timeout(1.5)
-    assert receiver.wait_for(8) == [
+    assert receiver.drain() == [
         b"READY=1",
         b"STATUS=2 modems, 14 queued",
         b"READY=1\nSTATUS=1 modem ready",
@@ -167,7 +125,7 @@ def test_reloading_carries_monotonic_usec(receiver):
     before = monotonic_usec()
     assert n.reloading("reloading configuration")
     after = monotonic_usec()
-    [payload] = receiver.wait_for(1)
+    [payload] = receiver.drain()
     m = re.fullmatch(rb"RELOADING=1\nMONOTONIC_USEC=(\d+)\nSTATUS=reloading configuration", payload)
     assert m, payload
     assert before <= int(m.group(1)) <= after
@@ -180,8 +138,11 @@ def test_noop_without_notify_socket(monkeypatch):
     n = Notifier.from_environment()
     assert not n.enabled and not n.watchdog_enabled
     assert not any([n.ready(), n.status("x"), n.stopping(), n.reloading(), n.reloaded(), n.watchdog()])
-    # The watchdog task returns at once instead of looping.
-    asyncio.run(asyncio.wait_for(n.run_watchdog(), 1.0))
+    # The watchdog task returns at once instead of looping: it never pauses for a next ping.
+    pauses = Pauses(None, stop_after=0)
+    monkeypatch.setattr(modemd.daemon.notify, "asyncio", pauses.module)
+    asyncio.run(n.run_watchdog())
+    assert pauses.asked == []
 
 
 def test_watchdog_usec_without_socket_is_not_enabled():
@@ -199,73 +160,90 @@ def test_unreachable_socket_warns_once_and_never_raises(tmp_path, caplog):
 
 # --- the watchdog ---------------------------------------------------------------------------------------------------
 
-async def run_for(notifier: Notifier, seconds: float, healthy=None) -> None:
+class Pauses:
+    """Stands in for the asyncio module the watchdog sleeps with: each pause is recorded as (the seconds asked
+    for, the pings received by then) and returns at once; after `stop_after` pauses the watchdog is held there
+    (until cancelled) and `done` is set."""
+
+    def __init__(self, receiver, stop_after: int):
+        self.receiver, self.stop_after = receiver, stop_after
+        self.asked: list[tuple[float, int]] = []
+        self.done = asyncio.Event() if stop_after else None
+        self.module = types.SimpleNamespace(sleep=self.sleep)
+
+    async def sleep(self, seconds: float) -> None:
+        if self.done is None:
+            raise AssertionError("the watchdog paused, so it loops")
+        self.asked.append((seconds, len(self.receiver.drain())))
+        if len(self.asked) >= self.stop_after:
+            self.done.set()
+            await asyncio.Event().wait()
+        await asyncio.sleep(0)
+
+
+async def paced(notifier: Notifier, monkeypatch, receiver, rounds: int, healthy=None) -> list[tuple[float, int]]:
+    """Run the watchdog for `rounds` pauses; what each pause asked for and the pings before it."""
+    pauses = Pauses(receiver, stop_after=rounds)
+    monkeypatch.setattr(modemd.daemon.notify, "asyncio", pauses.module)
     task = asyncio.create_task(notifier.run_watchdog(healthy))
-    await asyncio.sleep(seconds)
+    await until(pauses.done.is_set)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    return pauses.asked
 
 
-def gaps(times: list[float]) -> list[float]:
-    return [b - a for a, b in zip(times, times[1:])]
-
-
-async def test_watchdog_cadence_is_half_of_watchdog_usec(receiver):
+async def test_watchdog_cadence_is_half_of_watchdog_usec(receiver, monkeypatch):
     n = Notifier(receiver.env_name, watchdog_interval({"WATCHDOG_USEC": "200000"}))
     assert n.watchdog_interval == pytest.approx(0.1)
-    await run_for(n, 0.55)
-    time.sleep(0.05)
-    assert set(receiver.payloads()) == {b"WATCHDOG=1"}
-    times = [t for t, _ in receiver.received]
-    assert 5 <= len(times) <= 7, times          # a ping at once, then at 0.1, 0.2, ... 0.5
-    assert all(0.07 <= g <= 0.2 for g in gaps(times)), gaps(times)
+    asked = await paced(n, monkeypatch, receiver, 5)
+    # A ping at once, then a pause of WatchdogSec/2 and a ping, again and again: one ping before each pause.
+    assert asked == [(pytest.approx(0.1), k) for k in range(1, 6)]
+    assert receiver.drain() == [b"WATCHDOG=1"] * 5
     n.close()
 
 
 async def test_blocked_loop_delays_pings(path_receiver):
     n = Notifier(path_receiver.env_name, 0.1)
-    window: dict[str, float] = {}
-
-    def block() -> None:
-        # A synchronous call that hangs the loop (a stuck read, a busy loop): nothing else on the loop runs.
-        window["start"] = time.monotonic()
-        time.sleep(0.6)
-        window["end"] = time.monotonic()
-
-    asyncio.get_running_loop().call_later(0.25, block)
-    await run_for(n, 1.1)
-    time.sleep(0.05)
-    times = [t for t, _ in path_receiver.received]
-    assert max(gaps(times)) >= 0.55, gaps(times)
-    # No ping arrived while the loop was blocked (a ping thread would have kept sending).
-    assert not [t for t in times if window["start"] + 0.02 < t < window["end"]], (window, times)
-    # Pinging resumes once the loop runs again.
-    assert [t for t in times if t > window["end"]]
+    task = asyncio.create_task(n.run_watchdog())
+    await until(lambda: len(path_receiver.drain()) >= 2)
+    # A synchronous call that hangs the loop (a stuck read, a busy loop) for six intervals: nothing else on the
+    # loop runs. Every ping sent before it is queued at the socket already (sendto() returned), so what is queued
+    # at its end was sent during it: a ping thread would have sent some.
+    before = len(path_receiver.drain())
+    time.sleep(0.6)
+    during = len(path_receiver.drain()) - before
+    await until(lambda: len(path_receiver.drain()) > before + during)       # pinging resumes once the loop runs
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert during == 0
     n.close()
 
 
-async def test_health_check_withholds_pings(path_receiver, caplog):
+async def test_health_check_withholds_pings(path_receiver, caplog, monkeypatch):
     n = Notifier(path_receiver.env_name, 0.05)
-    state = {"ok": True}
-    asyncio.get_running_loop().call_later(0.12, state.update, {"ok": False})
+    checks = []
+
+    def healthy() -> bool:
+        checks.append(len(checks) < 3)            # healthy three times, then not any more
+        return checks[-1]
+
     with caplog.at_level(logging.WARNING, logger="modemd.daemon.notify"):
-        await run_for(n, 0.5, healthy=lambda: state["ok"])
-    time.sleep(0.05)
-    times = [t for t, _ in path_receiver.received]
-    assert 2 <= len(times) <= 4, times            # pings at 0, 0.05, 0.10; none after the check turned False
-    assert times[-1] - times[0] < 0.2
+        asked = await paced(n, monkeypatch, path_receiver, 6, healthy)
+    # A ping after each of the three healthy checks, none after the check turned False.
+    assert [pings for _, pings in asked] == [1, 2, 3, 3, 3, 3] and len(checks) == 6
+    assert path_receiver.drain() == [b"WATCHDOG=1"] * 3
     assert sum("health check failed" in r.getMessage() for r in caplog.records) == 1   # logged on the change
     n.close()
 
 
-async def test_health_check_that_raises_counts_as_unhealthy(path_receiver):
+async def test_health_check_that_raises_counts_as_unhealthy(path_receiver, monkeypatch):
     n = Notifier(path_receiver.env_name, 0.05)
 
     def broken() -> bool:
         raise RuntimeError("boom")
 
-    await run_for(n, 0.2, healthy=broken)
-    time.sleep(0.05)
-    assert path_receiver.payloads() == []
+    await paced(n, monkeypatch, path_receiver, 4, healthy=broken)
+    assert path_receiver.drain() == []
     n.close()

@@ -15,7 +15,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from conftest import TOKEN, DaemonProcess, FakeDaemon, http_get, wait_for
+from kit import TOKEN, DaemonProcess, FakeDaemon, http_get, wait_for
 from test_hostile_input import STRING_FIELDS, body_schema, lone_surrogate_texts
 from modemd.api import limits
 from modemd.api.auth import TokenSet

@@ -12,23 +12,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from modemd.codec import gsm7
-from modemd.codec.pdu import (
-          Concat,
-          Deliver,
-          PduError,
-          StatusReport,
-          Submit,
-          decode_any,
-          decode_deliver,
-          decode_status_report,
-          decode_submit,
-          encode_deliver,
-          encode_status_report,
-          encode_submit,
-          plan,
-          validity_octet,
-          validity_seconds,
-      )
+from modemd.codec.pdu import (Concat, Deliver, PduError, StatusReport, Submit, decode_any, decode_deliver,
+                              decode_status_report, decode_submit, encode_deliver, encode_status_report, encode_submit,
+                              plan, validity_octet, validity_seconds)
 
 TZ2 = timezone(timedelta(hours=2))
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)

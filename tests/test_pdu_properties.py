@@ -10,19 +10,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from modemd.codec import gsm7
-from modemd.codec.pdu import (
-          PduError,
-          decode_any,
-          decode_deliver,
-          decode_status_report,
-          decode_submit,
-          encode_deliver,
-          encode_status_report,
-          encode_submit,
-          plan,
-          validity_octet,
-          validity_seconds,
-      )
+from modemd.codec.pdu import (PduError, decode_any, decode_deliver, decode_status_report, decode_submit, encode_deliver,
+                              encode_status_report, encode_submit, plan, validity_octet, validity_seconds)
 
 settings.register_profile("pdu", max_examples=300, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

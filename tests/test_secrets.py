@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import stat
-import subprocess
 
 import pytest
 
-from conftest import MODEMD
+from kit import SimProcess, run_modemd, running_daemon, wait_for
 from modemd.config.tokens import tokens_from_environment
 from modemd.config.loader import ConfigError
 from modemd.services.otp import SECRET_FILE, load_secret
@@ -46,10 +47,8 @@ def test_tokens_from_the_environment_keep_the_16_character_rule(monkeypatch, tmp
 
 
 def test_a_short_token_stops_the_daemon_with_exit_78(tmp_path):
-    env = {**os.environ, "MODEMD_TOKEN": "too-short"}
-    result = subprocess.run(MODEMD + ["run", "--simulate", "--state-dir", str(tmp_path / "state"), "--listen",
-                                      "127.0.0.1:9"], capture_output=True, text=True, timeout=30, env=env,
-                            stdin=subprocess.DEVNULL)
+    result = run_modemd("run", "--simulate", "--state-dir", str(tmp_path / "state"), "--listen", "127.0.0.1:9",
+                        env={"MODEMD_TOKEN": "too-short"}, timeout=30)
     assert result.returncode == 78 and "at least 16 characters" in result.stderr, result.stderr
 
 
@@ -69,32 +68,25 @@ def test_a_sealed_text_opens_only_with_its_key_and_row():
 def test_a_queued_code_is_not_in_the_database_in_clear(tmp_path, free_port):
     """From a running daemon whose modem cannot send yet: the code sits in the queue sealed, the SMS goes out with
     it in clear once the modem is back, and the text is gone after."""
-    import json
-    import sqlite3
-    from conftest import DaemonProcess, SimProcess, http_get, wait_for
-    sim = SimProcess(tmp_path)
-    sim.control("fault", name="registration", value=2)                    # not registered: the code waits
-    daemon = DaemonProcess(tmp_path, free_port, "--port", sim.link)
-    try:
-        wait_for(lambda: http_get(daemon.url + "/healthz")[0] == 200, timeout=20)
-        status, issued = daemon.call("POST", "/v1/otp", {"to": "+4915112345678"})
-        assert status == 202
-        files = [tmp_path / "state" / name for name in ("modemd.db", "modemd.db-wal")]
-        raw = b"".join(f.read_bytes() for f in files if f.exists())
-        db = sqlite3.connect(tmp_path / "state" / "modemd.db")
-        body, = db.execute("SELECT body FROM messages WHERE id = ?", (issued["message_id"],)).fetchone()
-        db.close()
-        assert is_sealed(body) and b"is your modemd code" not in raw
-        sim.control("fault", name="registration", value=1)
-        wait_for(lambda: sim.messages(), timeout=30)
-        code = sim.messages()[0]["text"].split()[0]
-        assert code.isdigit() and "is your modemd code" in sim.messages()[0]["text"]
-        assert daemon.call("POST", "/v1/otp/verify", {"to": "+4915112345678", "code": code})[1]["status"] == \
-            "approved"
-        db = sqlite3.connect(tmp_path / "state" / "modemd.db")
-        assert db.execute("SELECT body FROM messages WHERE id = ?", (issued["message_id"],)).fetchone()[0] is None
-        db.close()
-        assert json.dumps(sim.messages()).count(code) == 1
-    finally:
-        daemon.terminate()
-        sim.stop()
+    with SimProcess(tmp_path) as sim:
+        sim.control.fault(name="registration", value=2)                # not registered: the code waits
+        with running_daemon(tmp_path, sim=sim, port=free_port, ready=False) as daemon:
+            status, issued = daemon.call("POST", "/v1/otp", {"to": "+4915112345678"})
+            assert status == 202
+            files = [tmp_path / "state" / name for name in ("modemd.db", "modemd.db-wal")]
+            raw = b"".join(f.read_bytes() for f in files if f.exists())
+            db = sqlite3.connect(tmp_path / "state" / "modemd.db")
+            body, = db.execute("SELECT body FROM messages WHERE id = ?", (issued["message_id"],)).fetchone()
+            db.close()
+            assert is_sealed(body) and b"is your modemd code" not in raw
+            sim.control.fault(name="registration", value=1)
+            wait_for(lambda: sim.messages(), timeout=30)
+            code = sim.messages()[0]["text"].split()[0]
+            assert code.isdigit() and "is your modemd code" in sim.messages()[0]["text"]
+            assert daemon.call("POST", "/v1/otp/verify", {"to": "+4915112345678", "code": code})[1]["status"] == \
+                "approved"
+            db = sqlite3.connect(tmp_path / "state" / "modemd.db")
+            assert db.execute("SELECT body FROM messages WHERE id = ?", (issued["message_id"],)).fetchone()[0] is None
+            db.close()
+            assert json.dumps(sim.messages()).count(code) == 1
+

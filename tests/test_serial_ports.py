@@ -27,7 +27,7 @@ from modemd.at.port_check import DENIED, IN_USE, MISSING, NOT_A_TTY, PortUnavail
 from modemd.cli.oneshot import EXIT_UNAVAILABLE, probe_ports, send_once
 from modemd.modem.supervisor import ModemSupervisor
 
-from conftest import until
+from kit import until
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -2,75 +2,34 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import time
 
 import pytest
 
-from conftest import DaemonProcess, TOKEN, wait_for
+from kit import DaemonProcess, NotifySocket, config_toml, wait_for, write_config
 
 
-class NotifySocket:
-    def __init__(self, path):
-        self.path = str(path)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-        self.sock.settimeout(0.2)
-        self.seen: list[str] = []
-
-    def drain(self) -> list[str]:
-        while True:
-            try:
-                self.seen.append(self.sock.recv(4096).decode())
-            except (socket.timeout, BlockingIOError):
-                return self.seen
-
-    def has(self, prefix: str) -> bool:
-        return any(line.startswith(prefix) for msg in self.drain() for line in msg.split("\n"))
-
-
-def write_config(path, *, port, link, template="{code} is your code for {app}.", extra=""):
-    path.write_text(f"""
-[server]
-listen = "127.0.0.1:{port}"
-
-[auth]
-tokens = ["{TOKEN}"]
-
-[[modems]]
-name = "ec25"
-port = "{link}"
-
-[otp]
-app = "Acme"
-template = "{template}"
-{extra}
-""")
-    os.chmod(path, 0o600)
+def otp_config(link, template="{code} is your code for {app}.", extra=""):
+    return config_toml(link=link, extra=f'[otp]\napp = "Acme"\ntemplate = "{template}"\n{extra}')
 
 
 @pytest.fixture
 def notify(tmp_path):
-    sock = NotifySocket(tmp_path / "notify.sock")
+    sock = NotifySocket(str(tmp_path / "notify.sock"))
     yield sock
-    sock.sock.close()
+    sock.close()
 
 
 def start(tmp_path, free_port, notify, sim_process, *, watchdog_usec=None):
-    config = tmp_path / "modemd.toml"
-    write_config(config, port=free_port, link=sim_process.link)
-    env = {"NOTIFY_SOCKET": notify.path}
+    config = write_config(tmp_path, otp_config(sim_process.link))
+    env = {"NOTIFY_SOCKET": notify.env_name}
     if watchdog_usec:
         env.update(WATCHDOG_USEC=str(watchdog_usec))
-    os.environ.update(env)
-    try:
-        daemon = DaemonProcess(tmp_path, free_port, "--config", str(config))
-    finally:
-        for key in env:
-            os.environ.pop(key)
-    return daemon, config
+    return DaemonProcess(tmp_path, free_port, "--config", str(config), env=env), config
+
+
+def pings(notify) -> int:
+    return sum(b"WATCHDOG=1" in m for m in notify.drain())
 
 
 def test_ready_status_and_stopping(tmp_path, free_port, notify, sim_process):
@@ -89,10 +48,8 @@ def test_watchdog_pings_while_the_loop_runs(tmp_path, free_port, notify, sim_pro
     daemon, _ = start(tmp_path, free_port, notify, sim_process, watchdog_usec=400_000)
     try:
         wait_for(lambda: notify.has("READY=1"), timeout=20)
-        before = sum("WATCHDOG=1" in m for m in notify.drain())
-        time.sleep(1.0)
-        after = sum("WATCHDOG=1" in m for m in notify.drain())
-        assert after - before >= 3       # every WatchdogSec/2 = 0.2 s
+        before = pings(notify)
+        wait_for(lambda: pings(notify) - before >= 3, timeout=10)      # every WatchdogSec/2 = 0.2 s, on and on
     finally:
         daemon.terminate()
 
@@ -101,7 +58,7 @@ def test_sighup_reloads_and_refuses_a_broken_config(tmp_path, free_port, notify,
     daemon, config = start(tmp_path, free_port, notify, sim_process)
     try:
         wait_for(lambda: notify.has("READY=1"), timeout=20)
-        write_config(config, port=free_port, link=sim_process.link, template="{code} reloaded {app} code")
+        write_config(tmp_path, otp_config(sim_process.link, template="{code} reloaded {app} code"))
         daemon.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: "configuration reloaded" in daemon.output(), timeout=10)
         assert notify.has("RELOADING=1")

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import nspawn
-from conftest import wait_for
+from kit import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 TO = "+4915112345678"

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import wait_for
+from kit import wait_for
 from modemd.simulator import BackgroundSimulator
 
 SMSD = "/usr/sbin/smsd"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TOKEN, unused_port, wait_for
+from kit import TOKEN, free_port, wait_for
 
 SYSTEMD = "/lib/systemd/systemd"
 UNIT = Path(__file__).resolve().parent.parent / "systemd" / "modemd.service"
@@ -109,7 +109,7 @@ def manager():
 @pytest.fixture(scope="module")
 def service(manager, tmp_path_factory):
     work = tmp_path_factory.mktemp("modemd-unit")
-    port = unused_port()
+    port = free_port()
     relaxed = [d for d in SANDBOX if not manager.probe(d)]
     print(f"[systemd-manager] relaxed for this machine: {relaxed or 'none'}")
     units = manager.config / "systemd" / "user"

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
+from contextlib import asynccontextmanager
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import DaemonProcess, until, wait_for
+from kit import FAST, in_state, outbound, recorded, running_daemon, running_outbox, until, wait_for
 from modemd.config.model import ModemConfig
 from modemd.modem import supervisor
 from modemd.domain.errors import AtTimeout, ChannelClosed, CmsError, PromptNotReceived, went_unanswered
@@ -29,9 +29,9 @@ from modemd.modem.modem import Modem
 from modemd.modem.state import ModemState, SendResult, SmsSendFailed
 from modemd.domain.numbers import InvalidNumber, normalize
 from modemd.domain.policy import RetryPolicy
-from modemd.services.outbox import Outbox, network_validity
+from modemd.services.outbox import network_validity
 from modemd.codec.pdu import MIN_VALIDITY, decode_submit, encode_submit, validity_octet, validity_seconds
-from modemd.domain.sms import Kind, OutboundSms, Priority, State, new_message_id
+from modemd.domain.sms import Kind, State
 from modemd.modem.supervisor import ModemSupervisor
 
 TO = "+4915112345678"
@@ -124,6 +124,12 @@ class TrackedModem(Modem):
         self.failures: list[BaseException] = []
         self.sent: list[tuple[str, str, int | None]] = []
         self.parts_sent = 0
+        self.looked = 0                          # how often the outbox asked can_send: it ran a step
+
+    @property
+    def can_send(self) -> bool:
+        self.looked += 1
+        return super().can_send
 
     async def send_sms(self, to, text, *, status_report=True, validity=None):
         await asyncio.sleep(0)
@@ -157,8 +163,10 @@ async def test_a_pause_does_not_hide_a_worse_state():
     assert modem.status.state is ModemState.OFFLINE
     modem.status.state = ModemState.READY
     modem.pause(0.1, "barred")
+    witness = TrackedModem("witness")           # paused after it, for as long: its resume comes later
+    witness.pause(0.1, "barred")
     modem.mark_offline("port lost")             # the timer must not bring an unplugged modem back to ready
-    await asyncio.sleep(0.2)
+    await until(lambda: witness.status.state is ModemState.READY)
     assert modem.status.state is ModemState.OFFLINE
 
 
@@ -179,97 +187,60 @@ async def test_check_answering_marks_a_silent_modem_and_its_answer_brings_it_bac
 
 # ------------------------------------------------------------------------------------------------ outbox
 
-FAST = RetryPolicy(base=0.05, cap=0.2, max_attempts=3, device_pause=0.3)
 
-
-def make(text, *, deadline=None, kind=Kind.SMS):
-    now = time.time()
-    return OutboundSms(id=new_message_id(), to=TO, text=text, parts=1, kind=kind, priority=Priority.NORMAL,
-                       next_attempt_at=now, deadline=deadline, created_at=now, updated_at=now)
-
-
-async def run_outbox(store, modems, policy=FAST):
-    outbox = Outbox(store, policy=policy)
-    for modem in modems:
-        outbox.add_modem(modem)
-    outbox.start()
-    return outbox
-
-
-def in_state(store, sms, state):
-    async def check():
-        return (await store.get(sms.id)).state is state
-    return check
+@asynccontextmanager
+async def sending(store, failures, *, text="x", answers=True, **kind):
+    """A message queued for a TrackedModem whose first sends fail with `failures` (its channel answering the
+    resync or not), and the outbox running: (modem, message, outbox)."""
+    modem = TrackedModem()
+    modem.channel.answers = answers
+    modem.failures = list(failures)
+    sms = outbound(text, **kind)
+    await store.enqueue(sms)
+    async with running_outbox(store, [modem]) as outbox:
+        yield modem, sms, outbox
 
 
 async def test_a_hang_costs_no_try_and_nothing_goes_out_until_the_modem_answers(store):
-    modem = TrackedModem()
-    modem.channel.answers = False
-    modem.failures = [PromptNotReceived("no '> ' prompt within 10 s; sent ESC")]
-    sms = make("after the hang")
-    await store.enqueue(sms)
-    outbox = await run_outbox(store, [modem])
-    try:
+    hang = PromptNotReceived("no '> ' prompt within 10 s; sent ESC")
+    async with sending(store, [hang], text="after the hang", answers=False) as (modem, sms, outbox):
         await until(lambda: modem.status.state is ModemState.NOT_RESPONDING)
-        await until(in_state(store, sms, State.QUEUED))
+        await until(in_state(store, sms, state=State.QUEUED))
         got = await store.get(sms.id)
         assert got.attempts == 0 and got.error_code == "no_prompt" and not got.possible_duplicate
-        resyncs = modem.channel.resyncs
+        resyncs, looked = modem.channel.resyncs, modem.looked
         outbox.wake()
-        await asyncio.sleep(0.3)                 # the worker looks (it is woken) and must not send
-        assert modem.sent == [] and modem.channel.resyncs == resyncs
+        await until(lambda: modem.looked > looked)     # the worker looked (it was woken) ...
+        assert modem.sent == [] and modem.channel.resyncs == resyncs      # ... and neither sent nor probed
         modem.channel.answers = True
         modem.mark_answering()                   # what the supervisor does when its probe is answered
-        await until(in_state(store, sms, State.SENT))
-    finally:
-        await outbox.stop()
+        await until(in_state(store, sms, state=State.SENT))
     got = await store.get(sms.id)
     assert got.attempts == 1 and [t for _, t, _ in modem.sent] == ["after the hang"]
 
 
 async def test_a_failed_resync_before_the_command_is_a_hang_too(store):
-    modem = TrackedModem()
-    modem.channel.answers = False
-    modem.failures = [AtTimeout("modem does not answer (resync after an earlier timeout failed)")]
-    sms = make("x")
-    await store.enqueue(sms)
-    outbox = await run_outbox(store, [modem])
-    try:
+    hang = AtTimeout("modem does not answer (resync after an earlier timeout failed)")
+    async with sending(store, [hang], answers=False) as (modem, sms, _):
         await until(lambda: modem.status.state is ModemState.NOT_RESPONDING)
-        await until(in_state(store, sms, State.QUEUED))
+        await until(in_state(store, sms, state=State.QUEUED))
         assert (await store.get(sms.id)).attempts == 0
-    finally:
-        await outbox.stop()
 
 
 async def test_a_modem_that_answers_but_gives_no_prompt_uses_up_tries(store):
     """Not a hang: the modem answers "AT". Such a try counts, or a modem that never prompts for this one message
     would keep it (and itself) busy forever."""
-    modem = TrackedModem()
-    modem.failures = [PromptNotReceived("no prompt")] * 5
-    sms = make("never prompted")
-    await store.enqueue(sms)
-    outbox = await run_outbox(store, [modem])
-    try:
-        await until(in_state(store, sms, State.FAILED))
-    finally:
-        await outbox.stop()
+    async with sending(store, [PromptNotReceived("no prompt")] * 5, text="never prompted") as (modem, sms, _):
+        await until(in_state(store, sms, state=State.FAILED))
     got = await store.get(sms.id)
     assert got.attempts == FAST.max_attempts and "gave up" in got.error_text
     assert modem.status.state is ModemState.READY and modem.channel.resyncs == FAST.max_attempts
 
 
 async def test_a_timeout_after_the_payload_stays_ambiguous_even_on_a_silent_modem(store):
-    modem = TrackedModem()
-    modem.channel.answers = False
-    modem.failures = [AtTimeout("no +CMGS", after_payload=True)]
-    sms = make("maybe sent")
-    await store.enqueue(sms)
-    outbox = await run_outbox(store, [modem])
-    try:
-        await until(in_state(store, sms, State.SENT))
-    finally:
-        await outbox.stop()
+    maybe = AtTimeout("no +CMGS", after_payload=True)
+    async with sending(store, [maybe], text="maybe sent", answers=False) as (modem, sms, _):
+        await until(in_state(store, sms, state=State.SENT))
     got = await store.get(sms.id)
     assert got.possible_duplicate and got.attempts == 2 and modem.channel.resyncs == 0
 
@@ -291,50 +262,35 @@ async def test_a_port_lost_after_the_payload_is_ambiguous_not_refunded(store):
         return SendResult(references=[1], parts=1)
 
     modem.send_sms = send_and_lose
-    sms = make("maybe sent")
+    sms = outbound("maybe sent")
     await store.enqueue(sms)
-    outbox = await run_outbox(store, [modem])
-    try:
-        await until(lambda: _recorded(store, sms, "modem_lost"))
+    async with running_outbox(store, [modem]):
+        await until(recorded(store, sms, error_code="modem_lost"))
         got = await store.get(sms.id)
         assert got.state is State.QUEUED
         assert got.possible_duplicate and got.attempts == 1 and got.ambiguous == 1
-    finally:
-        await outbox.stop()
-
-
-async def _recorded(store, sms, error_code):
-    return (await store.get(sms.id)).error_code == error_code
 
 
 async def test_a_device_error_pauses_the_modem_visibly(store):
     barred = TrackedModem("barred")
     barred.failures = [CmsError(50)]
-    sms = make("wait for the pause")
+    sms = outbound("wait for the pause")
     await store.enqueue(sms)
-    outbox = await run_outbox(store, [barred], policy=RetryPolicy(base=0.05, device_pause=0.5))
-    try:
+    async with running_outbox(store, [barred], policy=RetryPolicy(base=0.05, device_pause=0.5)):
         await until(lambda: barred.status.state is ModemState.PAUSED)
         assert not barred.can_send and "CMS ERROR 50" in barred.status.last_error
-        await until(in_state(store, sms, State.SENT))
-    finally:
-        await outbox.stop()
+        await until(in_state(store, sms, state=State.SENT))
     assert barred.states == [ModemState.PAUSED, ModemState.READY]
     assert (await store.get(sms.id)).attempts == 1
 
 
 async def test_an_otp_goes_out_with_a_validity_no_longer_than_its_code(store):
-    modem = TrackedModem()
-    otp = make("123456 is your code", kind=Kind.OTP, deadline=time.time() + 420)
-    await store.enqueue(otp)
-    outbox = await run_outbox(store, [modem])
-    try:
-        await until(in_state(store, otp, State.SENT))
-    finally:
-        await outbox.stop()
+    code = "123456 is your code"
+    async with sending(store, [], text=code, kind=Kind.OTP, deadline=time.time() + 420) as (modem, otp, _):
+        await until(in_state(store, otp, state=State.SENT))
     [(_, _, validity)] = modem.sent
     assert 410 <= validity <= 420
-    [part] = encode_submit(TO, "123456 is your code", validity=validity)
+    [part] = encode_submit(TO, code, validity=validity)
     assert decode_submit(part.hex).validity == 300
 
 
@@ -449,7 +405,7 @@ def test_the_network_gets_validity_periods_rounded_down(daemon, sim_process):
 
 @pytest.mark.timeout(150)
 def test_a_hung_modem_is_reported_and_its_hang_costs_no_try(daemon, sim_process):
-    sim_process.control("fault", name="no_answer", value=True)
+    sim_process.control.fault("no_answer", True)
     status, accepted = daemon.call("POST", "/v1/messages", {"to": TO, "text": "after the hang"})
     assert status == 202
     # The send gets no "> " prompt (10 s), the modem no answer to "AT" either: not responding.
@@ -464,7 +420,7 @@ def test_a_hung_modem_is_reported_and_its_hang_costs_no_try(daemon, sim_process)
     got = message(daemon, accepted["id"])
     assert got["status"] == "queued" and got["attempts"] == 0, got
     assert modem_of(daemon)["state"] == "not_responding" and daemon.not_ready()
-    sim_process.control("fault", name="no_answer", value=False)
+    sim_process.control.fault("no_answer", False)
     wait_for(lambda: message(daemon, accepted["id"])["status"] == "sent", timeout=60)
     assert message(daemon, accepted["id"])["attempts"] == 1
     assert [m["text"] for m in sim_process.messages()] == ["after the hang"]
@@ -473,13 +429,8 @@ def test_a_hung_modem_is_reported_and_its_hang_costs_no_try(daemon, sim_process)
 
 
 def test_a_paused_modem_is_reported_and_resumes_by_itself(sim_process, tmp_path, free_port):
-    config = tmp_path / "modemd.toml"
-    config.write_text("[queue]\ndevice_pause = 4.0\n")
-    os.chmod(config, 0o600)
-    d = DaemonProcess(tmp_path, free_port, "--config", str(config), "--port", sim_process.link)
-    try:
-        wait_for(d.ready, timeout=20)
-        sim_process.control("fault", name="cms_errors", value=[50])   # no SMS subscription: a device state
+    with running_daemon(tmp_path, sim=sim_process, port=free_port, config="[queue]\ndevice_pause = 4.0\n") as d:
+        sim_process.control.fault("cms_errors", [50])            # no SMS subscription: a device state
         status, accepted = d.call("POST", "/v1/messages", {"to": TO, "text": "after the pause"})
         assert status == 202
         wait_for(lambda: modem_of(d)["state"] == "paused", timeout=15)
@@ -488,5 +439,3 @@ def test_a_paused_modem_is_reported_and_resumes_by_itself(sim_process, tmp_path,
         wait_for(lambda: message(d, accepted["id"])["status"] == "sent", timeout=20)
         assert message(d, accepted["id"])["attempts"] == 1        # the device error's try was refunded
         assert d.ready() and modem_of(d)["state"] == "ready"
-    finally:
-        d.terminate()

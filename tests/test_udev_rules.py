@@ -198,8 +198,16 @@ def can_unshare() -> str | None:
     return None
 
 
-SKIP_REASON = can_unshare()
-needs_udev = pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
+@pytest.fixture(scope="module")
+def udev_namespace():
+    """Skips unless udevadm can run in a private mount namespace here (probed once, when a test first needs it:
+    collecting this module starts no process)."""
+    reason = can_unshare()
+    if reason:
+        pytest.skip(reason)
+
+
+needs_udev = pytest.mark.usefixtures("udev_namespace")
 
 
 def run_udev(tmp_path: Path, ports: list[Port], *, opt_in: bool = False, extra_rules: dict[str, str] | None = None
@@ -279,9 +287,7 @@ KNOWN = QUECTEL + [
 
 
 @pytest.fixture(scope="module")
-def shipped(tmp_path_factory):
-    if SKIP_REASON:
-        pytest.skip(SKIP_REASON)
+def shipped(tmp_path_factory, udev_namespace):
     return run_udev(tmp_path_factory.mktemp("udev"), KNOWN)
 
 

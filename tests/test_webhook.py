@@ -1,4 +1,4 @@
-"""Webhooks against a real aiohttp receiver on 127.0.0.1 and a real SQLite store.
+"""Webhooks against a real HTTP receiver on 127.0.0.1 (kit.Receiver) and a real SQLite store.
 
 Events are made the way the daemon makes them (store transitions, expiry, inbox parts), so the dispatcher sees them
 only through the durable logs, as in production. Signatures are checked with the function docs/webhooks.md gives
@@ -7,110 +7,29 @@ receivers, and the shell recipe from the same page is run once with openssl.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-import re
 import shutil
-import socket
 import subprocess
+import threading
 import time
-from pathlib import Path
+from contextlib import asynccontextmanager
 
 import pytest
-from aiohttp import web
 
 from modemd.config.loader import WebhookConfig
 from modemd.store.sqlite.database import Database
-from modemd.domain.sms import Kind, OutboundSms, State, new_message_id
+from modemd.domain.sms import Kind, State
 from modemd.store.sqlite.schema import MIGRATIONS, WEBHOOKS
 from modemd.store.sqlite.queue import Store
 from modemd.store.sqlite.inbox import InboundPart, InboxStore
 from modemd.store.sqlite.webhooks import WebhookStore
 from modemd.services.webhooks import Backoff, WebhookDispatcher
 from modemd.services.webhooks.payload import hook_key, sign
-from conftest import until
+from kit import SECRET, Receiver, doc_blocks, open_store, outbound, until, verify_signature
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "webhooks.md"
-SECRET = b"s3cret-s3cret-s3cret-s3cret-0123"
 NUMBER = "+447700900123"
 FAST = Backoff(base=0.05, factor=2.0, cap=0.2, max_age=3600.0)
 ALL = frozenset({"sms:received", "sms:sent", "sms:delivered", "sms:failed", "sms:expired"})
-
-
-def _doc_blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", DOC.read_text(), re.S)
-
-
-def _documented_verifier():
-    namespace: dict = {}
-    exec(_doc_blocks("python")[0], namespace)
-    return namespace["verify_signature"]
-
-
-verify_signature = _documented_verifier()
-
-
-# ---- a receiver ------------------------------------------------------------------------------------------------
-class Receiver:
-    """Records every request (even those it answers with an error). `answer(event) -> status`, `delay(event)`."""
-
-    def __init__(self, port: int, secret: bytes = SECRET):
-        self.port, self.secret = port, secret
-        self.requests: list[dict] = []
-        self.answer = lambda event: 200
-        self.delay = lambda event: 0.0
-        self.runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/sms?token=private"
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hooks/sms", self._handle)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self.runner:
-            await self.runner.cleanup()
-            self.runner = None
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        event = json.loads(body)
-        record = {"event": event, "headers": dict(request.headers), "body": body, "at": time.monotonic(),
-                  "valid": verify_signature(self.secret, body, request.headers.get("X-Modemd-Signature", ""))}
-        self.requests.append(record)
-        await asyncio.sleep(self.delay(event))
-        record["status"] = self.answer(event)
-        record["done_at"] = time.monotonic()
-        return web.Response(status=record["status"])
-
-    def accepted(self) -> list[dict]:
-        """Events acknowledged with a 2xx, deduplicated by id as a receiver should, in arrival order."""
-        seen, out = set(), []
-        for r in self.requests:
-            if r.get("status") == 200 and r["event"]["id"] not in seen:
-                seen.add(r["event"]["id"])
-                out.append(r["event"])
-        return out
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-async def receiver():
-    r = Receiver(_free_port())
-    await r.start()
-    yield r
-    await r.stop()
 
 
 def hook(receiver: Receiver, events=ALL, **kw) -> WebhookConfig:
@@ -122,11 +41,35 @@ def dispatcher(store: Store, hooks, **kw) -> WebhookDispatcher:
     return WebhookDispatcher(WebhookStore(store), hooks, poll_interval=0.05, stop_grace=0.5, **kw)
 
 
+@asynccontextmanager
+async def dispatching(store: Store, hooks, **kw):
+    """A dispatcher, started, and stopped at the end."""
+    d = dispatcher(store, hooks, **kw)
+    await d.start()
+    try:
+        yield d
+    finally:
+        await d.stop()
+
+
+def captured(d: WebhookDispatcher):
+    """A predicate for `until`: every committed event has been read into deliveries (the cursors are at the
+    logs' heads)."""
+    async def check():
+        return not await d.wstore.behind()
+    return check
+
+
+def settled(d: WebhookDispatcher):
+    """A predicate for `until`: everything captured and every delivery done or given up: nothing more will go."""
+    async def check():
+        return not await d.wstore.behind() and await d.pending_count() == 0
+    return check
+
+
 # ---- making events the way the daemon does -----------------------------------------------------------------------
 async def enqueue(store: Store, *, kind=Kind.SMS, text="hello", deadline=None, to=NUMBER) -> str:
-    now = time.time()
-    sms = OutboundSms(id=new_message_id(), to=to, text=text, parts=1, kind=kind, created_at=now, updated_at=now,
-                      next_attempt_at=now, deadline=deadline)
+    sms = outbound(text, to=to, kind=kind, deadline=deadline)
     await store.enqueue(sms)
     return sms.id
 
@@ -208,7 +151,7 @@ async def test_a_signature_is_checked_by_the_documented_recipes(tmp_path):
     if shutil.which("openssl") is None:
         pytest.skip("no openssl")
     (tmp_path / "body.json").write_bytes(body)
-    script = _doc_blocks("sh")[0]
+    script = doc_blocks("sh")[0]
     for sig, expected in ((header, "valid"), (sign(b"wrong-secret-0123456789", body, now), "bad signature"),
                           (sign(SECRET, body, now - 400), "stale timestamp")):
         out = subprocess.run(["sh", "-c", script], cwd=tmp_path, capture_output=True, text=True,
@@ -217,8 +160,7 @@ async def test_a_signature_is_checked_by_the_documented_recipes(tmp_path):
 
 
 async def test_numbers_are_masked_unless_the_hook_asks_for_them_in_full(store, receiver):
-    other = Receiver(_free_port())
-    await other.start()
+    other = Receiver().start()
     d = dispatcher(store, [hook(receiver, {"sms:sent", "sms:received"}),
                            hook(other, {"sms:sent", "sms:received"}, full_numbers=True)])
     await d.start()
@@ -227,7 +169,7 @@ async def test_numbers_are_masked_unless_the_hook_asks_for_them_in_full(store, r
     d.wake()
     await until(lambda: len(receiver.accepted()) == 2 and len(other.accepted()) == 2)
     await d.stop()
-    await other.stop()
+    other.stop()
     masked = {e["type"]: e["data"] for e in receiver.accepted()}
     full = {e["type"]: e["data"] for e in other.accepted()}
     assert masked["sms:sent"]["to"] == masked["sms:received"]["from"] == "+4477*****123"
@@ -253,7 +195,7 @@ async def test_an_otp_text_is_never_sent(store, receiver):
 
 async def test_receiver_down_then_erroring_then_up_gets_every_event_in_order(store, receiver, caplog):
     caplog.set_level(logging.DEBUG, "modemd.services.webhooks")
-    await receiver.stop()                     # connection refused
+    receiver.stop()                           # connection refused
     d = dispatcher(store, [hook(receiver)])
     await d.start()
     ids = []
@@ -275,7 +217,7 @@ async def test_receiver_down_then_erroring_then_up_gets_every_event_in_order(sto
         first_seen.add(event["id"])
         return 500
     receiver.answer = flaky
-    await receiver.start()
+    receiver.start()
     await until(lambda: len(receiver.accepted()) == 11, timeout=15)
     await d.stop()
 
@@ -303,38 +245,30 @@ def _attempted(store: Store):
 
 async def test_a_restart_loses_no_event_and_does_not_resend_acknowledged_ones(tmp_path, receiver):
     path = tmp_path / "modemd.db"
-    store = Store(path)
-    await store.open()
-    d = dispatcher(store, [hook(receiver)])
-    await d.start()
-    first = await send(store)
-    d.wake()
-    await until(lambda: len(receiver.accepted()) == 1)
-    await receiver.stop()
-    second = await send(store)
-    await receive(store, "while the receiver was away")
-    d.wake()
-    await until(lambda: _attempted_any(store))
-    await d.stop()
-    # Events committed while no dispatcher runs (a crash right after the state change) are in the log too.
-    await deliver(store, second)
-    await store.close()
+    async with open_store(path) as store:
+        async with dispatching(store, [hook(receiver)]) as d:
+            first = await send(store)
+            d.wake()
+            await until(lambda: len(receiver.accepted()) == 1)
+            receiver.stop()
+            second = await send(store)
+            await receive(store, "while the receiver was away")
+            d.wake()
+            await until(lambda: _attempted_any(store))
+        # Events committed while no dispatcher runs (a crash right after the state change) are in the log too.
+        await deliver(store, second)
 
-    store = Store(path)
-    await store.open()
-    await deliver(store, first)
-    await receiver.start()
-    d = dispatcher(store, [hook(receiver)])
-    await d.start()
-    await until(lambda: len(receiver.accepted()) == 5)
-    await asyncio.sleep(0.3)                  # nothing more comes
-    await d.stop()
-    await store.close()
+    async with open_store(path) as store:
+        await deliver(store, first)
+        receiver.start()
+        async with dispatching(store, [hook(receiver)]) as d:
+            await until(lambda: len(receiver.accepted()) == 5)
+            await until(settled(d))           # nothing more will come
     events = receiver.accepted()
     assert types_of(events, first) == ["sms:sent", "sms:delivered"]
     assert types_of(events, second) == ["sms:sent", "sms:delivered"]
     assert [e["data"]["text"] for e in events if e["type"] == "sms:received"] == ["while the receiver was away"]
-    ids = [r["event"]["id"] for r in receiver.requests if r["status"] == 200]
+    ids = [e["id"] for e in receiver.acknowledged()]
     assert len(ids) == len(set(ids)) == 5
 
 
@@ -346,28 +280,32 @@ def _attempted_any(store: Store):
 
 
 async def test_a_slow_receiver_delays_neither_another_webhook_nor_other_messages(store, receiver):
-    fast = Receiver(_free_port())
-    await fast.start()
-    slow_id = None
-    receiver.delay = lambda event: 2.0 if event["data"].get("message_id") == slow_id else 0.0
+    fast = Receiver().start()
+    release, slow_id = threading.Event(), None
+
+    def answer(event):
+        if event["data"].get("message_id") == slow_id:
+            release.wait(10)                  # held in flight until the test lets it go
+        return 204
+    receiver.answer = answer
     d = dispatcher(store, [hook(receiver, {"sms:sent"}, timeout=5), hook(fast, {"sms:sent"})])
     await d.start()
     slow_id = await send(store)
     d.wake()
     await until(lambda: receiver.requests)    # the slow POST is in flight
-    started = time.monotonic()
     others = [await send(store) for _ in range(3)]
     d.wake()
-    await until(lambda: len(fast.accepted()) == 4 and len(receiver.accepted()) == 3, timeout=1.5)
-    assert time.monotonic() - started < 1.5
+    await until(lambda: len(fast.accepted()) == 4 and len(receiver.accepted()) == 3)
+    assert "status" not in receiver.requests[0]                 # all of that while the slow one was held
     assert {e["data"]["message_id"] for e in receiver.accepted()} == set(others)
+    release.set()
     await until(lambda: len(receiver.accepted()) == 4)
     await d.stop()
-    await fast.stop()
+    fast.stop()
 
 
 async def test_removing_a_hook_drops_its_deliveries_and_keeping_one_keeps_them(store, receiver):
-    gone, kept = Receiver(_free_port()), Receiver(_free_port(), secret=b"new-secret-after-rotation-0123")
+    gone, kept = Receiver(), Receiver(secret=b"new-secret-after-rotation-0123")
     gone_hook = WebhookConfig(url=gone.url, events=ALL, secret=SECRET)
     kept_hook = WebhookConfig(url=kept.url, events=ALL, secret=SECRET)
     d = dispatcher(store, [gone_hook, kept_hook])
@@ -381,15 +319,15 @@ async def test_removing_a_hook_drops_its_deliveries_and_keeping_one_keeps_them(s
     await until(lambda: _pending(store, 1))
     rows = await d.wstore.deliveries()
     assert {r["hook"] for r in rows} == {hook_key(kept_hook)}
-    await gone.start()
-    await kept.start()
+    gone.start()
+    kept.start()
     await until(lambda: len(kept.accepted()) == 1)
-    await asyncio.sleep(0.2)
+    await until(settled(d))                   # nothing more will go, to either
     await d.stop()
     assert gone.requests == []
     assert all(r["valid"] for r in kept.requests)          # signed with the new secret
-    await gone.stop()
-    await kept.stop()
+    gone.stop()
+    kept.stop()
 
 
 def _pending(store: Store, n: int):
@@ -425,16 +363,11 @@ async def test_history_before_webhooks_existed_is_not_replayed(tmp_path, receive
     await db.write(lambda c: c.execute("INSERT INTO message_events (message_id, at, from_state, to_state) "
                                        "VALUES ('msg_old', 1.0, 'sending', 'sent')"))
     await db.close()
-    store = Store(path)
-    await store.open()
-    d = dispatcher(store, [hook(receiver)])
-    await d.start()
-    new = await send(store)
-    d.wake()
-    await until(lambda: len(receiver.accepted()) == 1)
-    await asyncio.sleep(0.2)
-    await d.stop()
-    await store.close()
+    async with open_store(path) as store, dispatching(store, [hook(receiver)]) as d:
+        new = await send(store)
+        d.wake()
+        await until(lambda: len(receiver.accepted()) == 1)
+        await until(settled(d))               # the old history would have been captured with it
     assert [e["data"]["message_id"] for e in receiver.accepted()] == [new]
 
 
@@ -443,7 +376,7 @@ async def test_events_are_captured_without_hooks_and_a_later_hook_gets_only_new_
     await d.start()
     await send(store)
     d.wake()
-    await asyncio.sleep(0.2)
+    await until(captured(d))                  # the event was read, and made no delivery
     assert await d.pending_count() == 0
     d.update_hooks([hook(receiver)])
     later = await send(store)

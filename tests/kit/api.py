@@ -1,0 +1,45 @@
+"""The HTTP API in this process, on a real aiohttp server (loopback), over a real store; no modems."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from modemd.api.app import build_app
+
+
+class FakeDaemon:
+    """The daemon's view the HTTP API needs (api.validation.DaemonView), for in-process API tests: the store and
+    the OTP service behind it are real; modems are not there (`ready` says what the test wants)."""
+
+    def __init__(self, store, otp=None, *, tokens=None, ready: bool = False):
+        from modemd.api.metrics import Metrics
+        self.store, self.otp = store, otp
+        self.metrics = Metrics()
+        self.tokens = tokens
+        self.default_region = "DE"
+        self.accepted = 0
+        self._ready = ready
+
+    def ready(self):
+        return self._ready
+
+    def modem_states(self):
+        return []
+
+    def message_accepted(self, kind):
+        self.accepted += 1
+
+
+@asynccontextmanager
+async def api_client(daemon: FakeDaemon) -> AsyncIterator[TestClient]:
+    """An HTTP client of the API app built on `daemon` (`client.daemon`, `client.store` are handy in tests)."""
+    client = TestClient(TestServer(build_app(daemon)))
+    await client.start_server()
+    client.daemon, client.store = daemon, daemon.store
+    try:
+        yield client
+    finally:
+        await client.close()
