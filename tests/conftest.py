@@ -110,7 +110,7 @@ async def store(tmp_path):
 
 
 class FakeDaemon:
-    """The daemon's view the HTTP API needs (api_validation.DaemonView), for in-process API tests: the store and
+    """The daemon's view the HTTP API needs (api.validation.DaemonView), for in-process API tests: the store and
     the OTP service behind it are real; modems are not there (`ready` says what the test wants)."""
 
     def __init__(self, store, otp=None, *, tokens=None, ready: bool = False):
