@@ -55,7 +55,7 @@ async def verify(api, code, **target):
 
 
 async def code_of(api, message_id) -> str:
-    """The code, from the queued SMS: its text is sealed at rest (otp_seal), opened here as the outbox would."""
+    """The code, from the queued SMS: its text is sealed at rest (domain.otp_seal), opened here as the outbox would."""
     sms = await api.store.get(message_id)
     assert is_sealed(sms.text)
     return re.match(r"(\d+) is your Acme code", Sealer(b"k" * 32).open(sms.text, message_id)).group(1)

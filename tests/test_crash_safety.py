@@ -6,7 +6,7 @@ bring-up, most while it sends, every third a few ms into a burst of 25 concurren
 and lose their answer) and restarted on the same state directory. A producer POSTs 500 messages, each with its own
 Idempotency-Key, retrying whenever the daemon does not answer. A last daemon run drains the queue.
 
-Then every message must be accounted for (outbox.py's policy: at-least-once, bounded, max_ambiguous=1):
+Then every message must be accounted for (services/outbox/outbox.py's policy: at-least-once, bounded, max_ambiguous=1):
   - the store holds exactly the accepted messages (a POST cut by a kill is never accepted twice; a retried key
     that was committed answers 200 with the first id, also when all keys are POSTed again at the end);
   - each is `sent`, or `failed` with error code `interrupted` (killed while sending, twice);
@@ -34,7 +34,7 @@ from kit import TOKEN, DaemonProcess, http_get, wait_for
 MESSAGES = 500
 KILLS = 20
 NETWORK_DELAY = 0.015
-MAX_AMBIGUOUS = 1                  # outbox.RetryPolicy.max_ambiguous: one resend of a possibly-sent message
+MAX_AMBIGUOUS = 1                  # domain.policy.RetryPolicy.max_ambiguous: one resend of a possibly-sent message
 SEED = int(os.environ.get("CRASH_SEED", "20240611"))
 
 

@@ -1,4 +1,5 @@
-"""errors.py: the retry-policy table of FIELD-NOTES 2.2 and the verbose-text mapping of TS 27.007 / 27.005."""
+"""domain/errors.py and domain/error_codes.py: the retry-policy table of FIELD-NOTES 2.2 and the verbose-text
+mapping of TS 27.007 / 27.005."""
 
 import pytest
 

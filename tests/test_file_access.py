@@ -1,4 +1,4 @@
-"""file_access.why_unreadable: what `check-config` (as root) says about the files the service user will open."""
+"""config.file_access.why_unreadable: what `check-config` (as root) says about the files the service user will open."""
 
 from __future__ import annotations
 

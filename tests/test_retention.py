@@ -1,5 +1,5 @@
 """Bounded state: finished records lose their phone numbers after [retention] numbers and go after records; what
-is still queued stays; the work goes in batches (store_retention)."""
+is still queued stays; the work goes in batches (store/sqlite/retention.py)."""
 
 from __future__ import annotations
 

@@ -122,7 +122,8 @@ def test_sysusers_file_parses_and_creates_the_user(tmp_path):
 
 
 def test_stop_timeout_covers_the_send_in_flight():
-    # systemd kills the daemon at TimeoutStopSec; it must not come before outbox.STOP_GRACE ran out (plus closing).
+    # systemd kills the daemon at TimeoutStopSec; it must not come before services.outbox.STOP_GRACE ran out (plus
+    # closing).
     from modemd.services.outbox import STOP_GRACE
     stop = directives(UNIT.read_text())["TimeoutStopSec"]
     assert stop[0].endswith("s") and float(stop[0][:-1]) >= STOP_GRACE + 5, (stop, STOP_GRACE)
@@ -138,7 +139,7 @@ def test_memory_and_open_files_are_bounded():
     d = directives(UNIT.read_text())
     assert d["MemoryMax"] == ["512M"] and d["MemoryHigh"] == ["256M"]
     assert d["LimitNOFILE"] == ["65536"]
-    # connections are capped below the file limit with room to spare (api_connections.FILES_IN_RESERVE)
+    # connections are capped below the file limit with room to spare (api.connections.FILES_IN_RESERVE)
     from modemd.api.connections import FILES_IN_RESERVE, connection_cap
     from modemd.config.loader import ServerConfig
     assert connection_cap(ServerConfig().max_connections, 65536) == ServerConfig().max_connections

@@ -2,7 +2,7 @@
 
 - A number with letters is refused, never turned into keypad digits (someone else's phone).
 - The validity period handed to the network is rounded down: a code is never kept by the network longer than it
-  lives (except that 5 minutes is the shortest period there is: outbox.network_validity says why that is sent).
+  lives (except that 5 minutes is the shortest period there is: services.outbox.network_validity says why that is sent).
 - A modem that does not answer is `not_responding` and one resting after a device error is `paused`: /readyz and
   /v1/modems say so, and both come back by themselves. A hang costs the message no try.
 

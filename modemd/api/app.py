@@ -5,7 +5,7 @@ Every endpoint but /healthz and /readyz needs `Authorization: Bearer <token>`. N
 
 This module builds the app, runs the middleware (authentication, unknown query parameters, problems) and serves
 the endpoints about the daemon itself (health, readiness, metrics, modems, the OpenAPI document). Behind it:
-api_messages (/v1/messages and /v1/inbox), api_otp (/v1/otp), api_validation (Problem, the app keys and the field
+messages.py (/v1/messages and /v1/inbox), otp.py (/v1/otp), validation.py (Problem, the app keys and the field
 checks both share). Every name other modules import from `modemd.api.app` is available here.
 """
 
@@ -145,7 +145,7 @@ def _on_admin_socket(request: web.Request, daemon: DaemonView) -> bool:
 
 
 def _authenticate_peer(request: web.Request) -> None:
-    """The admin socket: the kernel's word on who connected decides, no token (peer_auth)."""
+    """The admin socket: the kernel's word on who connected decides, no token (peer_auth.py)."""
     try:
         peer = peer_of(request.transport.get_extra_info("socket"))
     except (OSError, AttributeError):

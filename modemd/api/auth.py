@@ -56,7 +56,7 @@ class TokenSet:
 
     def check(self, presented: str) -> App | None:
         """The app whose token this is. Constant time in the token's content: every digest is compared, match or
-        not (tokens are unique across apps, config_sections checks it)."""
+        not (tokens are unique across apps, config/server.py checks it)."""
         candidate = digest(presented)
         found = None
         for stored, app in self._digests:

@@ -37,4 +37,4 @@ DEFAULT_PRIORITY = Priority.NORMAL     # a message that does not say; OTP codes 
 PRIORITIES = {p.name.lower(): p for p in sorted(Priority, key=lambda p: p is not DEFAULT_PRIORITY)}
 PRIORITY_NAMES = {priority: name for name, priority in PRIORITIES.items()}
 QUEUE_IF_UNAVAILABLE = True            # queue a message (or code) even when no modem can send now
-MESSAGE_STATES = [state.value for state in State]       # the one list: sms.State
+MESSAGE_STATES = [state.value for state in State]       # the one list: domain.sms.State

@@ -16,8 +16,9 @@ E164 = {"type": "string", "description": "phone number; E.164 (+4915112345678) o
         "default region", "maxLength": MAX_NUMBER, "examples": ["+4915112345678"]}
 TIMESTAMP = {"type": "string", "format": "date-time"}
 PRIORITY = {"enum": list(PRIORITIES)}
-# The store's outcomes of a check (store.sqlite.otp.VerifyOutcome.status) and the modem states (modem.state.ModemState,
-# which the api layer may not import): written here until a lower layer the api may import holds them.
+# The store's outcomes of a check (store.records.VerifyOutcome.status, a plain string there) and the modem states
+# (modem.state.ModemState, which the api layer may not import): written here until a lower layer the api may import
+# lists them.
 VERIFY_STATES = ["approved", "pending", "expired", "max_attempts_reached", "not_found"]
 MODEM_STATES = ["offline", "initializing", "sim_locked", "not_registered", "ready", "failed", "paused",
                 "not_responding"]

@@ -1,6 +1,6 @@
 """The OTP endpoints of the HTTP API: POST /v1/otp (issue and queue a code) and POST /v1/otp/verify.
 
-Validation here, the rules (rate limits, expiry, attempts, hashing) in otp.py. No AT, no SQL here.
+Validation here, the rules (rate limits, expiry, attempts, hashing) in services/otp.py. No AT, no SQL here.
 """
 
 from __future__ import annotations

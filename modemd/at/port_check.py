@@ -1,6 +1,6 @@
 """Why a serial port cannot be opened, told apart because each reason asks for a different fix: unplugged (the
 path or the device behind it is gone), held by another process (which one: /proc/locks, /proc/PID/fd, UUCP lock
-files), permissions (which group to join), or not a serial port at all. at_serial.SerialLink.open() asks before and
+files), permissions (which group to join), or not a serial port at all. serial.SerialLink.open() asks before and
 after it opens; the exclusive locks themselves are taken there (see its docstring).
 """
 

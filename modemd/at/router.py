@@ -3,7 +3,7 @@ and hands URCs to the callback it was given.
 
 - the echo of the command just sent (ATZ turns echo back on, python-gsmmodem logs show it): dropped;
 - a final result code: completes the pending command (or is counted, logged and dropped when nothing is pending);
-- a known URC prefix (at_urc.URC_KINDS): assembled and emitted, unless it is the pending command's own response
+- a known URC prefix (urc.URC_KINDS): assembled and emitted, unless it is the pending command's own response
   prefix (TS 27.007 lets +CREG/+CPIN/+CFUN be both), for +CREG/+CEREG/+CGREG told apart by their shape;
 - anything else: an information line of the pending command, or logged at debug and dropped.
 """

@@ -20,7 +20,7 @@ tool respects, so open() honours and takes the ones that matter:
 - UUCP lock files (/run/lock/LCK..ttyUSB2: minicom, cu, gammu with UseLocking) are checked, not created: creating
   them needs /run/lock writable in the hardened unit, and a stale one left by a crash would block us.
 
-Why an open failed is told apart (at_port_check.PortUnavailable.reason), because each asks for a different fix:
+Why an open failed is told apart (port_check.PortUnavailable.reason), because each asks for a different fix:
 unplugged, held by another process, permissions, or not a serial port at all.
 """
 

@@ -7,8 +7,8 @@
   in PDU mode carry the PDU on a second line; a +CUSD text may span lines inside its quotes).
 * ``is_registration_answer(line)``: +CREG/+CEREG/+CGREG as the answer to a read command rather than a URC.
 
-at_channel decides whether a line is a URC at all (it may be the pending command's own response) and hands
-the complete Urc to its on_urc handler.
+router.py decides whether a line is a URC at all (it may be the pending command's own response), and the channel
+hands the complete Urc to its on_urc handler. What a URC means is the modem layer's business (modem/urcs.py).
 """
 
 from __future__ import annotations

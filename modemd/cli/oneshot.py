@@ -1,7 +1,7 @@
 """One-off modem tasks without the daemon, for checking hardware: `modemd probe` and `modemd sendsms`.
 
 They open the port with the same AtChannel and Modem code the daemon uses, so what works here works there, and
-so they take the port exclusively too (at_serial): a port the daemon or minicom holds is reported "in use by another
+so they take the port exclusively too (at/serial.py): a port the daemon or minicom holds is reported "in use by another
 process" and never written to, so probing a live daemon's port cannot disturb a message it is sending.
 """
 

@@ -1,8 +1,8 @@
-"""`modemd pin reset [MODEM]`: the admin's way to let modemd try a rejected SIM PIN again (see pin_memory.py).
+"""`modemd pin reset [MODEM]`: the admin's way to let modemd try a rejected SIM PIN again (see modem/pin_memory.py).
 
 It only edits the record in the state directory; the running daemon reads it at its next bring-up of the modem,
 which a restart starts (a SIM-locked modem waits for a human, it does not retry by itself).
-Exit codes as in cli.py: 0 ok (also when there was nothing to reset), 1 failed, 78 bad config.
+Exit codes as in main.py: 0 ok (also when there was nothing to reset), 1 failed, 78 bad config.
 """
 
 from __future__ import annotations

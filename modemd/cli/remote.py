@@ -1,7 +1,8 @@
 """CLI commands that talk to the running daemon through its API: status, send, otp, queue, inbox.
 
 Exit codes (sysexits.h): 0 ok, 1 refused (4xx, an OTP that is not approved), 69 daemon unreachable (or, for
-`status`, no modem ready), 75 try later (429/503), 77 wrong or missing token, 78 bad config or token file. `--json` prints the API's JSON for scripts.
+`status`, no modem ready), 75 try later (429/503), 77 wrong or missing token, 78 bad config or token file.
+`--json` prints the API's JSON for scripts.
 """
 
 from __future__ import annotations

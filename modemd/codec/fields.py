@@ -207,7 +207,7 @@ def validity_octet(seconds: int) -> int:
     Down, because the validity period tells the SC how long it may keep trying: a code that lives 420 s must not be
     handed over with 600 s (the SC could deliver it after it died), and a plain SMS with a ttl must not arrive
     after it. Below 5 minutes no relative value is short enough and 0 (5 minutes, the shortest) is used: see
-    outbox.network_validity for what the outbox does about an OTP with less than that left."""
+    services.outbox.network_validity for what the outbox does about an OTP with less than that left."""
     if seconds < 0:
         raise PduError(f"validity must be >= 0 seconds, got {seconds}")
     return max(0, bisect.bisect_right(_VP_SECONDS, seconds) - 1)

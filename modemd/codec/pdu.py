@@ -12,9 +12,10 @@ Interface (docs/interfaces.md):
   in +CDS); otherwise the SMSC length octet is read first (TS 27.005 3.5.1 says it is always there).
 
 Everything malformed raises ``PduError`` (a ValueError) with a message saying what and where; never IndexError.
-The layers under this one: ``modemd.codec.gsm7`` (the 7-bit alphabet, septet packing), ``pdu_fields`` (octet reader,
-SMSC field, addresses, timestamps, validity, DCS), ``pdu_split`` (alphabet choice and part planning),
-``pdu_userdata`` (TP-UD with its header, concatenation IEs). Their public names used elsewhere are re-exported here.
+The layers under this one: ``modemd.codec.gsm7`` (the 7-bit alphabet, septet packing), ``fields`` (octet reader,
+SMSC field, addresses, timestamps, validity, DCS), ``parts`` (alphabet choice and part planning), ``userdata``
+(TP-UD with its header, concatenation and national shift IEs). Their public names used elsewhere are re-exported
+here.
 """
 
 from __future__ import annotations

@@ -9,13 +9,14 @@ Secrets (SIM PINs, API tokens, webhook secrets) never appear in an error message
 wrong with them, never what they are, and their fields are `repr=False`.
 
 Command-line flags override the file (`apply_cli_overrides`), so `modemd run --port PATH` works without any file.
-The OTP and retry settings are the very objects the services take (`otp.OtpSettings`, `outbox.RetryPolicy`), so
-there is no second copy of their fields to drift; the template is checked by `otp.check_template` itself.
+The OTP and retry settings are the very objects the services take (`domain.policy.OtpSettings`,
+`domain.policy.RetryPolicy`), so there is no second copy of their fields to drift; the template is checked by
+`domain.policy.check_template` itself.
 
 The modules behind this one: reader (the generic typed TOML key reader and its errors), model (the frozen config
-objects and the file's schema), sections (reading the whole file, each table by server, modems, otp or webhooks),
-overrides (command-line flags and SIGHUP reloads). Every name other modules import from `modemd.config.loader` is
-re-exported here.
+objects and the file's schema), sections (reading the whole file, each table by server, modems, otp or webhooks,
+with the checks in values), overrides (command-line flags and SIGHUP reloads). Every name other modules import from
+`modemd.config.loader` is re-exported here.
 """
 
 from __future__ import annotations

@@ -36,8 +36,9 @@ MAX_APP_NAME = 64   # characters of an [[apps]] name; POST /v1/otp/unlock takes 
 # verify has as many digits as one may be issued with.
 OTP_LENGTHS = (4, 10)     # digits
 OTP_TTLS = (60, 3600)     # seconds
-# The defaults of a [[modems]] table that the modem layer (AtChannel, Modem, ModemSupervisor) also needs, for a
-# modem made without a config (`modemd sendsms`, tests); it cannot import them from here (modem sits below config).
+# The defaults of a [[modems]] table, named for the command line too (`--baud`). A modem made without a config file
+# (`modemd sendsms`, tests) gets them through the ModemConfig its Modem and ModemSupervisor take; only AtChannel
+# (at/, which may not import config) keeps its own 115200.
 DEFAULT_BAUD = 115200     # nominal on USB modems (any value works); the usual factory speed of RS-232 ones
 # Seconds a bring-up waits for +CREG/+CEREG to say registered (TS 27.007 7.2, 10.1.22) before it reports the modem
 # not registered: a modem just powered up takes tens of seconds to find and attach to a network.
@@ -57,7 +58,7 @@ class ServerConfig:
     state_dir: Path | None = None        # None: the daemon's default ($STATE_DIRECTORY, else the XDG state dir)
     default_region: str | None = None    # None: numbers must be international (+...)
     log_level: str = "info"
-    max_connections: int = 1000          # HTTP connections at once, all sockets together (api_connections)
+    max_connections: int = 1000          # HTTP connections at once, all sockets together (api/connections.py)
     idle_timeout: float = 15.0           # seconds an idle keep-alive connection stays open
 
     @property
@@ -130,7 +131,8 @@ class QueueConfig:
 
 @dataclass(frozen=True)
 class RetentionConfig:
-    """How long finished records keep their phone numbers, and how long they are kept at all (store_retention)."""
+    """How long finished records keep their phone numbers, and how long they are kept at all
+    (store/sqlite/retention.py)."""
     numbers: float = 30 * 86400.0
     records: float = 90 * 86400.0
 

@@ -16,7 +16,7 @@ from ..config.model import ServerConfig
 log = logging.getLogger(__name__)
 
 # The admin socket: root, user modemd and members of group modemd use the API through it without a token
-# (peer_auth). Under systemd it is in RuntimeDirectory= (/run/modemd), else in the state directory.
+# (api/peer_auth.py). Under systemd it is in RuntimeDirectory= (/run/modemd), else in the state directory.
 ADMIN_SOCKET = "admin.sock"
 # sockaddr_un.sun_path holds 108 bytes with the terminating NUL (unix(7)).
 MAX_SOCKET_PATH = 107
@@ -39,7 +39,7 @@ async def start_listeners(app: web.Application, server: ServerConfig, admin_sock
         log.info("HTTP API listening on unix socket %s", server.unix_socket)
     if admin_socket:
         await web.UnixSite(runner, str(admin_socket)).start()
-        os.chmod(admin_socket, 0o660)    # root, our user and our group; peer_auth checks again
+        os.chmod(admin_socket, 0o660)    # root, our user and our group; api.peer_auth checks again
         log.info("admin socket %s (root and group %s, no token)", admin_socket, _group_name())
     return runner
 

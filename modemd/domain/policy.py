@@ -1,7 +1,7 @@
 """Policies as data: the OTP rules and message template, the retry policy, and per-modem pacing (pure).
 
-Kept apart from the services that apply them (otp.py, outbox.py) so the config layer can build and validate them
-without importing a service.
+Kept apart from the services that apply them (services/otp.py, services/outbox/) so the config layer can build and
+validate them without importing a service.
 """
 
 from __future__ import annotations

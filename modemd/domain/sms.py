@@ -95,7 +95,7 @@ class OutboundSms:
     possible_duplicate: bool = False
     ambiguous: int = 0               # sends whose outcome was unknown (timeout after the PDU, crash while sending)
     idempotency_key: str | None = None
-    app: str = "default"             # the app that queued it (auth.App.name): only it (and admin) sees it
+    app: str = "default"             # the app that queued it (api.auth.App.name): only it (and admin) sees it
     request_digest: str | None = None   # what the request asked for; a reused Idempotency-Key must ask the same
 
     def expired(self, now: float) -> bool:

@@ -1,6 +1,6 @@
 """Log records to journald's native socket, with fields an admin can filter on.
 
-Under systemd, stderr already reaches the journal (log.JournalFormatter's "<N>" prefixes give it priorities). The
+Under systemd, stderr already reaches the journal (setup.JournalFormatter's "<N>" prefixes give it priorities). The
 native protocol (systemd.journal-fields(7), "Native Journal Protocol" in systemd's docs) adds fields, so that
 
     journalctl -u modemd MODEMD_MODEM=sim0        one modem's lines

@@ -30,8 +30,9 @@ class ModemLogAdapter(logging.LoggerAdapter):
 
 
 class JournalFormatter(logging.Formatter):
-    """'<6>modemd.services.outbox.worker: message ... sent' - journald adds the time, the unit and the PID itself, and reads "<N>"
-    at the start of a stderr line as its syslog priority (sd-daemon(3)), so `journalctl -p warning` works."""
+    """'<6>modemd.services.outbox.worker: message ... sent' - journald adds the time, the unit and the PID itself,
+    and reads "<N>" at the start of a stderr line as its syslog priority (sd-daemon(3)), so `journalctl -p warning`
+    works."""
 
     def __init__(self) -> None:
         super().__init__("%(name)s: %(message)s")

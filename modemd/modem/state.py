@@ -3,10 +3,10 @@
 The records (ModemState, ModemIdentity, ModemStatus, StoredPdu, SendResult, SmsSendFailed), the texts for
 registration states, and `ModemStateTracker`, the object a `modem.Modem` owns and feeds to keep its state: state
 changes (logged, reported to the supervisor), readiness from registration, signal changes worth logging, a device
-pause, "not responding" and "offline". It never touches the port: the Modem hands it readings and subscribes it to
-its SignalChanged and RegistrationChanged events, and the Modem's own check_answering() runs the resync probe that
-decides a hang. Every command a modem is sent is written in
-modem.py (and sim.py, for the SIM).
+pause, "not responding" and "offline". It never touches the port: the Modem and its parts (sim.py, network.py) hand
+it readings, the Modem subscribes it to its SignalChanged and RegistrationChanged events, and the Modem's own
+check_answering() runs the resync probe that decides a hang. Every command a modem is sent is written in modem.py,
+sim.py (the SIM) and network.py (radio and registration).
 
 The states an up modem moves between, and who moves it:
 

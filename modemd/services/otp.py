@@ -206,6 +206,6 @@ class OtpService:
                                        app)
 
 
-# OtpSettings, OtpError, the template helpers and DEFAULT_TEMPLATE live in policy.py; re-exported for callers.
+# OtpSettings, OtpError, the template helpers and DEFAULT_TEMPLATE live in domain/policy.py; re-exported for callers.
 __all__ = ["OtpService", "OtpSettings", "OtpError", "RateLimited", "IssuedOtp", "load_secret", "VerifyOutcome",
            "DEFAULT_TEMPLATE", "check_template", "render", "region_of", "new_code"]

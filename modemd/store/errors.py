@@ -1,4 +1,4 @@
-"""What a store write may refuse with, the same for every backend. The API turns each into its own answer (409,
+"""What a store write may refuse with, the same for every backend. The API turns each into its own answer (422,
 429, 503); none of them means the storage failed (that is domain.errors.StorageError)."""
 
 from __future__ import annotations

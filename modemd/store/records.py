@@ -99,7 +99,7 @@ class HookSpec:
     key: str
     events: frozenset[str]
     full_numbers: bool = False
-    app: str | None = None      # only this app's messages (received SMS: config_sections checked its inbox scope)
+    app: str | None = None      # only this app's messages (received SMS: config/webhooks.py checked its inbox scope)
 
     def wants(self, event: SourceEvent) -> bool:
         if event.type not in self.events:

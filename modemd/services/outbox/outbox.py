@@ -1,6 +1,7 @@
 """Feeds queued messages to the modems: claim -> send -> sent / retry later / failed. One worker per modem.
 
-Retry policy by error class (errors.classify, table in errors.py), checked in this order:
+Retry policy by error class (domain.errors.classify; the codes' classes in domain/error_codes.py), checked in this
+order:
   PERMANENT     failed at once, with the modem's reason
   AMBIGUOUS     (timeout after the PDU went out, CMS 332, a port lost during the submission, or a multipart message
                 of which some parts went out) the message may have left. Policy: at-least-once, bounded.
@@ -12,7 +13,7 @@ Retry policy by error class (errors.classify, table in errors.py), checked in th
                 so /readyz and /v1/modems tell the truth; the worker stays away from the queue meanwhile)
   modem gone    (port lost, not registered, locked) the attempt is refunded: an unplugged modem burns no attempts
   hung modem    (no "> " prompt, or a timeout before anything was submitted, and the modem then does not answer
-                "AT" either: errors.went_unanswered + Modem.check_answering) the attempt is refunded like an
+                "AT" either: domain.errors.went_unanswered + Modem.check_answering) the attempt is refunded like an
                 unplugged modem's, and the modem is `not_responding` until the supervisor's probes get an answer.
                 A modem that does answer the probes had its chance: that try counts (TRANSIENT below), so a modem
                 that answers AT but never prompts for this message cannot hold it forever.
@@ -54,7 +55,7 @@ class Outbox:
         self.keep_sent_text = keep_sent_text
         self.retention = retention
         self._on_change = on_change
-        # The text to send: an OTP's is sealed at rest (otp_seal) and opened only here, at send time; the daemon
+        # The text to send: an OTP's is sealed at rest (domain.otp_seal) and opened only here, at send time; the daemon
         # hands in OtpService.reveal. Plain SMS are sent as stored.
         self.reveal: Callable[[OutboundSms], str] = lambda sms: sms.text or ""
         self._wake = asyncio.Event()

@@ -2,15 +2,15 @@
 
 Events come from the durable logs, never from in-memory callbacks: a capture task tails `message_events` and
 `inbox` and writes one `webhook_deliveries` row per subscribed webhook, moving its cursors in the same transaction
-(store_webhook.py). One worker per webhook POSTs due rows, a few at a time, and records the outcome. So:
+(the store's WebhookStore). One worker per webhook POSTs due rows, a few at a time, and records the outcome. So:
 - a crash loses nothing and captures nothing twice; a receiver may see an event again only if modemd died between
   its 2xx and the commit that recorded it, which is why every event carries a stable id to deduplicate on;
 - events of one message reach one webhook in order (`sent` before `delivered`): a row is not tried while an
   earlier row of the same message to the same webhook is pending;
 - a slow or dead receiver holds up only its own worker: sending SMS never waits for webhooks.
 
-What a POST carries (body, event id, signature) is in payload.py; one webhook's POSTs in worker.py; docs/webhooks.md shows receivers how
-to verify the signature.
+What a POST carries (body, event id, signature) is in payload.py; one webhook's POSTs in worker.py;
+docs/webhooks.md shows receivers how to verify the signature.
 """
 
 from __future__ import annotations

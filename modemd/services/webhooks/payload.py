@@ -1,6 +1,6 @@
 """What one webhook POST carries: the JSON body of an event, its stable event id, and the signature header.
 
-Pure functions (no I/O), used by webhook.py's capture (render) and workers (sign). The signature is Stripe's
+Pure functions (no I/O), used by dispatcher.py's capture (render) and worker.py (sign). The signature is Stripe's
 scheme: X-Modemd-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>; docs/webhooks.md shows
 receivers how to verify it.
 """
@@ -29,7 +29,7 @@ def sign(secret: bytes, body: bytes, timestamp: int) -> str:
 
 
 def event_id(event: SourceEvent) -> str:
-    """Stable and unique: a message reaches each of sent/delivered/failed/expired at most once (sms.TRANSITIONS),
+    """Stable and unique: a message reaches each of sent/delivered/failed/expired at most once (domain.sms.TRANSITIONS),
     and inbox ids are unique. Not derived from rowids, which an emptied log could hand out again."""
     return "evt_" + hashlib.sha256(f"{event.type}\n{event.subject}".encode()).hexdigest()[:32]
 

@@ -4,7 +4,7 @@ The rate_events rows are the truth (a restart does not reset a counter). Countin
 check (OFFSET walks the index: 10,000 steps for the daily per-country cap), so the store keeps an exact in-memory
 copy of the last day's rows (RateIndex), loaded from the table on first use and checked against it (max(rowid))
 before every use: a rolled-back insert takes its hits back out (the index remembers its recent inserts), a prune or
-any other writer makes it reload. Checks and inserts both run inside one write callable, and db.py runs write
+any other writer makes it reload. Checks and inserts both run inside one write callable, and database.py runs write
 callables one at a time inside the write transaction (on the loop, or on the writer thread for write_bulk, never
 both at once), so check-and-insert is race-free.
 """
@@ -45,11 +45,12 @@ def _kind(bucket: str) -> str:
 
 
 class RateIndex:
-    """Exact copy of the rate_events rows the limits can still count, per bucket, sorted by time; touched only inside db write callables.
+    """Exact copy of the rate_events rows the limits can still count, per bucket, sorted by time; touched only
+    inside the database's write callables.
 
     Exact means: whenever covers(limit, now) is true, retry_after(limit, now) returns what table_retry_after()
-    would return on the same connection at the same moment (tests/test_api_otp.py compares them); otherwise the caller asks
-    SQL. It holds because
+    would return on the same connection at the same moment (tests/test_api_otp.py compares them); otherwise the
+    caller asks SQL. It holds because
     - every insert into rate_events goes through hit_all(), and sync() compares max(rowid) with the one the index
       last wrote: lower after a rolled-back savepoint or transaction, which removes the newest rows (their rowids are
       given out again), so it takes back the hits of its newest inserts down to that rowid (`recent`); a prune, a

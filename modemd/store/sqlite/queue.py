@@ -130,7 +130,8 @@ class Store:
         return await self.db.write_bulk(lambda conn: _expire(conn, now))
 
     async def recover_interrupted(self, max_attempts: int, max_ambiguous: int) -> list[str]:
-        """After a crash: messages left in `sending` may or may not have gone out. See outbox.py for the policy."""
+        """After a crash: messages left in `sending` may or may not have gone out. See services/outbox/outbox.py
+        for the policy."""
         return await self.db.write_bulk(lambda conn: _recover(conn, time.time(), max_attempts, max_ambiguous))
 
     # ---- reads -------------------------------------------------------------------------------------------------
@@ -180,7 +181,7 @@ class Store:
         return await self.db.read(work)
 
 
-# ---- SQL, run inside the group-commit transaction (db.write: on the event loop; write_bulk: writer thread) ------
+# ---- SQL, run inside the group-commit transaction (Database.write: on the event loop; write_bulk: writer thread)
 def insert_message(conn: sqlite3.Connection, sms: OutboundSms, bound: int | None = None,
             counted: Callable[[], None] | None = None) -> Enqueued:
     """`counted` runs once the request is known to be new (not a replay of its Idempotency-Key): its rate limits."""

@@ -7,7 +7,7 @@ phone numbers forever. Two ages ([retention] in the config):
 - `records`: past it, the records themselves go (a message with its lifecycle events).
 A message still queued or sending is never touched, whatever its age.
 
-The work runs on the writer thread (db.write_bulk) in batches of BATCH rows, each its own short transaction, so
+The work runs on the writer thread (Database.write_bulk) in batches of BATCH rows, each its own short transaction, so
 pruning a backlog of months never holds the event loop nor the write lock for long.
 """
 

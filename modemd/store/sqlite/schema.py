@@ -1,12 +1,12 @@
-"""The database schema: every version in order. PRAGMA user_version says how many are applied (db.migrate).
+"""The database schema: every version in order. PRAGMA user_version says how many are applied (database.migrate).
 
-All DDL lives here, so the SQL modules (store.py, store_otp.py, store_inbox.py, store_webhook.py) can import each
+All DDL lives here, so the SQL modules (queue.py, otp.py, inbox.py, webhooks.py, limits.py) can import each
 other's helpers without importing each other's schema. Never edit a shipped version: append a new one.
 """
 
 from __future__ import annotations
 
-# 1: the outbound queue and its lifecycle log (store.py)
+# 1: the outbound queue and its lifecycle log (queue.py, transitions.py)
 MESSAGES = """
     CREATE TABLE messages (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -46,7 +46,7 @@ MESSAGES = """
     CREATE INDEX message_events_message ON message_events(message_id, at)
     """
 
-# 2: one-time passcodes and rate limits (store_otp.py)
+# 2: one-time passcodes and rate limits (otp.py, limits.py)
 OTP = """
     CREATE TABLE otp_verifications (
         id TEXT PRIMARY KEY,
@@ -71,7 +71,7 @@ OTP = """
     )
 """
 
-# 3: inbound SMS, multipart reassembly, delivery reports (store_inbox.py)
+# 3: inbound SMS, multipart reassembly, delivery reports (inbox.py)
 INBOX = """
     CREATE TABLE inbox_parts (
         modem TEXT NOT NULL,
@@ -108,7 +108,7 @@ INBOX = """
     ALTER TABLE messages ADD COLUMN report_status TEXT NOT NULL DEFAULT '{}'
 """
 
-# 4: webhook deliveries and their read positions in the event logs (store_webhook.py)
+# 4: webhook deliveries and their read positions in the event logs (webhooks.py)
 WEBHOOKS = """
     CREATE TABLE webhook_cursors (
         source TEXT PRIMARY KEY,           -- 'message_events' (rowid) or 'inbox' (seq)
@@ -137,7 +137,7 @@ WEBHOOKS = """
     CREATE INDEX webhook_deliveries_finished ON webhook_deliveries(finished_at) WHERE state != 'pending'
 """
 
-# 5: the raw user data of each inbound part, so a multipart message is decoded as one stream (store_inbox.py)
+# 5: the raw user data of each inbound part, so a multipart message is decoded as one stream (inbox.py)
 INBOX_PART_DATA = """
     ALTER TABLE inbox_parts ADD COLUMN encoding TEXT NOT NULL DEFAULT '';
     ALTER TABLE inbox_parts ADD COLUMN data BLOB;
@@ -145,14 +145,14 @@ INBOX_PART_DATA = """
     ALTER TABLE inbox_parts ADD COLUMN shift TEXT NOT NULL DEFAULT '0,0'
 """
 
-# 6: delivery reports find their message through an index (store_inbox._apply_report runs on the event loop:
+# 6: delivery reports find their message through an index (inbox._apply_report runs on the event loop:
 #    it must not scan every sent message; before this index it did, 1 row per message sent in the last 3 days)
 REPORT_MATCH = """
     CREATE INDEX messages_report_match ON messages(modem, substr(destination, -9), sent_at) WHERE sent_at IS NOT NULL
 """
 
-# 7: apps (auth.App): every message and verification belongs to the app that made it; what existed before apps was
-#    made by the default app's tokens. A message remembers the digest of the request that made it, so a reused
+# 7: apps (api.auth.App): every message and verification belongs to the app that made it; what existed before apps
+#    was made by the default app's tokens. A message remembers the digest of the request that made it, so a reused
 #    Idempotency-Key with another body is refused instead of answered with the first message.
 APPS = """
     ALTER TABLE messages ADD COLUMN app TEXT NOT NULL DEFAULT 'default';
@@ -172,7 +172,7 @@ APPS = """
     )
 """
 
-# 8: messages per state and kind, kept by triggers in the transaction that changes them (store.counts() and the
+# 8: messages per state and kind, kept by triggers in the transaction that changes them (Store.counts() and the
 #    queue bound read 14 rows instead of scanning every message: 5 s STATUS= refreshes, /metrics, every enqueue)
 MESSAGE_COUNTS = """
     CREATE TABLE message_counts (
