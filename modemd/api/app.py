@@ -25,8 +25,7 @@ from ..domain.errors import StorageError
 from ..log.setup import Throttle
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .openapi import SPEC
-from ..services.otp import RateLimited
-from ..store import QueueFull
+from ..store import QueueFull, RateLimited
 from .auth import LOCAL_APP, App
 from .peer_auth import is_admin, peer_of
 from ..domain.redact import mask_id
@@ -36,7 +35,7 @@ __all__ = ["build_app", "problems", "Problem", "invalid", "DaemonView", "DAEMON_
            "list_modems", "modem_view", "mask_id", "create_message", "get_message", "list_messages",
            "cancel_message", "retry_message", "list_inbox", "message_view", "inbox_view", "send_otp", "verify_otp"]
 
-log = logging.getLogger("modemd.api.app")
+log = logging.getLogger("modemd.api")
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
 
@@ -139,7 +138,7 @@ def _visible_ascii(value: str) -> str:
 
 
 def _on_admin_socket(request: web.Request, daemon: DaemonView) -> bool:
-    admin = getattr(daemon, "admin_socket", None)
+    admin = daemon.admin_socket
     transport = request.transport
     return bool(admin and transport and transport.get_extra_info("sockname") == str(admin))
 

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from ..log.setup import Throttle
 
-log = logging.getLogger("modemd.api.app")
+log = logging.getLogger("modemd.api")
 
 # What the daemon needs besides connections: the database (3-4 files), its WAL, the modems' ports, journald's
 # socket, the admin and API sockets, webhook clients. Connections are capped this far below the file limit.

@@ -19,7 +19,7 @@ from ..domain.redact import mask_number
 from ..domain.sms import OutboundSms, Priority, State, new_message_id
 from ..store import IdempotencyMismatch
 
-log = logging.getLogger("modemd.api.app")   # the API's log lines keep one logger name, whichever module writes
+log = logging.getLogger("modemd.api")   # the API's log lines keep one logger name, whichever module writes
 
 
 # ---- messages ----------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from .validation import (APP, TOKEN_ID, allowed_destination, limits_of, send_lim
 from ..services.otp import OtpError
 from ..domain.redact import mask_number
 
-log = logging.getLogger("modemd.api.app")   # the API's log lines keep one logger name, whichever module writes
+log = logging.getLogger("modemd.api")   # the API's log lines keep one logger name, whichever module writes
 
 
 async def send_otp(request: web.Request) -> web.Response:

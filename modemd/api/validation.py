@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 from array import array
 from itertools import accumulate
 from typing import Any, Protocol
@@ -40,6 +41,7 @@ class DaemonView(Protocol):
     inbox_store: InboxStore
     default_region: str | None
     limits: LimitsConfig
+    admin_socket: Path | None          # requests on it are authenticated by the peer's credentials, not a token
 
     def ready(self) -> bool: ...
     def modem_states(self) -> list[dict]: ...
@@ -75,8 +77,8 @@ def send_limits(request: web.Request, to: str | None = None) -> list[Limit]:
 
 
 def limits_of(daemon: DaemonView) -> LimitsConfig:
-    """The send safeguards in force (they change on reload); defaults for a daemon view without them (tests)."""
-    return getattr(daemon, "limits", None) or LimitsConfig()
+    """The send safeguards in force (they change on reload)."""
+    return daemon.limits
 
 
 class Problem(Exception):

@@ -18,7 +18,7 @@ from typing import Callable
 
 from aiohttp import web
 
-from ..api import app as http_api
+from ..api.app import build_app
 from ..api.auth import TokenSet
 from ..api.metrics import Metrics
 from ..config.loader import Config, ConfigError, ModemConfig, reloaded
@@ -145,7 +145,7 @@ class Daemon:
         return ModemConfig(name="sim0", port=self.simulator.port, registration_timeout=10.0)
 
     async def _start_http(self) -> None:
-        self._runner = await start_listeners(http_api.build_app(self), self.config.server, self.admin_socket)
+        self._runner = await start_listeners(build_app(self), self.config.server, self.admin_socket)
 
     # ---- events from the modems --------------------------------------------------------------------------------
     def _on_modem_state(self, name: str, state: ModemState) -> None:

@@ -8,6 +8,8 @@ from typing import AsyncIterator
 from aiohttp.test_utils import TestClient, TestServer
 
 from modemd.api.app import build_app
+from modemd.config.model import LimitsConfig
+from modemd.store.sqlite.inbox import InboxStore
 
 
 class FakeDaemon:
@@ -20,6 +22,9 @@ class FakeDaemon:
         self.metrics = Metrics()
         self.tokens = tokens
         self.default_region = "DE"
+        self.limits = LimitsConfig()
+        self.inbox_store = InboxStore(store)
+        self.admin_socket = None      # the API is reached over TCP only
         self.accepted = 0
         self._ready = ready
 

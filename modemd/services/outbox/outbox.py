@@ -58,13 +58,11 @@ class Outbox:
         # The text to send: an OTP's is sealed at rest (domain.otp_seal) and opened only here, at send time; the daemon
         # hands in OtpService.reveal. Plain SMS are sent as stored.
         self.reveal: Callable[[OutboundSms], str] = lambda sms: sms.text or ""
-        self._wake = asyncio.Event()
         self._workers: list[OutboxWorker] = []
         self._housekeeping: asyncio.Task | None = None
 
     def wake(self) -> None:
         """Called after an enqueue commits: idle workers look at the queue now."""
-        self._wake.set()
         for worker in self._workers:
             worker.wake.set()
 
