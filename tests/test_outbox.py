@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from kit import in_state, outbound, recorded, running_outbox, until
@@ -216,3 +217,15 @@ async def test_a_send_the_database_cannot_record_is_recorded_once_it_can_and_not
             store.db._wconn.execute("PRAGMA query_only = OFF")
             await until(in_state(store, sms, state=State.SENT))
         assert len(modem.sent) == 1                             # recorded late, never sent twice
+
+
+async def test_a_workers_log_lines_carry_the_modem_name_for_the_journal(store, caplog):
+    """The journal field that picks one modem's lines (README, "one modem's lines") is filled from the record."""
+    caplog.set_level(logging.INFO, logger="modemd.services.outbox")
+    failing, sms = ScriptedModem("modem7"), outbound("hello")
+    failing.failures = [CmsError(21)]          # permanent: one warning line, then failed
+    await store.enqueue(sms)
+    async with running_outbox(store, [failing]):
+        await until(in_state(store, sms, state=State.FAILED))
+    lines = [r for r in caplog.records if r.name.startswith("modemd.services.outbox") and sms.id in r.getMessage()]
+    assert lines and all(getattr(r, "modem", None) == "modem7" for r in lines), lines

@@ -49,6 +49,7 @@ class ModemSupervisor:
                  on_state: Callable[[ModemState], None] | None = None, pin_memory: PinMemory | None = None):
         self.name = settings.name
         self.port = settings.port
+        self.log = logging.LoggerAdapter(log, {"modem": settings.name})   # MODEMD_MODEM in the journal
         self._status_interval = status_interval
         self._lost = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -105,8 +106,8 @@ class ModemSupervisor:
         try:
             await self.modem.bring_up()
         except SimLocked as exc:
-            log.error("[%s] SIM locked: %s; waiting for the modem to be replugged or the daemon restarted",
-                      self.name, exc)
+            self.log.error("[%s] SIM locked: %s; waiting for the modem to be replugged or the daemon restarted",
+                           self.name, exc)
             await self._wait_lost()   # never retry a PIN by ourselves
             return False
         except AtError as exc:
@@ -124,32 +125,32 @@ class ModemSupervisor:
             self._log_open_failure(exc)
             return False
         if self._open_failure is not None:
-            log.info("[%s] port %s is back after %.0f s; opened it", self.name, self.port,
-                     time.monotonic() - self._failing_since)
+            self.log.info("[%s] port %s is back after %.0f s; opened it", self.name, self.port,
+                          time.monotonic() - self._failing_since)
             self._open_failure = None
         else:
-            log.info("[%s] opened %s", self.name, self.port)
+            self.log.info("[%s] opened %s", self.name, self.port)
         return True
 
     def _log_open_failure(self, exc: ChannelClosed) -> None:
         reason = exc.reason if isinstance(exc, PortUnavailable) else OTHER
         self.modem.mark_offline(f"cannot open {self.port}: {exc}")
         if reason == self._open_failure:
-            log.debug("[%s] still cannot open %s: %s", self.name, self.port, exc)
+            self.log.debug("[%s] still cannot open %s: %s", self.name, self.port, exc)
             return
         if self._open_failure is None:
             self._failing_since = time.monotonic()
         self._open_failure = reason
         # The exception's text says why ("no such device: ...", "in use by another process: pid 812 ...").
-        log.warning("[%s] cannot open port %s: %s; retrying every %.0f s, backing off to %.0f s (logged again "
-                    "when the reason changes)", self.name, self.port, exc, REOPEN_DELAYS[0], REOPEN_DELAYS[-1])
+        self.log.warning("[%s] cannot open port %s: %s; retrying every %.0f s, backing off to %.0f s (logged again "
+                         "when the reason changes)", self.name, self.port, exc, REOPEN_DELAYS[0], REOPEN_DELAYS[-1])
 
     def _log_bring_up_failure(self, exc: AtError) -> None:
         if isinstance(exc, AtTimeout):     # the port opened, but the modem did not answer
             self.modem.mark_not_responding(f"bring-up failed: {exc}")
         elif self.modem.status.state is not ModemState.FAILED:
             self.modem.mark_offline(f"bring-up failed: {exc}")
-        log.error("[%s] bring-up failed: %s", self.name, exc)
+        self.log.error("[%s] bring-up failed: %s", self.name, exc)
 
     async def _poll_until_lost(self) -> None:
         """Poll the status every status_interval while the modem answers; probe it while it does not. Returns when
@@ -169,11 +170,11 @@ class ModemSupervisor:
             except ChannelClosed:
                 return
             except AtTimeout as exc:
-                log.warning("[%s] status poll timed out: %s", self.name, exc)
+                self.log.warning("[%s] status poll timed out: %s", self.name, exc)
                 if not await self.channel.resync():
                     self.modem.mark_not_responding(f"does not answer AT commands (status poll: {exc})")
             except AtError as exc:
-                log.warning("[%s] status poll failed: %s", self.name, exc)
+                self.log.warning("[%s] status poll failed: %s", self.name, exc)
 
     async def _probe_until_answered(self) -> bool:
         """Probe a not-responding modem until it answers (True: it is back) or it has been silent for
@@ -186,7 +187,7 @@ class ModemSupervisor:
                 return False
             probes += 1
             if await self._answers():
-                log.info("[%s] modem answers again after %.0f s", self.name, time.monotonic() - silent_since)
+                self.log.info("[%s] modem answers again after %.0f s", self.name, time.monotonic() - silent_since)
                 self.modem.mark_answering()
                 return True
             if self._lost.is_set():
@@ -209,12 +210,12 @@ class ModemSupervisor:
         try:
             await self.modem.refresh_status()
         except AtTimeout as exc:
-            log.warning("[%s] answered a probe, then not the status poll: %s", self.name, exc)
+            self.log.warning("[%s] answered a probe, then not the status poll: %s", self.name, exc)
             return False
         except ChannelClosed:
             return False
         except AtError as exc:      # it answers, even if one reading fails
-            log.warning("[%s] status poll after a hang failed: %s", self.name, exc)
+            self.log.warning("[%s] status poll after a hang failed: %s", self.name, exc)
         return True
 
     async def _wait_lost(self, timeout: float | None = None, *, or_hung: bool = False) -> bool:

@@ -105,7 +105,7 @@ class Inbox:
     def announce_received(self, message: InboxMessage) -> None:
         """A message is in the inbox, complete or given up on: log it and tell on_received (metrics, webhooks)."""
         log.info("[%s] SMS %s from %s received (%d part(s)%s)", message.modem, message.id, _who(message.sender),
-                 message.parts, "" if message.complete else ", incomplete")
+                 message.parts, "" if message.complete else ", incomplete", extra={"modem": message.modem})
         if self._on_received:
             self._on_received(message)
 
@@ -120,6 +120,7 @@ class _ModemInbox:
     def __init__(self, inbox: Inbox, modem: StorageModem):
         self.inbox = inbox
         self.modem = modem
+        self.log = logging.LoggerAdapter(log, {"modem": modem.name})   # MODEMD_MODEM in the journal
         self.queue: asyncio.Queue = asyncio.Queue()
         self._task: asyncio.Task | None = None
         self._undecodable: set[str] = set()
@@ -146,11 +147,11 @@ class _ModemInbox:
             try:
                 await self._handle(item)
             except AtError as exc:      # modem gone or busy: the next sweep after reconnect picks it up
-                log.info("[%s] inbox: %s; will look again later", self.modem.name, exc)
+                self.log.info("[%s] inbox: %s; will look again later", self.modem.name, exc)
             except StorageError as exc:  # not stored, so not deleted from the SIM: the next sweep takes it again
-                log.error("[%s] inbox: %s; messages stay on the SIM until it can be stored", self.modem.name, exc)
+                self.log.error("[%s] inbox: %s; messages stay on the SIM until it can be stored", self.modem.name, exc)
             except Exception:
-                log.exception("[%s] inbox worker error", self.modem.name)
+                self.log.exception("[%s] inbox worker error", self.modem.name)
 
     async def _handle(self, item) -> None:
         if isinstance(item, (SmsStored, StatusReportStored)) and item.index is not None:
@@ -183,8 +184,8 @@ class _ModemInbox:
             digest = _digest(hex_pdu)
             if digest not in self._undecodable:
                 self._undecodable.add(digest)
-                log.warning("[%s] undecodable PDU left on the modem (%d hex chars): %s", self.modem.name,
-                            len(hex_pdu), exc)
+                self.log.warning("[%s] undecodable PDU left on the modem (%d hex chars): %s", self.modem.name,
+                                 len(hex_pdu), exc)
             return False
         if isinstance(decoded, pdu.Deliver):
             await self._deliver(decoded, hex_pdu)
@@ -212,8 +213,8 @@ class _ModemInbox:
         if changed:
             self.inbox.announce_report(*changed)
         else:
-            log.debug("[%s] status report for mr=%d (status 0x%02X) changed nothing", self.modem.name,
-                      report.message_reference, report.status)
+            self.log.debug("[%s] status report for mr=%d (status 0x%02X) changed nothing", self.modem.name,
+                           report.message_reference, report.status)
 
 
 def _digest(hex_pdu: str) -> str:

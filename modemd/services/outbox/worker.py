@@ -74,6 +74,7 @@ class OutboxWorker:
     def __init__(self, outbox: OutboxView, modem: SendingModem, pacing: Pacing):
         self.outbox = outbox
         self.modem = modem
+        self.log = logging.LoggerAdapter(log, {"modem": modem.name})   # MODEMD_MODEM in the journal
         self.pacing = pacing
         self.wake = asyncio.Event()
         self._stopping = False
@@ -95,7 +96,7 @@ class OutboxWorker:
 
     def cancel(self) -> None:
         if self._task and not self._task.done():
-            log.warning("[%s] send still in flight at shutdown; it will be resumed at next start", self.modem.name)
+            self.log.warning("[%s] send still in flight at shutdown; it will be resumed at next start", self.modem.name)
             self._task.cancel()
 
     async def _run(self) -> None:
@@ -103,10 +104,10 @@ class OutboxWorker:
             try:
                 await self._step()
             except StorageError as exc:     # disk full or failing: nothing to claim until it is fixed
-                log.error("[%s] %s; sending paused, trying again in %.0f s", self.modem.name, exc, STORAGE_PAUSE)
+                self.log.error("[%s] %s; sending paused, trying again in %.0f s", self.modem.name, exc, STORAGE_PAUSE)
                 await self._idle(STORAGE_PAUSE)
             except Exception:   # a bug must not silently stop a modem's sending for good
-                log.exception("[%s] outbox worker error; continuing in 5 s", self.modem.name)
+                self.log.exception("[%s] outbox worker error; continuing in 5 s", self.modem.name)
                 await self._idle(5.0)
 
     async def _step(self) -> None:
@@ -174,24 +175,24 @@ class OutboxWorker:
             except StorageError as exc:
                 if self._stopping:
                     raise
-                log.error("[%s] %s; message %s: recording its outcome again in %.0f s", self.modem.name, exc,
-                          sms.id, STORAGE_PAUSE)
+                self.log.error("[%s] %s; message %s: recording its outcome again in %.0f s", self.modem.name, exc,
+                               sms.id, STORAGE_PAUSE)
                 await asyncio.sleep(STORAGE_PAUSE)
 
     async def _sent(self, sms: OutboundSms, result: SendResult) -> None:
         store = self.outbox.store
         purge = sms.kind is Kind.OTP or not self.outbox.keep_sent_text
         await store.mark_sent(sms.id, result.references, purge_text=purge)
-        log.info("[%s] message %s to %s sent (%d part(s), mr %s)", self.modem.name, sms.id, mask_number(sms.to),
-                 result.parts, ",".join(map(str, result.references)))
+        self.log.info("[%s] message %s to %s sent (%d part(s), mr %s)", self.modem.name, sms.id, mask_number(sms.to),
+                      result.parts, ",".join(map(str, result.references)))
         await self.outbox.notify(sms.id, "sent")
 
     async def _handle_failure(self, sms: OutboundSms, exc: SmsSendFailed, hung: bool = False) -> None:
         kind = classify(exc.cause)
         code = _error_code(exc.cause)
         reason = str(exc.cause)
-        log.warning("[%s] message %s to %s: %s (%s)", self.modem.name, sms.id, mask_number(sms.to), reason,
-                    "modem not responding" if hung else kind.name.lower())
+        self.log.warning("[%s] message %s to %s: %s (%s)", self.modem.name, sms.id, mask_number(sms.to), reason,
+                         "modem not responding" if hung else kind.name.lower())
         if cms_already_accepted(exc.cause):
             # CMS 197: the SC already holds a message with this reference (TP-RD): the earlier try went out.
             await self.outbox.store.mark_sent(sms.id, exc.references, purge_text=sms.kind is Kind.OTP)
