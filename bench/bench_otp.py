@@ -2,7 +2,8 @@
 durable store on; and the same through OtpService in-process (no HTTP) as a second figure.
 
 Rate limits: the daemon runs with `--config` (a TOML written 0600 in the temp dir: the bench token, and the limits
-that one client sending to many numbers would hit raised: sends_per_token, daily_per_country, verifies_per_number).
+that one client sending to many numbers would hit raised: sends_per_token, daily_per_country, verifies_per_number,
+verifies_per_app).
 Every limit is still checked on every request: only the numbers are bigger. Every send goes to its own number
 (the per-number limits and the resend gap stay at their defaults and are checked, never reached). Verify goes to
 numbers that have a pending code, with a wrong code (0-2 tries per code: never max_attempts_reached).
@@ -38,6 +39,7 @@ tokens = ["{c.TOKEN}"]
 sends_per_token = {BIG}
 daily_per_country = {BIG}
 verifies_per_number = {BIG}
+verifies_per_app = {BIG}
 """
 CONFIG += APPS
 
