@@ -132,7 +132,7 @@ async def inproc_run(tmp, sends: int, verifies: int, clients: int) -> tuple[dict
     store = Store(tmp / "inproc.db")
     await store.open()
     service = OtpService(OtpStore(store), b"k" * 32, OtpSettings(sends_per_token=BIG, daily_per_country=BIG,
-                                                                   verifies_per_number=BIG))
+                                                                   verifies_per_number=BIG, verifies_per_app=BIG))
 
     async def run(total, op):
         latencies = []

@@ -16,17 +16,32 @@ Imports: modemd's public names and the standard library (aiohttp for the API cli
 it too (tests/conftest.py wraps it in fixtures). Tests import it as `kit`, bench/ as `tests.kit`.
 """
 
-from .api import FakeDaemon, api_client
-from .markers import ProcessFinder
-from .notify import NotifySocket
-from .processes import (MODEMD, TOKEN, DaemonProcess, SimProcess, clean_environment, config_toml, free_port,
-                        http_get, run_modemd, running_daemon, stop_process, write_config)
-from .services import FAST, running_outbox
-from .store import in_state, open_store, outbound, recorded
-from .wait import until, wait_for
-from .webhooks import SECRET, Receiver, doc_blocks, verify_signature
+import importlib
 
-__all__ = ["until", "wait_for", "MODEMD", "TOKEN", "DaemonProcess", "SimProcess", "running_daemon", "run_modemd",
-           "free_port", "http_get", "write_config", "config_toml", "clean_environment", "stop_process",
-           "open_store", "outbound", "in_state", "recorded", "FAST", "running_outbox", "FakeDaemon", "api_client",
-           "Receiver", "SECRET", "verify_signature", "doc_blocks", "NotifySocket", "ProcessFinder"]
+# Each name's module, imported when the name is first used (PEP 562): a benchmark that needs only the process
+# helpers does not load the API, the store or aiohttp's test server into the process whose memory it measures.
+_HOMES = {
+    "api": ("FakeDaemon", "api_client"),
+    "markers": ("ProcessFinder",),
+    "notify": ("NotifySocket",),
+    "processes": ("MODEMD", "TOKEN", "DaemonProcess", "SimProcess", "clean_environment", "config_toml", "free_port",
+                  "http_get", "run_modemd", "running_daemon", "stop_process", "write_config"),
+    "services": ("FAST", "running_outbox"),
+    "store": ("in_state", "open_store", "outbound", "recorded"),
+    "wait": ("until", "wait_for"),
+    "webhooks": ("SECRET", "Receiver", "doc_blocks", "verify_signature"),
+}
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_MODULE_OF[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
