@@ -10,6 +10,7 @@
   rawhttp     raw_request, exchange, beside_healthz: HTTP byte for byte (hostile input)
   webhooks    Receiver: one webhook receiver, signatures checked with docs/webhooks.md's own code
   notify      NotifySocket: systemd's notify socket
+  postgres    PostgresServer: a real PostgreSQL (initdb in a temporary directory, run as user postgres)
   markers     ProcessFinder: which tests start processes (the e2e marker)
 
 Imports: modemd's public names and the standard library (aiohttp for the API client); not pytest, so bench/ can use
@@ -24,6 +25,7 @@ _HOMES = {
     "api": ("FakeDaemon", "api_client"),
     "markers": ("ProcessFinder",),
     "notify": ("NotifySocket",),
+    "postgres": ("PostgresServer",),
     "processes": ("MODEMD", "TOKEN", "DaemonProcess", "SimProcess", "clean_environment", "config_toml", "free_port",
                   "http_get", "run_modemd", "running_daemon", "stop_process", "write_config"),
     "services": ("FAST", "running_outbox"),
