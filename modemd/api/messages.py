@@ -12,9 +12,8 @@ import time
 from aiohttp import web
 
 from .limits import DEFAULT_PAGE, DEFAULT_PRIORITY, MAX_PAGE, PRIORITY_NAMES
-from .validation import (APP, Problem, allowed_destination, daemon_of, limits_of, send_limits, idempotency_key, int_param, invalid, iso, json_object,
-                         number_field, only_fields, part_count, priority_field, text_field, ttl_field,
-                         unavailable_unless_queued)
+from .validation import (APP, Problem, daemon_of, idempotency_key, int_param, invalid, iso, limits_of, part_count,
+                         priority_field, send_limits, send_request, text_field, ttl_field, unavailable_unless_queued)
 from ..domain.redact import mask_number
 from ..domain.sms import OutboundSms, Priority, State, new_message_id
 from ..store import IdempotencyMismatch
@@ -24,11 +23,7 @@ log = logging.getLogger("modemd.api")   # the API's log lines keep one logger na
 
 # ---- messages ----------------------------------------------------------------------------------------------------
 async def create_message(request: web.Request) -> web.Response:
-    daemon = daemon_of(request)
-    body = await json_object(request)
-    only_fields(body, {"to", "text", "priority", "ttl", "queue_if_unavailable"})
-    to = number_field(body.get("to"), daemon.default_region)
-    allowed_destination(daemon, to)
+    daemon, body, to = await send_request(request, {"to", "text", "priority", "ttl", "queue_if_unavailable"})
     text = text_field(body.get("text"))
     parts = part_count(text)
     priority = priority_field(body["priority"]) if "priority" in body else DEFAULT_PRIORITY

@@ -10,8 +10,8 @@ import logging
 from aiohttp import web
 
 from .limits import MAX_APP_NAME, MAX_CODE, MAX_ID, MAX_OTP_TTL, MAX_TEMPLATE, MIN_CODE, MIN_OTP_TTL
-from .validation import (APP, TOKEN_ID, allowed_destination, limits_of, send_limits, daemon_of, invalid, iso, json_object, number_field, only_fields,
-                         optional_int, unavailable_unless_queued)
+from .validation import (APP, TOKEN_ID, daemon_of, invalid, iso, json_object, limits_of, number_field, only_fields,
+                         optional_int, send_limits, send_request, unavailable_unless_queued)
 from ..services.otp import OtpError
 from ..domain.redact import mask_number
 
@@ -19,11 +19,7 @@ log = logging.getLogger("modemd.api")   # the API's log lines keep one logger na
 
 
 async def send_otp(request: web.Request) -> web.Response:
-    daemon = daemon_of(request)
-    body = await json_object(request)
-    only_fields(body, {"to", "ttl", "length", "template", "queue_if_unavailable"})
-    to = number_field(body.get("to"), daemon.default_region)
-    allowed_destination(daemon, to)
+    daemon, body, to = await send_request(request, {"to", "ttl", "length", "template", "queue_if_unavailable"})
     ttl = optional_int(body, "ttl", MIN_OTP_TTL, MAX_OTP_TTL)
     length = optional_int(body, "length", MIN_CODE, MAX_CODE)
     template = body.get("template")

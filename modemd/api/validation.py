@@ -57,6 +57,17 @@ def daemon_of(request: web.Request) -> DaemonView:
     return request.app[DAEMON_KEY]
 
 
+async def send_request(request: web.Request, fields: set[str]) -> tuple[DaemonView, dict, str]:
+    """What every send path reads first: the JSON body (only `fields` allowed) and its `to`, normalized and allowed
+    here ([limits] allowed_countries). Returns (daemon, body, to)."""
+    daemon = daemon_of(request)
+    body = await json_object(request)
+    only_fields(body, fields)
+    to = number_field(body.get("to"), daemon.default_region)
+    allowed_destination(daemon, to)
+    return daemon, body, to
+
+
 def allowed_destination(daemon: DaemonView, to: str) -> None:
     """[limits] allowed_countries, for every send path: a number elsewhere is a 422 naming `to`."""
     allowed = limits_of(daemon).allowed_countries
