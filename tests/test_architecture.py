@@ -128,16 +128,19 @@ def test_no_import_cycles():
 
 
 def test_only_the_daemon_knows_the_store_backend():
-    """Services and the API call the store's interface (modemd/store/__init__.py); the daemon builds the SQLite
-    backend. The interface itself names no backend and no sqlite3 type, so a second backend can go beside sqlite/."""
-    backend = "modemd.store.sqlite"
+    """Services and the API call the store's interface (modemd/store/__init__.py); the daemon builds a backend.
+    The interface itself names no backend and no driver type, and no backend imports another."""
+    backends = ("modemd.store.sqlite", "modemd.store.postgres")
+    drivers = {"sqlite3", "psycopg", "psycopg_pool"}
     for name, (ours, others, _) in GRAPH.items():
-        if name.startswith(backend + ".") or name == backend or package_of(name) == "daemon":
+        own = next((b for b in backends if name == b or name.startswith(b + ".")), None)
+        if package_of(name) == "daemon":
             continue
-        assert not {dep for dep in ours if dep == backend or dep.startswith(backend + ".")}, \
-            f"{name} imports the SQLite backend: take the interface and records from modemd.store"
-        if package_of(name) == "store":
-            assert "sqlite3" not in others, f"{name} is part of the store's interface: no sqlite3 there"
+        for backend in set(backends) - {own}:
+            assert not {dep for dep in ours if dep == backend or dep.startswith(backend + ".")}, \
+                f"{name} imports the {backend} backend: take the interface and records from modemd.store"
+        if package_of(name) == "store" and own is None:
+            assert not drivers & others, f"{name} is part of the store's interface: no database driver there"
 
 
 @pytest.mark.parametrize("name", sorted(FILES))

@@ -1,0 +1,115 @@
+"""PostgreSQL plumbing for the store: the connection pool, migrations, and one transaction per request.
+
+The URL names the server, the role and the database (postgresql://user@host:port/db); the password comes apart
+(the caller reads it from a file or a systemd credential) and goes to libpq only: the URL this module shows (repr,
+str, the log, error messages) never carries one, even if the configured URL did.
+
+write(work) and read(work) run `await work(conn)` in a transaction on a pooled connection: a write has committed
+when it returns, and an exception rolls it back. A lost connection or an unreachable server raises StorageError
+(the API answers 503 with Retry-After); the pool checks a connection before handing it out, so after a server
+restart the next request gets a fresh one instead of a dead one.
+
+Migrations: several hosts may start at once on an empty database. Each migration runs in its own transaction that
+first takes a transaction-level advisory lock, then reads the version: the hosts apply each version one after the
+other, and only the first finds it missing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Awaitable, Callable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from ...domain.errors import StorageError
+from .schema import MIGRATIONS
+
+Work = Callable[[psycopg.AsyncConnection], Awaitable[Any]]
+log = logging.getLogger(__name__)
+
+# Key of the advisory lock migrations take (any bigint both sides agree on: "modemd" in ASCII).
+MIGRATION_LOCK = 0x6D6F64656D64
+CONNECT_TIMEOUT = 5         # seconds for one connection attempt (libpq's connect_timeout)
+POOL_TIMEOUT = 10.0         # seconds a request waits for a pooled connection before StorageError
+POOL_SIZE = (1, 10)         # connections kept open at least, at most
+
+
+def without_password(url: str) -> str:
+    """The URL as it may be shown: a password in its user part or its query dropped."""
+    parts = urlsplit(url)
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname or ""
+    user = f"{parts.username}@" if parts.username else ""
+    netloc = user + host + (f":{parts.port}" if parts.port else "") if parts.password is not None else parts.netloc
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"])
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+async def migrate(conn: psycopg.AsyncConnection, migrations: list[str]) -> int:
+    """Apply the versions missing from modemd_schema, each in its own transaction under the advisory lock.
+    Returns the version the database is at."""
+    for number, script in enumerate(migrations, 1):
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            await conn.execute("CREATE TABLE IF NOT EXISTS modemd_schema (version integer PRIMARY KEY, "
+                               "applied_at timestamptz NOT NULL DEFAULT now())")
+            version = (await (await conn.execute("SELECT coalesce(max(version), 0) FROM modemd_schema")).fetchone())[0]
+            if version > len(migrations):
+                raise RuntimeError(f"database schema version {version} is newer than this modemd ({len(migrations)})")
+            if version >= number:
+                continue
+            await conn.execute(script.encode())     # bytes: sent as is, several statements in one
+            await conn.execute("INSERT INTO modemd_schema (version) VALUES (%s)", (number,))
+            log.info("database schema migrated to version %d", number)
+    return len(migrations)
+
+
+class Database:
+    def __init__(self, url: str, password: str | None):
+        self.url = without_password(url)
+        self._connect = {"conninfo": url, "password": password, "connect_timeout": CONNECT_TIMEOUT}
+        self._pool: AsyncConnectionPool | None = None
+
+    def __repr__(self) -> str:
+        return f"Database({self.url!r})"
+
+    __str__ = __repr__
+
+    async def open(self, migrations: list[str] = MIGRATIONS) -> None:
+        """Connect, migrate, then open the pool. A refused password or an unreachable server: StorageError."""
+        try:
+            async with await psycopg.AsyncConnection.connect(**self._connect) as conn:
+                version = await migrate(conn, migrations)
+            conninfo, kwargs = self._connect["conninfo"], {k: v for k, v in self._connect.items() if k != "conninfo"}
+            self._pool = AsyncConnectionPool(conninfo, kwargs=kwargs, min_size=POOL_SIZE[0], max_size=POOL_SIZE[1],
+                                             open=False, timeout=POOL_TIMEOUT, name="modemd-store",
+                                             check=AsyncConnectionPool.check_connection)
+            await self._pool.open(wait=True, timeout=POOL_TIMEOUT)
+        except psycopg.OperationalError as exc:
+            raise self._unavailable(exc) from exc
+        log.info("database %s open at schema version %d", self.url, version)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def write(self, work: Work) -> Any:
+        """Run `await work(conn)` in a transaction; returns once it has committed. An exception rolls it back."""
+        return await self._transaction(work, read_only=False)
+
+    async def read(self, work: Work) -> Any:
+        """Run `await work(conn)` in a read-only transaction."""
+        return await self._transaction(work, read_only=True)
+
+    async def _transaction(self, work: Work, *, read_only: bool) -> Any:
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                if read_only:
+                    await conn.execute("SET TRANSACTION READ ONLY")
+                return await work(conn)
+        except psycopg.OperationalError as exc:     # the connection, the server or the pool (PoolTimeout) failed
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: Exception) -> StorageError:
+        return StorageError(f"database {self.url} unavailable: {str(exc).strip() or type(exc).__name__}")
