@@ -15,7 +15,8 @@ from modemd.domain.policy import Pacing, RetryPolicy
 
 class ScriptedModem:
     """Sends succeed unless `failures` holds an exception for the next send. `looked` counts how often the outbox
-    asked whether it can send: a worker that asked has run a step, whatever it then decided."""
+    asked whether it can send: a worker that asked has run a step, whatever it then decided. It always answers a
+    probe, and a pause is only recorded (test_truthful_states.py drives a real Modem's state for those)."""
 
     def __init__(self, name="m0"):
         self.name = name
@@ -24,6 +25,13 @@ class ScriptedModem:
         self.sent: list[tuple[str, str, int | None]] = []
         self.failures: list[BaseException] = []
         self.delay = 0.0
+        self.pauses: list[tuple[float, str]] = []
+
+    def pause(self, seconds: float, reason: str) -> None:
+        self.pauses.append((seconds, reason))
+
+    async def check_answering(self, reason: str) -> bool:
+        return True
 
     @property
     def can_send(self) -> bool:
@@ -110,6 +118,7 @@ async def test_device_state_error_moves_the_message_to_another_modem(store):
         await until(in_state(store, sms, state=State.SENT))
     got = await store.get(sms.id)
     assert got.modem == "healthy" and got.attempts == 1   # the barred SIM's try was refunded
+    assert barred.pauses == [(30, str(CmsError(50)))] and healthy.pauses == []     # and its state says why
 
 
 async def test_unavailable_modem_burns_no_attempts(store):

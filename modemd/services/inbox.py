@@ -24,6 +24,7 @@ from ..domain.errors import AtError, StorageError
 from ..domain.redact import mask_number
 from ..domain.sms import new_message_id
 from ..modem.events import SmsDelivered, SmsStorageFull, SmsStored, StatusReport, StatusReportStored
+from ..modem.quirks import DeviceProfile
 from ..store import InboundPart, InboxMessage, InboxStore
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class StorageModem(Protocol):
     name: str
 
     @property
-    def profile(self): ...
+    def profile(self) -> DeviceProfile: ...
     def on(self, kind: type, handler: Callable[[object], None]) -> None: ...
     async def list_stored(self): ...
     async def read_stored(self, index: int): ...
@@ -139,7 +140,7 @@ class _ModemInbox:
 
     async def _run(self) -> None:
         while True:
-            interval = POLL_SWEEP if getattr(self.modem.profile, "poll_inbox", False) else SAFETY_SWEEP
+            interval = POLL_SWEEP if self.modem.profile.poll_inbox else SAFETY_SWEEP
             try:
                 item = await asyncio.wait_for(self.queue.get(), interval)
             except asyncio.TimeoutError:

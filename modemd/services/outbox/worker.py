@@ -24,15 +24,19 @@ STORAGE_PAUSE = 5.0
 
 
 class SendingModem(Protocol):
-    """What a worker needs of a modem. Optional, used when present (modem.Modem has them):
-    `pause(seconds, reason)` (its state shows a device pause) and `async check_answering(reason) -> bool` (a
-    probe after an unanswered command; without it a timeout counts as a try, as before)."""
+    """What a worker needs of a modem (modem.Modem is one)."""
     name: str
 
     @property
     def can_send(self) -> bool: ...
 
     async def send_sms(self, to: str, text: str, *, status_report: bool = True, validity: int | None = None): ...
+
+    def pause(self, seconds: float, reason: str) -> None:
+        """A device error (SIM, barring, no SMSC): the modem says it cannot send for `seconds` (its state shows it)."""
+
+    async def check_answering(self, reason: str) -> bool:
+        """After a command went unanswered: does the modem answer "AT" at all? False marks it not responding."""
 
 
 def network_validity(deadline: float | None, now: float) -> int | None:
@@ -160,10 +164,7 @@ class OutboxWorker:
         check_answering() probes and, on silence, marks it not responding (can_send turns false)."""
         if not went_unanswered(exc.cause):
             return False
-        check = getattr(self.modem, "check_answering", None)
-        if check is None:
-            return False
-        return not await check(f"does not answer AT commands ({exc.cause})")
+        return not await self.modem.check_answering(f"does not answer AT commands ({exc.cause})")
 
     async def _record(self, sms: OutboundSms, outcome: Callable[[], Awaitable[None]]) -> None:
         """Write what the modem did. It has acted already, so a database that cannot take the write (disk full) is
@@ -206,9 +207,7 @@ class OutboxWorker:
         elif kind is ErrorClass.DEVICE_STATE:
             await self.outbox.store.mark_retry(sms.id, time.time(), reason, error_code=code, refund_attempt=True)
             self._next_send_at = time.monotonic() + self.outbox.policy.device_pause
-            pause = getattr(self.modem, "pause", None)
-            if pause is not None:
-                pause(self.outbox.policy.device_pause, reason)
+            self.modem.pause(self.outbox.policy.device_pause, reason)
             self.outbox.wake()   # another modem may take it now
         elif hung or not self.modem.can_send:
             # Unplugged, or not answering at all: the message never got its try. The modem's state keeps this
