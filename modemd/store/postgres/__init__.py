@@ -1,7 +1,8 @@
 """The PostgreSQL backend of the store, for several modemd hosts on one database (issue 13). So far its foundation
 only, not yet chosen by configuration: database (Database: a psycopg 3 async connection pool opened from a URL and a
 password given apart, migrations under an advisory lock, write/read transactions, connection loss -> StorageError)
-and schema (every version's DDL: version 1 is the SQLite backend's final schema in PostgreSQL's types).
+schema (every version's DDL: version 1 is the SQLite backend's final schema in PostgreSQL's types) and limits
+(rate limits counted in the accepting transaction, global across hosts: per-bucket advisory locks).
 May import: domain, codec, log (and psycopg, psycopg_pool).
 """
 
