@@ -13,6 +13,9 @@ IDEMPOTENCY_WINDOW = 24 * 3600.0
 # After this long without a wrong code, a number's run of consecutive failures starts again: the lock is a
 # defence against guessing, not a sentence (NIST SP 800-63B 5.2.2 allows the lock to lift after a while).
 LOCK_DECAY = 24 * 3600.0
+# What a state move (the one gate, each backend's transitions.move) may set besides state and updated_at.
+MOVE_SETTABLE = frozenset({"body", "modem", "next_attempt_at", "sent_at", "delivered_at", "error_code", "error_text",
+                           "refs", "attempts", "ambiguous", "possible_duplicate"})
 
 
 # ---- the outbound queue ------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 only, not yet chosen by configuration: database (Database: a psycopg 3 async connection pool opened from a URL and a
 password given apart, migrations under an advisory lock, write/read transactions, connection loss -> StorageError)
 schema (every version's DDL: version 1 is the SQLite backend's final schema in PostgreSQL's types) and limits
-(rate limits counted in the accepting transaction, global across hosts: per-bucket advisory locks).
+(rate limits counted in the accepting transaction, global across hosts: per-bucket advisory locks), transitions
+(move: the backend's one gate for message state).
 May import: domain, codec, log (and psycopg, psycopg_pool).
 """
 

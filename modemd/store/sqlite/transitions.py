@@ -18,10 +18,10 @@ import functools
 import sqlite3
 
 from ...domain.sms import State, can_move
+from ..records import MOVE_SETTABLE
 
-# What a move may set besides state and updated_at, to a value the caller gives.
-SETTABLE = frozenset({"body", "modem", "next_attempt_at", "sent_at", "delivered_at", "error_code", "error_text",
-                      "refs", "attempts", "ambiguous", "possible_duplicate"})
+# What a move may set besides state and updated_at, to a value the caller gives (the same for every backend).
+SETTABLE = MOVE_SETTABLE
 
 # Changes computed from the row's own values, by name: callers say which, this module holds the SQL, so nothing
 # hands SQL text to the statement that writes state.

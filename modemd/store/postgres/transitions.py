@@ -1,0 +1,61 @@
+"""The one gate for message state on PostgreSQL: move() is the only code of this backend that writes the `state`
+column of `messages`, with the SQLite backend's rules (store/sqlite/transitions.py): the move is checked against
+domain.sms.can_move, made by compare-and-set (`WHERE id = %s AND state = %s`) and logged as a message_events row in
+the same transaction.
+
+Several hosts: two transactions moving the same message at once both aim at the row; PostgreSQL makes the second
+wait for the first's commit and then checks its WHERE against the committed row (READ COMMITTED), which is no longer
+in `src`: exactly one of them moves it, the other gets None.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import psycopg
+from psycopg.rows import dict_row
+
+from ...domain.sms import State, can_move
+from ..records import MOVE_SETTABLE
+
+# Changes computed from the row's own values, by name (the SQLite backend's, in PostgreSQL's words).
+ADJUSTMENTS = {
+    "count_attempt": "attempts = attempts + 1",             # a claim: the attempt counts before the modem works
+    "refund_attempt": "attempts = greatest(attempts - 1, 0)",   # the modem was not there: no try was had
+    "possibly_sent": "ambiguous = ambiguous + 1, possible_duplicate = 1",
+    "forget_otp_text": "body = CASE WHEN kind = 'otp' THEN NULL ELSE body END",
+}
+
+
+async def move(conn: psycopg.AsyncConnection, message_id: str, src: State, dst: State, reason: str, now: float, *,
+               sets: dict | None = None, adjust: tuple[str, ...] = (), returning: str = "state") -> dict | None:
+    """src -> dst for one message, if it is in src now. Returns the moved row (the columns in `returning`, by
+    name), or None if the message is not in src (or does not exist): nothing was written then."""
+    if not can_move(src, dst):
+        raise ValueError(f"{src.value} -> {dst.value} is not a lifecycle transition")
+    sets = sets or {}
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(_statement(tuple(sets), adjust, returning),
+                             (dst.value, now, *sets.values(), message_id, src.value))
+        row = await cursor.fetchone()
+    if row is None:
+        return None
+    await write_event(conn, message_id, now, src, dst, reason)
+    return row
+
+
+@functools.lru_cache(maxsize=64)
+def _statement(columns: tuple[str, ...], adjust: tuple[str, ...], returning: str) -> str:
+    unknown = set(columns) - MOVE_SETTABLE
+    if unknown:
+        raise ValueError(f"a move does not set {sorted(unknown)}")
+    assignments = "".join(f", {column} = %s" for column in columns) + "".join(f", {ADJUSTMENTS[a]}" for a in adjust)
+    return (f"UPDATE messages SET state = %s, updated_at = %s{assignments} WHERE id = %s AND state = %s "
+            f"RETURNING {returning}")
+
+
+async def write_event(conn: psycopg.AsyncConnection, message_id: str, at: float, src: State | None, dst: State,
+                      reason: str) -> None:
+    """One row of a message's history; src None: the message was created in dst (accepted)."""
+    await conn.execute("INSERT INTO message_events (message_id, at, from_state, to_state, reason) "
+                       "VALUES (%s, %s, %s, %s, %s)", (message_id, at, src.value if src else None, dst.value, reason))
