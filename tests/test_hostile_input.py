@@ -16,7 +16,7 @@ import re
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from kit import running_daemon
@@ -247,6 +247,7 @@ def test_an_odd_idempotency_key_is_not_an_error(daemon, key):
 
 @HYPOTHESIS
 @given(content_type=st.one_of(odd_header_values(), odd_header_values().map(lambda v: b"application/json; " + v)))
+@example(content_type=b"application/json; 0*")     # the email parser under aiohttp's content_type: IndexError
 def test_an_odd_content_type_is_not_an_error(daemon, content_type):
     body = json.dumps({"to": TO, "text": "typed"}).encode()
     status, problem = send_beside_healthz(daemon, raw_request("POST", "/v1/messages", body,
