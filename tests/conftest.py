@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 import kit
+from kit.postgres import PostgresServer, unavailable
 from modemd.simulator import SimulatedModem
 
 
@@ -20,6 +21,27 @@ async def store(tmp_path):
     """A real Store on a fresh SQLite file (WAL, synchronous=FULL), opened and closed around the test."""
     async with kit.open_store(tmp_path / "modemd.db") as s:
         yield s
+
+
+@pytest.fixture(scope="module")
+def pg():
+    """A real PostgreSQL (kit.postgres: initdb in a temporary directory, run as user postgres) for a module's
+    tests; skipped where none can run."""
+    if unavailable():
+        pytest.skip(unavailable())
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def pg_db(pg):
+    """The PostgreSQL store's Database on `pg`, migrated, its messages, events and rate-limit hits emptied."""
+    from modemd.store.postgres import Database
+    database = Database(pg.url, pg.password)
+    await database.open()
+    await database.write(lambda conn: conn.execute("TRUNCATE messages, message_events, rate_events"))
+    yield database
+    await database.close()
 
 
 @pytest.fixture
