@@ -23,6 +23,18 @@ async def store(tmp_path):
         yield s
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.e2e)])
+async def any_store(request, tmp_path):
+    """The same tests against both backends: a real Store on a fresh SQLite file, then on PostgreSQL (the module's
+    `pg` server, every table emptied, host "host-a"). The record kinds of its backend: kit.record_stores(store)."""
+    if request.param == "sqlite":
+        async with kit.open_store(tmp_path / "modemd.db") as s:
+            yield s
+    else:
+        async with kit.open_pg_store(request.getfixturevalue("pg")) as s:
+            yield s
+
+
 @pytest.fixture(scope="module")
 def pg():
     """A real PostgreSQL (kit.postgres: initdb in a temporary directory, run as user postgres) for a module's

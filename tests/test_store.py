@@ -1,4 +1,6 @@
-"""The durable queue's store on a real SQLite file (WAL): transitions, ordering, idempotency, crash recovery."""
+"""The durable queue's store: transitions, ordering, idempotency, crash recovery. The tests taking `store` run on both
+backends (a real SQLite file in WAL mode, and a real PostgreSQL: conftest's any_store); `sqlite_store` ones are about
+the SQLite file itself."""
 
 from __future__ import annotations
 
@@ -8,11 +10,25 @@ import sqlite3
 import stat
 import time
 
+import pytest
+
+import kit
 
 from modemd.domain.sms import OutboundSms, Priority, State, new_message_id
 from modemd.store.sqlite.schema import MIGRATIONS
 from modemd.store import IDEMPOTENCY_WINDOW
 from modemd.store.sqlite.queue import Store
+
+
+@pytest.fixture
+def store(any_store):
+    return any_store
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path):
+    async with kit.open_store(tmp_path / "modemd.db") as s:
+        yield s
 
 
 def make(text="hi", *, priority=Priority.NORMAL, deadline=None, key=None, now=None, due=None) -> OutboundSms:
@@ -22,19 +38,19 @@ def make(text="hi", *, priority=Priority.NORMAL, deadline=None, key=None, now=No
                        updated_at=now, idempotency_key=key)
 
 
-async def test_file_is_private_and_in_wal_mode(store):
-    mode = stat.S_IMODE(os.stat(store.path).st_mode)
+async def test_file_is_private_and_in_wal_mode(sqlite_store):
+    mode = stat.S_IMODE(os.stat(sqlite_store.path).st_mode)
     assert mode == 0o600
-    conn = sqlite3.connect(store.path)
+    conn = sqlite3.connect(sqlite_store.path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     conn.close()
 
 
-async def test_an_accepted_message_is_on_disk_when_enqueue_returns(store):
+async def test_an_accepted_message_is_on_disk_when_enqueue_returns(sqlite_store):
     sms = make("durable")
-    await store.enqueue(sms)
-    conn = sqlite3.connect(store.path)   # an independent connection sees it: committed, not cached
+    await sqlite_store.enqueue(sms)
+    conn = sqlite3.connect(sqlite_store.path)   # an independent connection sees it: committed, not cached
     assert conn.execute("SELECT body, state FROM messages WHERE id = ?", (sms.id,)).fetchone() == ("durable",
                                                                                                    "queued")
     conn.close()
@@ -161,49 +177,44 @@ async def test_list_pages_newest_first(store):
     assert [m.id for m in await store.list(state=State.SENT)] == []
 
 
-async def test_the_counters_match_a_count_of_the_rows(tmp_path):
-    """message_counts (kept by triggers) against a GROUP BY over the table, after every kind of change."""
-    import sqlite3 as _sqlite3
-    from modemd.domain.sms import Kind, OutboundSms, State
-    from modemd.store.sqlite.queue import Store as _Store
-    store = _Store(tmp_path / "counts.db")
-    await store.open()
-    try:
-        now = 1_700_000_000.0
-        for i in range(6):
-            await store.enqueue(OutboundSms(id=f"msg_{i}", to="+4915112345678", text="x", parts=1,
-                                            kind=Kind.OTP if i % 2 else Kind.SMS, next_attempt_at=now,
-                                            created_at=now, updated_at=now, deadline=now + 10 if i == 5 else None))
-        claimed = await store.claim_next("m0", now=now)
-        await store.mark_sent(claimed.id, [1], purge_text=False)
-        await store.cancel("msg_1")
-        await store.expire_due(now=now + 60)
-        await store.db.write(lambda conn: conn.execute("DELETE FROM messages WHERE id = 'msg_2'"))
-        counted = await store.counts()
-        conn = _sqlite3.connect(tmp_path / "counts.db")
-        truth = dict(conn.execute("SELECT state, count(*) FROM messages GROUP BY state").fetchall())
-        conn.close()
-        assert counted == truth and counted[State.QUEUED.value] == 2, (counted, truth)
-    finally:
-        await store.close()
+async def test_the_counters_match_a_count_of_the_rows(store):
+    """message_counts (kept by triggers) against a count of the rows, after every kind of change."""
+    from modemd.domain.sms import Kind
+    now = 1_700_000_000.0
+    for i in range(6):
+        await store.enqueue(OutboundSms(id=f"msg_{i}", to="+4915112345678", text="x", parts=1,
+                                        kind=Kind.OTP if i % 2 else Kind.SMS, next_attempt_at=now,
+                                        created_at=now, updated_at=now, deadline=now + 10 if i == 5 else None))
+    claimed = await store.claim_next("m0", now=now)
+    await store.mark_sent(claimed.id, [1], purge_text=False)
+    await store.cancel("msg_1")
+    await store.expire_due(now=now + 60)
+    await _delete_row(store, "msg_2")
+    counted = await store.counts()
+    truth: dict[str, int] = {}
+    for message in await store.list(limit=100):
+        truth[message.state.value] = truth.get(message.state.value, 0) + 1
+    assert counted == truth and counted[State.QUEUED.value] == 2, (counted, truth)
 
 
-async def test_an_otp_failed_by_crash_recovery_loses_its_text(tmp_path):
-    from modemd.domain.sms import Kind, OutboundSms
-    from modemd.store.sqlite.queue import Store as _Store
-    store = _Store(tmp_path / "recover.db")
-    await store.open()
-    try:
-        now = 1_700_000_000.0
-        for kind in (Kind.OTP, Kind.SMS):
-            await store.enqueue(OutboundSms(id=f"msg_{kind.value}", to="+4915112345678", text="123456 is your code",
-                                            parts=1, kind=kind, next_attempt_at=now, created_at=now, updated_at=now))
-            await store.claim_next("m0", now=now)                        # then the process dies mid-send
-        assert sorted(await store.recover_interrupted(max_attempts=1, max_ambiguous=1)) == ["msg_otp", "msg_sms"]
-        assert (await store.get("msg_otp")).text is None
-        assert (await store.get("msg_sms")).text == "123456 is your code"   # plain SMS keep theirs (retention)
-    finally:
-        await store.close()
+async def _delete_row(store, message_id: str) -> None:
+    """A row deleted behind the queue's back (as retention does), in the backend's own SQL."""
+    if isinstance(store, Store):
+        await store.db.write(lambda conn: conn.execute("DELETE FROM messages WHERE id = ?", (message_id,)))
+    else:
+        await store.db.write(lambda conn: conn.execute("DELETE FROM messages WHERE id = %s", (message_id,)))
+
+
+async def test_an_otp_failed_by_crash_recovery_loses_its_text(store):
+    from modemd.domain.sms import Kind
+    now = 1_700_000_000.0
+    for kind in (Kind.OTP, Kind.SMS):
+        await store.enqueue(OutboundSms(id=f"msg_{kind.value}", to="+4915112345678", text="123456 is your code",
+                                        parts=1, kind=kind, next_attempt_at=now, created_at=now, updated_at=now))
+        await store.claim_next("m0", now=now)                        # then the process dies mid-send
+    assert sorted(await store.recover_interrupted(max_attempts=1, max_ambiguous=1)) == ["msg_otp", "msg_sms"]
+    assert (await store.get("msg_otp")).text is None
+    assert (await store.get("msg_sms")).text == "123456 is your code"   # plain SMS keep theirs (retention)
 
 
 # ---- the one gate for state (store/sqlite/transitions.py) ----------------------------------------------------------
@@ -238,46 +249,46 @@ def test_one_statement_per_backend_writes_the_state_of_a_message():
     assert writers == ["store/postgres/transitions.py", "store/sqlite/transitions.py"], writers
 
 
-async def test_the_gate_refuses_a_move_the_transition_table_does_not_have(store):
+async def test_the_gate_refuses_a_move_the_transition_table_does_not_have(sqlite_store):
     from modemd.store.sqlite.transitions import move
     sms = make()
-    await store.enqueue(sms)
+    await sqlite_store.enqueue(sms)
     for src, dst in ((State.QUEUED, State.SENT), (State.DELIVERED, State.QUEUED), (State.EXPIRED, State.QUEUED)):
         try:
-            await store.db.write(lambda conn: move(conn, sms.id, src, dst, "no", time.time()))
+            await sqlite_store.db.write(lambda conn: move(conn, sms.id, src, dst, "no", time.time()))
         except ValueError:
             continue
         raise AssertionError(f"{src.value} -> {dst.value} was allowed")
-    assert (await store.get(sms.id)).state is State.QUEUED
-    assert [e["to_state"] for e in await store.events(sms.id)] == ["queued"]
+    assert (await sqlite_store.get(sms.id)).state is State.QUEUED
+    assert [e["to_state"] for e in await sqlite_store.events(sms.id)] == ["queued"]
 
 
-async def test_a_stale_move_changes_nothing_and_logs_nothing(store):
+async def test_a_stale_move_changes_nothing_and_logs_nothing(sqlite_store):
     from modemd.store.sqlite.transitions import move
     sms = make()
-    await store.enqueue(sms)
+    await sqlite_store.enqueue(sms)
     # The message is queued, not sending: the compare-and-set finds no row.
-    assert await store.db.write(lambda conn: move(conn, sms.id, State.SENDING, State.SENT, "sent", 1.0)) is None
-    assert await store.db.write(lambda conn: move(conn, "msg_none", State.QUEUED, State.SENDING, "x", 1.0)) is None
-    assert [e["to_state"] for e in await store.events(sms.id)] == ["queued"]
+    assert await sqlite_store.db.write(lambda conn: move(conn, sms.id, State.SENDING, State.SENT, "sent", 1.0)) is None
+    assert await sqlite_store.db.write(lambda conn: move(conn, "msg_none", State.QUEUED, State.SENDING, "x", 1.0)) is None
+    assert [e["to_state"] for e in await sqlite_store.events(sms.id)] == ["queued"]
 
 
-async def test_each_move_writes_its_event_in_the_same_transaction(store):
+async def test_each_move_writes_its_event_in_the_same_transaction(sqlite_store):
     from modemd.store.sqlite.transitions import move
     sms = make()
-    await store.enqueue(sms)
+    await sqlite_store.enqueue(sms)
 
     def moved_then_failed(conn):
         move(conn, sms.id, State.QUEUED, State.CANCELED, "canceled", time.time())
         raise RuntimeError("the request fails after the move")
     try:
-        await store.db.write(moved_then_failed)
+        await sqlite_store.db.write(moved_then_failed)
     except RuntimeError:
         pass
-    assert (await store.get(sms.id)).state is State.QUEUED
-    assert [e["to_state"] for e in await store.events(sms.id)] == ["queued"]
-    assert await store.cancel(sms.id)
-    assert [(e["from_state"], e["to_state"], e["reason"]) for e in await store.events(sms.id)] == [
+    assert (await sqlite_store.get(sms.id)).state is State.QUEUED
+    assert [e["to_state"] for e in await sqlite_store.events(sms.id)] == ["queued"]
+    assert await sqlite_store.cancel(sms.id)
+    assert [(e["from_state"], e["to_state"], e["reason"]) for e in await sqlite_store.events(sms.id)] == [
         (None, "queued", "accepted"), ("queued", "canceled", "canceled by client")]
 
 
@@ -297,11 +308,11 @@ async def test_expiry_and_recovery_log_each_message_they_move(store):
     assert got.possible_duplicate and got.ambiguous == 1 and got.attempts == 1
 
 
-async def test_a_superseded_otp_message_is_canceled_through_the_gate_with_its_event(store):
+async def test_a_superseded_otp_message_is_canceled_through_the_gate_with_its_event(sqlite_store):
     from modemd.domain.sms import Kind
     from modemd.store import Verification
     from modemd.store.sqlite.otp import OtpStore
-    otp = OtpStore(store)
+    otp = OtpStore(sqlite_store)
     now = time.time()
     ids = []
     for n in range(2):
@@ -310,17 +321,17 @@ async def test_a_superseded_otp_message_is_canceled_through_the_gate_with_its_ev
                           updated_at=now + n)
         await otp.issue(Verification(f"v{n}", sms.to, b"h", now + n, now + 300, 0, 5, "pending", sms.id), sms, [])
         ids.append(sms.id)
-    first = await store.get(ids[0])
+    first = await sqlite_store.get(ids[0])
     assert first.state is State.CANCELED and first.text is None and first.error_text == "superseded by a newer code"
-    assert [(e["from_state"], e["to_state"], e["reason"]) for e in await store.events(ids[0])] == [
+    assert [(e["from_state"], e["to_state"], e["reason"]) for e in await sqlite_store.events(ids[0])] == [
         (None, "queued", "accepted"), ("queued", "canceled", "superseded by a newer code")]
-    assert (await store.get(ids[1])).state is State.QUEUED
+    assert (await sqlite_store.get(ids[1])).state is State.QUEUED
     # Webhooks read the event log: a cancel is not an event they announce, so the new row sends nothing.
     from modemd.store import HookSpec
     from modemd.store.sqlite.webhooks import WebhookStore
     every = HookSpec("all", frozenset({"sms:sent", "sms:delivered", "sms:failed", "sms:expired", "sms:received"}))
-    await store.db.write(lambda conn: conn.execute("UPDATE webhook_cursors SET position = 0"))
-    assert await WebhookStore(store).capture(lambda: [every], lambda e, h: ("evt", "{}"), now) == (0, False)
+    await sqlite_store.db.write(lambda conn: conn.execute("UPDATE webhook_cursors SET position = 0"))
+    assert await WebhookStore(sqlite_store).capture(lambda: [every], lambda e, h: ("evt", "{}"), now) == (0, False)
 
 
 # ---- the interface (modemd/store/interface.py) and its SQLite classes ----------------------------------------------

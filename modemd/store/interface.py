@@ -50,6 +50,10 @@ class Store(Protocol):
     async def recover_interrupted(self, max_attempts: int, max_ambiguous: int) -> list[str]:
         """At start-up: messages left `sending` by a crash go back to queued (possible duplicates) or fail."""
 
+    async def recover_abandoned(self, max_attempts: int, max_ambiguous: int) -> list[str]:
+        """While running: messages another host left `sending` and stopped renewing the lease of (it died, or lost
+        the database) go back to queued (possible duplicates) or fail, as recover_interrupted does."""
+
     async def purge_texts(self, finished_before: float) -> int:
         """Erase the texts of messages that finished before then; the records stay."""
 

@@ -1,4 +1,5 @@
-"""A real store on a fresh SQLite file, outbound messages made the way the API makes them, and waits on their rows."""
+"""A real store on a fresh SQLite file or on an emptied PostgreSQL database, outbound messages made the way the API
+makes them, and waits on their rows."""
 
 from __future__ import annotations
 
@@ -22,6 +23,41 @@ async def open_store(path: Path) -> AsyncIterator[Store]:
         yield store
     finally:
         await store.close()
+
+
+# Every table the PostgreSQL store writes, emptied between tests (the schema stays).
+PG_TABLES = ("messages", "message_events", "message_counts", "rate_events", "otp_verifications", "otp_failures",
+             "inbox_parts", "inbox", "status_reports", "webhook_deliveries", "nodes")
+
+
+@asynccontextmanager
+async def open_pg_store(server, node: str = "host-a", **options):
+    """A real PostgreSQL Store on `server` (kit.postgres.PostgresServer, started), every table emptied, opened as
+    host `node`, and closed at the end."""
+    from modemd.store.postgres.queue import Store as PgStore
+    store = PgStore(server.url, server.password, node, **options)
+    await store.open()
+    try:
+        await empty_pg(store)
+        yield store
+    finally:
+        await store.close()
+
+
+async def empty_pg(store) -> None:
+    async def work(conn):
+        await conn.execute(f"TRUNCATE {', '.join(PG_TABLES)} RESTART IDENTITY")
+        await conn.execute("UPDATE webhook_cursors SET position = 0")
+    await store.db.write(work)
+
+
+def record_stores(store):
+    """The other record kinds' classes of `store`'s backend: (OtpStore, InboxStore, WebhookStore, Retention)."""
+    import importlib
+    package = type(store).__module__.rpartition(".")[0]       # modemd.store.sqlite or modemd.store.postgres
+    return tuple(getattr(importlib.import_module(f"{package}.{module}"), name) for module, name in
+                 (("otp", "OtpStore"), ("inbox", "InboxStore"), ("webhooks", "WebhookStore"),
+                  ("retention", "Retention")))
 
 
 def outbound(text: str = "hello", *, to: str = TO, **fields) -> OutboundSms:

@@ -7,7 +7,9 @@ order:
                 of which some parts went out) the message may have left. Policy: at-least-once, bounded.
                 It is re-queued flagged possible_duplicate, and counts as an attempt; after `max_ambiguous` such
                 outcomes it is failed instead of resent. The same rule covers a crash while `sending`
-                (Store.recover_interrupted at start-up). An OTP is never resent after its deadline either way.
+                (Store.recover_interrupted at start-up), and a send whose host died or lost the database on a
+                fleet of hosts (Store.recover_abandoned, once its lease ran out, looked for every second). An OTP
+                is never resent after its deadline either way.
   DEVICE_STATE  the modem cannot send (SIM, barring, no SMSC): the attempt is refunded, the message goes back to the
                 queue for another modem, and the modem is `paused` for `device_pause` seconds (its state says so,
                 so /readyz and /v1/modems tell the truth; the worker stays away from the queue meanwhile)
@@ -30,6 +32,7 @@ import logging
 import time
 from typing import Awaitable, Callable
 
+from ...domain.errors import StorageError
 from ...domain.policy import Pacing, RetryPolicy
 from ...domain.sms import OutboundSms
 from ...store import Store
@@ -101,15 +104,27 @@ class Outbox:
     async def _expire_loop(self) -> None:
         next_purge = 0.0
         while True:
-            for message_id in await self.store.expire_due():
-                log.info("message %s expired before it could be sent", message_id)
-                await self.notify(message_id, "expired")
-            if time.monotonic() >= next_purge:
-                purged = await self.store.purge_texts(time.time() - self.retention)
-                if purged:
-                    log.info("erased the text of %d finished message(s) past the retention time", purged)
-                next_purge = time.monotonic() + min(PURGE_INTERVAL, max(1.0, self.retention / 10))
+            try:
+                next_purge = await self._housekeep(next_purge)
+            except StorageError as exc:         # the database is away for now: the next round tries again
+                log.warning("queue housekeeping: %s", exc)
             await asyncio.sleep(1.0)
+
+    async def _housekeep(self, next_purge: float) -> float:
+        for message_id in await self.store.expire_due():
+            log.info("message %s expired before it could be sent", message_id)
+            await self.notify(message_id, "expired")
+        abandoned = await self.store.recover_abandoned(self.policy.max_attempts, self.policy.max_ambiguous)
+        if abandoned:
+            log.warning("%d message(s) were being sent by a host that stopped renewing its lease; resending them "
+                        "(may be duplicates)", len(abandoned))
+            self.wake()
+        if time.monotonic() >= next_purge:
+            purged = await self.store.purge_texts(time.time() - self.retention)
+            if purged:
+                log.info("erased the text of %d finished message(s) past the retention time", purged)
+            next_purge = time.monotonic() + min(PURGE_INTERVAL, max(1.0, self.retention / 10))
+        return next_purge
 
     async def notify(self, message_id: str, event: str) -> None:
         """Tell on_change (metrics, webhooks) that a message changed: `event` is sent, failed or expired."""

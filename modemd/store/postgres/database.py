@@ -94,6 +94,13 @@ class Database:
         if self._pool is not None:
             await self._pool.close()
 
+    async def connect(self, **options) -> psycopg.AsyncConnection:
+        """A connection of its own, outside the pool (LISTEN needs one that stays with its listener)."""
+        try:
+            return await psycopg.AsyncConnection.connect(**self._connect, **options)
+        except psycopg.OperationalError as exc:
+            raise self._unavailable(exc) from exc
+
     async def write(self, work: Work) -> Any:
         """Run `await work(conn)` in a transaction; returns once it has committed. An exception rolls it back."""
         return await self._transaction(work, read_only=False)

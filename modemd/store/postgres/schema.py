@@ -177,4 +177,52 @@ INITIAL = """
     CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (finished_at) WHERE state != 'pending'
 """
 
-MIGRATIONS = [INITIAL]
+# 2: several hosts on one database.
+FLEET = """
+    -- Which host claimed a message (and so sends it) and until when its lease runs: renewed while the host lives,
+    -- taken back by any host once it has run out (store/postgres/queue.py).
+    ALTER TABLE messages ADD COLUMN node text;
+    ALTER TABLE messages ADD COLUMN lease_until double precision;
+    CREATE INDEX messages_leases ON messages (lease_until) WHERE state = 'sending';
+
+    -- The hosts: when each last renewed its lease, and its modems as it last saw them (the fleet views).
+    CREATE TABLE nodes (
+        name text PRIMARY KEY,
+        started_at double precision NOT NULL,
+        renewed_at double precision NOT NULL,
+        lease double precision NOT NULL,
+        modems text NOT NULL DEFAULT '[]'
+    );
+
+    -- The counters per state, in shards: one row per state and kind took a row lock in every transaction that
+    -- queued a message, so concurrent enqueues from all hosts waited for each other's commit. A connection writes
+    -- the shard of its backend pid; readers add the shards up.
+    ALTER TABLE message_counts ADD COLUMN shard integer NOT NULL DEFAULT 0;
+    ALTER TABLE message_counts DROP CONSTRAINT message_counts_pkey;
+    ALTER TABLE message_counts ADD PRIMARY KEY (state, kind, shard);
+    CREATE OR REPLACE FUNCTION message_counts_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        s integer := pg_backend_pid() % 32;
+    BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN
+            INSERT INTO message_counts (state, kind, shard, n) VALUES (OLD.state, OLD.kind, s, -1)
+                ON CONFLICT (state, kind, shard) DO UPDATE SET n = message_counts.n - 1;
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            INSERT INTO message_counts (state, kind, shard, n) VALUES (NEW.state, NEW.kind, s, 1)
+                ON CONFLICT (state, kind, shard) DO UPDATE SET n = message_counts.n + 1;
+        END IF;
+        RETURN NULL;
+    END $$;
+
+    -- Delivery reports come back to the host whose modem sent the message: matched by host and modem.
+    DROP INDEX messages_report_match;
+    CREATE INDEX messages_report_match ON messages (node, modem, right(destination, 9), sent_at)
+        WHERE sent_at IS NOT NULL;
+"""
+
+# Columns only this backend has (the rest is the SQLite schema's, tests/test_postgres_store.py).
+OWN_COLUMNS = {"messages": ["lease_until", "node"], "message_counts": ["shard"],
+               "nodes": ["lease", "modems", "name", "renewed_at", "started_at"]}
+
+MIGRATIONS = [INITIAL, FLEET]

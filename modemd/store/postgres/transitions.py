@@ -18,6 +18,9 @@ from psycopg.rows import dict_row
 from ...domain.sms import State, can_move
 from ..records import MOVE_SETTABLE
 
+# What a move may set: the backends' common set, and the claim's lease (which host holds the send, until when).
+SETTABLE = MOVE_SETTABLE | {"node", "lease_until"}
+
 # Changes computed from the row's own values, by name (the SQLite backend's, in PostgreSQL's words).
 ADJUSTMENTS = {
     "count_attempt": "attempts = attempts + 1",             # a claim: the attempt counts before the modem works
@@ -28,15 +31,19 @@ ADJUSTMENTS = {
 
 
 async def move(conn: psycopg.AsyncConnection, message_id: str, src: State, dst: State, reason: str, now: float, *,
-               sets: dict | None = None, adjust: tuple[str, ...] = (), returning: str = "state") -> dict | None:
-    """src -> dst for one message, if it is in src now. Returns the moved row (the columns in `returning`, by
-    name), or None if the message is not in src (or does not exist): nothing was written then."""
+               sets: dict | None = None, adjust: tuple[str, ...] = (), returning: str = "state",
+               held_by: str | None = None) -> dict | None:
+    """src -> dst for one message, if it is in src now (and, with `held_by`, claimed by that host: a host whose
+    lease ran out and whose message another host took back must not record the end of a send it no longer owns).
+    Returns the moved row (the columns in `returning`, by name), or None if the message is not in src (or does not
+    exist): nothing was written then."""
     if not can_move(src, dst):
         raise ValueError(f"{src.value} -> {dst.value} is not a lifecycle transition")
     sets = sets or {}
     async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(_statement(tuple(sets), adjust, returning),
-                             (dst.value, now, *sets.values(), message_id, src.value))
+        owner = () if held_by is None else (held_by,)
+        await cursor.execute(_statement(tuple(sets), adjust, returning, held_by is not None),
+                             (dst.value, now, *sets.values(), message_id, src.value, *owner))
         row = await cursor.fetchone()
     if row is None:
         return None
@@ -45,13 +52,13 @@ async def move(conn: psycopg.AsyncConnection, message_id: str, src: State, dst: 
 
 
 @functools.lru_cache(maxsize=64)
-def _statement(columns: tuple[str, ...], adjust: tuple[str, ...], returning: str) -> str:
-    unknown = set(columns) - MOVE_SETTABLE
+def _statement(columns: tuple[str, ...], adjust: tuple[str, ...], returning: str, owned: bool) -> str:
+    unknown = set(columns) - SETTABLE
     if unknown:
         raise ValueError(f"a move does not set {sorted(unknown)}")
     assignments = "".join(f", {column} = %s" for column in columns) + "".join(f", {ADJUSTMENTS[a]}" for a in adjust)
-    return (f"UPDATE messages SET state = %s, updated_at = %s{assignments} WHERE id = %s AND state = %s "
-            f"RETURNING {returning}")
+    return (f"UPDATE messages SET state = %s, updated_at = %s{assignments} WHERE id = %s AND state = %s"
+            f"{' AND node = %s' if owned else ''} RETURNING {returning}")
 
 
 async def write_event(conn: psycopg.AsyncConnection, message_id: str, at: float, src: State | None, dst: State,

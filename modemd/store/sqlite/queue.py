@@ -134,6 +134,11 @@ class Store:
         for the policy."""
         return await self.db.write_bulk(lambda conn: _recover(conn, time.time(), max_attempts, max_ambiguous))
 
+    async def recover_abandoned(self, max_attempts: int, max_ambiguous: int) -> list[str]:
+        """None ever: one daemon per file (the state directory's lock), so no other host's send can be left here
+        while this one runs; its own are recovered at start-up."""
+        return []
+
     # ---- reads -------------------------------------------------------------------------------------------------
     async def get(self, message_id: str) -> OutboundSms | None:
         def work(conn):

@@ -1,0 +1,380 @@
+"""The outbound queue on PostgreSQL (store.Store), shared by every host on the database.
+
+What differs from the SQLite queue (store/sqlite/queue.py), and why:
+- Claims. Each host's workers take the most urgent due message with FOR UPDATE SKIP LOCKED: two hosts claiming at
+  once take two different messages instead of waiting on one. The claim writes this host's name (`node`) and a
+  lease (`lease_until`); the host renews the leases of its sends in flight (renew()) while it lives.
+- Abandoned sends. A host that dies leaves its messages `sending`; once their lease has run out any host takes them
+  back (recover_abandoned) under the rule a crash follows on one box: queued again and flagged a possible
+  duplicate, or failed when it has no resend left. An OTP past its deadline is never claimed again.
+- Ownership. A host records the end of a send (sent, retry, failed) only for a message it still holds: one whose
+  lease ran out and that another host took back is that host's now (transitions.move held_by).
+- Start-up recovery takes back only this host's own sends (its previous run's); another host's are its own until
+  their lease runs out.
+- Wake-ups. Every accepted message NOTIFYs the channel `modemd_queue` in its transaction (delivered at commit);
+  each host LISTENs and wakes its workers, so a message accepted on one host goes out on another in milliseconds,
+  not at the next poll.
+- Idempotency keys are unique in the table; two hosts accepting the same key at once: the second insert fails on the
+  index, and the request runs again and finds the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Callable, Sequence
+
+import psycopg
+from psycopg.rows import dict_row
+
+from ...domain.errors import StorageError
+from ...domain.sms import Kind, OutboundSms, Priority, State, can_move
+from ..errors import IdempotencyMismatch, QueueFull
+from ..records import IDEMPOTENCY_WINDOW, Enqueued, Limit
+from .database import Database
+from .limits import hit_all
+from .transitions import move, write_event
+
+log = logging.getLogger(__name__)
+
+# The channel a new message is announced on.
+CHANNEL = "modemd_queue"
+# Seconds a claim holds a message for its host; the host renews it every LEASE / 3 while it runs.
+LEASE = 30.0
+# Pause between two tries to LISTEN again after the connection was lost.
+LISTEN_RETRY = 1.0
+
+_COLUMNS = ("id, kind, destination, body, parts, priority, state, attempts, next_attempt_at, deadline, created_at, "
+            "updated_at, sent_at, delivered_at, error_code, error_text, modem, refs, possible_duplicate, "
+            "ambiguous, idempotency_key, app, request_digest")
+_INSERT = f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join(['%s'] * 23)})"
+
+
+def row_to_sms(row: dict) -> OutboundSms:
+    return OutboundSms(
+        id=row["id"], to=row["destination"], text=row["body"], parts=row["parts"], kind=Kind(row["kind"]),
+        priority=Priority(row["priority"]), state=State(row["state"]), attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"], deadline=row["deadline"], created_at=row["created_at"],
+        updated_at=row["updated_at"], sent_at=row["sent_at"], delivered_at=row["delivered_at"],
+        error_code=row["error_code"], error_text=row["error_text"], modem=row["modem"],
+        references=json.loads(row["refs"]), possible_duplicate=bool(row["possible_duplicate"]),
+        ambiguous=row["ambiguous"], idempotency_key=row["idempotency_key"], app=row["app"],
+        request_digest=row["request_digest"])
+
+
+async def _one(conn: psycopg.AsyncConnection, query: str, params: Sequence = ()) -> dict | None:
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(query, params)
+        return await cursor.fetchone()
+
+
+async def _all(conn: psycopg.AsyncConnection, query: str, params: Sequence = ()) -> list[dict]:
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(query, params)
+        return await cursor.fetchall()
+
+
+class Store:
+    """store.Store on PostgreSQL; also the database the other record kinds (OtpStore, InboxStore, WebhookStore) of
+    this backend share. `node`: this host's name in the fleet ([database] node)."""
+
+    def __init__(self, url: str, password: str | None, node: str, *, lease: float = LEASE):
+        self.db = Database(url, password)
+        self.node = node
+        self.lease = lease
+        self._listeners: list[Callable[[], None]] = []
+        self._listen_task: asyncio.Task | None = None
+
+    def __repr__(self) -> str:
+        return f"Store({self.db.url!r}, node={self.node!r})"
+
+    async def open(self) -> None:
+        await self.db.open()
+
+    async def close(self) -> None:
+        if self._listen_task:
+            self._listen_task.cancel()
+            await asyncio.gather(self._listen_task, return_exceptions=True)
+        await self.db.close()
+
+    # ---- wake-ups across hosts ---------------------------------------------------------------------------------
+    def on_new_message(self, callback: Callable[[], None]) -> None:
+        """Call `callback` whenever any host (this one too) queues a message. Starts listening on first use."""
+        self._listeners.append(callback)
+        if self._listen_task is None:
+            self._listen_task = asyncio.create_task(self._listen(), name="queue-listen")
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                conn = await self.db.connect(autocommit=True)
+                async with conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self._wake()        # whatever was queued while not listening is looked at now
+                    async for _ in conn.notifies():
+                        self._wake()
+            except (psycopg.OperationalError, StorageError) as exc:
+                log.debug("listening for new messages: %s; again in %.0f s", exc, LISTEN_RETRY)
+            await asyncio.sleep(LISTEN_RETRY)
+
+    def _wake(self) -> None:
+        for callback in self._listeners:
+            callback()
+
+    # ---- writes ------------------------------------------------------------------------------------------------
+    async def enqueue(self, sms: OutboundSms, *, bound: int | None = None, limits: Sequence[Limit] = ()) -> Enqueued:
+        """Durable when this returns (committed). `bound`: refuse (QueueFull) when this many messages are queued
+        already; `limits`: count a hit on each or refuse (RateLimited), all in the transaction that inserts."""
+        async def work(conn):
+            return await insert_message(conn, sms, bound,
+                                        counted=lambda: hit_all(conn, list(limits), sms.created_at))
+        try:
+            return await self.db.write(work)
+        except psycopg.errors.UniqueViolation:
+            if not sms.idempotency_key:
+                raise
+            return await self.db.write(work)    # another host accepted the same key meanwhile: find its message
+
+    async def claim_next(self, modem: str, now: float | None = None) -> OutboundSms | None:
+        """queued -> sending for the most urgent due message no other host is claiming; the attempt counts now,
+        and the message is this host's until its lease runs out."""
+        now = time.time() if now is None else now
+
+        async def work(conn):
+            due = await _one(conn, "SELECT id FROM messages WHERE state = 'queued' AND next_attempt_at <= %s AND "
+                                   "(deadline IS NULL OR deadline > %s) ORDER BY priority, next_attempt_at, seq "
+                                   "LIMIT 1 FOR UPDATE SKIP LOCKED", (now, now))
+            if due is None:
+                return None
+            row = await move(conn, due["id"], State.QUEUED, State.SENDING, f"claimed by {modem} on {self.node}",
+                             now, sets={"modem": modem, "node": self.node, "lease_until": now + self.lease},
+                             adjust=("count_attempt",), returning=_COLUMNS)
+            return row_to_sms(row)
+        return await self.db.write(work)
+
+    async def mark_sent(self, message_id: str, references: list[int], *, purge_text: bool) -> bool:
+        now = time.time()
+        sets = {"sent_at": now, "refs": json.dumps(references), "error_code": None, "error_text": None}
+        if purge_text:
+            sets["body"] = None
+        return await self._end_send(message_id, State.SENT, "sent", now, sets)
+
+    async def mark_retry(self, message_id: str, next_attempt_at: float, reason: str, *,
+                         error_code: str | None = None, refund_attempt: bool = False,
+                         possibly_sent: bool = False) -> bool:
+        sets = {"next_attempt_at": next_attempt_at, "error_code": error_code, "error_text": reason}
+        adjust = (("refund_attempt",) if refund_attempt else ()) + (("possibly_sent",) if possibly_sent else ())
+        return await self._end_send(message_id, State.QUEUED, reason, time.time(), sets, adjust)
+
+    async def mark_failed(self, message_id: str, reason: str, *, error_code: str | None = None,
+                          purge_text: bool = False) -> bool:
+        sets = {"error_code": error_code, "error_text": reason}
+        if purge_text:
+            sets["body"] = None
+        now = time.time()
+
+        async def work(conn):
+            row = await _one(conn, "SELECT state FROM messages WHERE id = %s", (message_id,))
+            if row is None or row["state"] not in ("queued", "sending", "sent"):
+                return False
+            source = State(row["state"])
+            owner, lease = (self.node, {"lease_until": None}) if source is State.SENDING else (None, {})
+            return await move(conn, message_id, source, State.FAILED, reason, now, sets={**sets, **lease},
+                              held_by=owner) is not None
+        return await self.db.write(work)
+
+    async def _end_send(self, message_id: str, target: State, reason: str, now: float, sets: dict,
+                        adjust: tuple[str, ...] = ()) -> bool:
+        """sending -> target for a message this host holds; the lease ends with the send."""
+        return await self.db.write(lambda conn: _moved(move(
+            conn, message_id, State.SENDING, target, reason, now, sets={**sets, "lease_until": None},
+            adjust=adjust, held_by=self.node)))
+
+    async def retry(self, message_id: str) -> bool:
+        """failed -> queued with fresh attempts, by an admin (plain SMS whose text is kept only)."""
+        async def work(conn):
+            row = await _one(conn, "SELECT kind, body FROM messages WHERE id = %s AND state = 'failed'",
+                             (message_id,))
+            if row is None or row["kind"] != "sms" or row["body"] is None:
+                return False
+            now = time.time()
+            return await _moved(move(conn, message_id, State.FAILED, State.QUEUED, "retried by an admin", now,
+                                     sets={"attempts": 0, "ambiguous": 0, "next_attempt_at": now, "error_code": None,
+                                           "error_text": None}))
+        return await self.db.write(work)
+
+    async def cancel(self, message_id: str) -> bool:
+        return await self.db.write(lambda conn: _moved(move(
+            conn, message_id, State.QUEUED, State.CANCELED, "canceled by client", time.time(), sets={"body": None})))
+
+    async def transition(self, message_id: str, sources: tuple[State, ...], target: State, reason: str, *,
+                         now: float | None = None, **sets) -> bool:
+        """target from whichever of `sources` the message is in (tests and admin tools)."""
+        bad = [s for s in sources if not can_move(s, target)]
+        if bad:
+            raise ValueError(f"{bad[0].value} -> {target.value} is not a lifecycle transition")
+        now = time.time() if now is None else now
+
+        async def work(conn):
+            row = await _one(conn, "SELECT state FROM messages WHERE id = %s", (message_id,))
+            if row is None or State(row["state"]) not in sources:
+                return False
+            return await _moved(move(conn, message_id, State(row["state"]), target, reason, now, sets=sets))
+        return await self.db.write(work)
+
+    async def purge_texts(self, finished_before: float) -> int:
+        async def work(conn):
+            cursor = await conn.execute("UPDATE messages SET body = NULL WHERE body IS NOT NULL AND state IN "
+                                        "('sent', 'delivered', 'failed', 'expired', 'canceled') AND updated_at < %s",
+                                        (finished_before,))
+            return cursor.rowcount
+        return await self.db.write(work)
+
+    async def expire_due(self, now: float | None = None) -> list[str]:
+        """Queued messages whose deadline passed end as expired (an OTP is never sent after its code expired).
+        Rows another host is expiring or claiming right now are skipped, not waited for."""
+        now = time.time() if now is None else now
+
+        async def work(conn):
+            due = await _all(conn, "SELECT id FROM messages WHERE state = 'queued' AND deadline IS NOT NULL AND "
+                                   "deadline <= %s FOR UPDATE SKIP LOCKED", (now,))
+            sets = {"body": None, "error_text": "deadline passed before it could be sent"}
+            return [row["id"] for row in due
+                    if await move(conn, row["id"], State.QUEUED, State.EXPIRED, "deadline passed", now, sets=sets)]
+        return await self.db.write(work)
+
+    async def recover_interrupted(self, max_attempts: int, max_ambiguous: int) -> list[str]:
+        """At start-up: this host's own sends that its previous run left `sending` (see services/outbox)."""
+        return await self.db.write(lambda conn: _recover(
+            conn, time.time(), max_attempts, max_ambiguous, "node = %s", (self.node,),
+            "interrupted while sending"))
+
+    async def recover_abandoned(self, max_attempts: int, max_ambiguous: int) -> list[str]:
+        """Sends whose host stopped renewing their lease (it died, or lost the database): taken back like an
+        interrupted send of this host's own."""
+        now = time.time()
+        return await self.db.write(lambda conn: _recover(
+            conn, now, max_attempts, max_ambiguous, "lease_until < %s", (now,),
+            "its host stopped renewing the lease"))
+
+    async def renew(self, modems: list[dict], now: float | None = None) -> int:
+        """This host is alive: its row in `nodes` (with its modems as it sees them) and the leases of its sends in
+        flight run on for another LEASE. Returns how many leases were renewed."""
+        now = time.time() if now is None else now
+
+        async def work(conn):
+            await conn.execute(
+                "INSERT INTO nodes (name, started_at, renewed_at, lease, modems) VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET renewed_at = excluded.renewed_at, lease = excluded.lease, "
+                "modems = excluded.modems", (self.node, now, now, self.lease, json.dumps(modems)))
+            cursor = await conn.execute("UPDATE messages SET lease_until = %s WHERE state = 'sending' AND node = %s",
+                                        (now + self.lease, self.node))
+            return cursor.rowcount
+        return await self.db.write(work)
+
+    async def nodes(self) -> list[dict]:
+        """Every host that ever renewed: name, started_at, renewed_at, lease, modems (the fleet views)."""
+        async def work(conn):
+            rows = await _all(conn, "SELECT name, started_at, renewed_at, lease, modems FROM nodes ORDER BY name")
+            return [{**row, "modems": json.loads(row["modems"])} for row in rows]
+        return await self.db.read(work)
+
+    # ---- reads -------------------------------------------------------------------------------------------------
+    async def get(self, message_id: str) -> OutboundSms | None:
+        async def work(conn):
+            row = await _one(conn, f"SELECT {_COLUMNS} FROM messages WHERE id = %s", (message_id,))
+            return row_to_sms(row) if row else None
+        return await self.db.read(work)
+
+    async def list(self, *, state: State | None = None, limit: int = 50, after: str | None = None,
+                   app: str | None = None) -> list[OutboundSms]:
+        async def work(conn):
+            where, args = ["true"], []
+            if app is not None:
+                where.append("app = %s"); args.append(app)
+            if state:
+                where.append("state = %s"); args.append(state.value)
+            if after:
+                where.append("seq < (SELECT seq FROM messages WHERE id = %s)"); args.append(after)
+            rows = await _all(conn, f"SELECT {_COLUMNS} FROM messages WHERE {' AND '.join(where)} ORDER BY seq DESC "
+                                    "LIMIT %s", (*args, limit))
+            return [row_to_sms(r) for r in rows]
+        return await self.db.read(work)
+
+    async def counts(self) -> dict[str, int]:
+        async def work(conn):
+            rows = await _all(conn, "SELECT state, sum(n) AS n FROM message_counts GROUP BY state HAVING sum(n) > 0")
+            return {r["state"]: int(r["n"]) for r in rows}
+        return await self.db.read(work)
+
+    async def next_due_at(self) -> float | None:
+        async def work(conn):
+            row = await _one(conn, "SELECT min(next_attempt_at) AS at FROM messages WHERE state = 'queued'")
+            return row["at"]
+        return await self.db.read(work)
+
+    async def events(self, message_id: str) -> list[dict]:
+        return await self.db.read(lambda conn: _all(
+            conn, "SELECT at, from_state, to_state, reason FROM message_events WHERE message_id = %s ORDER BY rowid",
+            (message_id,)))
+
+
+async def _moved(moving) -> bool:
+    return await moving is not None
+
+
+# ---- SQL, run inside a transaction of Database.write ------------------------------------------------------------
+async def insert_message(conn: psycopg.AsyncConnection, sms: OutboundSms, bound: int | None = None,
+                         counted: Callable | None = None) -> Enqueued:
+    """`counted` (a coroutine function) runs once the request is known to be new: its rate limits."""
+    if sms.idempotency_key:
+        existing = await _by_idempotency_key(conn, sms.idempotency_key, sms.created_at)
+        if existing and existing.request_digest != sms.request_digest:
+            raise IdempotencyMismatch(existing)
+        if existing:
+            return Enqueued(existing, created=False)
+    if counted is not None:
+        await counted()
+    if bound is not None and await queued_count(conn) >= bound:
+        raise QueueFull(f"{bound} messages are waiting already")
+    await conn.execute(_INSERT, (
+        sms.id, sms.kind.value, sms.to, sms.text, sms.parts, int(sms.priority), sms.state.value, sms.attempts,
+        sms.next_attempt_at, sms.deadline, sms.created_at, sms.updated_at, sms.sent_at, sms.delivered_at,
+        sms.error_code, sms.error_text, sms.modem, json.dumps(sms.references), int(sms.possible_duplicate),
+        sms.ambiguous, sms.idempotency_key, sms.app, sms.request_digest))
+    await write_event(conn, sms.id, sms.created_at, None, sms.state, "accepted")
+    await conn.execute(f"NOTIFY {CHANNEL}")
+    return Enqueued(sms, created=True)
+
+
+async def queued_count(conn: psycopg.AsyncConnection) -> int:
+    row = await _one(conn, "SELECT coalesce(sum(n), 0) AS n FROM message_counts WHERE state = 'queued'")
+    return int(row["n"])
+
+
+async def _by_idempotency_key(conn: psycopg.AsyncConnection, key: str, now: float) -> OutboundSms | None:
+    row = await _one(conn, f"SELECT {_COLUMNS} FROM messages WHERE idempotency_key = %s", (key,))
+    if row is None:
+        return None
+    if row["created_at"] >= now - IDEMPOTENCY_WINDOW:
+        return row_to_sms(row)
+    await conn.execute("UPDATE messages SET idempotency_key = NULL WHERE id = %s", (row["id"],))
+    return None
+
+
+async def _recover(conn: psycopg.AsyncConnection, now: float, max_attempts: int, max_ambiguous: int, which: str,
+                   args: tuple, why: str) -> list[str]:
+    rows = await _all(conn, f"SELECT id, attempts, ambiguous FROM messages WHERE state = 'sending' AND {which} "
+                            "FOR UPDATE SKIP LOCKED", args)
+    for row in rows:
+        if row["attempts"] >= max_attempts or row["ambiguous"] >= max_ambiguous:
+            await move(conn, row["id"], State.SENDING, State.FAILED, f"{why}, no resend left", now,
+                       sets={"error_code": "interrupted", "lease_until": None,
+                             "error_text": f"{why}; may have been sent, not resending again"},
+                       adjust=("forget_otp_text",))
+        else:
+            await move(conn, row["id"], State.SENDING, State.QUEUED, f"{why}; may be a duplicate", now,
+                       sets={"next_attempt_at": now, "lease_until": None}, adjust=("possibly_sent",))
+    return [row["id"] for row in rows]
