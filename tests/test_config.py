@@ -170,6 +170,14 @@ ERRORS = [
      "webhooks[0].secret", "at least 16 bytes"),
     (f"[[webhooks]]\nurl = \"http://127.0.0.1/x\"\nevents = [\"sms:sent\"]\nsecret = \"{SECRET}\"\ntimeout = 0\n",
      "webhooks[0].timeout", "> 0"),
+    ('[database]\nurl = "mysql://db/modemd"\n', "database.url", "must be a postgresql:// URL"),
+    ('[database]\nurl = "postgresql://db:port/modemd"\n', "database.url", "is not a URL"),
+    ('[database]\nurl = "postgresql://db/modemd"\nnode = "rack 1"\n', "database.node", "letters, digits"),
+    ('[database]\nurl = "postgresql://db/modemd"\nlease = 1\n', "database.lease", ">= 3"),
+    ('[database]\npassword_file = "/etc/modemd/db-password"\n', "database.password_file", "is for a PostgreSQL url"),
+    ('[database]\nurl = "postgresql://db/modemd"\npassword_file = "/nonexistent/db-password"\n',
+     "database.password_file", "cannot read"),
+    ('[database]\nurl = "postgresql://db/modemd"\nhost = "db"\n', "database.host", "unknown key"),
 ]
 
 
@@ -183,6 +191,27 @@ def test_error_names_the_key_and_the_problem(write, text, key, words):
     assert isinstance(err, ValueError)
 
 
+def test_the_database_is_sqlite_unless_a_postgresql_url_is_given(write, tmp_path, monkeypatch):
+    import socket
+    assert load_config(write(MODEM)).database.url is None
+    assert load_config(write(MODEM)).database.node == socket.gethostname()
+    password = tmp_path / "db-password"
+    password.write_text("s3cret-db-password\n")
+    password.chmod(0o600)
+    config = load_config(write(MODEM + f'[database]\nurl = "postgresql://modemd@db.example.org:5432/modemd"\n'
+                                       f'node = "rack-1"\npassword_file = "{password}"\nlease = 12\n'))
+    db = config.database
+    assert (db.url, db.node, db.password, db.lease) == ("postgresql://modemd@db.example.org:5432/modemd", "rack-1",
+                                                        "s3cret-db-password", 12.0)
+    assert "s3cret" not in repr(config)
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "modemd-db-password").write_text("from-the-credential\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    config = load_config(write(MODEM + '[database]\nurl = "postgresql://modemd@db/modemd"\n'))
+    assert config.database.password == "from-the-credential"
+
+
 def test_world_readable_config_with_a_pin_is_refused(write):
     err = error_of(write(MODEM + f'pin = "{PIN}"\n', mode=0o644))
     assert err.path == "modems[0].pin" and "others cannot read" in err.problem
@@ -193,6 +222,7 @@ def test_world_readable_config_with_a_pin_is_refused(write):
     (f'[auth]\ntokens = ["{TOKEN}"]\n', "auth.tokens"),
     (f'{MODEM}[[webhooks]]\nurl = "http://127.0.0.1/x"\nevents = ["sms:sent"]\nsecret = "{SECRET}"\n',
      "webhooks[0].secret"),
+    ('[database]\nurl = "postgresql://modemd:hunter2hunter2@db/modemd"\n', "database.url"),
 ])
 def test_world_readable_config_with_other_inline_secrets_is_refused(write, text, key):
     assert error_of(write(text, mode=0o644)).path == key

@@ -10,6 +10,7 @@ modemd.example.toml; tests/test_config.py fails until all three are there.
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -47,7 +48,9 @@ DEFAULT_REGISTRATION_TIMEOUT = 60.0
 # What a SIGHUP may change in a running daemon; everything else (the modems, where it listens, where it keeps
 # state) needs a restart, because changing it means closing ports or sockets the queue is working through.
 RESTART_KEYS = ("simulate", "server.listen", "server.unix_socket", "server.state_dir", "server.max_connections",
-                "server.idle_timeout", "modems")
+                "server.idle_timeout", "modems", "database")
+# Seconds a host's claim on a message (and its place in the fleet) lasts without renewal; renewed every third of it.
+DEFAULT_LEASE = 30.0
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,17 @@ class WebhookConfig:
 
 
 @dataclass(frozen=True)
+class DatabaseConfig:
+    """Where the store is: None url = SQLite in the state directory (one host); a postgresql:// url = one
+    PostgreSQL for several hosts, this one named `node` in the fleet."""
+    url: str | None = None
+    node: str = field(default_factory=socket.gethostname)
+    password: str | None = field(default=None, repr=False)   # from password_file or the credential, never logged
+    password_file: Path | None = None
+    lease: float = DEFAULT_LEASE
+
+
+@dataclass(frozen=True)
 class Config:
     source: Path | None = None           # the file read; None when there was none
     simulate: bool = False
@@ -161,6 +175,7 @@ class Config:
     queue: QueueConfig = QueueConfig()
     retention: RetentionConfig = RetentionConfig()
     webhooks: tuple[WebhookConfig, ...] = ()
+    database: DatabaseConfig = DatabaseConfig()
     warnings: tuple[str, ...] = field(default=(), compare=False)   # worth logging, not worth refusing to start
 
 
@@ -184,6 +199,7 @@ KEYS: dict[str, tuple[str, ...]] = {
               *_keys(QueueConfig, leave_out=("retry",))),
     "retention": _keys(RetentionConfig),
     "webhooks": _keys(WebhookConfig),
+    "database": _keys(DatabaseConfig, leave_out=("password",)),   # the password comes from a file or credential
 }
 
 

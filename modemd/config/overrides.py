@@ -86,7 +86,7 @@ def restart_required(running: Config, new: Config) -> tuple[str, ...]:
               "server.unix_socket": lambda c: c.server.unix_socket, "server.state_dir": lambda c: c.server.state_dir,
               "server.max_connections": lambda c: c.server.max_connections,
               "server.idle_timeout": lambda c: c.server.idle_timeout,
-              "modems": lambda c: c.modems}
+              "modems": lambda c: c.modems, "database": lambda c: c.database}
     return tuple(k for k in RESTART_KEYS if values[k](running) != values[k](new))
 
 
@@ -97,4 +97,5 @@ def reloaded(running: Config, new: Config) -> tuple[Config, tuple[str, ...]]:
     server = replace(new.server, listen_host=running.server.listen_host, listen_port=running.server.listen_port,
                      unix_socket=running.server.unix_socket, state_dir=running.server.state_dir,
                      max_connections=running.server.max_connections, idle_timeout=running.server.idle_timeout)
-    return replace(new, simulate=running.simulate, modems=running.modems, server=server), kept
+    return replace(new, simulate=running.simulate, modems=running.modems, server=server,
+                   database=running.database), kept

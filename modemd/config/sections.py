@@ -5,6 +5,7 @@ its side, with the checks a value needs beyond its type:
   modems    [[modems]], [queue], [retention]       the devices, how messages are retried, how long they are kept
   otp       [otp]                                  the one-time passcodes
   webhooks  [[webhooks]]                           where events go
+  database  [database]                             where the store is (SQLite here, or a PostgreSQL fleet)
   values    checks of single values several tables share (names, listen addresses, regions)
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from .database import read_database
 from .server import read_apps, read_auth, read_limits, read_server
 from .model import KEYS, Config
 from .modems import read_modems, read_queue, read_retention
@@ -31,5 +33,5 @@ def build_config(data: dict, source: Path | None, *, world_readable: bool = Fals
                     limits=read_limits(top.table("limits")),
                     modems=read_modems(top), otp=read_otp(top.table("otp")), queue=read_queue(top.table("queue")),
                     retention=read_retention(top.table("retention")),
-                    webhooks=read_webhooks(top, apps))
+                    webhooks=read_webhooks(top, apps), database=read_database(top.table("database")))
     return replace(config, warnings=tuple(ctx.warnings))
