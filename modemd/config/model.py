@@ -10,7 +10,6 @@ modemd.example.toml; tests/test_config.py fails until all three are there.
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -156,7 +155,7 @@ class DatabaseConfig:
     """Where the store is: None url = SQLite in the state directory (one host); a postgresql:// url = one
     PostgreSQL for several hosts, this one named `node` in the fleet."""
     url: str | None = None
-    node: str = field(default_factory=socket.gethostname)
+    node: str = field(default_factory=lambda: os.uname().nodename)   # the hostname
     password: str | None = field(default=None, repr=False)   # from password_file or the credential, never logged
     password_file: Path | None = None
     lease: float = DEFAULT_LEASE

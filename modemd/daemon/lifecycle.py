@@ -23,6 +23,7 @@ from ..api.auth import TokenSet
 from ..api.metrics import Metrics
 from ..config.loader import Config, ConfigError, ModemConfig, reloaded
 from ..config.paths import default_state_dir
+from ..domain.errors import StorageError
 from ..config.tokens import generated_token, tokens_from_environment
 from ..modem.modem import ModemState
 from ..modem.pin_memory import PinMemory
@@ -32,11 +33,7 @@ from ..services.otp import OtpService, load_secret
 from ..services.outbox import Outbox
 from ..services.webhooks import WebhookDispatcher
 from ..store import InboxMessage
-from ..store.sqlite.inbox import InboxStore
-from ..store.sqlite.otp import OtpStore
-from ..store.sqlite.queue import Store
-from ..store.sqlite.retention import Retention
-from ..store.sqlite.webhooks import WebhookStore
+from .backend import build_backend
 from .listeners import admin_socket_path, socket_path, start_listeners
 from .notify import Notifier
 from .state_lock import StateLock
@@ -57,15 +54,18 @@ class Daemon:
         self.supervisors: list[ModemSupervisor] = []
         self.simulator = None
         self._sim_control = None
-        self.store = Store(self.state_dir / "modemd.db")
-        self.retention = Retention(self.store.db)
+        self.backend = build_backend(config.database, self.state_dir)
+        self.store = self.backend.store
+        self.retention = self.backend.retention
+        self.fleet = self.backend.fleet          # None: SQLite, this host alone
+        self.node = config.database.node
         self.metrics = Metrics()
         self.outbox = Outbox(self.store, policy=config.queue.retry, keep_sent_text=config.queue.keep_sent_text,
                              retention=config.queue.retention, on_change=self._on_message_change)
         # Always running, even with no webhooks configured: its position in the event log must keep up, or a
         # webhook added later would get everything since.
-        self.webhooks = WebhookDispatcher(WebhookStore(self.store), list(config.webhooks))
-        self.inbox_store = InboxStore(self.store)
+        self.webhooks = WebhookDispatcher(self.backend.webhooks, list(config.webhooks))
+        self.inbox_store = self.backend.inbox
         self.inbox = Inbox(self.inbox_store, on_received=self._on_received, on_report=self._on_report)
         self.tokens = TokenSet([])
         self.otp: OtpService | None = None
@@ -85,7 +85,7 @@ class Daemon:
             log.warning("config: %s", warning)
         self.tokens = self._tokens(self.config)
         await self.store.open()
-        self.otp = OtpService(OtpStore(self.store), load_secret(self.state_dir), self.config.otp)
+        self.otp = OtpService(self.backend.otp, load_secret(self.state_dir), self.config.otp)
         self.outbox.reveal = self.otp.reveal        # OTP texts are sealed at rest; opened only to be sent
         await self.outbox.recover()
         await self.webhooks.start()     # after recovery, so its sending -> failed changes are announced too
@@ -94,6 +94,12 @@ class Daemon:
             modems.append(await self._start_simulator())
         for modem in modems:
             self._start_modem(modem)
+        if self.fleet:
+            # A message accepted on any host wakes this one's workers at once (LISTEN/NOTIFY), and this host's lease
+            # is renewed from now on; the first renewal is done before the API answers, so the fleet knows it.
+            self.store.on_new_message(self.outbox.wake)
+            await self.fleet.renew(self.local_modem_states())
+            self.fleet.start(self.local_modem_states)
         self.outbox.start()
         self.inbox.start()
         self._housekeeping = asyncio.create_task(self._prune_loop(), name="otp-prune")
@@ -171,11 +177,21 @@ class Daemon:
         self.outbox.wake()
 
     # ---- views for the API -------------------------------------------------------------------------------------
+    def local_modem_states(self) -> list[dict]:
+        renewed = self.fleet.renewed_at if self.fleet else None
+        return [{"name": s.name, "port": s.port, **s.modem.status.as_dict(), "host": self.node,
+                 "host_renewed_at": renewed} for s in self.supervisors]
+
     def modem_states(self) -> list[dict]:
-        return [{"name": s.name, "port": s.port, **s.modem.status.as_dict()} for s in self.supervisors]
+        """This host's modems, then (on a fleet) the other hosts' as they last reported them."""
+        return self.local_modem_states() + (self.fleet.other_modems() if self.fleet else [])
 
     def ready(self) -> bool:
-        return any(s.modem.can_send for s in self.supervisors)
+        """A message accepted now can be sent: by a modem of this host, or on a fleet by one of a live host's (if
+        this host reaches the database at all: it could accept nothing otherwise)."""
+        if self.fleet and not self.fleet.reachable:
+            return False
+        return any(s.modem.can_send for s in self.supervisors) or bool(self.fleet and self.fleet.others_can_send())
 
     # ---- reload and stop ---------------------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -205,9 +221,16 @@ class Daemon:
 
     async def status_line(self) -> str:
         """What `systemctl status` shows: "2 modems (1 ready), 14 queued"."""
-        counts = await self.store.counts()
+        try:
+            counts = await self.store.counts()
+        except StorageError as exc:          # a database server that went away: say so, keep serving
+            return f"{len(self.supervisors)} modem(s), store unavailable: {exc}"
         ready = sum(1 for s in self.supervisors if s.modem.can_send)
-        return (f"{len(self.supervisors)} modem(s) ({ready} ready), {counts.get('queued', 0)} queued, "
+        fleet = ""
+        if self.fleet:
+            hosts = sum(1 for node in self.fleet.others if self.fleet.alive(node))
+            fleet = f" on {self.node}, {hosts} other host(s) up{'' if self.fleet.reachable else ', database away'}"
+        return (f"{len(self.supervisors)} modem(s) ({ready} ready){fleet}, {counts.get('queued', 0)} queued, "
                 f"{counts.get('sending', 0)} sending")
 
     def healthy(self) -> bool:
@@ -253,6 +276,8 @@ class Daemon:
         if self.simulator:
             await self.simulator.stop()
         await self.webhooks.stop()
+        if self.fleet:
+            await self.fleet.stop()
         await self.store.close()
         log.info("stopped")
 

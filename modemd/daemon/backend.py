@@ -1,0 +1,124 @@
+"""Which store the daemon runs on, chosen by [database]: SQLite in the state directory (no url), or PostgreSQL shared
+by a fleet of hosts (a postgresql:// url). The one place that imports the backends; everything else gets the
+interfaces (store.Store, OtpStore, InboxStore, WebhookStore) and, on PostgreSQL, a Fleet.
+
+The PostgreSQL backend needs psycopg (the `postgresql` extra): imported only when a url asks for it, so a one-box
+install carries no driver it does not use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..config.loader import ConfigError
+from ..config.model import DatabaseConfig
+from ..domain.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+# Seconds between two looks at the fleet (this host's renewal, the other hosts' rows); at most a third of the lease.
+FLEET_INTERVAL = 2.0
+
+
+@dataclass
+class Backend:
+    store: Any                  # store.Store
+    otp: Any                    # store.OtpStore
+    inbox: Any                  # store.InboxStore
+    webhooks: Any               # store.WebhookStore
+    retention: Any              # .prune(now, records=, numbers=)
+    fleet: "Fleet | None"       # None on SQLite: one host
+
+
+def build_backend(database: DatabaseConfig, state_dir: Path) -> Backend:
+    if database.url is None:
+        from ..store.sqlite.inbox import InboxStore
+        from ..store.sqlite.otp import OtpStore
+        from ..store.sqlite.queue import Store
+        from ..store.sqlite.retention import Retention
+        from ..store.sqlite.webhooks import WebhookStore
+        store = Store(state_dir / "modemd.db")
+        return Backend(store, OtpStore(store), InboxStore(store), WebhookStore(store), Retention(store.db), None)
+    try:
+        from ..store.postgres.inbox import InboxStore as PgInboxStore
+        from ..store.postgres.otp import OtpStore as PgOtpStore
+        from ..store.postgres.queue import Store as PgStore
+        from ..store.postgres.retention import Retention as PgRetention
+        from ..store.postgres.webhooks import WebhookStore as PgWebhookStore
+    except ImportError as exc:
+        raise ConfigError("database.url", f"PostgreSQL needs the driver modemd's `postgresql` extra installs "
+                                          f"(pip install 'modemd[postgresql]'): {exc}") from None
+    store = PgStore(database.url, database.password, database.node, lease=database.lease)
+    return Backend(store, PgOtpStore(store), PgInboxStore(store), PgWebhookStore(store), PgRetention(store.db),
+                   Fleet(store, database.lease))
+
+
+class Fleet:
+    """This host's place among the hosts on one PostgreSQL: it renews its lease (its row in `nodes`, with its modems
+    as it sees them, and the leases of its sends in flight) and keeps a copy of the other hosts' rows for the views
+    (/v1/modems, /metrics, /readyz, `modemd status`), which must answer without a query each."""
+
+    def __init__(self, store, lease: float):
+        self.store = store
+        self.node = store.node
+        self.lease = lease
+        self.interval = min(FLEET_INTERVAL, lease / 3)
+        self.others: list[dict] = []            # the other hosts' rows, as last read
+        self.renewed_at: float | None = None    # this host's last renewal that committed
+        self.reachable = False                  # the last renewal reached the database
+        self._task: asyncio.Task | None = None
+
+    def start(self, modems: Callable[[], list[dict]]) -> None:
+        self._task = asyncio.create_task(self._run(modems), name="fleet-renew")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def renew(self, modems: list[dict]) -> None:
+        now = time.time()
+        await self.store.renew(modems, now)
+        self.renewed_at, self.reachable = now, True
+        self.others = [n for n in await self.store.nodes() if n["name"] != self.node]
+
+    async def _run(self, modems: Callable[[], list[dict]]) -> None:
+        lost = False
+        while True:
+            try:
+                await self.renew(modems())
+                if lost:
+                    log.info("database reachable again; this host's lease is renewed")
+                lost = False
+            except StorageError as exc:
+                self.reachable = False
+                if not lost:
+                    log.error("cannot renew this host's lease: %s; its sends in flight go to other hosts if this "
+                              "lasts %.0f s", exc, self.lease)
+                lost = True
+            await asyncio.sleep(self.interval)
+
+    def alive(self, node: dict, now: float | None = None) -> bool:
+        """The host renewed within its lease."""
+        now = time.time() if now is None else now
+        return node["renewed_at"] + node["lease"] >= now
+
+    def other_modems(self) -> list[dict]:
+        """The other hosts' modems as they last reported them, with their host and its last renewal; a modem of a
+        host whose lease ran out is `host_lost` whatever it last said."""
+        now = time.time()
+        found = []
+        for node in self.others:
+            alive = self.alive(node, now)
+            for modem in node["modems"]:
+                found.append({**modem, "host": node["name"], "host_renewed_at": node["renewed_at"],
+                              "state": modem["state"] if alive else "host_lost"})
+        return found
+
+    def others_can_send(self) -> bool:
+        return any(m["state"] == "ready" for m in self.other_modems())
