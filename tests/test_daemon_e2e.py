@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import re
 import urllib.request
 
@@ -118,7 +120,7 @@ def test_metrics_count_what_happened(daemon, sim_process):
         text = response.read().decode()
     assert 'modemd_messages_accepted_total{kind="sms"} 1.0' in text
     assert 'modemd_messages_sent_total{modem="modem0"} 1.0' in text
-    assert 'modemd_modem_ready{modem="modem0"} 1.0' in text
+    assert f'modemd_modem_ready{{host="{os.uname().nodename}",modem="modem0"}} 1.0' in text
     assert 'modemd_queue_messages{state="sent"} 1.0' in text
     assert TO not in text and "+49" not in text
 

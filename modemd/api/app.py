@@ -20,7 +20,7 @@ from .limits import MAX_BODY, MAX_IDEMPOTENCY_KEY, MAX_PAGE, MAX_TTL
 from .messages import (cancel_message, create_message, get_message, inbox_view, list_inbox, list_messages,
                        message_view, retry_message)
 from .otp import send_otp, unlock_otp, verify_otp
-from .validation import APP, DAEMON_KEY, TOKEN_ID, DaemonView, Problem, daemon_of, invalid
+from .validation import APP, DAEMON_KEY, TOKEN_ID, DaemonView, Problem, daemon_of, invalid, iso
 from ..domain.errors import StorageError
 from ..log.setup import Throttle
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -181,11 +181,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """At least one modem can send now. Says how many are up, nothing that identifies a device."""
+    """At least one modem can send now: of this host, or on a fleet of hosts of any live host's. Says how many are
+    up (modems and hosts), nothing that identifies a device."""
     daemon = daemon_of(request)
     states = daemon.modem_states()
     body = {"ready": daemon.ready(), "modems": len(states),
-            "modems_ready": sum(1 for s in states if s["state"] == "ready")}
+            "modems_ready": sum(1 for s in states if s["state"] == "ready"),
+            "hosts": len({s.get("host") for s in states}),
+            "hosts_ready": len({s.get("host") for s in states if s["state"] == "ready"})}
     return web.json_response(body, status=200 if body["ready"] else 503)
 
 
@@ -211,4 +214,5 @@ def modem_view(state: dict, queued: int) -> dict:
             "signal_dbm": state["signal_dbm"], "rssi": state["rssi"], "operator": state["operator"] or None,
             "registration": state["registration_text"], "manufacturer": ident["manufacturer"] or None,
             "model": ident["model"] or None, "imei": mask_id(ident["imei"], 8),
-            "iccid": mask_id(ident["iccid"], 7), "queue_depth": queued, "last_error": state["last_error"] or None}
+            "iccid": mask_id(ident["iccid"], 7), "queue_depth": queued, "last_error": state["last_error"] or None,
+            "host": state.get("host"), "host_renewed_at": iso(state.get("host_renewed_at"))}

@@ -1,6 +1,7 @@
 """Prometheus metrics (prometheus-client), one registry per daemon so tests can run several.
 
-Labels never carry a phone number, a code or a token: only kinds, states, reasons (error codes) and modem names.
+Labels never carry a phone number, a code or a token: only kinds, states, reasons (error codes), modem names and
+the hosts they are on (on a fleet of hosts, [database] node: two hosts may both have a "modem0").
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ class Metrics:
         self.queue = Gauge("modemd_queue_messages", "Messages in the store by state", ["state"], registry=r)
         self.latency = Histogram("modemd_send_latency_seconds", "From accepted to sent", buckets=LATENCY_BUCKETS,
                                  registry=r)
-        self.modem_up = Gauge("modemd_modem_ready", "1 if the modem can send", ["modem"], registry=r)
-        self.signal = Gauge("modemd_modem_signal_dbm", "Received signal strength", ["modem"], registry=r)
+        self.modem_up = Gauge("modemd_modem_ready", "1 if the modem can send", ["host", "modem"], registry=r)
+        self.signal = Gauge("modemd_modem_signal_dbm", "Received signal strength", ["host", "modem"], registry=r)
+        self.renewed = Gauge("modemd_host_lease_renewed_timestamp_seconds",
+                             "When the host last renewed its lease on the shared database", ["host"], registry=r)
         self.verify = Counter("modemd_otp_verifications", "OTP verify outcomes", ["status"], registry=r)
         self.received = Counter("modemd_messages_received", "Inbound SMS stored", registry=r)
         self.reports = Counter("modemd_delivery_reports", "Delivery reports that settled a message", ["state"],
@@ -60,7 +63,10 @@ class Metrics:
         for state in State:
             self.queue.labels(state=state.value).set(counts.get(state.value, 0))
         for modem in modems:
-            self.modem_up.labels(modem=modem["name"]).set(1 if modem["state"] == "ready" else 0)
+            labels = {"host": modem.get("host") or "", "modem": modem["name"]}
+            self.modem_up.labels(**labels).set(1 if modem["state"] == "ready" else 0)
             if modem.get("signal_dbm") is not None:
-                self.signal.labels(modem=modem["name"]).set(modem["signal_dbm"])
+                self.signal.labels(**labels).set(modem["signal_dbm"])
+            if modem.get("host_renewed_at") is not None:
+                self.renewed.labels(host=labels["host"]).set(modem["host_renewed_at"])
         return generate_latest(self.registry)

@@ -21,7 +21,7 @@ PRIORITY = {"enum": list(PRIORITIES)}
 # lists them.
 VERIFY_STATES = ["approved", "pending", "expired", "max_attempts_reached", "not_found"]
 MODEM_STATES = ["offline", "initializing", "sim_locked", "not_registered", "ready", "failed", "paused",
-                "not_responding"]
+                "not_responding", "host_lost"]     # host_lost: on a fleet, the modem's host stopped renewing its lease
 PAGE_LIMIT = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}
 
 
@@ -125,7 +125,11 @@ SCHEMAS = {
         "manufacturer": {"type": ["string", "null"]}, "model": {"type": ["string", "null"]},
         "imei": {"type": ["string", "null"], "description": "masked"},
         "iccid": {"type": ["string", "null"], "description": "masked"},
-        "queue_depth": {"type": "integer"}, "last_error": {"type": ["string", "null"]}}},
+        "queue_depth": {"type": "integer"}, "last_error": {"type": ["string", "null"]},
+        "host": {"type": ["string", "null"], "description": "the modemd host the modem is on ([database] node)"},
+        "host_renewed_at": {**TIMESTAMP, "type": ["string", "null"],
+                            "description": "when that host last renewed its lease on the shared database (null: "
+                                           "one host on SQLite)"}}},
     "ModemList": {"type": "object", "required": ["data"], "properties": {
         "data": {"type": "array", "items": {"$ref": "#/components/schemas/Modem"}}}},
     "InboundSms": {"type": "object", "required": ["id", "from", "text", "parts", "complete", "modem", "received_at"],
@@ -138,8 +142,10 @@ SCHEMAS = {
         "data": {"type": "array", "items": {"$ref": "#/components/schemas/InboundSms"}},
         "next_after": {"type": ["string", "null"], "description": "pass as `after` to get what came since"}}},
     "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
-    "Ready": {"type": "object", "required": ["ready", "modems", "modems_ready"], "properties": {
-        "ready": {"type": "boolean"}, "modems": {"type": "integer"}, "modems_ready": {"type": "integer"}}},
+    "Ready": {"type": "object", "required": ["ready", "modems", "modems_ready", "hosts", "hosts_ready"], "properties": {
+        "ready": {"type": "boolean", "description": "a message accepted now can be sent, by any host of the fleet"},
+        "modems": {"type": "integer"}, "modems_ready": {"type": "integer"},
+        "hosts": {"type": "integer"}, "hosts_ready": {"type": "integer"}}},
 }
 
 MESSAGE_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": MAX_ID}}

@@ -111,10 +111,13 @@ def cmd_status(args, client: ApiClient) -> int:
 def _format_status(body: dict) -> str:
     modems = body["data"]
     queued = modems[0]["queue_depth"] if modems else 0
-    lines = [f"{len(modems)} modem(s), {queued} message(s) queued"]
+    hosts = list(dict.fromkeys(m.get("host") for m in modems if m.get("host_renewed_at")))
+    fleet = f" on {len(hosts)} host(s)" if hosts else ""
+    lines = [f"{len(modems)} modem(s){fleet}, {queued} message(s) queued"]
     for m in modems:
         signal = f"{m['signal_dbm']} dBm" if m["signal_dbm"] is not None else "signal unknown"
-        lines.append(f"  {m['name']:<10} {m['state']:<15} {m['operator'] or '-':<16} {signal:<14} {m['port']}")
+        host = f"  {m['host']} (lease renewed {m['host_renewed_at']})" if m.get("host_renewed_at") else ""
+        lines.append(f"  {m['name']:<10} {m['state']:<15} {m['operator'] or '-':<16} {signal:<14} {m['port']}{host}")
         if m.get("last_error"):
             lines.append(f"  {'':<10} last error: {m['last_error']}")
     return "\n".join(lines)
