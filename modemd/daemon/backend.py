@@ -9,6 +9,8 @@ install carries no driver it does not use.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import time
 from dataclasses import dataclass
@@ -58,6 +60,11 @@ def build_backend(database: DatabaseConfig, state_dir: Path) -> Backend:
                    Fleet(store, database.lease))
 
 
+def key_id(secret: bytes) -> str:
+    """Names an OTP secret without giving it away: an HMAC of a fixed text under it. Hosts compare these."""
+    return hmac.new(secret, b"modemd fleet: which OTP secret", hashlib.sha256).hexdigest()[:32]
+
+
 class Fleet:
     """This host's place among the hosts on one PostgreSQL: it renews its lease (its row in `nodes`, with its modems
     as it sees them, and the leases of its sends in flight) and keeps a copy of the other hosts' rows for the views
@@ -71,7 +78,22 @@ class Fleet:
         self.others: list[dict] = []            # the other hosts' rows, as last read
         self.renewed_at: float | None = None    # this host's last renewal that committed
         self.reachable = False                  # the last renewal reached the database
+        self.otp_key = ""                       # which OTP secret this host has (key_id)
         self._task: asyncio.Task | None = None
+
+    async def join(self, otp_secret: bytes, modems: list[dict]) -> None:
+        """Before this host serves: refuse to join a fleet whose live hosts have another OTP secret (a code issued
+        on one host would never verify on another, and one host could not open the codes another sealed), then
+        the first renewal, so the other hosts know this one."""
+        self.otp_key = key_id(otp_secret)
+        now = time.time()
+        others = [n for n in await self.store.nodes() if n["name"] != self.node and self.alive(n, now)]
+        differ = sorted(n["name"] for n in others if n["otp_key"] and n["otp_key"] != self.otp_key)
+        if differ:
+            raise ConfigError("otp secret", f"this host's OTP secret is not the one of host(s) {', '.join(differ)} "
+                                            "on the same database: give every host the same secret (copy the "
+                                            "state directory's otp-secret file, or the credential modemd-otp-secret)")
+        await self.renew(modems)
 
     def start(self, modems: Callable[[], list[dict]]) -> None:
         self._task = asyncio.create_task(self._run(modems), name="fleet-renew")
@@ -83,7 +105,7 @@ class Fleet:
 
     async def renew(self, modems: list[dict]) -> None:
         now = time.time()
-        await self.store.renew(modems, now)
+        await self.store.renew(modems, now, otp_key=self.otp_key)
         self.renewed_at, self.reachable = now, True
         self.others = [n for n in await self.store.nodes() if n["name"] != self.node]
 

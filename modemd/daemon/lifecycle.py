@@ -85,7 +85,10 @@ class Daemon:
             log.warning("config: %s", warning)
         self.tokens = self._tokens(self.config)
         await self.store.open()
-        self.otp = OtpService(self.backend.otp, load_secret(self.state_dir), self.config.otp)
+        otp_secret = load_secret(self.state_dir)
+        self.otp = OtpService(self.backend.otp, otp_secret, self.config.otp)
+        if self.fleet:       # refused here if the other hosts have another OTP secret; known to them from now on
+            await self.fleet.join(otp_secret, [])
         self.outbox.reveal = self.otp.reveal        # OTP texts are sealed at rest; opened only to be sent
         await self.outbox.recover()
         await self.webhooks.start()     # after recovery, so its sending -> failed changes are announced too
@@ -96,9 +99,8 @@ class Daemon:
             self._start_modem(modem)
         if self.fleet:
             # A message accepted on any host wakes this one's workers at once (LISTEN/NOTIFY), and this host's lease
-            # is renewed from now on; the first renewal is done before the API answers, so the fleet knows it.
+            # is renewed from now on, its modems with it.
             self.store.on_new_message(self.outbox.wake)
-            await self.fleet.renew(self.local_modem_states())
             self.fleet.start(self.local_modem_states)
         self.outbox.start()
         self.inbox.start()

@@ -191,7 +191,8 @@ FLEET = """
         started_at double precision NOT NULL,
         renewed_at double precision NOT NULL,
         lease double precision NOT NULL,
-        modems text NOT NULL DEFAULT '[]'
+        modems text NOT NULL DEFAULT '[]',
+        otp_key text NOT NULL DEFAULT ''    -- which OTP secret the host has (a keyed digest, not the key)
     );
 
     -- The counters per state, in shards: one row per state and kind took a row lock in every transaction that
@@ -223,6 +224,6 @@ FLEET = """
 
 # Columns only this backend has (the rest is the SQLite schema's, tests/test_postgres_store.py).
 OWN_COLUMNS = {"messages": ["lease_until", "node"], "message_counts": ["shard"],
-               "nodes": ["lease", "modems", "name", "renewed_at", "started_at"]}
+               "nodes": ["lease", "modems", "name", "otp_key", "renewed_at", "started_at"]}
 
 MIGRATIONS = [INITIAL, FLEET]
