@@ -10,14 +10,17 @@ do, and these locks keep the SQLite store's answers:
 - Single use. A verify takes the verification's row lock (SELECT ... FOR UPDATE) before it looks at the row: two
   verifies of one code, on any hosts, take turns. Under READ COMMITTED the second one, granted the lock when the
   first commits, gets the row as that commit left it: deleted (approved) -> it is skipped, and the lookup gives
-  the number's next older code (superseded, expired: not_found) or none (not_found), as a verify after the approval
-  would; updated (a wrong code counted) -> the second sees the new attempts. Exactly one of them is approved.
+  what a verify after the approval would: none (not_found), or by number the next older code (superseded:
+  not_found); updated (a wrong code counted) -> the second sees the new attempts. Exactly one of them is approved.
 - Wrong codes. The attempt counter is raised in SQL (attempts = attempts + 1) under that row lock, and the run of
   consecutive failures by an upsert: concurrent wrong codes lose no count.
 - One pending code per app and number. Issuing takes a transaction-level advisory lock on (app, number) before it
   supersedes: two hosts issuing at once take turns, and the second supersedes the first's code instead of both
   leaving one pending (without it, neither UPDATE would see the other's uncommitted row).
-Locks are taken in one order (rate-limit buckets, then the issue lock, then rows), so none of these deadlock.
+Lock order: an issue takes its rate-limit buckets, then the issue lock, then the rows it supersedes; a verify takes
+its row, then its buckets (they depend on the row). The two never wait on each other's: a verify counts only verify
+buckets (services/otp.py: otp-verify:...), an issue only send buckets. Were two bucket names to share a hash,
+PostgreSQL's deadlock detector would end one of the transactions (StorageError, a 503 to retry), never a hang.
 
 The rate limits are limits.py's: rate_events is the truth for every host, with no in-memory index (the SQLite
 store's index would be wrong here, another host writes the same table); prune deletes old hits, nothing to reload.
