@@ -334,7 +334,7 @@ async def test_a_superseded_otp_message_is_canceled_through_the_gate_with_its_ev
     assert await WebhookStore(sqlite_store).capture(lambda: [every], lambda e, h: ("evt", "{}"), now) == (0, False)
 
 
-# ---- the interface (modemd/store/interface.py) and its SQLite classes ----------------------------------------------
+# ---- the interface (modemd/store/interface.py) and each backend's classes ------------------------------------------
 def _shape(function) -> list[tuple]:
     import inspect
     shape = []
@@ -346,13 +346,26 @@ def _shape(function) -> list[tuple]:
 
 def test_the_sqlite_classes_offer_what_the_interface_declares():
     """Each method of the Protocols, by name, with the same parameters (names, kinds, defaults), as a coroutine."""
-    import inspect
     import modemd.store as interface
     from modemd.store.sqlite.inbox import InboxStore
     from modemd.store.sqlite.otp import OtpStore
     from modemd.store.sqlite.webhooks import WebhookStore
-    pairs = [(interface.Store, Store), (interface.OtpStore, OtpStore), (interface.InboxStore, InboxStore),
-             (interface.WebhookStore, WebhookStore)]
+    _assert_offers([(interface.Store, Store), (interface.OtpStore, OtpStore), (interface.InboxStore, InboxStore),
+                    (interface.WebhookStore, WebhookStore)])
+
+
+def test_the_postgres_classes_offer_what_the_interface_declares():
+    """The same for the PostgreSQL backend's classes, as far as they are written (add each one here)."""
+    import modemd.store as interface
+    pytest.importorskip("psycopg")
+    from modemd.store.postgres.otp import OtpStore as PgOtpStore
+    from modemd.store.postgres.queue import Store as PgStore
+    _assert_offers([(interface.Store, PgStore), (interface.OtpStore, PgOtpStore)])
+
+
+def _assert_offers(pairs: list[tuple[type, type]]) -> None:
+    """Each (Protocol, backend class): every coroutine of the Protocol, by name, with the same parameters."""
+    import inspect
     for protocol, backend in pairs:
         declared = [n for n, f in vars(protocol).items() if inspect.iscoroutinefunction(f)]
         assert declared, protocol

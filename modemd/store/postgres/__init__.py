@@ -4,6 +4,7 @@ password given apart, migrations under an advisory lock, write/read transactions
 schema (every version's DDL: version 1 is the SQLite backend's final schema in PostgreSQL's types) and limits
 (rate limits counted in the accepting transaction, global across hosts: per-bucket advisory locks), transitions
 (move: the backend's one gate for message state).
+otp (OtpStore: codes checked through any host, single use by the verification's row lock).
 May import: domain, codec, log (and psycopg, psycopg_pool).
 """
 
