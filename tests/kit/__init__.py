@@ -13,6 +13,8 @@
   webhooks    Receiver: one webhook receiver, signatures checked with docs/webhooks.md's own code
   notify      NotifySocket: systemd's notify socket
   postgres    PostgresServer: a real PostgreSQL (initdb in a temporary directory, run as user postgres)
+  fleet       fleet(): several `modemd run` hosts on one PostgreSQL, each with its own simulated modem;
+              TcpProxy: a relay to the database the test can cut (a partition)
   markers     ProcessFinder: which tests start processes (the e2e marker)
 
 Imports: modemd's public names and the standard library (aiohttp for the API client); not pytest, so bench/ can use
@@ -25,6 +27,7 @@ import importlib
 # helpers does not load the API, the store or aiohttp's test server into the process whose memory it measures.
 _HOMES = {
     "api": ("FakeDaemon", "api_client"),
+    "fleet": ("FLEET_LEASE", "Host", "TcpProxy", "fleet", "start_host"),
     "markers": ("ProcessFinder",),
     "notify": ("NotifySocket",),
     "postgres": ("PostgresServer",),

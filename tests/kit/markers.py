@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 STARTERS = ("DaemonProcess", "SimProcess", "running_daemon", "run_modemd", "subprocess.", "Popen", "MODEMD",
-            "nspawn.")
+            "nspawn.", "start_host", "fleet(")
 TESTS = Path(__file__).resolve().parent.parent
 _NAME = re.compile(r"\b[A-Za-z_]\w*\b")
 

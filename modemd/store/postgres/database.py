@@ -34,6 +34,12 @@ MIGRATION_LOCK = 0x6D6F64656D64
 CONNECT_TIMEOUT = 5         # seconds for one connection attempt (libpq's connect_timeout)
 POOL_TIMEOUT = 10.0         # seconds a request waits for a pooled connection before StorageError
 POOL_SIZE = (1, 10)         # connections kept open at least, at most
+# A server that vanishes without closing the connection (a cut cable, a partition that drops packets): the kernel
+# gives up on a connection whose sent data is unacknowledged for TCP_USER_TIMEOUT ms, and probes an idle one, so a
+# request fails with StorageError in seconds instead of hanging until the default retransmissions give up (~15 min).
+# libpq's own parameters; ignored on a unix socket.
+TCP_OPTIONS = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+               "tcp_user_timeout": 15000}
 
 
 def without_password(url: str) -> str:
@@ -68,7 +74,7 @@ async def migrate(conn: psycopg.AsyncConnection, migrations: list[str]) -> int:
 class Database:
     def __init__(self, url: str, password: str | None):
         self.url = without_password(url)
-        self._connect = {"conninfo": url, "password": password, "connect_timeout": CONNECT_TIMEOUT}
+        self._connect = {"conninfo": url, "password": password, "connect_timeout": CONNECT_TIMEOUT, **TCP_OPTIONS}
         self._pool: AsyncConnectionPool | None = None
 
     def __repr__(self) -> str:
