@@ -276,3 +276,19 @@ async def test_two_hosts_flushing_at_once_flush_each_message_once(pg_store, host
     assert texts == sorted(f"{ref} " for ref in range(20))
     assert len(await a.list(limit=100)) == 20
     assert await a.flush_stale(time.time() + 1, lambda: "in_none") == []
+
+
+def test_each_backends_inbox_store_offers_what_the_interface_declares():
+    """Every method of store.InboxStore, by name, with the same parameters (names, kinds, defaults), a coroutine."""
+    import inspect
+    from modemd.store import InboxStore as Declared
+    from modemd.store.postgres.inbox import InboxStore as PgInbox
+    from modemd.store.sqlite.inbox import InboxStore as SqliteInbox
+
+    def shape(function):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
+    declared = [n for n, f in vars(Declared).items() if inspect.iscoroutinefunction(f)]
+    for backend in (SqliteInbox, PgInbox):
+        for name in declared:
+            assert inspect.iscoroutinefunction(getattr(backend, name, None)), f"{backend.__module__}: {name}"
+            assert shape(getattr(backend, name)) == shape(getattr(Declared, name)), f"{backend.__module__}: {name}"

@@ -4,6 +4,8 @@ password given apart, migrations under an advisory lock, write/read transactions
 schema (every version's DDL: version 1 is the SQLite backend's final schema in PostgreSQL's types) and limits
 (rate limits counted in the accepting transaction, global across hosts: per-bucket advisory locks), transitions
 (move: the backend's one gate for message state).
+inbox (InboxStore: parts reassembled exactly once under a per-group lock, reports matched to this host's
+messages), retention (Retention: numbers masked and records pruned in batches that skip rows others hold).
 May import: domain, codec, log (and psycopg, psycopg_pool).
 """
 
