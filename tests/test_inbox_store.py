@@ -1,23 +1,36 @@
-"""Reassembly in the store: repeats dropped, parts in any order, and characters a sender split between parts."""
+"""Reassembly in the store: repeats dropped, parts in any order, and characters a sender split between parts; delivery
+reports matched to their message and settling it. The tests taking `inbox` run on both backends (conftest's
+any_store); the PostgreSQL-only ones are about several hosts and concurrent transactions on one database."""
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import time
 
 import pytest
 
+import kit
 from modemd.codec import gsm7
-from modemd.store.sqlite.queue import Store
+from modemd.domain.sms import OutboundSms, State
 from modemd.store import InboundPart
-from modemd.store.sqlite.inbox import REPORT_MATCH_SQL, InboxStore
+
+TO = "+447700900123"
+
+
+def backend_class(store, module: str, name: str):
+    """The class `name` of `module` in `store`'s backend (kit.record_stores gives all the record kinds at once)."""
+    return getattr(importlib.import_module(f"{type(store).__module__.rpartition('.')[0]}.{module}"), name)
 
 
 @pytest.fixture
-async def inbox(tmp_path):
-    store = Store(tmp_path / "modemd.db")
-    await store.open()
-    yield InboxStore(store)
-    await store.close()
+def store(any_store):
+    return any_store
+
+
+@pytest.fixture
+def inbox(store):
+    return backend_class(store, "inbox", "InboxStore")(store)
 
 
 def part(seq, total, text, *, encoding="", data=None, ref=7, sender="+447700900123"):
@@ -72,79 +85,210 @@ async def test_turkish_national_shift_survives_reassembly(inbox):
     assert message.text == "şğİ"
 
 
-async def test_a_delivery_report_finds_its_message_among_many_sent_through_the_index(tmp_path):
-    from modemd.domain.sms import OutboundSms
-    store = Store(tmp_path / "reports.db")
-    await store.open()
-    try:
-        inbox = InboxStore(store)
-        now = time.time()
-        wanted = None
-        # The same TP-MR (7) on messages to other numbers and from another modem: only one message matches.
-        for i, (modem, to) in enumerate([("m0", f"+4477009{i:05d}") for i in range(200)] +
-                                        [("m1", "+447700900123"), ("m0", "+447700900123")]):
-            sms = OutboundSms(id=f"msg_{i:026d}", to=to, text="hi", parts=1, next_attempt_at=now, created_at=now,
-                              updated_at=now)
-            await store.enqueue(sms)
-            claimed = await store.claim_next(modem)
-            assert claimed.id == sms.id
-            assert await store.mark_sent(sms.id, [7], purge_text=False)
-            wanted = sms.id
-        # The network writes the recipient in national form: matched on its last 9 digits.
-        settled = await inbox.apply_status_report("m0", 7, "07700900123", 0, None, time.time(), 3600.0)
-        assert settled == (wanted, "delivered")
-        assert await inbox.apply_status_report("m0", 8, "07700900123", 0, None, time.time(), 3600.0) is None
+async def sent(store, message_id: str, refs: list[int], *, modem: str = "m0", to: str = TO) -> None:
+    """A message sent by `modem` through the store's API: queued, claimed, sent with these TP-MRs."""
+    now = time.time()
+    await store.enqueue(OutboundSms(id=message_id, to=to, text="hi", parts=len(refs), next_attempt_at=now,
+                                    created_at=now, updated_at=now))
+    assert (await store.claim_next(modem)).id == message_id
+    assert await store.mark_sent(message_id, refs, purge_text=False)
 
+
+async def test_a_delivery_report_finds_its_message_among_many_sent(store, inbox):
+    # The same TP-MR (7) on messages to other numbers and from another modem: only one message matches.
+    for i, (modem, to) in enumerate([("m0", f"+4477009{i:05d}") for i in range(200)] +
+                                    [("m1", TO), ("m0", TO)]):
+        await sent(store, f"msg_{i:026d}", [7], modem=modem, to=to)
+    wanted = f"msg_{201:026d}"
+    # The network writes the recipient in national form: matched on its last 9 digits.
+    settled = await inbox.apply_status_report("m0", 7, "07700900123", 0, None, time.time(), 3600.0)
+    assert settled == (wanted, "delivered")
+    assert await inbox.apply_status_report("m0", 8, "07700900123", 0, None, time.time(), 3600.0) is None
+    assert (await store.get(f"msg_{200:026d}")).state is State.SENT          # m1's message to the same number
+
+
+async def test_the_sqlite_report_match_narrows_through_the_index(tmp_path):
+    from modemd.store.sqlite.inbox import REPORT_MATCH_SQL
+    async with kit.open_store(tmp_path / "modemd.db") as store:
         def plan(conn):
             rows = conn.execute("EXPLAIN QUERY PLAN " + REPORT_MATCH_SQL, ("m0", "07700900123", 7, 0.0))
             return " ".join(str(row[3]) for row in rows)
         # Three of the columns narrow the search (it runs on the event loop: no scan of every sent message).
         assert "messages_report_match (modem=? AND <expr>=? AND sent_at>?)" in await store.db.read(plan)
-    finally:
-        await store.close()
 
 
-async def sent(store, message_id: str, refs: list[int]) -> None:
-    from modemd.domain.sms import OutboundSms
-    now = time.time()
-    await store.enqueue(OutboundSms(id=message_id, to="+447700900123", text="hi", parts=len(refs),
-                                    next_attempt_at=now, created_at=now, updated_at=now))
-    assert (await store.claim_next("m0")).id == message_id
-    assert await store.mark_sent(message_id, refs, purge_text=False)
+async def test_a_multipart_message_is_delivered_when_its_last_part_is_and_logs_the_move_once(store, inbox):
+    await sent(store, "msg_multi", [10, 11, 12])
+    report = lambda ref, status: inbox.apply_status_report("m0", ref, TO, status, 5.0,  # noqa: E731
+                                                           time.time(), 3600.0)
+    assert await report(10, 0x00) is None
+    assert await report(12, 0x21) is None              # still trying
+    assert await report(11, 0x00) is None
+    assert await report(12, 0x00) == ("msg_multi", "delivered")
+    assert await report(12, 0x00) is None              # a repeat finds it delivered: nothing moves again
+    got = await store.get("msg_multi")
+    assert got.state.value == "delivered" and got.delivered_at == 5.0
+    assert [(e["from_state"], e["to_state"], e["reason"]) for e in (await store.events("msg_multi"))[-1:]] == [
+        ("sent", "delivered", "delivery report")]
 
 
-async def test_a_multipart_message_is_delivered_when_its_last_part_is_and_logs_the_move_once(tmp_path):
-    store = Store(tmp_path / "reports.db")
-    await store.open()
-    try:
-        inbox = InboxStore(store)
-        await sent(store, "msg_multi", [10, 11, 12])
-        report = lambda ref, status: inbox.apply_status_report("m0", ref, "+447700900123", status, 5.0,  # noqa
-                                                               time.time(), 3600.0)
-        assert await report(10, 0x00) is None
-        assert await report(12, 0x21) is None              # still trying
-        assert await report(11, 0x00) is None
-        assert await report(12, 0x00) == ("msg_multi", "delivered")
-        assert await report(12, 0x00) is None              # a repeat finds it delivered: nothing moves again
-        got = await store.get("msg_multi")
-        assert got.state.value == "delivered" and got.delivered_at == 5.0
-        assert [(e["from_state"], e["to_state"], e["reason"]) for e in (await store.events("msg_multi"))[-1:]] == [
-            ("sent", "delivered", "delivery report")]
-    finally:
-        await store.close()
+async def test_one_failed_part_fails_the_message_with_its_status(store, inbox):
+    await sent(store, "msg_lost", [20, 21])
+    assert await inbox.apply_status_report("m0", 20, TO, 0x00, None, 7.0, 3600.0) is None
+    assert await inbox.apply_status_report("m0", 21, TO, 0x46, None, 8.0, 3600.0) == (
+        "msg_lost", "failed")
+    got = await store.get("msg_lost")
+    assert (got.state.value, got.error_code, got.error_text) == ("failed", "ST 70", "validity period expired")
+    assert (await store.events("msg_lost"))[-1]["reason"] == "delivery report: validity period expired"
 
 
-async def test_one_failed_part_fails_the_message_with_its_status(tmp_path):
-    store = Store(tmp_path / "reports.db")
-    await store.open()
-    try:
-        inbox = InboxStore(store)
-        await sent(store, "msg_lost", [20, 21])
-        assert await inbox.apply_status_report("m0", 20, "+447700900123", 0x00, None, 7.0, 3600.0) is None
-        assert await inbox.apply_status_report("m0", 21, "+447700900123", 0x46, None, 8.0, 3600.0) == (
-            "msg_lost", "failed")
-        got = await store.get("msg_lost")
-        assert (got.state.value, got.error_code, got.error_text) == ("failed", "ST 70", "validity period expired")
-        assert (await store.events("msg_lost"))[-1]["reason"] == "delivery report: validity period expired"
-    finally:
-        await store.close()
+async def test_a_report_matching_no_message_is_kept_unmatched(store, inbox):
+    assert await inbox.apply_status_report("m0", 99, TO, 0x00, None, time.time(), 3600.0) is None
+
+
+# ---- PostgreSQL: several hosts, concurrent transactions ----------------------------------------------------------
+@pytest.fixture
+async def pg_store(pg):
+    async with kit.open_pg_store(pg, node="host-a") as s:
+        yield s
+
+
+@pytest.fixture
+async def host_b(pg, pg_store):
+    """A second host on the same database (opened after pg_store emptied it)."""
+    from modemd.store.postgres.queue import Store as PgStore
+    s = PgStore(pg.url, pg.password, "host-b")
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def _column(store, query: str, params=()):
+    async def work(conn):
+        return [row[0] for row in await (await conn.execute(query, params)).fetchall()]
+    return await store.db.read(work)
+
+
+async def _waiting_on_locks(pg, count: int) -> None:
+    """Until `count` other sessions wait for a lock (the transactions under test reached the contended point)."""
+    import psycopg
+    async with await psycopg.AsyncConnection.connect(pg.url, password=pg.password, autocommit=True) as watcher:
+        async def waiting():
+            cursor = await watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                           "AND datname = current_database()")
+            return (await cursor.fetchone())[0] >= count
+        await kit.until(waiting)
+
+
+async def test_a_report_is_matched_to_this_hosts_message_not_another_hosts_on_a_modem_of_the_same_name(
+        pg_store, host_b):
+    from modemd.store.postgres.inbox import InboxStore as PgInbox
+    await sent(pg_store, "msg_a", [7], modem="sim0")
+    await sent(host_b, "msg_b", [7], modem="sim0")       # later: the one a match by modem name alone would take
+    assert await PgInbox(pg_store).apply_status_report("sim0", 7, TO, 0x00, None, time.time(), 3600.0) == (
+        "msg_a", "delivered")
+    assert (await host_b.get("msg_b")).state is State.SENT
+    assert await PgInbox(host_b).apply_status_report("sim0", 7, TO, 0x46, None, time.time(), 3600.0) == (
+        "msg_b", "failed")
+    assert (await pg_store.get("msg_a")).state is State.DELIVERED
+    assert await _column(pg_store, "SELECT message_id FROM status_reports ORDER BY received_at") == ["msg_a", "msg_b"]
+
+
+async def test_the_pg_report_match_narrows_through_the_index(pg_store):
+    from modemd.store.postgres.inbox import REPORT_MATCH_SQL
+    for i in range(50):
+        await sent(pg_store, f"msg_{i:04d}", [i % 5], to=f"+4477009{i:05d}")
+
+    async def plan(conn):
+        await conn.execute("ANALYZE messages")
+        # 50 rows: a scan is cheaper. What is asked is that the index can narrow by all four of its columns (a
+        # condition written unlike the index expression could not use it at any size).
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        cursor = await conn.execute("EXPLAIN " + REPORT_MATCH_SQL + " FOR UPDATE",
+                                    ("host-a", "m0", "07700900123", 0.0, 7))
+        return "\n".join(row[0] for row in await cursor.fetchall())
+    shown = await pg_store.db.write(plan)
+    assert "messages_report_match" in shown
+    condition = next(line for line in shown.splitlines() if "Index Cond" in line)
+    assert all(column in condition for column in ("node =", "modem =", '"right"(destination, 9) =', "sent_at >=")), \
+        shown
+
+
+async def test_two_reports_of_one_message_at_once_both_count(pg, pg_store):
+    """The second report waits for the first's commit, then reads the statuses that one wrote: the message is
+    delivered with both parts' statuses, not left sent with one of them lost."""
+    import psycopg
+    from modemd.store.postgres.inbox import InboxStore as PgInbox
+    inbox = PgInbox(pg_store)
+    await sent(pg_store, "msg_two", [30, 31])
+    async with await psycopg.AsyncConnection.connect(pg.url, password=pg.password) as holder:
+        async with holder.transaction():     # holds the message row while both reports start
+            await holder.execute("SELECT 1 FROM messages WHERE id = 'msg_two' FOR UPDATE")
+            reports = [asyncio.create_task(inbox.apply_status_report("m0", ref, TO, 0x00, None, time.time(),
+                                                                     3600.0)) for ref in (30, 31)]
+            await _waiting_on_locks(pg, 2)
+        results = await asyncio.gather(*reports)
+    assert sorted(results, key=repr) == [("msg_two", "delivered"), None]
+    assert (await pg_store.get("msg_two")).state is State.DELIVERED
+    assert await _column(pg_store, "SELECT report_status::jsonb FROM messages WHERE id = 'msg_two'") == [
+        {"30": 0, "31": 0}]
+
+
+async def test_the_last_parts_of_a_message_stored_at_once_make_it_exactly_once(pg, pg_store):
+    """Both parts' transactions insert at once (held back behind a table lock until both wait): without the group's
+    lock each would count only its own part, and the message would wait for the timeout to arrive incomplete."""
+    import psycopg
+    from modemd.store.postgres.inbox import InboxStore as PgInbox
+    inbox = PgInbox(pg_store)
+    async with await psycopg.AsyncConnection.connect(pg.url, password=pg.password) as holder:
+        async with holder.transaction():
+            await holder.execute("LOCK TABLE inbox_parts IN SHARE MODE")     # inserts wait for it
+            adding = [asyncio.create_task(inbox.add_part(part(seq, 2, f"p{seq} "), f"in_{seq}")) for seq in (1, 2)]
+            await _waiting_on_locks(pg, 2)
+        results = await asyncio.gather(*adding)
+    [message] = [m for m in results if m is not None]
+    assert (message.text, message.parts, message.complete) == ("p1 p2 ", 2, True)
+    assert [m.id for m in await inbox.list()] == [message.id]
+    assert await _column(pg_store, "SELECT count(*) FROM inbox_parts") == [0]
+
+
+async def test_many_parts_stored_at_once_make_every_message_once(pg_store):
+    from modemd.store.postgres.inbox import InboxStore as PgInbox
+    inbox = PgInbox(pg_store)
+    results = await asyncio.gather(*(inbox.add_part(part(seq, 3, f"{ref}.{seq} ", ref=ref), f"in_{ref}_{seq}")
+                                     for ref in range(30) for seq in (3, 1, 2)))
+    made = sorted((m for m in results if m is not None), key=lambda m: m.text)
+    assert [m.text for m in made] == sorted(f"{ref}.1 {ref}.2 {ref}.3 " for ref in range(30))
+    assert all(m.complete and m.parts == 3 for m in made)
+    assert len(await inbox.list(limit=100)) == 30
+    assert await _column(pg_store, "SELECT count(*) FROM inbox_parts") == [0]
+
+
+async def test_two_hosts_flushing_at_once_flush_each_message_once(pg_store, host_b):
+    from modemd.store.postgres.inbox import InboxStore as PgInbox
+    a, b = PgInbox(pg_store), PgInbox(host_b)
+    for ref in range(20):
+        await a.add_part(part(1, 2, f"{ref} ", ref=ref), f"in_{ref}")
+    ids = iter(range(1000))
+    flushed = await asyncio.gather(a.flush_stale(time.time() + 1, lambda: f"in_a{next(ids)}"),
+                                   b.flush_stale(time.time() + 1, lambda: f"in_b{next(ids)}"))
+    texts = sorted(m.text for batch in flushed for m in batch)
+    assert texts == sorted(f"{ref} " for ref in range(20))
+    assert len(await a.list(limit=100)) == 20
+    assert await a.flush_stale(time.time() + 1, lambda: "in_none") == []
+
+
+def test_each_backends_inbox_store_offers_what_the_interface_declares():
+    """Every method of store.InboxStore, by name, with the same parameters (names, kinds, defaults), a coroutine."""
+    import inspect
+    from modemd.store import InboxStore as Declared
+    from modemd.store.postgres.inbox import InboxStore as PgInbox
+    from modemd.store.sqlite.inbox import InboxStore as SqliteInbox
+
+    def shape(function):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
+    declared = [n for n, f in vars(Declared).items() if inspect.iscoroutinefunction(f)]
+    for backend in (SqliteInbox, PgInbox):
+        for name in declared:
+            assert inspect.iscoroutinefunction(getattr(backend, name, None)), f"{backend.__module__}: {name}"
+            assert shape(getattr(backend, name)) == shape(getattr(Declared, name)), f"{backend.__module__}: {name}"

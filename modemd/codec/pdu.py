@@ -8,6 +8,8 @@ Interface (docs/interfaces.md):
   ``encode_status_report`` (simulator side), ``decode_any`` (dispatch on TP-MTI, for AT+CMGL sweeps).
 * ``validity_octet(seconds)`` / ``validity_seconds(vp)``: relative TP-VP (TS 23.040 9.2.3.12.1), rounded down
   (never longer than asked; 5 minutes, the shortest, below that).
+* ``join_user_data(parts)``: a concatenated message's text from its received parts' user data, decoded as one
+  stream (a character split between parts is whole again).
 * ``tpdu_length``: when given and equal to the number of octets, the hex has no SMSC field (some modems omit it
   in +CDS); otherwise the SMSC length octet is read first (TS 27.005 3.5.1 says it is always there).
 
@@ -28,11 +30,12 @@ from .fields import (MAX_ADDRESS_DIGITS, MIN_VALIDITY, Alphabet, PduError, dcs_a
                      validity_seconds)
 from .parts import (CONCAT8_LIMIT, CONCAT16_LIMIT, MAX_PARTS, SINGLE_LIMIT, Encoding, SmsPlan, plan,
                     plan_with_limits)
-from .userdata import Concat, encode_user_data, national_shift, parse_concat, part_headers, read_user_data
+from .userdata import (Concat, PartData, encode_user_data, join_user_data, national_shift, parse_concat, part_headers,
+                       read_user_data)
 
 __all__ = ["plan", "encode_submit", "decode_submit", "encode_deliver", "decode_deliver", "encode_status_report",
            "decode_status_report", "decode_any", "validity_octet", "validity_seconds", "MIN_VALIDITY", "PduError",
-           "Concat", "national_shift",
+           "Concat", "national_shift", "PartData", "join_user_data",
            "SubmitPart", "SmsPlan", "Submit", "Deliver", "StatusReport", "Encoding", "Alphabet", "SINGLE_LIMIT",
            "CONCAT8_LIMIT", "CONCAT16_LIMIT", "MAX_PARTS", "MAX_ADDRESS_DIGITS", "MTI_DELIVER", "MTI_SUBMIT",
            "MTI_STATUS_REPORT"]

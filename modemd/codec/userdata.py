@@ -1,11 +1,13 @@
 """TP-UDL and TP-UD with the User Data Header (TS 23.040 9.2.3.16, 9.2.3.24): 7-bit fill bits after the header,
-the concatenation information elements, and the national language shift IEs that pick the 7-bit tables a
-received text is decoded with (9.2.3.24.15/16). Pure: no I/O, no asyncio.
+the concatenation information elements, the national language shift IEs that pick the 7-bit tables a
+received text is decoded with (9.2.3.24.15/16), and the received parts of a message decoded again as one stream
+(join_user_data, for the store's reassembly). Pure: no I/O, no asyncio.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple, Sequence
 
 from . import gsm7
 
@@ -99,6 +101,35 @@ def parse_concat(udh: bytes) -> Concat | None:
     if concat and not 1 <= concat.seq <= concat.total:
         return None
     return concat
+
+
+class PartData(NamedTuple):
+    """One received part as the store keeps it: its encoding ("gsm7": data holds septet values, "ucs2": UTF-16BE
+    octets, "8bit": octets, "": only the text was kept), the GSM-7 national (locking, single) shift ids, its user
+    data without the header, and the text it decoded to on its own."""
+    encoding: str
+    shift: tuple[int, int]
+    data: bytes | None
+    text: str
+
+
+def join_user_data(parts: Sequence[PartData]) -> str:
+    """The text of a concatenated message, its parts in order, decoded as one stream: a sender may split a
+    character between parts (a surrogate pair in UCS-2, ESC and its extension code in GSM-7; TS 23.040 leaves it to
+    the sender), which decoding part by part would lose. Falls back to the parts' own texts when their encodings or
+    national shift tables differ, or a part's user data was not kept."""
+    encodings = {p.encoding for p in parts}
+    shifts = {p.shift for p in parts}
+    if len(encodings) != 1 or len(shifts) != 1 or "" in encodings or any(p.data is None for p in parts):
+        return "".join(p.text for p in parts)
+    data = b"".join(p.data for p in parts)
+    encoding = encodings.pop()
+    if encoding == "gsm7":
+        locking, single = shifts.pop()
+        return gsm7.decode(list(data), locking, single)
+    if encoding == "ucs2":
+        return data.decode("utf-16-be", errors="replace")
+    return data.decode("latin-1")
 
 
 def part_headers(count: int, ref: int, bits: int = 8) -> list[bytes]:

@@ -3,7 +3,7 @@ connection, nothing of a particular database (the outbound message itself is dom
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from ..domain.sms import OutboundSms
@@ -84,6 +84,17 @@ class InboxMessage:
     sc_timestamp: float | None
     received_at: float
     seq: int = 0
+
+
+# ---- retention ---------------------------------------------------------------------------------------------------
+@dataclass
+class Pruned:
+    """What one Retention.prune did: rows whose phone numbers it masked, and rows it deleted, per table."""
+    masked: dict[str, int] = field(default_factory=dict)
+    deleted: dict[str, int] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return any(self.masked.values()) or any(self.deleted.values())
 
 
 # ---- webhooks ----------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from ...codec import gsm7
+from ...codec import pdu
 from ...domain.delivery import settle
 from ...domain.sms import State
 from ..records import InboundPart, InboxMessage
@@ -102,21 +102,9 @@ def _complete(conn: sqlite3.Connection, modem: str, sender: str, ref: int, total
 
 
 def _joined_text(rows: list[sqlite3.Row]) -> str:
-    """Decode the parts' user data as one stream: a sender may split a character between parts (a surrogate pair
-    in UCS-2, ESC and its extension code in GSM-7; TS 23.040 leaves it to the sender), which decoding part by part
-    would lose. Falls back to the parts' own texts when their encodings or national shift tables differ."""
-    encodings = {r["encoding"] for r in rows}
-    shifts = {r["shift"] for r in rows}
-    if len(encodings) != 1 or len(shifts) != 1 or "" in encodings or any(r["data"] is None for r in rows):
-        return "".join(r["text"] for r in rows)
-    data = b"".join(r["data"] for r in rows)
-    encoding = encodings.pop()
-    if encoding == "gsm7":
-        locking, single = (int(x) for x in shifts.pop().split(","))
-        return gsm7.decode(list(data), locking, single)
-    if encoding == "ucs2":
-        return data.decode("utf-16-be", errors="replace")
-    return data.decode("latin-1")
+    """The parts' user data decoded as one stream (codec.pdu.join_user_data)."""
+    return pdu.join_user_data([pdu.PartData(r["encoding"], tuple(int(x) for x in r["shift"].split(",")), r["data"],
+                                            r["text"]) for r in rows])
 
 
 def _flush_stale(conn: sqlite3.Connection, older_than: float, new_id) -> list[InboxMessage]:

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from dataclasses import dataclass, field
 
 from .database import Database
 from ...domain.redact import mask_number
 from ...domain.sms import State
+from ..records import Pruned
 
 BATCH = 500
 # Done with: every state but queued and sending (a sent message may still get its delivery report, but not months
@@ -34,15 +34,6 @@ _NUMBERS = (("messages", "destination", f"seq IN (SELECT seq FROM messages WHERE
              "AND sender NOT LIKE '%*%' LIMIT ?)"),
             ("status_reports", "recipient", "rowid IN (SELECT rowid FROM status_reports WHERE "
              "received_at < ? AND recipient NOT LIKE '%*%' LIMIT ?)"))
-
-
-@dataclass
-class Pruned:
-    masked: dict[str, int] = field(default_factory=dict)
-    deleted: dict[str, int] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return any(self.masked.values()) or any(self.deleted.values())
 
 
 class Retention:
