@@ -6,8 +6,8 @@ records they take and return (records.py) and the refusals they raise (errors.py
 Services and the API import from here only; the daemon builds a backend and hands it to them.
 Backends sit below, one package each: sqlite/ (the embedded default: the file, group commit, schema and
 migrations, one module per kind of record, the one statement that changes a message's state).
-postgres/ (for several hosts on one PostgreSQL; so far its pool, transactions, schema and global rate limits, not yet
-chosen by config).
+postgres/ (several hosts on one PostgreSQL, chosen by [database] url: the same classes, with claims, leases and
+locks that hold across hosts; docs/fleet.md).
 May import: domain, codec, log. Nothing above the store writes SQL.
 """
 
