@@ -98,6 +98,10 @@ class Pruned:
 
 
 # ---- webhooks ----------------------------------------------------------------------------------------------------
+# message_events.to_state -> event type; other transitions (queued, sending, canceled) are not webhook events.
+STATE_EVENTS = {"sent": "sms:sent", "delivered": "sms:delivered", "failed": "sms:failed", "expired": "sms:expired"}
+
+
 @dataclass(frozen=True)
 class SourceEvent:
     """One event read from a durable log, before it is rendered for a particular webhook."""

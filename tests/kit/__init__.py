@@ -5,7 +5,7 @@
               DaemonProcess (`modemd run`), running_daemon() (ready, and stopped at the end), run_modemd (the CLI),
               free_port, http_get, write_config, config_toml, TOKEN, MODEMD
   store       open_store (a real Store on a fresh file), open_pg_store (on an emptied PostgreSQL database),
-              record_stores (the other record kinds of a store's backend), outbound (a queued message),
+              record_stores / record_store (the other record kinds of a store's backend), outbound (a queued message),
               in_state / recorded (waits)
   services    running_outbox (an Outbox on scripted modems, stopped at the end), FAST (its retry policy)
   api         FakeDaemon and api_client: the HTTP API in this process over a real store
@@ -34,7 +34,8 @@ _HOMES = {
     "processes": ("MODEMD", "TOKEN", "DaemonProcess", "SimProcess", "clean_environment", "config_toml", "free_port",
                   "http_get", "run_modemd", "running_daemon", "stop_process", "write_config"),
     "services": ("FAST", "running_outbox"),
-    "store": ("empty_pg", "in_state", "open_pg_store", "open_store", "outbound", "record_stores", "recorded"),
+    "store": ("empty_pg", "in_state", "open_pg_store", "open_store", "outbound", "record_store", "record_stores",
+              "recorded"),
     "wait": ("until", "wait_for"),
     "webhooks": ("SECRET", "Receiver", "doc_blocks", "verify_signature"),
 }

@@ -27,7 +27,7 @@ async def open_store(path: Path) -> AsyncIterator[Store]:
 
 # Every table the PostgreSQL store writes, emptied between tests (the schema stays).
 PG_TABLES = ("messages", "message_events", "message_counts", "rate_events", "otp_verifications", "otp_failures",
-             "inbox_parts", "inbox", "status_reports", "webhook_deliveries", "nodes")
+             "inbox_parts", "inbox", "status_reports", "webhook_deliveries", "nodes", "webhook_backlog")
 
 
 @asynccontextmanager
@@ -47,17 +47,23 @@ async def open_pg_store(server, node: str = "host-a", **options):
 async def empty_pg(store) -> None:
     async def work(conn):
         await conn.execute(f"TRUNCATE {', '.join(PG_TABLES)} RESTART IDENTITY")
-        await conn.execute("UPDATE webhook_cursors SET position = 0")
     await store.db.write(work)
+
+
+RECORD_KINDS = {"otp": "OtpStore", "inbox": "InboxStore", "webhooks": "WebhookStore", "retention": "Retention"}
 
 
 def record_stores(store):
     """The other record kinds' classes of `store`'s backend: (OtpStore, InboxStore, WebhookStore, Retention)."""
+    return tuple(record_store(store, module) for module in RECORD_KINDS)
+
+
+def record_store(store, module: str):
+    """One record kind's class of `store`'s backend, by its module ("webhooks" -> WebhookStore); ImportError
+    if the backend has none (yet)."""
     import importlib
     package = type(store).__module__.rpartition(".")[0]       # modemd.store.sqlite or modemd.store.postgres
-    return tuple(getattr(importlib.import_module(f"{package}.{module}"), name) for module, name in
-                 (("otp", "OtpStore"), ("inbox", "InboxStore"), ("webhooks", "WebhookStore"),
-                  ("retention", "Retention")))
+    return getattr(importlib.import_module(f"{package}.{module}"), RECORD_KINDS[module])
 
 
 def outbound(text: str = "hello", *, to: str = TO, **fields) -> OutboundSms:

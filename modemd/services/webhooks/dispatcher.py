@@ -126,8 +126,9 @@ class WebhookDispatcher:
                 log.exception("webhook capture failed; trying again in %.1f s", self.poll_interval)
             for worker in self._workers.values():
                 worker.kick.set()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            with contextlib.suppress(TimeoutError):        # not wait_for: it can swallow a stop() (worker.py)
+                async with asyncio.timeout(self.poll_interval):
+                    await self._wake.wait()
 
     async def _capture(self) -> None:
         more = await self.wstore.behind()

@@ -97,8 +97,11 @@ class HookWorker:
             except Exception:
                 log.exception("webhook %s: reading due deliveries failed", self.key)
                 timeout = self.d.poll_interval
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.kick.wait(), max(0.0, timeout))
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for returns instead of raising when the task is
+            # cancelled just as the kick comes (a POST ending as the worker is stopped), and stop() waits forever.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, timeout)):
+                    await self.kick.wait()
 
     async def _start_due(self) -> float:
         """Starts what is due; returns how long to wait before looking again (a kick cuts it short)."""

@@ -8,7 +8,8 @@ rows), transitions (move: the backend's one gate for message state), limits (rat
 transaction, global across hosts: per-bucket advisory locks), otp (OtpStore: codes checked through any host, single
 use by the verification's row lock), inbox (InboxStore: parts reassembled exactly once under a per-group lock,
 reports matched to this host's messages), retention (Retention: numbers masked and records pruned in batches that
-skip rows others hold).
+skip rows others hold), webhooks (WebhookStore: events from a trigger-fed backlog, one capture at a time,
+deliveries claimed with a lease).
 May import: domain, codec, log (and psycopg, psycopg_pool).
 """
 

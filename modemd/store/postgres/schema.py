@@ -7,7 +7,8 @@ epoch-seconds times, bigint identity for the AUTOINCREMENT sequences, bytea for 
 integers and JSON stays text, as in SQLite, so the statements that read and write them carry over.
 Two differences a port of the SQL must know:
 - SQLite's implicit rowid, which the webhook cursor (message_events) and the rate-limit index (rate_events) read,
-  is an explicit identity column named `rowid` here (ROWID_TABLES).
+  is an explicit identity column named `rowid` here (ROWID_TABLES). (Webhooks stop reading it by position in
+  version 3, which replaces the cursors with a backlog: NOT_HERE.)
 - substr(destination, -9) counts from the end in SQLite only: the report-matching index is on right(destination, 9).
 """
 
@@ -222,8 +223,44 @@ FLEET = """
         WHERE sent_at IS NOT NULL;
 """
 
+# 3: webhooks with several hosts (store/postgres/webhooks.py).
+WEBHOOK_FLEET = """
+    -- The events still to capture, in the transaction that logged them: identity values are not handed out in commit
+    -- order, so a cursor over message_events.rowid or inbox.seq could pass a row a slower transaction commits later
+    -- with a lower number. Capture deletes what it turned into deliveries. Only the moves webhooks announce are
+    -- listed (records.STATE_EVENTS); every received SMS is one.
+    CREATE TABLE webhook_backlog (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        source text NOT NULL CHECK (source IN ('message_events', 'inbox')),
+        ref bigint NOT NULL                -- message_events.rowid or inbox.seq
+    );
+    CREATE FUNCTION webhook_backlog_event() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO webhook_backlog (source, ref) VALUES ('message_events', NEW.rowid);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER webhook_backlog_event AFTER INSERT ON message_events FOR EACH ROW
+        WHEN (NEW.to_state IN ('sent', 'delivered', 'failed', 'expired')) EXECUTE FUNCTION webhook_backlog_event();
+    CREATE FUNCTION webhook_backlog_inbox() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO webhook_backlog (source, ref) VALUES ('inbox', NEW.seq);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER webhook_backlog_inbox AFTER INSERT ON inbox FOR EACH ROW EXECUTE FUNCTION webhook_backlog_inbox();
+    -- The read positions of version 1 are not used here: the backlog replaces them.
+    DROP TABLE webhook_cursors;
+
+    -- Which host holds a delivery (is POSTing it) and until when: due() claims, the outcome ends the lease; a host
+    -- that died leaves its claims to any other once they run out. node stays as the host that tried last.
+    ALTER TABLE webhook_deliveries ADD COLUMN node text;
+    ALTER TABLE webhook_deliveries ADD COLUMN lease_until double precision;
+"""
+
 # Columns only this backend has (the rest is the SQLite schema's, tests/test_postgres_store.py).
 OWN_COLUMNS = {"messages": ["lease_until", "node"], "message_counts": ["shard"],
-               "nodes": ["lease", "modems", "name", "otp_key", "renewed_at", "started_at"]}
+               "nodes": ["lease", "modems", "name", "otp_key", "renewed_at", "started_at"],
+               "webhook_backlog": ["id", "ref", "source"], "webhook_deliveries": ["lease_until", "node"]}
+# Tables of the SQLite schema this backend does without, and what stands in for them.
+NOT_HERE = {"webhook_cursors": "webhook_backlog"}
 
-MIGRATIONS = [INITIAL, FLEET]
+MIGRATIONS = [INITIAL, FLEET, WEBHOOK_FLEET]

@@ -11,12 +11,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Callable, Sequence
 
-from ..records import Delivery, HookSpec, Render, SourceEvent
+from ..records import STATE_EVENTS, Delivery, HookSpec, Render, SourceEvent
 from .queue import Store
-
-
-# message_events.to_state -> event type; other transitions (queued, sending, canceled) are not webhook events.
-STATE_EVENTS = {"sent": "sms:sent", "delivered": "sms:delivered", "failed": "sms:failed", "expired": "sms:expired"}
 
 # Events captured per transaction: bounds how long one capture holds the writer.
 CAPTURE_BATCH = 500
