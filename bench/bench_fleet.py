@@ -1,0 +1,192 @@
+"""Several hosts on one PostgreSQL (docs/fleet.md): a real PostgreSQL (tests/kit/postgres.py, started here as user
+postgres: run as root) and N `modemd run` processes, each with its own `modemd simulate` (tests/kit/fleet.py).
+
+1. Utilisation: `--messages` POSTs spread over the hosts, each modem's network taking `--delay` s per SMS. Ideal time
+   = messages x delay / hosts; ratio = ideal / measured, per modem by its share.
+2. Submit-to-wire across hosts: one message at a time, POSTed to host i % N, until its PDU is on whichever host's
+   simulated modem (the handset record's wire_monotonic, CLOCK_MONOTONIC: comparable across processes); p50/p99.
+   The modems' delay is 0 here, so a message is never behind another.
+3. OTP on PostgreSQL in-process (OtpService over the PostgreSQL OtpStore, `--clients` concurrent callers, one pool
+   per host as N daemons would have): sends and verifies per second, p50/p99. Every limit is checked on every
+   request (raised, as bench_otp.py does).
+4. Memory: each daemon's RSS after the runs, and one daemon on SQLite with the same modem for comparison.
+
+    sudo python bench/bench_fleet.py [--hosts 3] [--messages 300] [--delay 0.25] [--otp 6000] [--clients 50]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import _common as c
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.kit.fleet import start_host                 # noqa: E402
+from tests.kit.postgres import PostgresServer          # noqa: E402
+
+BIG = 10 ** 9
+RAISED = f"""
+[limits]
+sms_per_number = {BIG}
+sends_per_hour = {BIG}
+sends_per_day = {BIG}
+max_queued = 1000000
+"""
+
+
+async def post_all(urls: list[str], n: int, concurrency: int = 20) -> None:
+    counter = iter(range(n))
+
+    async def producer(session):
+        for i in counter:
+            async with session.post(urls[i % len(urls)] + "/v1/messages", json={"to": "+4915112%06d" % i,
+                                                                                "text": f"util {i}"},
+                                    headers={"Authorization": f"Bearer {c.TOKEN}"}) as r:
+                await r.read()
+                assert r.status == 202, r.status
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(producer(session) for _ in range(concurrency)))
+
+
+# One OTP secret for the fleet of every phase: a host refuses to join live hosts that have another one.
+SECRET = secrets.token_bytes(32)
+
+
+def utilisation(pg, hosts: int, messages: int, delay: float, keep: bool) -> dict:
+    tmp = c.workdir("bench-fleet-util")
+    secret = SECRET
+    with ExitStack() as stack:
+        fleet = [start_host(tmp, pg, f"h{k}", secret, network_delay=delay, extra=RAISED, stack=stack)
+                 for k in range(hosts)]
+        for h in fleet:
+            c.wait_for(lambda h=h: h.daemon.get("/readyz", auth=False)[1].get("modems_ready") == hosts, 30)
+        started = time.monotonic()
+        asyncio.run(post_all([h.daemon.url for h in fleet], messages))
+        c.wait_for(lambda: sum(h.sim.handset_count() for h in fleet) >= messages,
+                   timeout=messages * delay * 2 + 30, interval=0.005)
+        measured = time.monotonic() - started
+        shares = [h.sim.handset_count() for h in fleet]
+        rss = [c.rss_mb(h.daemon.proc.pid) for h in fleet]
+    c.cleanup(tmp, keep)
+    ideal = messages * delay / hosts
+    return {"measured": measured, "ideal": ideal, "ratio": ideal / measured, "shares": shares,
+            "per_modem": [s * delay / measured for s in shares], "rss": rss}
+
+
+def wire_latency(pg, hosts: int, messages: int, keep: bool) -> dict:
+    tmp = c.workdir("bench-fleet-latency")
+    secret = SECRET
+    with ExitStack() as stack:
+        fleet = [start_host(tmp, pg, f"w{k}", secret, extra=RAISED, stack=stack) for k in range(hosts)]
+        for h in fleet:
+            c.wait_for(lambda h=h: h.daemon.get("/readyz", auth=False)[1].get("modems_ready") == hosts, 30)
+        offsets = {h.name: 0 for h in fleet}
+        latencies: list[float] = []
+        remote = 0
+        for i in range(messages):
+            entry = fleet[i % hosts]
+            text = f"wire {i}"
+            t0 = time.monotonic()
+            status, _ = entry.daemon.call("POST", "/v1/messages", {"to": "+4915113%06d" % i, "text": text})
+            assert status == 202
+            found = None
+            while found is None:
+                for h in fleet:
+                    records = h.sim.messages()[offsets[h.name]:]
+                    for record in records:
+                        offsets[h.name] += 1
+                        if record["text"] == text:
+                            found = (h, record)
+                if found is None:
+                    time.sleep(0.001)
+            latencies.append(found[1]["wire_monotonic"] - t0)
+            remote += found[0] is not entry
+    c.cleanup(tmp, keep)
+    return {"n": messages, "p50": c.pct(latencies, 50), "p99": c.pct(latencies, 99), "remote": remote}
+
+
+async def otp_inproc(pg, hosts: int, sends: int, clients: int) -> tuple[dict, dict]:
+    from modemd.services.otp import OtpService, OtpSettings
+    from modemd.store.postgres.otp import OtpStore
+    from modemd.store.postgres.queue import Store
+    from tests.kit.store import empty_pg
+    settings = OtpSettings(sends_per_token=BIG, daily_per_country=BIG, verifies_per_number=BIG, verifies_per_app=BIG)
+    stores = [Store(pg.url, pg.password, f"otp{k}") for k in range(hosts)]
+    for store in stores:
+        await store.open()
+    await empty_pg(stores[0])
+    services = [OtpService(OtpStore(store), b"k" * 32, settings) for store in stores]
+
+    async def run(total, op):
+        latencies: list[float] = []
+        counter = iter(range(total))
+
+        async def client():
+            for i in counter:
+                t0 = time.perf_counter()
+                await op(i)
+                latencies.append(time.perf_counter() - t0)
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+        return {"n": total, "elapsed": elapsed, "rate": total / elapsed, "p50": c.pct(latencies, 50),
+                "p99": c.pct(latencies, 99)}
+    number = "+4915114%06d".__mod__
+    try:
+        issued = await run(sends, lambda i: services[i % hosts].issue(number(i), token_id="bench"))
+        verified = await run(sends, lambda i: services[(i + 1) % hosts].verify("000000", to=number(i)))
+    finally:
+        for store in stores:
+            await store.close()
+    return issued, verified
+
+
+def sqlite_rss(keep: bool) -> float:
+    tmp = c.workdir("bench-fleet-sqlite")
+    with ExitStack() as stack:
+        sim = stack.enter_context(c.SimProcess(tmp, "sim0"))
+        daemon = stack.enter_context(c.daemon(tmp, [sim.link]))
+        c.wait_for(lambda: daemon.get("/readyz", auth=False)[0] == 200, 30)
+        rss = c.rss_mb(daemon.proc.pid)
+    c.cleanup(tmp, keep)
+    return rss
+
+
+def main() -> None:
+    ap = c.parser(__doc__)
+    ap.add_argument("--hosts", type=int, default=3)
+    ap.add_argument("--messages", type=int, default=300)
+    ap.add_argument("--delay", type=float, default=0.25)
+    ap.add_argument("--latency-messages", type=int, default=150)
+    ap.add_argument("--otp", type=int, default=6000, help="OTP sends (and as many verifies); 0 to skip")
+    ap.add_argument("--clients", type=int, default=50)
+    args = ap.parse_args()
+    print(c.machine())
+    with PostgresServer() as pg:
+        u = utilisation(pg, args.hosts, args.messages, args.delay, args.keep)
+        print(f"utilisation, {args.hosts} hosts x 1 modem at {args.delay} s/SMS, {args.messages} messages: "
+              f"{u['measured']:.2f} s (ideal {u['ideal']:.2f} s), ratio {u['ratio']:.3f}; per modem "
+              + ", ".join(f"{x:.3f}" for x in u["per_modem"]) + f" (messages {u['shares']})")
+        w = wire_latency(pg, args.hosts, args.latency_messages, args.keep)
+        print(f"submit-to-wire across {args.hosts} hosts, {w['n']} messages one at a time: p50 {c.ms(w['p50'])}, "
+              f"p99 {c.ms(w['p99'])}; {w['remote']} sent by another host than the one POSTed to")
+        if args.otp:
+            issued, verified = asyncio.run(otp_inproc(pg, args.hosts, args.otp, args.clients))
+            for label, r in (("OTP sends (in-process, PostgreSQL)", issued), ("OTP verifies (in-process)", verified)):
+                print(f"{label}: {r['rate']:.0f}/s, p50 {c.ms(r['p50'])}, p99 {c.ms(r['p99'])} "
+                      f"({args.clients} clients over {args.hosts} pools)")
+        print("RSS after the runs: " + ", ".join(f"{x:.1f} MB" for x in u["rss"]) +
+              f"; one daemon on SQLite, one modem, idle: {sqlite_rss(args.keep):.1f} MB")
+    print(json.dumps({"ok": True}))
+
+
+if __name__ == "__main__":
+    main()
