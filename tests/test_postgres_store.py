@@ -198,3 +198,46 @@ def test_the_password_shows_nowhere(fresh, caplog):
     ("postgresql://modemd@db.example/modemd", "postgresql://modemd@db.example/modemd")])
 def test_a_password_in_the_url_is_not_shown(url, shown):
     assert repr(Database(url, "other")) == f"Database({shown!r})"
+
+
+def test_batched_writes_share_commits_and_a_failing_one_rolls_back_alone(fresh):
+    """The group commit (Database.batched): concurrent requests run in few transactions, each in a savepoint."""
+    async def go():
+        db = await opened(fresh)
+        try:
+            await db.write(lambda c: c.execute("CREATE TABLE t (n integer PRIMARY KEY)"))
+
+            async def insert(n):
+                async def work(conn):
+                    await conn.execute("INSERT INTO t (n) VALUES (%s)", (n,))
+                    if n == 13:
+                        raise ValueError("this request fails after its insert")
+                    return (await (await conn.execute("SELECT txid_current()")).fetchone())[0]
+                return await db.batched(work)
+            results = await asyncio.gather(*(insert(n) for n in range(100)), return_exceptions=True)
+            rows = await db.read(lambda c: _all(c, "SELECT n FROM t ORDER BY n"))
+            return results, [r[0] for r in rows]
+        finally:
+            await db.close()
+    results, rows = run(go())
+    assert isinstance(results[13], ValueError)
+    assert rows == [n for n in range(100) if n != 13]
+    transactions = {r for r in results if not isinstance(r, Exception)}
+    assert len(transactions) < 20, len(transactions)        # 99 commits' worth of requests in a few
+
+
+def test_a_batch_on_a_lost_server_is_a_storage_error_for_each_request(fresh):
+    async def go():
+        db = await opened(fresh)
+        try:
+            fresh.restart()
+            outcomes = await asyncio.gather(*(db.batched(lambda c: c.execute("SELECT 1")) for _ in range(5)),
+                                            return_exceptions=True)
+            after = await db.batched(lambda c: c.execute("SELECT 1"))
+            return outcomes, after
+        finally:
+            await db.close()
+    outcomes, after = run(go())
+    # each either ran on a fresh connection or failed as "storage unavailable" (503), never anything else
+    assert all(isinstance(o, StorageError) or not isinstance(o, BaseException) for o in outcomes), outcomes
+    assert after is not None

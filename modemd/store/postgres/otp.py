@@ -56,11 +56,11 @@ class OtpStore:
                     bound: int | None = None) -> None:
         """Check the limits, supersede the number's pending code, write the verification and its SMS: atomically.
         Raises RateLimited (and writes nothing) when a limit is reached."""
-        await self.db.write(lambda conn: _issue(conn, verification, sms, limits, bound))
+        await self.db.batched(lambda conn: _issue(conn, verification, sms, limits, bound))
 
     async def hit(self, limits: list[Limit], now: float) -> None:
         """Count one event against each limit, or raise RateLimited without counting any."""
-        await self.db.write(lambda conn: hit_all(conn, limits, now))
+        await self.db.batched(lambda conn: hit_all(conn, limits, now))
 
     async def verify(self, destination: str | None, verification_id: str | None, now: float,
                      check: Callable[[Verification | None], bool], lock_after: int,
@@ -75,7 +75,7 @@ class OtpStore:
             if v is not None and v.status in ("pending", "max_attempts_reached"):
                 await hit_all(conn, limits(v), now)
             return await _verify(conn, v, now, check, lock_after)
-        return await self.db.write(work)
+        return await self.db.batched(work)
 
     async def unlock(self, destination: str, app: str | None = None) -> int:
         """An admin lifts the wrong-code lock of a number (one app's, or every app's with None). Returns how many

@@ -131,11 +131,11 @@ class Store:
             return await insert_message(conn, sms, bound,
                                         counted=lambda: hit_all(conn, list(limits), sms.created_at))
         try:
-            return await self.db.write(work)
+            return await self.db.batched(work)
         except psycopg.errors.UniqueViolation:
             if not sms.idempotency_key:
                 raise
-            return await self.db.write(work)    # another host accepted the same key meanwhile: find its message
+            return await self.db.batched(work)  # another host accepted the same key meanwhile: find its message
 
     async def claim_next(self, modem: str, now: float | None = None) -> OutboundSms | None:
         """queued -> sending for the most urgent due message no other host is claiming; the attempt counts now,
