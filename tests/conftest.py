@@ -51,7 +51,7 @@ async def pg_db(pg):
     from modemd.store.postgres import Database
     database = Database(pg.url, pg.password)
     await database.open()
-    await database.write(lambda conn: conn.execute("TRUNCATE messages, message_events, rate_events"))
+    await database.write(lambda conn: conn.execute("TRUNCATE messages, message_events, rate_events, rate_slots"))
     yield database
     await database.close()
 

@@ -76,4 +76,43 @@ async def test_concurrent_requests_on_one_bucket_let_exactly_the_limit_through(p
 async def test_requests_sharing_two_buckets_in_either_order_do_not_deadlock(pg_db):
     a, b = Limit("app-hour:shop", 1000, 3600.0), Limit("app-day:shop", 1000, 86400.0)
     await asyncio.wait_for(asyncio.gather(*(hit(pg_db, [a, b] if i % 2 else [b, a]) for i in range(40))), 60)
-    assert await rows(pg_db, a.bucket) == 40 and await rows(pg_db, b.bucket) == 40
+    assert await slot_hits(pg_db, a.bucket) == 40 and await slot_hits(pg_db, b.bucket) == 40    # large: in slots
+
+
+async def slot_hits(pg_db, bucket):
+    async def count(conn):
+        return (await (await conn.execute("SELECT coalesce(sum(n), 0) FROM rate_slots WHERE bucket = %s",
+                                          (bucket,))).fetchone())[0]
+    return await pg_db.read(count)
+
+
+async def test_a_large_limit_counts_in_slots_never_past_the_cap(pg_db):
+    """10,000 a day is counted in 100 slots of 864 s, not hit by hit: the cap holds, and a slot that straddles the
+    window's start counts whole (refusing at most one slot early), Retry-After says when its slot leaves."""
+    from modemd.store.postgres.limits import EXACT_UP_TO
+    limit = Limit("country-day:DE", EXACT_UP_TO + 50, 86400.0)
+    for i in range(limit.limit):
+        await hit(pg_db, [limit], NOW + i)
+    with pytest.raises(RateLimited) as refused:
+        await hit(pg_db, [limit], NOW + 1000)
+    assert await slot_hits(pg_db, limit.bucket) == limit.limit and await rows(pg_db, limit.bucket) == 0
+    slot_end = (NOW // 864 + 1) * 864                   # every hit is in the slot of NOW (or the next)
+    assert 0 < refused.value.retry_after <= slot_end + 86400 + 864 - (NOW + 1000)
+    await hit(pg_db, [limit], NOW + 86400 + 2 * 864)     # a day and two slots later the window has room again
+
+
+async def test_concurrent_requests_on_a_large_limit_let_exactly_the_limit_through(pg, pg_db):
+    from modemd.store.postgres.limits import EXACT_UP_TO
+    limit = Limit("app-hour:shop", EXACT_UP_TO + 20, 3600.0)
+    databases = [PgDatabase(pg.url, pg.password) for _ in range(4)]
+    for database in databases:
+        await database.open()
+    try:
+        outcomes = await asyncio.gather(*(databases[i % 4].batched(lambda conn: hit_all(conn, [limit], NOW))
+                                          for i in range(limit.limit + 60)), return_exceptions=True)
+    finally:
+        for database in databases:
+            await database.close()
+    refused = [o for o in outcomes if isinstance(o, RateLimited)]
+    assert len(outcomes) - len(refused) == limit.limit and len(refused) == 60
+    assert await slot_hits(pg_db, limit.bucket) == limit.limit

@@ -35,7 +35,7 @@ from psycopg.rows import dict_row
 
 from ...domain.sms import OutboundSms, State
 from ..records import LOCK_DECAY, Limit, Verification, VerifyOutcome
-from .limits import hit_all
+from .limits import hit_all, prune as prune_limits
 from .queue import Store, insert_message
 from .transitions import move
 
@@ -180,6 +180,6 @@ async def _unlock(conn: psycopg.AsyncConnection, destination: str, app: str | No
 
 
 async def _prune(conn: psycopg.AsyncConnection, now: float, keep: float) -> None:
-    await conn.execute("DELETE FROM rate_events WHERE at < %s", (now - keep,))
+    await prune_limits(conn, now - keep)
     await conn.execute("DELETE FROM otp_verifications WHERE expires_at < %s", (now - keep,))
     await conn.execute("DELETE FROM otp_failures WHERE last_at < %s", (now - LOCK_DECAY,))   # decayed: nothing kept

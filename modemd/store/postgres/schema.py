@@ -259,8 +259,21 @@ WEBHOOK_FLEET = """
 # Columns only this backend has (the rest is the SQLite schema's, tests/test_postgres_store.py).
 OWN_COLUMNS = {"messages": ["lease_until", "node"], "message_counts": ["shard"],
                "nodes": ["lease", "modems", "name", "otp_key", "renewed_at", "started_at"],
-               "webhook_backlog": ["id", "ref", "source"], "webhook_deliveries": ["lease_until", "node"]}
+               "webhook_backlog": ["id", "ref", "source"],
+               "rate_slots": ["bucket", "n", "slot", "width"], "webhook_deliveries": ["lease_until", "node"]}
 # Tables of the SQLite schema this backend does without, and what stands in for them.
 NOT_HERE = {"webhook_cursors": "webhook_backlog"}
 
-MIGRATIONS = [INITIAL, FLEET, WEBHOOK_FLEET]
+# 4: large rate limits counted in time slots (store/postgres/limits.py): a cap of 10,000 a day checked by walking
+# its hits cost every request thousands of index steps.
+RATE_SLOTS = """
+    CREATE TABLE rate_slots (
+        bucket text NOT NULL,
+        width double precision NOT NULL,   -- seconds a slot spans: the window / SLOTS
+        slot bigint NOT NULL,              -- floor(at / width)
+        n integer NOT NULL,
+        PRIMARY KEY (bucket, width, slot)
+    );
+"""
+
+MIGRATIONS = [INITIAL, FLEET, WEBHOOK_FLEET, RATE_SLOTS]
