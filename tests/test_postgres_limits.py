@@ -116,3 +116,27 @@ async def test_concurrent_requests_on_a_large_limit_let_exactly_the_limit_throug
     refused = [o for o in outcomes if isinstance(o, RateLimited)]
     assert len(outcomes) - len(refused) == limit.limit and len(refused) == 60
     assert await slot_hits(pg_db, limit.bucket) == limit.limit
+
+
+async def test_the_database_function_answers_as_the_python_reference(pg_db):
+    """modemd_hit (one round trip, schema version 4) against hit_all_reference (statement by statement): the same
+    hits on twin buckets, small limits and large ones, get the same refusals and the same Retry-After."""
+    import random
+    from modemd.store.postgres.limits import hit_all_reference
+    rng = random.Random(13)
+    shapes = [(3, 600.0), (20, 3600.0), (150, 3600.0), (120, 86400.0)]
+    now, refusals = NOW, 0
+    for step in range(400):
+        now += rng.choice([0.0, 1.0, 7.0, 40.0, 400.0])
+        chosen = rng.sample(shapes, rng.randint(1, 3))
+        answers = []
+        for twin, check in (("fn", hit_all), ("py", hit_all_reference)):
+            limits = [Limit(f"{twin}:{limit}:{window}", limit, window) for limit, window in chosen]
+            try:
+                await pg_db.write(lambda conn: check(conn, limits, now))
+                answers.append(None)
+            except RateLimited as refused:
+                answers.append((refused.bucket.split(":", 1)[1], round(refused.retry_after, 6)))
+        assert answers[0] == answers[1], (step, chosen, answers)
+        refusals += answers[0] is not None
+    assert 50 < refusals < 350, refusals           # both answers were compared many times, yes and no

@@ -329,8 +329,9 @@ async def _moved(moving) -> bool:
 
 # ---- SQL, run inside a transaction of Database.write ------------------------------------------------------------
 async def insert_message(conn: psycopg.AsyncConnection, sms: OutboundSms, bound: int | None = None,
-                         counted: Callable | None = None) -> Enqueued:
-    """`counted` (a coroutine function) runs once the request is known to be new: its rate limits."""
+                         counted: Callable | None = None, along: Sequence[tuple[str, tuple]] = ()) -> Enqueued:
+    """`counted` (a coroutine function) runs once the request is known to be new: its rate limits. `along`:
+    statements of the caller's to send with the inserts (an OTP's verification row)."""
     if sms.idempotency_key:
         existing = await _by_idempotency_key(conn, sms.idempotency_key, sms.created_at)
         if existing and existing.request_digest != sms.request_digest:
@@ -341,13 +342,17 @@ async def insert_message(conn: psycopg.AsyncConnection, sms: OutboundSms, bound:
         await counted()
     if bound is not None and await queued_count(conn) >= bound:
         raise QueueFull(f"{bound} messages are waiting already")
-    await conn.execute(_INSERT, (
-        sms.id, sms.kind.value, sms.to, sms.text, sms.parts, int(sms.priority), sms.state.value, sms.attempts,
-        sms.next_attempt_at, sms.deadline, sms.created_at, sms.updated_at, sms.sent_at, sms.delivered_at,
-        sms.error_code, sms.error_text, sms.modem, json.dumps(sms.references), int(sms.possible_duplicate),
-        sms.ambiguous, sms.idempotency_key, sms.app, sms.request_digest))
-    await write_event(conn, sms.id, sms.created_at, None, sms.state, "accepted")
-    await conn.execute(f"NOTIFY {CHANNEL}")
+    # One round trip for the rows and the wake-up (pipeline mode): nothing here needs an answer before the next.
+    async with conn.pipeline():
+        for statement, params in along:
+            await conn.execute(statement, params)
+        await conn.execute(_INSERT, (
+            sms.id, sms.kind.value, sms.to, sms.text, sms.parts, int(sms.priority), sms.state.value, sms.attempts,
+            sms.next_attempt_at, sms.deadline, sms.created_at, sms.updated_at, sms.sent_at, sms.delivered_at,
+            sms.error_code, sms.error_text, sms.modem, json.dumps(sms.references), int(sms.possible_duplicate),
+            sms.ambiguous, sms.idempotency_key, sms.app, sms.request_digest))
+        await write_event(conn, sms.id, sms.created_at, None, sms.state, "accepted")
+        await conn.execute(f"NOTIFY {CHANNEL}")
     return Enqueued(sms, created=True)
 
 

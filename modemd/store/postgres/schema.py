@@ -274,6 +274,65 @@ RATE_SLOTS = """
         n integer NOT NULL,
         PRIMARY KEY (bucket, width, slot)
     );
+
+    -- limits.hit_all in one round trip: lock the buckets in sorted order, check every limit, count one hit on each
+    -- or none. Returns the first bucket that has no room and the seconds until it has, or no row. 100 is both
+    -- limits.EXACT_UP_TO and limits.SLOTS (tests/test_postgres_limits.py compares this with the Python reference).
+    CREATE FUNCTION modemd_hit(p_buckets text[], p_limits integer[], p_windows double precision[],
+                               p_now double precision)
+    RETURNS TABLE (refused text, retry_after double precision) LANGUAGE plpgsql AS $$
+    DECLARE
+        v_i integer;
+        v_bucket text;
+        v_limit integer;
+        v_window double precision;
+        v_width double precision;
+        v_first bigint;
+        v_total bigint;
+        v_at double precision;
+        v_slot record;
+    BEGIN
+        FOR v_bucket IN SELECT DISTINCT b FROM unnest(p_buckets) AS b ORDER BY b LOOP
+            PERFORM pg_advisory_xact_lock(29292, hashtext(v_bucket));      -- 29292 = 0x726C, limits.LOCK_CLASS
+        END LOOP;
+        FOR v_i IN 1 .. coalesce(array_length(p_buckets, 1), 0) LOOP
+            v_bucket := p_buckets[v_i]; v_limit := p_limits[v_i]; v_window := p_windows[v_i];
+            IF v_limit <= 100 THEN
+                SELECT e.at INTO v_at FROM rate_events e WHERE e.bucket = v_bucket AND e.at > p_now - v_window
+                    ORDER BY e.at DESC LIMIT 1 OFFSET v_limit - 1;
+                IF FOUND THEN
+                    refused := v_bucket; retry_after := v_at + v_window - p_now; RETURN NEXT; RETURN;
+                END IF;
+            ELSE
+                v_width := v_window / 100;
+                v_first := floor((p_now - v_window) / v_width);
+                SELECT coalesce(sum(s.n), 0) INTO v_total FROM rate_slots s
+                    WHERE s.bucket = v_bucket AND s.width = v_width AND s.slot >= v_first;
+                IF v_total >= v_limit THEN
+                    FOR v_slot IN SELECT s.slot, s.n FROM rate_slots s
+                            WHERE s.bucket = v_bucket AND s.width = v_width AND s.slot >= v_first ORDER BY s.slot LOOP
+                        v_total := v_total - v_slot.n;
+                        IF v_total < v_limit THEN
+                            refused := v_bucket;
+                            retry_after := greatest((v_slot.slot + 1) * v_width + v_window - p_now, 0.001);
+                            RETURN NEXT; RETURN;
+                        END IF;
+                    END LOOP;
+                    refused := v_bucket; retry_after := v_window; RETURN NEXT; RETURN;
+                END IF;
+            END IF;
+        END LOOP;
+        FOR v_i IN 1 .. coalesce(array_length(p_buckets, 1), 0) LOOP
+            IF p_limits[v_i] <= 100 THEN
+                INSERT INTO rate_events (bucket, at) VALUES (p_buckets[v_i], p_now);
+            ELSE
+                v_width := p_windows[v_i] / 100;
+                INSERT INTO rate_slots AS s (bucket, width, slot, n) VALUES (p_buckets[v_i], v_width,
+                    floor(p_now / v_width), 1) ON CONFLICT (bucket, width, slot) DO UPDATE SET n = s.n + 1;
+            END IF;
+        END LOOP;
+        RETURN;
+    END $$;
 """
 
 MIGRATIONS = [INITIAL, FLEET, WEBHOOK_FLEET, RATE_SLOTS]
