@@ -6,9 +6,10 @@ postgres: run as root) and N `modemd run` processes, each with its own `modemd s
 2. Submit-to-wire across hosts: one message at a time, POSTed to host i % N, until its PDU is on whichever host's
    simulated modem (the handset record's wire_monotonic, CLOCK_MONOTONIC: comparable across processes); p50/p99.
    The modems' delay is 0 here, so a message is never behind another.
-3. OTP on PostgreSQL in-process (OtpService over the PostgreSQL OtpStore, `--clients` concurrent callers, one pool
-   per host as N daemons would have): sends and verifies per second, p50/p99. Every limit is checked on every
-   request (raised, as bench_otp.py does).
+3. OTP on PostgreSQL: one process per host, each OtpService over the PostgreSQL OtpStore with its own pool (the
+   store's part of the daemons' work, no HTTP), `--clients` concurrent callers over all: sends, then verifies of
+   codes another host issued, per second, p50/p99. Every limit is checked on every request (raised, as
+   bench_otp.py does).
 4. Memory: each daemon's RSS after the runs, and one daemon on SQLite with the same modem for comparison.
 
     sudo python bench/bench_fleet.py [--hosts 3] [--messages 300] [--delay 0.25] [--otp 6000] [--clients 50]
@@ -113,17 +114,19 @@ def wire_latency(pg, hosts: int, messages: int, keep: bool) -> dict:
     return {"n": messages, "p50": c.pct(latencies, 50), "p99": c.pct(latencies, 99), "remote": remote}
 
 
-async def otp_inproc(pg, hosts: int, sends: int, clients: int) -> tuple[dict, dict]:
+async def otp_host(url: str, password: str, node: str, first: int, sends: int, clients: int, verify_first: int,
+                   barrier) -> dict:
+    """One host's share: `clients` concurrent callers of OtpService over the PostgreSQL OtpStore (its own pool),
+    `sends` codes issued to numbers from `first`, then as many verifies (wrong code) of numbers from `verify_first`
+    (another host's: a code issued on one host is checked on the next)."""
     from modemd.services.otp import OtpService, OtpSettings
     from modemd.store.postgres.otp import OtpStore
     from modemd.store.postgres.queue import Store
-    from tests.kit.store import empty_pg
     settings = OtpSettings(sends_per_token=BIG, daily_per_country=BIG, verifies_per_number=BIG, verifies_per_app=BIG)
-    stores = [Store(pg.url, pg.password, f"otp{k}") for k in range(hosts)]
-    for store in stores:
-        await store.open()
-    await empty_pg(stores[0])
-    services = [OtpService(OtpStore(store), b"k" * 32, settings) for store in stores]
+    store = Store(url, password, node)
+    await store.open()
+    service = OtpService(OtpStore(store), b"k" * 32, settings)
+    number = "+4915114%06d".__mod__
 
     async def run(total, op):
         latencies: list[float] = []
@@ -134,19 +137,53 @@ async def otp_inproc(pg, hosts: int, sends: int, clients: int) -> tuple[dict, di
                 t0 = time.perf_counter()
                 await op(i)
                 latencies.append(time.perf_counter() - t0)
+        await asyncio.get_running_loop().run_in_executor(None, barrier.wait)     # all hosts start together
         started = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(clients)))
-        elapsed = time.perf_counter() - started
-        return {"n": total, "elapsed": elapsed, "rate": total / elapsed, "p50": c.pct(latencies, 50),
-                "p99": c.pct(latencies, 99)}
-    number = "+4915114%06d".__mod__
+        return {"elapsed": time.perf_counter() - started, "latencies": latencies}
     try:
-        issued = await run(sends, lambda i: services[i % hosts].issue(number(i), token_id="bench"))
-        verified = await run(sends, lambda i: services[(i + 1) % hosts].verify("000000", to=number(i)))
+        issued = await run(sends, lambda i: service.issue(number(first + i), token_id="bench"))
+        verified = await run(sends, lambda i: service.verify("000000", to=number(verify_first + i)))
     finally:
-        for store in stores:
-            await store.close()
-    return issued, verified
+        await store.close()
+    return {"issued": issued, "verified": verified}
+
+
+def _otp_process(args, results) -> None:
+    results.put(asyncio.run(otp_host(*args)))
+
+
+def otp_fleet(pg, hosts: int, sends: int, clients: int) -> tuple[dict, dict]:
+    """OTP sends then verifies, `sends` of each in all, from one process per host (as the daemons would be: the
+    hosts' work is spread over the cores), `clients` callers over all hosts."""
+    import multiprocessing
+    from tests.kit.store import empty_pg
+    from modemd.store.postgres.queue import Store
+
+    async def empty():
+        store = Store(pg.url, pg.password, "bench")
+        await store.open()
+        await empty_pg(store)
+        await store.close()
+    asyncio.run(empty())
+    context = multiprocessing.get_context("spawn")
+    results, barrier = context.Queue(), context.Barrier(hosts)
+    share = sends // hosts
+    processes = [context.Process(target=_otp_process, args=(
+        (pg.url, pg.password, f"otp{k}", k * share, share, max(1, clients // hosts), ((k + 1) % hosts) * share,
+         barrier), results)) for k in range(hosts)]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=600) for _ in processes]
+    for process in processes:
+        process.join()
+
+    def total(phase):
+        latencies = [x for o in outcomes for x in o[phase]["latencies"]]
+        elapsed = max(o[phase]["elapsed"] for o in outcomes)
+        return {"n": len(latencies), "elapsed": elapsed, "rate": len(latencies) / elapsed,
+                "p50": c.pct(latencies, 50), "p99": c.pct(latencies, 99)}
+    return total("issued"), total("verified")
 
 
 def sqlite_rss(keep: bool) -> float:
@@ -166,7 +203,7 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=300)
     ap.add_argument("--delay", type=float, default=0.25)
     ap.add_argument("--latency-messages", type=int, default=150)
-    ap.add_argument("--otp", type=int, default=6000, help="OTP sends (and as many verifies); 0 to skip")
+    ap.add_argument("--otp", type=int, default=9000, help="OTP sends (and as many verifies); 0 to skip")
     ap.add_argument("--clients", type=int, default=50)
     args = ap.parse_args()
     print(c.machine())
@@ -179,10 +216,10 @@ def main() -> None:
         print(f"submit-to-wire across {args.hosts} hosts, {w['n']} messages one at a time: p50 {c.ms(w['p50'])}, "
               f"p99 {c.ms(w['p99'])}; {w['remote']} sent by another host than the one POSTed to")
         if args.otp:
-            issued, verified = asyncio.run(otp_inproc(pg, args.hosts, args.otp, args.clients))
-            for label, r in (("OTP sends (in-process, PostgreSQL)", issued), ("OTP verifies (in-process)", verified)):
+            issued, verified = otp_fleet(pg, args.hosts, args.otp, args.clients)
+            for label, r in (("OTP sends (OtpService, PostgreSQL)", issued), ("OTP verifies, another host's", verified)):
                 print(f"{label}: {r['rate']:.0f}/s, p50 {c.ms(r['p50'])}, p99 {c.ms(r['p99'])} "
-                      f"({args.clients} clients over {args.hosts} pools)")
+                      f"({r['n']} by {args.clients} callers in {args.hosts} host processes)")
         print("RSS after the runs: " + ", ".join(f"{x:.1f} MB" for x in u["rss"]) +
               f"; one daemon on SQLite, one modem, idle: {sqlite_rss(args.keep):.1f} MB")
     print(json.dumps({"ok": True}))

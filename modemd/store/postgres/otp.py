@@ -150,25 +150,31 @@ async def _verify(conn: psycopg.AsyncConnection, v: Verification | None, now: fl
         return VerifyOutcome("max_attempts_reached", 0, v.id)
     if matched:
         # Single use: the row goes at once; a verify waiting on its lock finds it gone.
-        cursor = await conn.execute("DELETE FROM otp_verifications WHERE id = %s AND status = 'pending'", (v.id,))
-        if cursor.rowcount != 1:        # cannot happen under the row lock; never approve what was not consumed
+        async with conn.pipeline():     # both statements in one round trip; rowcount is known once it syncs
+            consumed = await conn.execute("DELETE FROM otp_verifications WHERE id = %s AND status = 'pending'",
+                                          (v.id,))
+            await conn.execute("DELETE FROM otp_failures WHERE app = %s AND destination = %s",
+                               (v.app, v.destination))
+        if consumed.rowcount != 1:      # cannot happen under the row lock; never approve what was not consumed
             return VerifyOutcome("not_found")
-        await conn.execute("DELETE FROM otp_failures WHERE app = %s AND destination = %s", (v.app, v.destination))
         return VerifyOutcome("approved", None, v.id)
     return await _wrong_code(conn, v, now)
 
 
 async def _wrong_code(conn: psycopg.AsyncConnection, v: Verification, now: float) -> VerifyOutcome:
-    row = await _one(conn, "UPDATE otp_verifications SET attempts = attempts + 1, status = CASE WHEN attempts + 1 >= "
-                           "max_attempts THEN 'max_attempts_reached' ELSE 'pending' END WHERE id = %s "
-                           "RETURNING attempts, max_attempts, status", (v.id,))
-    # Consecutive failures per app and number survive resends and restarts (NIST SP 800-63B 5.2.2); a run that
-    # stopped LOCK_DECAY ago starts again from one.
-    await conn.execute("INSERT INTO otp_failures (app, destination, consecutive, last_at) VALUES (%s, %s, 1, %s) "
-                       "ON CONFLICT (app, destination) DO UPDATE SET last_at = excluded.last_at, consecutive = "
-                       "CASE WHEN otp_failures.last_at < %s THEN 1 ELSE otp_failures.consecutive + 1 END",
-                       (v.app, v.destination, now, now - LOCK_DECAY))
-    return VerifyOutcome(row["status"], row["max_attempts"] - row["attempts"], v.id)
+    async with conn.pipeline():         # the count and the run of failures in one round trip
+        counted = await conn.execute(
+            "UPDATE otp_verifications SET attempts = attempts + 1, status = CASE WHEN attempts + 1 >= max_attempts "
+            "THEN 'max_attempts_reached' ELSE 'pending' END WHERE id = %s RETURNING attempts, max_attempts, status",
+            (v.id,))
+        # Consecutive failures per app and number survive resends and restarts (NIST SP 800-63B 5.2.2); a run
+        # that stopped LOCK_DECAY ago starts again from one.
+        await conn.execute("INSERT INTO otp_failures (app, destination, consecutive, last_at) VALUES (%s, %s, 1, %s) "
+                           "ON CONFLICT (app, destination) DO UPDATE SET last_at = excluded.last_at, consecutive = "
+                           "CASE WHEN otp_failures.last_at < %s THEN 1 ELSE otp_failures.consecutive + 1 END",
+                           (v.app, v.destination, now, now - LOCK_DECAY))
+    attempts, max_attempts, status = await counted.fetchone()
+    return VerifyOutcome(status, max_attempts - attempts, v.id)
 
 
 async def _failures(conn: psycopg.AsyncConnection, v: Verification, now: float) -> int:
