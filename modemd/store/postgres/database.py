@@ -25,8 +25,9 @@ other, and only the first finds it missing.
 
 from __future__ import annotations
 
-import logging
 import asyncio
+import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -56,6 +57,8 @@ TCP_OPTIONS = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
 # is slow.
 MAX_BATCH = 500
 MAX_PENDING = 20 * MAX_BATCH
+# Seconds a connection that just worked is handed out again unchecked (Database._check).
+CHECK_AFTER = 1.0
 # Times a request that lost a deadlock or a serialization conflict is run again before it fails.
 RERUNS = 3
 
@@ -102,6 +105,7 @@ class Database:
         self._connect = {"conninfo": url, "password": password, "connect_timeout": CONNECT_TIMEOUT, **TCP_OPTIONS}
         self._pool: AsyncConnectionPool | None = None
         self._pending: list[_Request] = []
+        self._used_at: dict[int, float] = {}      # id(connection) -> when a transaction last succeeded on it
         self._flusher: asyncio.Task | None = None
 
     def __repr__(self) -> str:
@@ -117,7 +121,7 @@ class Database:
             conninfo, kwargs = self._connect["conninfo"], {k: v for k, v in self._connect.items() if k != "conninfo"}
             self._pool = AsyncConnectionPool(conninfo, kwargs=kwargs, min_size=POOL_SIZE[0], max_size=POOL_SIZE[1],
                                              open=False, timeout=POOL_TIMEOUT, name="modemd-store",
-                                             check=AsyncConnectionPool.check_connection)
+                                             check=self._check)
             await self._pool.open(wait=True, timeout=POOL_TIMEOUT)
         except psycopg.OperationalError as exc:
             raise self._unavailable(exc) from exc
@@ -139,6 +143,17 @@ class Database:
     async def write(self, work: Work) -> Any:
         """Run `await work(conn)` in a transaction; returns once it has committed. An exception rolls it back."""
         return await self._transaction(work, read_only=False)
+
+    async def _check(self, conn: psycopg.AsyncConnection) -> None:
+        """Before the pool hands a connection out: one that worked within CHECK_AFTER seconds is taken as good,
+        any other is tried first (a round trip), so a server restart costs no request a dead connection. A check on
+        every hand-out cost every transaction a round trip (bench/bench_fleet.py: the modems' idle time between two
+        sends, and the submit-to-wire latency)."""
+        if time.monotonic() - self._used_at.get(id(conn), float("-inf")) > CHECK_AFTER:
+            await AsyncConnectionPool.check_connection(conn)
+
+    def _worked(self, conn: psycopg.AsyncConnection) -> None:
+        self._used_at[id(conn)] = time.monotonic()
 
     async def batched(self, work: Work) -> Any:
         """Run `await work(conn)` in the next group commit (see the module's docstring); returns once that has
@@ -176,6 +191,7 @@ class Database:
                         raise                                   # the connection or the server: the whole batch
                     except Exception as exc:
                         outcomes.append((request, None, exc))
+            self._worked(conn)
         except psycopg.OperationalError as exc:
             failure = self._unavailable(exc)
             for request in batch:
@@ -202,10 +218,13 @@ class Database:
 
     async def _transaction(self, work: Work, *, read_only: bool) -> Any:
         try:
-            async with self._pool.connection() as conn, conn.transaction():
-                if read_only:
-                    await conn.execute("SET TRANSACTION READ ONLY")
-                return await work(conn)
+            async with self._pool.connection() as conn:
+                async with conn.transaction():
+                    if read_only:
+                        await conn.execute("SET TRANSACTION READ ONLY")
+                    result = await work(conn)
+                self._worked(conn)
+                return result
         except psycopg.OperationalError as exc:     # the connection, the server or the pool (PoolTimeout) failed
             raise self._unavailable(exc) from exc
 
