@@ -229,7 +229,8 @@ class ModemSupervisor:
         return self._lost.is_set() or self._stopping.is_set()
 
     async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-        except asyncio.TimeoutError:
+        try:        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancel of a stop()
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+        except TimeoutError:
             pass

@@ -141,9 +141,10 @@ class _ModemInbox:
     async def _run(self) -> None:
         while True:
             interval = POLL_SWEEP if self.modem.profile.poll_inbox else SAFETY_SWEEP
-            try:
-                item = await asyncio.wait_for(self.queue.get(), interval)
-            except asyncio.TimeoutError:
+            try:    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancel of a stop()
+                async with asyncio.timeout(interval):
+                    item = await self.queue.get()
+            except TimeoutError:
                 item = _Sweep()
             try:
                 await self._handle(item)

@@ -137,9 +137,10 @@ class OutboxWorker:
         self.wake.clear()
         if self._stopping or seconds <= 0:
             return
-        try:
-            await asyncio.wait_for(self.wake.wait(), seconds)
-        except asyncio.TimeoutError:
+        try:        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancel of a stop()
+            async with asyncio.timeout(seconds):
+                await self.wake.wait()
+        except TimeoutError:
             pass
 
     async def _send(self, sms: OutboundSms) -> None:
