@@ -121,7 +121,7 @@ class Database:
             conninfo, kwargs = self._connect["conninfo"], {k: v for k, v in self._connect.items() if k != "conninfo"}
             self._pool = AsyncConnectionPool(conninfo, kwargs=kwargs, min_size=POOL_SIZE[0], max_size=POOL_SIZE[1],
                                              open=False, timeout=POOL_TIMEOUT, name="modemd-store",
-                                             check=self._check)
+                                             check=self._check, configure=self._configure)
             await self._pool.open(wait=True, timeout=POOL_TIMEOUT)
         except psycopg.OperationalError as exc:
             raise self._unavailable(exc) from exc
@@ -142,7 +142,7 @@ class Database:
 
     async def write(self, work: Work) -> Any:
         """Run `await work(conn)` in a transaction; returns once it has committed. An exception rolls it back."""
-        return await self._transaction(work, read_only=False)
+        return await self._transaction(work)
 
     async def _check(self, conn: psycopg.AsyncConnection) -> None:
         """Before the pool hands a connection out: one that worked within CHECK_AFTER seconds is taken as good,
@@ -213,20 +213,29 @@ class Database:
         self._pending[:0] = again
 
     async def read(self, work: Work) -> Any:
-        """Run `await work(conn)` in a read-only transaction."""
-        return await self._transaction(work, read_only=True)
+        """Run `await work(conn)` outside a transaction (the pool's connections are in autocommit mode): one
+        round trip for one statement, which is consistent by itself. A read of several statements that must agree
+        belongs in write()."""
+        return await self._transaction(work, transaction=False)
 
-    async def _transaction(self, work: Work, *, read_only: bool) -> Any:
+    async def _transaction(self, work: Work, *, transaction: bool = True) -> Any:
         try:
             async with self._pool.connection() as conn:
-                async with conn.transaction():
-                    if read_only:
-                        await conn.execute("SET TRANSACTION READ ONLY")
+                if transaction:
+                    async with conn.transaction():
+                        result = await work(conn)
+                else:
                     result = await work(conn)
                 self._worked(conn)
                 return result
         except psycopg.OperationalError as exc:     # the connection, the server or the pool (PoolTimeout) failed
             raise self._unavailable(exc) from exc
+
+    @staticmethod
+    async def _configure(conn: psycopg.AsyncConnection) -> None:
+        """Autocommit: a transaction is what write() and batched() open (BEGIN ... COMMIT), a read is a statement;
+        without it psycopg opened one for every read too, two more round trips."""
+        await conn.set_autocommit(True)
 
     def _unavailable(self, exc: Exception) -> StorageError:
         return StorageError(f"database {self.url} unavailable: {str(exc).strip() or type(exc).__name__}")

@@ -1,7 +1,7 @@
 """The one gate for message state on PostgreSQL: move() is the only code of this backend that writes the `state`
 column of `messages`, with the SQLite backend's rules (store/sqlite/transitions.py): the move is checked against
 domain.sms.can_move, made by compare-and-set (`WHERE id = %s AND state = %s`) and logged as a message_events row in
-the same transaction.
+the same statement (a data-modifying WITH: the event row is written only if the row moved; one round trip).
 
 Several hosts: two transactions moving the same message at once both aim at the row; PostgreSQL makes the second
 wait for the first's commit and then checks its WHERE against the committed row (READ COMMITTED), which is no longer
@@ -40,15 +40,12 @@ async def move(conn: psycopg.AsyncConnection, message_id: str, src: State, dst: 
     if not can_move(src, dst):
         raise ValueError(f"{src.value} -> {dst.value} is not a lifecycle transition")
     sets = sets or {}
+    owner = () if held_by is None else (held_by,)
     async with conn.cursor(row_factory=dict_row) as cursor:
-        owner = () if held_by is None else (held_by,)
         await cursor.execute(_statement(tuple(sets), adjust, returning, held_by is not None),
-                             (dst.value, now, *sets.values(), message_id, src.value, *owner))
-        row = await cursor.fetchone()
-    if row is None:
-        return None
-    await write_event(conn, message_id, now, src, dst, reason)
-    return row
+                             (dst.value, now, *sets.values(), message_id, src.value, *owner,
+                              message_id, now, src.value, dst.value, reason))
+        return await cursor.fetchone()
 
 
 @functools.lru_cache(maxsize=64)
@@ -57,8 +54,11 @@ def _statement(columns: tuple[str, ...], adjust: tuple[str, ...], returning: str
     if unknown:
         raise ValueError(f"a move does not set {sorted(unknown)}")
     assignments = "".join(f", {column} = %s" for column in columns) + "".join(f", {ADJUSTMENTS[a]}" for a in adjust)
-    return (f"UPDATE messages SET state = %s, updated_at = %s{assignments} WHERE id = %s AND state = %s"
-            f"{' AND node = %s' if owned else ''} RETURNING {returning}")
+    # One statement, one round trip: the compare-and-set and its event row (written only if a row moved).
+    return (f"WITH moved AS (UPDATE messages SET state = %s, updated_at = %s{assignments} WHERE id = %s AND "
+            f"state = %s{' AND node = %s' if owned else ''} RETURNING {returning}), "
+            "logged AS (INSERT INTO message_events (message_id, at, from_state, to_state, reason) "
+            "SELECT %s, %s, %s, %s, %s FROM moved) SELECT * FROM moved")
 
 
 async def write_event(conn: psycopg.AsyncConnection, message_id: str, at: float, src: State | None, dst: State,
