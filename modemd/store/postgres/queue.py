@@ -35,7 +35,7 @@ from ..errors import IdempotencyMismatch, QueueFull
 from ..records import IDEMPOTENCY_WINDOW, Enqueued, Limit
 from .database import Database
 from .limits import hit_all
-from .transitions import move, write_event
+from .transitions import claim, move, write_event
 
 log = logging.getLogger(__name__)
 
@@ -143,16 +143,11 @@ class Store:
         now = time.time() if now is None else now
 
         async def work(conn):
-            due = await _one(conn, "SELECT id FROM messages WHERE state = 'queued' AND next_attempt_at <= %s AND "
-                                   "(deadline IS NULL OR deadline > %s) ORDER BY priority, next_attempt_at, seq "
-                                   "LIMIT 1 FOR UPDATE SKIP LOCKED", (now, now))
-            if due is None:
-                return None
-            row = await move(conn, due["id"], State.QUEUED, State.SENDING, f"claimed by {modem} on {self.node}",
-                             now, sets={"modem": modem, "node": self.node, "lease_until": now + self.lease},
-                             adjust=("count_attempt",), returning=_COLUMNS)
-            return row_to_sms(row)
-        return await self.db.write(work)
+            row = await claim(conn, now, f"claimed by {modem} on {self.node}",
+                              sets={"modem": modem, "node": self.node, "lease_until": now + self.lease},
+                              adjust=("count_attempt",), returning=_COLUMNS)
+            return None if row is None else row_to_sms(row)
+        return await self.db.write_one(work)
 
     async def mark_sent(self, message_id: str, references: list[int], *, purge_text: bool) -> bool:
         now = time.time()
@@ -188,7 +183,7 @@ class Store:
     async def _end_send(self, message_id: str, target: State, reason: str, now: float, sets: dict,
                         adjust: tuple[str, ...] = ()) -> bool:
         """sending -> target for a message this host holds; the lease ends with the send."""
-        return await self.db.write(lambda conn: _moved(move(
+        return await self.db.write_one(lambda conn: _moved(move(
             conn, message_id, State.SENDING, target, reason, now, sets={**sets, "lease_until": None},
             adjust=adjust, held_by=self.node)))
 

@@ -42,23 +42,50 @@ async def move(conn: psycopg.AsyncConnection, message_id: str, src: State, dst: 
     sets = sets or {}
     owner = () if held_by is None else (held_by,)
     async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(_statement(tuple(sets), adjust, returning, held_by is not None),
+        await cursor.execute(_statement(tuple(sets), adjust, returning, held_by is not None, False),
                              (dst.value, now, *sets.values(), message_id, src.value, *owner,
-                              message_id, now, src.value, dst.value, reason))
-        return await cursor.fetchone()
+                              now, src.value, dst.value, reason))
+        return _moved(await cursor.fetchone())
+
+
+async def claim(conn: psycopg.AsyncConnection, now: float, reason: str, *, sets: dict,
+                adjust: tuple[str, ...] = (), returning: str = "state") -> dict | None:
+    """queued -> sending for the most urgent due message that no other transaction holds (FOR UPDATE SKIP LOCKED:
+    two hosts claiming at once take two messages), with its event row: the same one statement as a move, which
+    picks its message itself. The moved row, or None."""
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(_statement(tuple(sets), adjust, returning, False, True),
+                             (State.SENDING.value, now, *sets.values(), now, now, State.QUEUED.value,
+                              now, State.QUEUED.value, State.SENDING.value, reason))
+        return _moved(await cursor.fetchone())
+
+
+def _moved(row: dict | None) -> dict | None:
+    """The moved row as the caller asked for it (without the id the event row was written from)."""
+    if row is not None:
+        del row["moved_id"]
+    return row
+
+
+# The message a claim takes: the most urgent due one, skipping rows another transaction holds.
+DUE = ("(SELECT id FROM messages WHERE state = 'queued' AND next_attempt_at <= %s AND (deadline IS NULL OR "
+       "deadline > %s) ORDER BY priority, next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)")
 
 
 @functools.lru_cache(maxsize=64)
-def _statement(columns: tuple[str, ...], adjust: tuple[str, ...], returning: str, owned: bool) -> str:
+def _statement(columns: tuple[str, ...], adjust: tuple[str, ...], returning: str, owned: bool, due: bool) -> str:
+    """The compare-and-set for one shape of move. `due`: the message is the most urgent due one no other
+    transaction holds (a claim), not one given by id."""
     unknown = set(columns) - SETTABLE
     if unknown:
         raise ValueError(f"a move does not set {sorted(unknown)}")
     assignments = "".join(f", {column} = %s" for column in columns) + "".join(f", {ADJUSTMENTS[a]}" for a in adjust)
     # One statement, one round trip: the compare-and-set and its event row (written only if a row moved).
-    return (f"WITH moved AS (UPDATE messages SET state = %s, updated_at = %s{assignments} WHERE id = %s AND "
-            f"state = %s{' AND node = %s' if owned else ''} RETURNING {returning}), "
+    which = DUE if due else "%s"
+    return (f"WITH moved AS (UPDATE messages SET state = %s, updated_at = %s{assignments} WHERE id = {which} AND "
+            f"state = %s{' AND node = %s' if owned else ''} RETURNING {returning}, id AS moved_id), "
             "logged AS (INSERT INTO message_events (message_id, at, from_state, to_state, reason) "
-            "SELECT %s, %s, %s, %s, %s FROM moved) SELECT * FROM moved")
+            "SELECT moved_id, %s, %s, %s, %s FROM moved) SELECT * FROM moved")
 
 
 async def write_event(conn: psycopg.AsyncConnection, message_id: str, at: float, src: State | None, dst: State,
