@@ -202,3 +202,28 @@ def test_a_host_cut_off_from_the_database_gives_its_sends_up_and_comes_back(serv
         kit.wait_for(a.daemon.ready, 30)
         assert message(a, body["id"])["status"] == "sent"    # a's late result did not overwrite b's
         assert a.daemon.proc.poll() is None
+
+
+def test_each_webhook_event_is_delivered_once_whichever_host_captures_it(server, tmp_path, receiver):
+    hook = (f'[[webhooks]]\nurl = "{receiver.url}"\nevents = ["sms:sent", "sms:delivered"]\n'
+            f'secret = "{kit.SECRET.decode()}"\n')
+    with kit.fleet(tmp_path, server, "a", "b", extra=hook) as hosts:
+        a, b = hosts["a"], hosts["b"]
+        ids = []
+        for i in range(30):
+            status, body = send((a, b)[i % 2], f"hooked {i}", number(i))
+            assert status == 202, body
+            ids.append(body["id"])
+        kit.wait_for(lambda: len(a.sim.messages()) + len(b.sim.messages()) == 30, 20)
+        for host in (a, b):                               # each modem's network reports on what it sent
+            for sms in host.sim.messages():
+                host.sim.control.inject_status_report(message_reference=sms["message_references"][0],
+                                                      recipient=sms["to"])
+        kit.wait_for(lambda: len({e["data"]["message_id"] for e in receiver.of_type("sms:delivered")}) == 30, 30)
+        time.sleep(1.0)                                   # any late repeat would arrive now
+        events = receiver.acknowledged()
+        assert len(events) == len({e["id"] for e in events}) == 60        # sent + delivered each, once
+        for message_id in ids:                            # in order per message
+            assert [e["type"] for e in events if e["data"]["message_id"] == message_id] == ["sms:sent",
+                                                                                             "sms:delivered"]
+        assert receiver.bad_signatures == 0

@@ -52,11 +52,13 @@ POOL_SIZE = (1, 10)         # connections kept open at least, at most
 # libpq's own parameters; ignored on a unix socket.
 TCP_OPTIONS = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
                "tcp_user_timeout": 15000}
-# Requests of one batch at most (bounds how long one commit holds the hot locks), and waiting at most: past it a
-# request is refused at once (StorageError: 503 with Retry-After) instead of the list growing while the database
-# is slow.
-MAX_BATCH = 500
-MAX_PENDING = 20 * MAX_BATCH
+# Requests of one batch at most: each request's savepoint is a subtransaction, and past 64 of them in one
+# transaction PostgreSQL's per-backend cache of subtransaction ids overflows, which slows every other session's
+# snapshots until the transaction ends. Also bounds how long one commit holds the hot locks. Waiting at most:
+# past it a request is refused at once (StorageError: 503 with Retry-After) instead of the list growing while the
+# database is slow.
+MAX_BATCH = 60
+MAX_PENDING = 20000       # ~ seconds of work at the measured rates: far more than a healthy host has waiting
 # Seconds a connection that just worked is handed out again unchecked (Database._check).
 CHECK_AFTER = 1.0
 # Times a request that lost a deadlock or a serialization conflict is run again before it fails.
