@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from kit import FakeDaemon, api_client, open_store
+from kit import FakeDaemon, api_client, open_pg_store, open_store, record_store
 from modemd.api.auth import TokenSet
 from modemd.config.loader import AppConfig, LimitsConfig
 from modemd.domain.otp_seal import Sealer, is_sealed
@@ -30,16 +30,26 @@ TOKENS = TokenSet([TOKEN], (AppConfig("second", tokens=("second-token-xyz",), sc
 
 
 @asynccontextmanager
-async def otp_api(tmp_path, **settings):
-    """The API with a real OTP service on a store at tmp_path/modemd.db (the same file again after a restart)."""
-    async with open_store(tmp_path / "modemd.db") as store:
-        otp = OtpService(OtpStore(store), b"k" * 32, OtpSettings(app="Acme", **settings))
+async def otp_api(tmp_path, pg=None, **settings):
+    """The API with a real OTP service on a store at tmp_path/modemd.db (the same file again after a restart), or
+    with `pg` (kit.postgres.PostgresServer) on PostgreSQL, emptied."""
+    opened = open_store(tmp_path / "modemd.db") if pg is None else open_pg_store(pg)
+    async with opened as store:
+        otp = OtpService(record_store(store, "otp")(store), b"k" * 32, OtpSettings(app="Acme", **settings))
         async with api_client(FakeDaemon(store, otp, tokens=TOKENS, ready=True)) as client:
             yield client
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.e2e)])
+async def api(request, tmp_path):
+    """The OTP API on each backend: the same requests, the same answers."""
+    pg = request.getfixturevalue("pg") if request.param == "postgres" else None
+    async with otp_api(tmp_path, pg, resend_gap=0) as client:
+        yield client
+
+
 @pytest.fixture
-async def api(tmp_path):
+async def sqlite_api(tmp_path):
     async with otp_api(tmp_path, resend_gap=0) as client:
         yield client
 
@@ -74,7 +84,8 @@ async def test_send_then_verify_once(api, caplog):
     assert code not in caplog.text
 
 
-async def test_only_a_keyed_hash_is_stored(api):
+async def test_only_a_keyed_hash_is_stored(sqlite_api):
+    api = sqlite_api
     issued = await (await send(api)).json()
     code = await code_of(api, issued["message_id"])
     conn = sqlite3.connect(api.store.path)

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from modemd.api.app import build_app
 from modemd.config.model import LimitsConfig
-from modemd.store.sqlite.inbox import InboxStore
+from .store import record_store
 
 
 class FakeDaemon:
@@ -23,7 +23,7 @@ class FakeDaemon:
         self.tokens = tokens
         self.default_region = "DE"
         self.limits = LimitsConfig()
-        self.inbox_store = InboxStore(store)
+        self.inbox_store = record_store(store, "inbox")(store)     # of the store's backend
         self.admin_socket = None      # the API is reached over TCP only
         self.accepted = 0
         self._ready = ready

@@ -73,8 +73,9 @@ async def hit_all(conn: psycopg.AsyncConnection, limits: Sequence[Limit], now: f
     if not limits:
         return
     cursor = await conn.execute("SELECT refused, retry_after FROM modemd_hit(%s, %s, %s, %s)",
-                                ([l.bucket for l in limits], [l.limit for l in limits], [l.window for l in limits],
-                                 now))
+                                # one type per array: a config's window may be an int (600) beside a float (3600.0)
+                                ([str(l.bucket) for l in limits], [int(l.limit) for l in limits],
+                                 [float(l.window) for l in limits], float(now)))
     row = await cursor.fetchone()
     if row is not None:
         raise RateLimited(row[0], row[1])
