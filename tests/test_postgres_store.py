@@ -209,9 +209,13 @@ def test_batched_writes_share_commits_and_a_failing_one_rolls_back_alone(fresh):
 
             async def insert(n):
                 async def work(conn):
+                    if n == 7:
+                        raise ValueError("this request fails before any statement")
                     await conn.execute("INSERT INTO t (n) VALUES (%s)", (n,))
                     if n == 13:
                         raise ValueError("this request fails after its insert")
+                    if n == 21:
+                        await conn.execute("INSERT INTO t (n) VALUES (%s)", (n,))   # violates the key
                     return (await (await conn.execute("SELECT txid_current()")).fetchone())[0]
                 return await db.batched(work)
             results = await asyncio.gather(*(insert(n) for n in range(100)), return_exceptions=True)
@@ -220,8 +224,9 @@ def test_batched_writes_share_commits_and_a_failing_one_rolls_back_alone(fresh):
         finally:
             await db.close()
     results, rows = run(go())
-    assert isinstance(results[13], ValueError)
-    assert rows == [n for n in range(100) if n != 13]
+    assert isinstance(results[7], ValueError) and isinstance(results[13], ValueError)
+    assert isinstance(results[21], psycopg.errors.UniqueViolation)
+    assert rows == [n for n in range(100) if n not in (7, 13, 21)]
     transactions = {r for r in results if not isinstance(r, Exception)}
     assert len(transactions) < 20, len(transactions)        # 99 commits' worth of requests in a few
 
