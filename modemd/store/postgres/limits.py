@@ -70,13 +70,25 @@ async def hit_all(conn: psycopg.AsyncConnection, limits: Sequence[Limit], now: f
     caller's transaction (Database.write or batched), which holds the buckets' locks until it ends. One round trip:
     the database function modemd_hit (schema version 4) does what hit_all_reference does, statement by statement
     here; a request checks five or six limits, and their fifteen round trips were most of an OTP send's time."""
+    await raise_if_refused(await send_hits(conn, limits, now))
+
+
+async def send_hits(conn: psycopg.AsyncConnection, limits: Sequence[Limit], now: float):
+    """hit_all's statement, sent without waiting for its answer (in pipeline mode it goes out with the statements
+    after it): pass what it returns to raise_if_refused before relying on the limits. A refusal has counted nothing;
+    the caller's statements sent after it must be rolled back with it (a savepoint does it: Database.batched)."""
     if not limits:
+        return None
+    return await conn.execute("SELECT refused, retry_after FROM modemd_hit(%s, %s, %s, %s)",
+                              # one type per array: a config's window may be an int (600) beside a float (3600.0)
+                              ([str(l.bucket) for l in limits], [int(l.limit) for l in limits],
+                               [float(l.window) for l in limits], float(now)))
+
+
+async def raise_if_refused(sent) -> None:
+    if sent is None:
         return
-    cursor = await conn.execute("SELECT refused, retry_after FROM modemd_hit(%s, %s, %s, %s)",
-                                # one type per array: a config's window may be an int (600) beside a float (3600.0)
-                                ([str(l.bucket) for l in limits], [int(l.limit) for l in limits],
-                                 [float(l.window) for l in limits], float(now)))
-    row = await cursor.fetchone()
+    row = await sent.fetchone()
     if row is not None:
         raise RateLimited(row[0], row[1])
 

@@ -35,7 +35,7 @@ from psycopg.rows import dict_row
 
 from ...domain.sms import OutboundSms, State
 from ..records import LOCK_DECAY, Limit, Verification, VerifyOutcome
-from .limits import hit_all, prune as prune_limits
+from .limits import hit_all, prune as prune_limits, raise_if_refused, send_hits
 from .queue import Store, insert_message
 from .transitions import move
 
@@ -72,9 +72,18 @@ class OtpStore:
         writes nothing."""
         async def work(conn):
             v = await _find(conn, destination, verification_id, app)
-            if v is not None and v.status in ("pending", "max_attempts_reached"):
-                await hit_all(conn, limits(v), now)
-            return await _verify(conn, v, now, check, lock_after)
+            if v is None:
+                return await _verify(conn, v, now, check, lock_after, 0)
+            # The limits and the number's run of failures in one round trip (pipeline mode).
+            async with conn.pipeline():
+                hits = await send_hits(conn, limits(v), now) if v.status in ("pending", "max_attempts_reached") \
+                    else None
+                run = await conn.execute("SELECT consecutive, last_at FROM otp_failures WHERE app = %s AND "
+                                         "destination = %s", (v.app, v.destination))
+                await raise_if_refused(hits)
+                row = await run.fetchone()
+            failures = row[0] if row and row[1] >= now - LOCK_DECAY else 0
+            return await _verify(conn, v, now, check, lock_after, failures)
         return await self.db.batched(work)
 
     async def unlock(self, destination: str, app: str | None = None) -> int:
@@ -100,17 +109,20 @@ async def _one(conn: psycopg.AsyncConnection, query: str, params: tuple) -> dict
 
 async def _issue(conn: psycopg.AsyncConnection, v: Verification, sms: OutboundSms, limits: list[Limit],
                  bound: int | None = None) -> None:
-    await hit_all(conn, limits, v.created_at)
-    # Statements whose answers are not waited for go out together (psycopg's pipeline mode): round trips, not
-    # the work, were most of a send's time (bench/bench_fleet.py).
+    # The limits, the number's lock and the supersede go out together (psycopg's pipeline mode): round trips, not
+    # the work, were most of a send's time (bench/bench_fleet.py). If a limit refuses, the request's savepoint
+    # (Database.batched) takes the supersede back with it.
     async with conn.pipeline():
+        hits = await send_hits(conn, limits, v.created_at)
         await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
                            (ISSUE_LOCK_CLASS, f"{v.app}\n{v.destination}"))
         # A new send supersedes the pending code; its SMS, if not sent yet, is not worth sending any more.
         # Only the same app's: two apps sending codes to one person (a shop and a bank) keep their own codes.
-        old = await _rows(conn, "UPDATE otp_verifications SET status = 'superseded' WHERE app = %s AND "
-                                "destination = %s AND status = 'pending' RETURNING message_id",
-                          (v.app, v.destination))
+        superseded = await conn.execute("UPDATE otp_verifications SET status = 'superseded' WHERE app = %s AND "
+                                        "destination = %s AND status = 'pending' RETURNING message_id",
+                                        (v.app, v.destination))
+        await raise_if_refused(hits)
+        old = [{"message_id": row[0]} for row in await superseded.fetchall()]
     for row in old:           # a code already on its way (sending, sent) stays as it is: compare-and-set
         await move(conn, row["message_id"], State.QUEUED, State.CANCELED, SUPERSEDED, v.created_at,
                    sets={"body": None, "error_text": SUPERSEDED})
@@ -137,7 +149,8 @@ async def _find(conn: psycopg.AsyncConnection, destination: str | None, verifica
 
 
 async def _verify(conn: psycopg.AsyncConnection, v: Verification | None, now: float,
-                  check: Callable[[Verification | None], bool], lock_after: int) -> VerifyOutcome:
+                  check: Callable[[Verification | None], bool], lock_after: int, failures: int) -> VerifyOutcome:
+    """`failures`: the app's and number's run of consecutive wrong codes, read under the verification's lock."""
     matched = check(v)          # always computed, found or not: the same work either way
     if v is None or v.status not in ("pending", "max_attempts_reached"):
         return VerifyOutcome("not_found")
@@ -146,7 +159,7 @@ async def _verify(conn: psycopg.AsyncConnection, v: Verification | None, now: fl
     if now >= v.expires_at:
         await conn.execute("UPDATE otp_verifications SET status = 'expired' WHERE id = %s", (v.id,))
         return VerifyOutcome("expired", None, v.id)
-    if await _failures(conn, v, now) >= lock_after:
+    if failures >= lock_after:
         return VerifyOutcome("max_attempts_reached", 0, v.id)
     if matched:
         # Single use: the row goes at once; a verify waiting on its lock finds it gone.
@@ -175,12 +188,6 @@ async def _wrong_code(conn: psycopg.AsyncConnection, v: Verification, now: float
                            (v.app, v.destination, now, now - LOCK_DECAY))
     attempts, max_attempts, status = await counted.fetchone()
     return VerifyOutcome(status, max_attempts - attempts, v.id)
-
-
-async def _failures(conn: psycopg.AsyncConnection, v: Verification, now: float) -> int:
-    row = await _one(conn, "SELECT consecutive, last_at FROM otp_failures WHERE app = %s AND destination = %s",
-                     (v.app, v.destination))
-    return row["consecutive"] if row and row["last_at"] >= now - LOCK_DECAY else 0
 
 
 async def _unlock(conn: psycopg.AsyncConnection, destination: str, app: str | None) -> int:
