@@ -3,10 +3,12 @@ connection, nothing of a particular database (the outbound message itself is dom
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 
-from ..domain.sms import OutboundSms
+from ..domain.delivery import settle
+from ..domain.sms import Kind, OutboundSms, Priority, State
 
 # A repeated Idempotency-Key within 24 h returns the first message; past it, the key starts a new one.
 IDEMPOTENCY_WINDOW = 24 * 3600.0
@@ -139,3 +141,30 @@ class Delivery:
 
 # render(event, hook) -> (event id, JSON body)
 Render = Callable[[SourceEvent, HookSpec], tuple[str, str]]
+
+
+# ---- rows both backends read the same way (their schemas share the messages table's columns) ----------------------
+def outbound_from_row(row: Mapping) -> OutboundSms:
+    """A messages row (by column name: an sqlite3.Row or a psycopg dict row) as the domain's message."""
+    return OutboundSms(
+        id=row["id"], to=row["destination"], text=row["body"], parts=row["parts"], kind=Kind(row["kind"]),
+        priority=Priority(row["priority"]), state=State(row["state"]), attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"], deadline=row["deadline"], created_at=row["created_at"],
+        updated_at=row["updated_at"], sent_at=row["sent_at"], delivered_at=row["delivered_at"],
+        error_code=row["error_code"], error_text=row["error_text"], modem=row["modem"],
+        references=json.loads(row["refs"]), possible_duplicate=bool(row["possible_duplicate"]),
+        ambiguous=row["ambiguous"], idempotency_key=row["idempotency_key"], app=row["app"],
+        request_digest=row["request_digest"])
+
+
+def report_settlement(state: str, refs: list[int], reports: dict, at: float) -> tuple[State, str, dict] | None:
+    """What a sent message's delivery reports so far settle it to (domain.delivery: what TP-ST means, how parts add
+    up): (target state, reason, columns to set), or None while it stays as it is. Only a sent message is settled."""
+    if state != State.SENT.value:
+        return None
+    outcome = settle([reports.get(str(ref)) for ref in refs])
+    if outcome is None:
+        return None
+    if outcome.state is State.FAILED:
+        return outcome.state, outcome.reason, {"error_code": outcome.error_code, "error_text": outcome.error_text}
+    return outcome.state, outcome.reason, {"delivered_at": at}

@@ -32,9 +32,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from ...codec import pdu
-from ...domain.delivery import settle
 from ...domain.sms import State
-from ..records import InboundPart, InboxMessage
+from ..records import InboundPart, InboxMessage, report_settlement
 from .queue import Store
 from .transitions import move
 
@@ -203,16 +202,10 @@ async def _apply_report(conn: psycopg.AsyncConnection, node: str, modem: str, re
 
 async def _settle(conn: psycopg.AsyncConnection, message_id: str, state: str, refs: list[int], reports: dict,
                   at: float) -> tuple[str, str] | None:
-    """Only a sent message is settled by its reports (domain.delivery: what TP-ST means, how parts add up)."""
-    if state != State.SENT.value:
+    settled = report_settlement(state, refs, reports, at)
+    if settled is None:
         return None
-    outcome = settle([reports.get(str(ref)) for ref in refs])
-    if outcome is None:
+    target, reason, sets = settled
+    if await move(conn, message_id, State.SENT, target, reason, at, sets=sets) is None:
         return None
-    if outcome.state is State.FAILED:
-        sets = {"error_code": outcome.error_code, "error_text": outcome.error_text}
-    else:
-        sets = {"delivered_at": at}
-    if await move(conn, message_id, State.SENT, outcome.state, outcome.reason, at, sets=sets) is None:
-        return None
-    return message_id, outcome.state.value
+    return message_id, target.value

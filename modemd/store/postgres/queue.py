@@ -30,9 +30,9 @@ import psycopg
 from psycopg.rows import dict_row
 
 from ...domain.errors import StorageError
-from ...domain.sms import Kind, OutboundSms, Priority, State, can_move
+from ...domain.sms import OutboundSms, State, can_move
 from ..errors import IdempotencyMismatch, QueueFull
-from ..records import IDEMPOTENCY_WINDOW, Enqueued, Limit
+from ..records import IDEMPOTENCY_WINDOW, Enqueued, Limit, outbound_from_row
 from .database import Database
 from .limits import hit_all
 from .transitions import claim, move, write_event
@@ -50,18 +50,6 @@ _COLUMNS = ("id, kind, destination, body, parts, priority, state, attempts, next
             "updated_at, sent_at, delivered_at, error_code, error_text, modem, refs, possible_duplicate, "
             "ambiguous, idempotency_key, app, request_digest")
 _INSERT = f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join(['%s'] * 23)})"
-
-
-def row_to_sms(row: dict) -> OutboundSms:
-    return OutboundSms(
-        id=row["id"], to=row["destination"], text=row["body"], parts=row["parts"], kind=Kind(row["kind"]),
-        priority=Priority(row["priority"]), state=State(row["state"]), attempts=row["attempts"],
-        next_attempt_at=row["next_attempt_at"], deadline=row["deadline"], created_at=row["created_at"],
-        updated_at=row["updated_at"], sent_at=row["sent_at"], delivered_at=row["delivered_at"],
-        error_code=row["error_code"], error_text=row["error_text"], modem=row["modem"],
-        references=json.loads(row["refs"]), possible_duplicate=bool(row["possible_duplicate"]),
-        ambiguous=row["ambiguous"], idempotency_key=row["idempotency_key"], app=row["app"],
-        request_digest=row["request_digest"])
 
 
 async def _one(conn: psycopg.AsyncConnection, query: str, params: Sequence = ()) -> dict | None:
@@ -146,7 +134,7 @@ class Store:
             row = await claim(conn, now, f"claimed by {modem} on {self.node}",
                               sets={"modem": modem, "node": self.node, "lease_until": now + self.lease},
                               adjust=("count_attempt",), returning=_COLUMNS)
-            return None if row is None else row_to_sms(row)
+            return None if row is None else outbound_from_row(row)
         return await self.db.write_one(work)
 
     async def mark_sent(self, message_id: str, references: list[int], *, purge_text: bool) -> bool:
@@ -282,7 +270,7 @@ class Store:
     async def get(self, message_id: str) -> OutboundSms | None:
         async def work(conn):
             row = await _one(conn, f"SELECT {_COLUMNS} FROM messages WHERE id = %s", (message_id,))
-            return row_to_sms(row) if row else None
+            return outbound_from_row(row) if row else None
         return await self.db.read(work)
 
     async def list(self, *, state: State | None = None, limit: int = 50, after: str | None = None,
@@ -297,7 +285,7 @@ class Store:
                 where.append("seq < (SELECT seq FROM messages WHERE id = %s)"); args.append(after)
             rows = await _all(conn, f"SELECT {_COLUMNS} FROM messages WHERE {' AND '.join(where)} ORDER BY seq DESC "
                                     "LIMIT %s", (*args, limit))
-            return [row_to_sms(r) for r in rows]
+            return [outbound_from_row(r) for r in rows]
         return await self.db.read(work)
 
     async def counts(self) -> dict[str, int]:
@@ -361,7 +349,7 @@ async def _by_idempotency_key(conn: psycopg.AsyncConnection, key: str, now: floa
     if row is None:
         return None
     if row["created_at"] >= now - IDEMPOTENCY_WINDOW:
-        return row_to_sms(row)
+        return outbound_from_row(row)
     await conn.execute("UPDATE messages SET idempotency_key = NULL WHERE id = %s", (row["id"],))
     return None
 

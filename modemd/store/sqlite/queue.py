@@ -13,28 +13,16 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import IdempotencyMismatch, QueueFull
-from ..records import IDEMPOTENCY_WINDOW, Enqueued, Limit
+from ..records import IDEMPOTENCY_WINDOW, Enqueued, Limit, outbound_from_row
 from .database import Database
 from .limits import index_of
 from .schema import MIGRATIONS
 from .transitions import move, write_event
-from ...domain.sms import Kind, OutboundSms, Priority, State, can_move
+from ...domain.sms import OutboundSms, Priority, State, can_move
 
 _COLUMNS = ("id, kind, destination, body, parts, priority, state, attempts, next_attempt_at, deadline, created_at, "
             "updated_at, sent_at, delivered_at, error_code, error_text, modem, refs, possible_duplicate, "
             "ambiguous, idempotency_key, app, request_digest")
-
-
-def _row_to_sms(row: sqlite3.Row) -> OutboundSms:
-    return OutboundSms(
-        id=row["id"], to=row["destination"], text=row["body"], parts=row["parts"], kind=Kind(row["kind"]),
-        priority=Priority(row["priority"]), state=State(row["state"]), attempts=row["attempts"],
-        next_attempt_at=row["next_attempt_at"], deadline=row["deadline"], created_at=row["created_at"],
-        updated_at=row["updated_at"], sent_at=row["sent_at"], delivered_at=row["delivered_at"],
-        error_code=row["error_code"], error_text=row["error_text"], modem=row["modem"],
-        references=json.loads(row["refs"]), possible_duplicate=bool(row["possible_duplicate"]),
-        ambiguous=row["ambiguous"], idempotency_key=row["idempotency_key"], app=row["app"],
-        request_digest=row["request_digest"])
 
 
 class Store:
@@ -143,7 +131,7 @@ class Store:
     async def get(self, message_id: str) -> OutboundSms | None:
         def work(conn):
             row = conn.execute(f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,)).fetchone()
-            return _row_to_sms(row) if row else None
+            return outbound_from_row(row) if row else None
         return await self.db.read(work)
 
     async def list(self, *, state: State | None = None, limit: int = 50, after: str | None = None,
@@ -158,7 +146,7 @@ class Store:
             if after:
                 where.append("seq < (SELECT seq FROM messages WHERE id = ?)"); args.append(after)
             sql = f"SELECT {_COLUMNS} FROM messages WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?"
-            return [_row_to_sms(r) for r in conn.execute(sql, (*args, limit))]
+            return [outbound_from_row(r) for r in conn.execute(sql, (*args, limit))]
         return await self.db.read(work)
 
     async def counts(self) -> dict[str, int]:
@@ -220,7 +208,7 @@ def _by_idempotency_key(conn: sqlite3.Connection, key: str, now: float) -> Outbo
     if row is None:
         return None
     if row["created_at"] >= now - IDEMPOTENCY_WINDOW:
-        return _row_to_sms(row)
+        return outbound_from_row(row)
     # The old key is past its window: release it so the new request is a new message.
     conn.execute("UPDATE messages SET idempotency_key = NULL WHERE id = ?", (row["id"],))
     return None
@@ -237,7 +225,7 @@ def _claim(conn: sqlite3.Connection, modem: str, now: float) -> OutboundSms | No
         return None
     row = move(conn, due["id"], State.QUEUED, State.SENDING, f"claimed by {modem}", now, sets={"modem": modem},
                adjust=("count_attempt",), returning=_COLUMNS)
-    return _row_to_sms(row)
+    return outbound_from_row(row)
 
 
 def _transition(conn: sqlite3.Connection, message_id: str, sources: tuple[State, ...], target: State, reason: str,
