@@ -227,3 +227,14 @@ def test_each_webhook_event_is_delivered_once_whichever_host_captures_it(server,
             assert [e["type"] for e in events if e["data"]["message_id"] == message_id] == ["sms:sent",
                                                                                              "sms:delivered"]
         assert receiver.bad_signatures == 0
+
+
+def test_a_database_that_cannot_be_reached_at_start_is_one_line_and_exit_75(tmp_path):
+    """EX_TEMPFAIL, no traceback: the unit's Restart=on-failure tries again; the password shows nowhere."""
+    config = kit.write_config(tmp_path, 'simulate = true\n[database]\nurl = "postgresql://modemd:hunter2-secret@'
+                                        '127.0.0.1:1/modemd"\nnode = "a"\n')
+    result = kit.run_modemd("run", "--config", str(config), "--state-dir", str(tmp_path / "state"), "--listen",
+                            f"127.0.0.1:{kit.free_port()}", timeout=60)
+    assert result.returncode == 75, result.stderr
+    assert "Traceback" not in result.stderr and "hunter2" not in result.stderr + result.stdout
+    assert "database postgresql://modemd@127.0.0.1:1/modemd unavailable" in result.stderr

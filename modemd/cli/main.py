@@ -161,6 +161,7 @@ def _load(args):
 def cmd_run(args) -> int:
     from ..config.loader import ConfigError
     from ..daemon.lifecycle import run_daemon
+    from ..domain.errors import StorageError
     try:
         config = _load(args)
     except ConfigError as exc:
@@ -175,6 +176,9 @@ def cmd_run(args) -> int:
     except OSError as exc:        # e.g. the listen address is taken: say so, no traceback
         print(f"modemd: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+    except StorageError as exc:   # the database ([database] url) cannot be reached at start: systemd tries again
+        print(f"modemd: {exc}", file=sys.stderr)
+        return EXIT_TEMPFAIL
 
 
 def cmd_check_config(args) -> int:
