@@ -84,6 +84,7 @@ class OutboxWorker:
         self._stopping = False
         self._task: asyncio.Task | None = None
         self._next_send_at = 0.0
+        self._recording: set[asyncio.Task] = set()     # sends whose result is being written (_record_behind)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox-{self.modem.name}")
@@ -104,6 +105,13 @@ class OutboxWorker:
             self._task.cancel()
 
     async def _run(self) -> None:
+        try:
+            await self._loop()
+        finally:
+            # A stop waits for the results being written too: a send is over when its outcome is recorded.
+            await asyncio.gather(*list(self._recording), return_exceptions=True)
+
+    async def _loop(self) -> None:
         while not self._stopping:
             try:
                 await self._step()
@@ -158,7 +166,16 @@ class OutboxWorker:
             hung = await self._hung(failure)
             await self._record(sms, lambda: self._handle_failure(sms, failure, hung))
             return
-        await self._record(sms, lambda: self._sent(sms, result))
+        self._record_behind(sms, lambda: self._sent(sms, result))
+
+    def _record_behind(self, sms: OutboundSms, outcome: Callable[[], Awaitable[None]]) -> None:
+        """Write a successful send's result while the modem goes on to the next message: the modem is free once it
+        has answered, and the commit of "sent" (an fsync, milliseconds) need not stand between two sends. The next
+        claim commits with it (SQLite's group commit) or beside it (PostgreSQL). A crash before it commits leaves
+        the message `sending`, as a crash a moment earlier would: recovered as a possible duplicate."""
+        task = asyncio.create_task(self._record(sms, outcome), name=f"record-{sms.id}")
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
 
     async def _hung(self, exc: SmsSendFailed) -> bool:
         """A command went unanswered (no prompt, a timeout before the payload): does the modem answer at all? Its
