@@ -23,6 +23,8 @@ from ..domain.errors import StorageError
 
 log = logging.getLogger(__name__)
 
+# A host silent this long is taken as gone for good (decommissioned, renamed): its modems leave the views.
+FORGET_AFTER = 86400.0
 # Seconds between two looks at the fleet (this host's renewal, the other hosts' rows); at most a third of the lease.
 FLEET_INTERVAL = 2.0
 
@@ -132,10 +134,12 @@ class Fleet:
 
     def other_modems(self) -> list[dict]:
         """The other hosts' modems as they last reported them, with their host and its last renewal; a modem of a
-        host whose lease ran out is `host_lost` whatever it last said."""
+        host whose lease ran out is `host_lost` whatever it last said, and one silent for FORGET_AFTER is left out."""
         now = time.time()
         found = []
         for node in self.others:
+            if node["renewed_at"] < now - FORGET_AFTER:
+                continue
             alive = self.alive(node, now)
             for modem in node["modems"]:
                 found.append({**modem, "host": node["name"], "host_renewed_at": node["renewed_at"],
