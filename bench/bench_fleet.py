@@ -33,6 +33,7 @@ from tests.kit.fleet import start_host                 # noqa: E402
 from tests.kit.postgres import PostgresServer          # noqa: E402
 
 BIG = 10 ** 9
+BOUND = 10 ** 6     # the queue's bound, checked on every send as the daemon does ([limits] max_queued)
 RAISED = f"""
 [limits]
 sms_per_number = {BIG}
@@ -142,7 +143,7 @@ async def otp_host(url: str, password: str, node: str, first: int, sends: int, c
         await asyncio.gather(*(client() for _ in range(clients)))
         return {"elapsed": time.perf_counter() - started, "latencies": latencies}
     try:
-        issued = await run(sends, lambda i: service.issue(number(first + i), token_id="bench"))
+        issued = await run(sends, lambda i: service.issue(number(first + i), token_id="bench", bound=BOUND))
         verified = await run(sends, lambda i: service.verify("000000", to=number(verify_first + i)))
     finally:
         await store.close()

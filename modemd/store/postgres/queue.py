@@ -34,7 +34,7 @@ from ...domain.sms import OutboundSms, State, can_move
 from ..errors import IdempotencyMismatch, QueueFull
 from ..records import IDEMPOTENCY_WINDOW, Enqueued, Limit, outbound_from_row
 from .database import Database
-from .limits import hit_all
+from .limits import raise_if_refused, send_hits
 from .transitions import claim, move, write_event
 
 log = logging.getLogger(__name__)
@@ -116,8 +116,7 @@ class Store:
         """Durable when this returns (committed). `bound`: refuse (QueueFull) when this many messages are queued
         already; `limits`: count a hit on each or refuse (RateLimited), all in the transaction that inserts."""
         async def work(conn):
-            return await insert_message(conn, sms, bound,
-                                        counted=lambda: hit_all(conn, list(limits), sms.created_at))
+            return await insert_message(conn, sms, bound, limits)
         try:
             return await self.db.batched(work)
         except psycopg.errors.UniqueViolation:
@@ -312,21 +311,23 @@ async def _moved(moving) -> bool:
 
 # ---- SQL, run inside a transaction of Database.write ------------------------------------------------------------
 async def insert_message(conn: psycopg.AsyncConnection, sms: OutboundSms, bound: int | None = None,
-                         counted: Callable | None = None, along: Sequence[tuple[str, tuple]] = ()) -> Enqueued:
-    """`counted` (a coroutine function) runs once the request is known to be new: its rate limits. `along`:
-    statements of the caller's to send with the inserts (an OTP's verification row)."""
+                         limits: Sequence[Limit] = (), along: Sequence[tuple[str, tuple]] = ()) -> Enqueued:
+    """Queue `sms` unless a replay of an accepted Idempotency-Key (counted against nothing), `limits` refuse
+    (RateLimited) or `bound` messages are queued already (QueueFull). `along`: statements of the caller's to send
+    with the inserts (an OTP's verification row).
+
+    The checks and the inserts go out in one round trip (pipeline mode), the checks first, and are read after: a
+    refusal raises having written rows that the request's savepoint (Database.batched) or transaction then takes
+    back, the rate-limit hits and the NOTIFY with them."""
     if sms.idempotency_key:
         existing = await _by_idempotency_key(conn, sms.idempotency_key, sms.created_at)
         if existing and existing.request_digest != sms.request_digest:
             raise IdempotencyMismatch(existing)
         if existing:
             return Enqueued(existing, created=False)
-    if counted is not None:
-        await counted()
-    if bound is not None and await queued_count(conn) >= bound:
-        raise QueueFull(f"{bound} messages are waiting already")
-    # One round trip for the rows and the wake-up (pipeline mode): nothing here needs an answer before the next.
     async with conn.pipeline():
+        hits = await send_hits(conn, limits, sms.created_at)
+        queued = await conn.execute(QUEUED) if bound is not None else None
         for statement, params in along:
             await conn.execute(statement, params)
         await conn.execute(_INSERT, (
@@ -336,12 +337,15 @@ async def insert_message(conn: psycopg.AsyncConnection, sms: OutboundSms, bound:
             sms.ambiguous, sms.idempotency_key, sms.app, sms.request_digest))
         await write_event(conn, sms.id, sms.created_at, None, sms.state, "accepted")
         await conn.execute(f"NOTIFY {CHANNEL}")
+        await raise_if_refused(hits)
+        if queued is not None and (await queued.fetchone())[0] >= bound:
+            raise QueueFull(f"{bound} messages are waiting already")
     return Enqueued(sms, created=True)
 
 
-async def queued_count(conn: psycopg.AsyncConnection) -> int:
-    row = await _one(conn, "SELECT coalesce(sum(n), 0) AS n FROM message_counts WHERE state = 'queued'")
-    return int(row["n"])
+# Messages waiting to be sent, from the counters (the shards of message_counts): a few rows, not a scan.
+QUEUED = "SELECT coalesce(sum(n), 0) FROM message_counts WHERE state = 'queued'"
+
 
 
 async def _by_idempotency_key(conn: psycopg.AsyncConnection, key: str, now: float) -> OutboundSms | None:
