@@ -168,3 +168,19 @@ def report_settlement(state: str, refs: list[int], reports: dict, at: float) -> 
     if outcome.state is State.FAILED:
         return outcome.state, outcome.reason, {"error_code": outcome.error_code, "error_text": outcome.error_text}
     return outcome.state, outcome.reason, {"delivered_at": at}
+
+
+def verify_step(v: "Verification | None", now: float, matched: bool, lock_after: int,
+                failures: Callable[[], int]) -> str:
+    """What a verify does with the code it found, the same on every backend: "not_found", "locked" (no attempts
+    left, or the number's run of wrong codes reached lock_after), "expire", "approve" or "wrong". `failures` is
+    asked only when it decides (the number's run of consecutive wrong codes)."""
+    if v is None or v.status not in ("pending", "max_attempts_reached"):
+        return "not_found"
+    if v.status == "max_attempts_reached" or v.attempts >= v.max_attempts:
+        return "locked"
+    if now >= v.expires_at:
+        return "expire"
+    if failures() >= lock_after:
+        return "locked"
+    return "approve" if matched else "wrong"

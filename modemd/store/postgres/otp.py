@@ -34,7 +34,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from ...domain.sms import OutboundSms, State
-from ..records import LOCK_DECAY, Limit, Verification, VerifyOutcome
+from ..records import LOCK_DECAY, Limit, Verification, VerifyOutcome, verify_step
 from .limits import hit_all, prune as prune_limits, raise_if_refused, send_hits
 from .queue import Store, insert_message
 from .transitions import move
@@ -152,16 +152,15 @@ async def _verify(conn: psycopg.AsyncConnection, v: Verification | None, now: fl
                   check: Callable[[Verification | None], bool], lock_after: int, failures: int) -> VerifyOutcome:
     """`failures`: the app's and number's run of consecutive wrong codes, read under the verification's lock."""
     matched = check(v)          # always computed, found or not: the same work either way
-    if v is None or v.status not in ("pending", "max_attempts_reached"):
+    step = verify_step(v, now, matched, lock_after, lambda: failures)
+    if step == "not_found":
         return VerifyOutcome("not_found")
-    if v.status == "max_attempts_reached" or v.attempts >= v.max_attempts:
+    if step == "locked":
         return VerifyOutcome("max_attempts_reached", 0, v.id)
-    if now >= v.expires_at:
+    if step == "expire":
         await conn.execute("UPDATE otp_verifications SET status = 'expired' WHERE id = %s", (v.id,))
         return VerifyOutcome("expired", None, v.id)
-    if failures >= lock_after:
-        return VerifyOutcome("max_attempts_reached", 0, v.id)
-    if matched:
+    if step == "approve":
         # Single use: the row goes at once; a verify waiting on its lock finds it gone.
         async with conn.pipeline():     # both statements in one round trip; rowcount is known once it syncs
             consumed = await conn.execute("DELETE FROM otp_verifications WHERE id = %s AND status = 'pending'",

@@ -13,7 +13,7 @@ import sqlite3
 from typing import Callable
 
 from ...domain.sms import OutboundSms, State
-from ..records import LOCK_DECAY, Limit, Verification, VerifyOutcome
+from ..records import LOCK_DECAY, Limit, Verification, VerifyOutcome, verify_step
 from .queue import Store, insert_message
 from .transitions import move
 from .limits import RateIndex, index_of
@@ -99,16 +99,15 @@ def _find(conn: sqlite3.Connection, destination: str | None, verification_id: st
 def _verify(conn: sqlite3.Connection, v: Verification | None, now: float,
             check: Callable[[Verification | None], bool], lock_after: int) -> VerifyOutcome:
     matched = check(v)          # always computed, found or not: the same work either way
-    if v is None or v.status not in ("pending", "max_attempts_reached"):
+    step = verify_step(v, now, matched, lock_after, lambda: _failures(conn, v, now))
+    if step == "not_found":
         return VerifyOutcome("not_found")
-    if v.status == "max_attempts_reached" or v.attempts >= v.max_attempts:
+    if step == "locked":
         return VerifyOutcome("max_attempts_reached", 0, v.id)
-    if now >= v.expires_at:
+    if step == "expire":
         conn.execute("UPDATE otp_verifications SET status = 'expired' WHERE id = ?", (v.id,))
         return VerifyOutcome("expired", None, v.id)
-    if _failures(conn, v, now) >= lock_after:
-        return VerifyOutcome("max_attempts_reached", 0, v.id)
-    if matched:
+    if step == "approve":
         # Single use: the row goes at once, so a second verify of the same code finds nothing.
         conn.execute("DELETE FROM otp_verifications WHERE id = ? AND status = 'pending'", (v.id,))
         conn.execute("DELETE FROM otp_failures WHERE app = ? AND destination = ?", (v.app, v.destination))
