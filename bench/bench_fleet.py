@@ -8,11 +8,13 @@ postgres: run as root) and N `modemd run` processes, each with its own `modemd s
    The modems' delay is 0 here, so a message is never behind another.
 3. OTP on PostgreSQL: one process per host, each OtpService over the PostgreSQL OtpStore with its own pool (the
    store's part of the daemons' work, no HTTP), `--clients` concurrent callers over all: sends, then verifies of
-   codes another host issued, per second, p50/p99. Every limit is checked on every request (raised, as
-   bench_otp.py does).
+   codes another host issued, per second, p50/p99 (flat out: the callers' latency is their number / the rate, by
+   Little's law). Then sends paced at `--paced-rate` in all, the latency counted from each request's due time.
+   Every limit is checked on every request (raised, as bench_otp.py does).
 4. Memory: each daemon's RSS after the runs, and one daemon on SQLite with the same modem for comparison.
 
-    sudo python bench/bench_fleet.py [--hosts 3] [--messages 300] [--delay 0.25] [--otp 6000] [--clients 50]
+    sudo python bench/bench_fleet.py [--hosts 3] [--messages 300] [--delay 0.25] [--otp 9000] [--clients 50]
+                                     [--paced-rate 2000] [--paced-seconds 10]
 """
 
 from __future__ import annotations
@@ -116,10 +118,11 @@ def wire_latency(pg, hosts: int, messages: int, keep: bool) -> dict:
 
 
 async def otp_host(url: str, password: str, node: str, first: int, sends: int, clients: int, verify_first: int,
-                   barrier) -> dict:
+                   barrier, paced_rate: float, paced_seconds: float, paced_first: int) -> dict:
     """One host's share: `clients` concurrent callers of OtpService over the PostgreSQL OtpStore (its own pool),
     `sends` codes issued to numbers from `first`, then as many verifies (wrong code) of numbers from `verify_first`
-    (another host's: a code issued on one host is checked on the next)."""
+    (another host's: a code issued on one host is checked on the next); then sends paced at `paced_rate` a second
+    for `paced_seconds`, to numbers from `paced_first`."""
     from modemd.services.otp import OtpService, OtpSettings
     from modemd.store.postgres.otp import OtpStore
     from modemd.store.postgres.queue import Store
@@ -142,21 +145,43 @@ async def otp_host(url: str, password: str, node: str, first: int, sends: int, c
         started = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(clients)))
         return {"elapsed": time.perf_counter() - started, "latencies": latencies}
+    async def paced(op):
+        """Request j is due at start + j / rate and starts then, whatever the earlier ones are doing (an open
+        loop: apps do not wait for each other's codes); its latency runs from that due time, so a stall shows in
+        full (no coordinated omission, as in bench_otp.py)."""
+        total, latencies = int(paced_rate * paced_seconds), []
+
+        async def one(j, due):
+            await op(j)
+            latencies.append(time.perf_counter() - due)
+        await asyncio.get_running_loop().run_in_executor(None, barrier.wait)
+        start, tasks = time.perf_counter(), []
+        for j in range(total):
+            due = start + j / paced_rate
+            if (delay := due - time.perf_counter()) > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(j, due)))
+        await asyncio.gather(*tasks)
+        return {"elapsed": time.perf_counter() - start, "latencies": latencies}
     try:
         issued = await run(sends, lambda i: service.issue(number(first + i), token_id="bench", bound=BOUND))
         verified = await run(sends, lambda i: service.verify("000000", to=number(verify_first + i)))
+        steady = await paced(lambda j: service.issue(number(paced_first + j), token_id="bench", bound=BOUND)) \
+            if paced_rate else None
     finally:
         await store.close()
-    return {"issued": issued, "verified": verified}
+    return {"issued": issued, "verified": verified, "paced": steady}
 
 
 def _otp_process(args, results) -> None:
     results.put(asyncio.run(otp_host(*args)))
 
 
-def otp_fleet(pg, hosts: int, sends: int, clients: int) -> tuple[dict, dict]:
+def otp_fleet(pg, hosts: int, sends: int, clients: int, paced_rate: float = 0, paced_seconds: float = 10
+              ) -> tuple[dict, dict, dict | None]:
     """OTP sends then verifies, `sends` of each in all, from one process per host (as the daemons would be: the
-    hosts' work is spread over the cores), `clients` callers over all hosts."""
+    hosts' work is spread over the cores), `clients` callers over all hosts; then sends paced at `paced_rate` in
+    all (0: none)."""
     import multiprocessing
     from tests.kit.store import empty_pg
     from modemd.store.postgres.queue import Store
@@ -172,7 +197,7 @@ def otp_fleet(pg, hosts: int, sends: int, clients: int) -> tuple[dict, dict]:
     share = sends // hosts
     processes = [context.Process(target=_otp_process, args=(
         (pg.url, pg.password, f"otp{k}", k * share, share, max(1, clients // hosts), ((k + 1) % hosts) * share,
-         barrier), results)) for k in range(hosts)]
+         barrier, paced_rate / hosts, paced_seconds, 10 ** 6 + k * 10 ** 5), results)) for k in range(hosts)]
     for process in processes:
         process.start()
     outcomes = [results.get(timeout=600) for _ in processes]
@@ -183,8 +208,8 @@ def otp_fleet(pg, hosts: int, sends: int, clients: int) -> tuple[dict, dict]:
         latencies = [x for o in outcomes for x in o[phase]["latencies"]]
         elapsed = max(o[phase]["elapsed"] for o in outcomes)
         return {"n": len(latencies), "elapsed": elapsed, "rate": len(latencies) / elapsed,
-                "p50": c.pct(latencies, 50), "p99": c.pct(latencies, 99)}
-    return total("issued"), total("verified")
+                "p50": c.pct(latencies, 50), "p99": c.pct(latencies, 99), "max": max(latencies)}
+    return total("issued"), total("verified"), total("paced") if paced_rate else None
 
 
 def sqlite_rss(keep: bool) -> float:
@@ -206,6 +231,8 @@ def main() -> None:
     ap.add_argument("--latency-messages", type=int, default=150)
     ap.add_argument("--otp", type=int, default=9000, help="OTP sends (and as many verifies); 0 to skip")
     ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--paced-rate", type=float, default=2000, help="OTP sends a second, paced, in all; 0 to skip")
+    ap.add_argument("--paced-seconds", type=float, default=10)
     args = ap.parse_args()
     print(c.machine())
     with PostgresServer() as pg:
@@ -217,10 +244,15 @@ def main() -> None:
         print(f"submit-to-wire across {args.hosts} hosts, {w['n']} messages one at a time: p50 {c.ms(w['p50'])}, "
               f"p99 {c.ms(w['p99'])}; {w['remote']} sent by another host than the one POSTed to")
         if args.otp:
-            issued, verified = otp_fleet(pg, args.hosts, args.otp, args.clients)
+            issued, verified, paced = otp_fleet(pg, args.hosts, args.otp, args.clients, args.paced_rate,
+                                                args.paced_seconds)
             for label, r in (("OTP sends (OtpService, PostgreSQL)", issued), ("OTP verifies, another host's", verified)):
                 print(f"{label}: {r['rate']:.0f}/s, p50 {c.ms(r['p50'])}, p99 {c.ms(r['p99'])} "
                       f"({r['n']} by {args.clients} callers in {args.hosts} host processes)")
+            if paced:
+                print(f"OTP sends paced at {args.paced_rate:.0f}/s for {args.paced_seconds:.0f} s: {paced['rate']:.0f}/s "
+                      f"done, from the due time p50 {c.ms(paced['p50'])}, p99 {c.ms(paced['p99'])}, "
+                      f"max {c.ms(paced['max'])}")
         print("RSS after the runs: " + ", ".join(f"{x:.1f} MB" for x in u["rss"]) +
               f"; one daemon on SQLite, one modem, idle: {sqlite_rss(args.keep):.1f} MB")
     print(json.dumps({"ok": True}))

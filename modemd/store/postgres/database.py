@@ -12,7 +12,9 @@ every request of every host takes through the same few rate-limit buckets (the a
 advisory lock is held until the commit, so one transaction per request let the whole fleet accept one request per
 commit (166 OTP sends/s at 6 ms a commit, bench/bench_fleet.py). Requests that arrive while a batch commits wait for
 the next one and run in one transaction, each in its own savepoint: one fsync and one hold of the hot locks cover
-them all, and a request that fails (a limit reached, bad input) rolls back alone. A request chosen as a deadlock's
+them all, and a request that fails (a limit reached, bad input) rolls back alone. Requests written as steps
+(steps.py: an OTP's send and check) run together, one round trip per step for the whole batch instead of a few per
+request, while the hot locks are held; the others each in a savepoint after them. A request chosen as a deadlock's
 victim (two hosts' batches taking buckets in opposite orders) runs again in the next batch. Work that waits on
 other hosts (a capture's lock) or runs long (sweeps, pruning) keeps to write(): a batch never waits behind it. A lost connection or an unreachable server raises StorageError
 (the API answers 503 with Retry-After); the pool checks a connection before handing it out, so after a server
@@ -29,7 +31,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Hashable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -37,6 +39,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ...domain.errors import StorageError
 from .schema import MIGRATIONS
+from .steps import Diverged, StepsFactory, run_steps, run_together
 
 Work = Callable[[psycopg.AsyncConnection], Awaitable[Any]]
 log = logging.getLogger(__name__)
@@ -67,9 +70,14 @@ RERUNS = 3
 
 @dataclass
 class _Request:
-    work: Work
+    work: Work | None               # a coroutine on the connection, or
+    steps: StepsFactory | None      # the same written as steps (steps.py), which a batch runs together
+    key: Hashable                   # stepped requests with one key do not run together (they would not see each other)
     future: asyncio.Future
     reruns: int = 0
+
+    def alone(self) -> Work:
+        return self.work or (lambda conn: run_steps(conn, self.steps))
 
 
 def without_password(url: str) -> str:
@@ -157,12 +165,16 @@ class Database:
     def _worked(self, conn: psycopg.AsyncConnection) -> None:
         self._used_at[id(conn)] = time.monotonic()
 
-    async def batched(self, work: Work) -> Any:
-        """Run `await work(conn)` in the next group commit (see the module's docstring); returns once that has
-        committed. An exception rolls back this request only."""
+    async def batched(self, work: Work | None = None, *, steps: StepsFactory | None = None,
+                      key: Hashable = None) -> Any:
+        """Run `await work(conn)`, or the request `steps` makes (steps.py), in the next group commit (see the
+        module's docstring); returns once that has committed. An exception rolls back this request only. `key`:
+        stepped requests that must see each other's writes (the same key) run one after the other."""
+        if (work is None) == (steps is None):
+            raise TypeError("batched() takes work or steps")
         if len(self._pending) >= MAX_PENDING:
             raise StorageError(f"database {self.url} is behind: {len(self._pending)} writes waiting")
-        request = _Request(work, asyncio.get_running_loop().create_future())
+        request = _Request(work, steps, key, asyncio.get_running_loop().create_future())
         self._pending.append(request)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="db-group-commit")
@@ -174,24 +186,15 @@ class Database:
             await self._commit(batch)
 
     async def _commit(self, batch: list[_Request]) -> None:
-        outcomes: list[tuple[_Request, Any, BaseException | None]] = []
-        again: list[_Request] = []
         try:
-            async with self._pool.connection() as conn, conn.transaction():
-                for request in batch:
-                    try:
-                        value = await self._in_savepoint(conn, request.work)
-                        outcomes.append((request, value, None))
-                    except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
-                        if request.reruns < RERUNS:
-                            request.reruns += 1
-                            again.append(request)
-                        else:
-                            outcomes.append((request, None, self._unavailable(exc)))
-                    except psycopg.OperationalError:
-                        raise                                   # the connection or the server: the whole batch
-                    except Exception as exc:
-                        outcomes.append((request, None, exc))
+            async with self._pool.connection() as conn:
+                try:
+                    async with conn.transaction():
+                        outcomes, again = await self._run(conn, batch, together=True)
+                except Diverged as diverged:
+                    log.debug("a batch of %d ran its requests alone: %s", len(batch), diverged)
+                    async with conn.transaction():
+                        outcomes, again = await self._run(conn, batch, together=False)
             self._worked(conn)
         except psycopg.OperationalError as exc:
             failure = self._unavailable(exc)
@@ -212,6 +215,41 @@ class Database:
             else:
                 request.future.set_exception(exc)
         self._pending[:0] = again
+
+    async def _run(self, conn: psycopg.AsyncConnection, batch: list[_Request], *, together: bool
+                   ) -> tuple[list[tuple[_Request, Any, BaseException | None]], list[_Request]]:
+        """The batch's requests in the open transaction: the stepped ones together (steps.run_together: one
+        round trip per step for all of them; raises Diverged), unless `together` is false, then each of the others
+        in its own savepoint. Returns each request's (value, exception), and the ones to run again (a deadlock's
+        victim)."""
+        outcomes: list[tuple[_Request, Any, BaseException | None]] = []
+        again: list[_Request] = []
+        alone = batch
+        if together:
+            stepped, alone, keys = [], [], set()
+            for request in batch:
+                if request.steps is None or (request.key is not None and request.key in keys):
+                    alone.append(request)       # after the others: it sees what they wrote
+                else:
+                    stepped.append(request)
+                    keys.add(request.key)
+            for request, (value, exc) in zip(stepped, await run_together(conn, [r.steps for r in stepped])):
+                outcomes.append((request, value, exc))
+        for request in alone:
+            try:
+                value = await self._in_savepoint(conn, request.alone())
+                outcomes.append((request, value, None))
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
+                if request.reruns < RERUNS:
+                    request.reruns += 1
+                    again.append(request)
+                else:
+                    outcomes.append((request, None, self._unavailable(exc)))
+            except psycopg.OperationalError:
+                raise                                   # the connection or the server: the whole batch
+            except Exception as exc:
+                outcomes.append((request, None, exc))
+        return outcomes, again
 
     async def write_one(self, work: Work) -> Any:
         """Run `await work(conn)`, which makes exactly one statement, on its own: a statement is atomic and

@@ -80,9 +80,13 @@ async def send_hits(conn: psycopg.AsyncConnection, limits: Sequence[Limit], now:
     if not limits:
         return None
     return await conn.execute("SELECT refused, retry_after FROM modemd_hit(%s, %s, %s, %s)",
-                              # one type per array: a config's window may be an int (600) beside a float (3600.0)
-                              ([str(l.bucket) for l in limits], [int(l.limit) for l in limits],
-                               [float(l.window) for l in limits], float(now)))
+                              (*limit_arrays(limits), float(now)))
+
+
+def limit_arrays(limits: Sequence[Limit]) -> tuple[list[str], list[int], list[float]]:
+    """The limits as modemd_hit's three arrays (buckets, limits, windows). One type per array: a config's window
+    may be an int (600) beside a float (3600.0), and a mixed list cannot be sent as one array."""
+    return [str(l.bucket) for l in limits], [int(l.limit) for l in limits], [float(l.window) for l in limits]
 
 
 async def raise_if_refused(sent) -> None:

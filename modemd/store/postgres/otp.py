@@ -31,19 +31,21 @@ from __future__ import annotations
 from typing import Callable
 
 import psycopg
-from psycopg.rows import dict_row
 
 from ...domain.sms import OutboundSms, State
+from ..errors import QueueFull, RateLimited
 from ..records import LOCK_DECAY, Limit, Verification, VerifyOutcome, verify_step
-from .limits import hit_all, prune as prune_limits, raise_if_refused, send_hits
-from .queue import Store, insert_message
-from .transitions import move
+from .limits import hit_all, limit_arrays, prune as prune_limits
+from .queue import Store, message_statements
+from .steps import Interfered, Result, Step, Steps
+from .transitions import move_statement
 
 SUPERSEDED = "superseded by a newer code"
 # pg_advisory_xact_lock(int4, int4) while issuing: the first key names the use (ASCII "ot", apart from limits.py's
 # "rl"), the second is the hash of app and number (a collision only makes two numbers take turns).
 ISSUE_LOCK_CLASS = 0x6F74
 _COLUMNS = "id, destination, code_hmac, created_at, expires_at, attempts, max_attempts, status, message_id, app"
+_FIELDS = [name.strip() for name in _COLUMNS.split(",")]
 
 
 class OtpStore:
@@ -56,7 +58,10 @@ class OtpStore:
                     bound: int | None = None) -> None:
         """Check the limits, supersede the number's pending code, write the verification and its SMS: atomically.
         Raises RateLimited (and writes nothing) when a limit is reached."""
-        await self.db.batched(lambda conn: _issue(conn, verification, sms, limits, bound))
+        # Two sends to one number in one batch: the second must see the first's code to supersede it, so they do
+        # not run together (Database.batched's key).
+        await self.db.batched(steps=lambda: _issue(verification, sms, limits, bound),
+                              key=("issue", verification.app, verification.destination))
 
     async def hit(self, limits: list[Limit], now: float) -> None:
         """Count one event against each limit, or raise RateLimited without counting any."""
@@ -70,21 +75,8 @@ class OtpStore:
         was found (RateLimited: nothing else happens), apply expiry and attempt caps, compare with `check`, consume
         on success: one transaction. A code that does not exist (or is another app's) counts against nothing and
         writes nothing."""
-        async def work(conn):
-            v = await _find(conn, destination, verification_id, app)
-            if v is None:
-                return await _verify(conn, v, now, check, lock_after, 0)
-            # The limits and the number's run of failures in one round trip (pipeline mode).
-            async with conn.pipeline():
-                hits = await send_hits(conn, limits(v), now) if v.status in ("pending", "max_attempts_reached") \
-                    else None
-                run = await conn.execute("SELECT consecutive, last_at FROM otp_failures WHERE app = %s AND "
-                                         "destination = %s", (v.app, v.destination))
-                await raise_if_refused(hits)
-                row = await run.fetchone()
-            failures = row[0] if row and row[1] >= now - LOCK_DECAY else 0
-            return await _verify(conn, v, now, check, lock_after, failures)
-        return await self.db.batched(work)
+        return await self.db.batched(steps=lambda: _verify(destination, verification_id, now, check, lock_after,
+                                                           limits, app))
 
     async def unlock(self, destination: str, app: str | None = None) -> int:
         """An admin lifts the wrong-code lock of a number (one app's, or every app's with None). Returns how many
@@ -95,100 +87,108 @@ class OtpStore:
         await self.db.write(lambda conn: _prune(conn, now, keep))
 
 
-# ---- SQL, run inside a transaction of Database.write ------------------------------------------------------------
-async def _rows(conn: psycopg.AsyncConnection, query: str, params: tuple) -> list[dict]:
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(query, params)
-        return await cursor.fetchall()
+# ---- requests as steps (steps.py): a batch of them shares its round trips ----------------------------------------
+def _issue(v: Verification, sms: OutboundSms, limits: list[Limit], bound: int | None) -> Steps:
+    # What decides (room in the queue, the limits) and what must come first (the issue lock, then the supersede)
+    # is one statement, modemd_issue (schema version 5), which writes nothing if it refuses; the writes follow in a
+    # second step. Round trips, not the work, were most of a send's time (bench/bench_fleet.py).
+    (decided,) = yield Step([(
+        "SELECT queue_full, refused, retry_after, superseded FROM modemd_issue(%s, %s, %s, %s, %s, %s, %s)",
+        (*limit_arrays(limits), float(v.created_at), v.app, v.destination, bound))], refusable=True)
+    queue_full, refused, retry_after, superseded = decided.rows[0]
+    if queue_full:
+        raise QueueFull(f"{bound} messages are waiting already")
+    if refused is not None:
+        raise RateLimited(refused, retry_after)
+    # A new send supersedes the pending code; its SMS, if not sent yet, is not worth sending any more (a code
+    # already on its way, sending or sent, stays as it is: compare-and-set). Only the same app's: two apps sending
+    # codes to one person (a shop and a bank) keep their own codes.
+    cancels = [move_statement(message_id, State.QUEUED, State.CANCELED, SUPERSEDED, v.created_at,
+                              sets={"body": None, "error_text": SUPERSEDED}) for message_id in superseded]
+    yield Step([*cancels,
+                (f"INSERT INTO otp_verifications ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, 0, %s, 'pending', %s, %s)",
+                 (v.id, v.destination, v.code_hmac, v.created_at, v.expires_at, v.max_attempts, v.message_id, v.app)),
+                *message_statements(sms)])
 
 
-async def _one(conn: psycopg.AsyncConnection, query: str, params: tuple) -> dict | None:
-    rows = await _rows(conn, query, params)
-    return rows[0] if rows else None
-
-
-async def _issue(conn: psycopg.AsyncConnection, v: Verification, sms: OutboundSms, limits: list[Limit],
-                 bound: int | None = None) -> None:
-    # The limits, the number's lock and the supersede go out together (psycopg's pipeline mode): round trips, not
-    # the work, were most of a send's time (bench/bench_fleet.py). If a limit refuses, the request's savepoint
-    # (Database.batched) takes the supersede back with it.
-    async with conn.pipeline():
-        hits = await send_hits(conn, limits, v.created_at)
-        await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
-                           (ISSUE_LOCK_CLASS, f"{v.app}\n{v.destination}"))
-        # A new send supersedes the pending code; its SMS, if not sent yet, is not worth sending any more.
-        # Only the same app's: two apps sending codes to one person (a shop and a bank) keep their own codes.
-        superseded = await conn.execute("UPDATE otp_verifications SET status = 'superseded' WHERE app = %s AND "
-                                        "destination = %s AND status = 'pending' RETURNING message_id",
-                                        (v.app, v.destination))
-        await raise_if_refused(hits)
-        old = [{"message_id": row[0]} for row in await superseded.fetchall()]
-    for row in old:           # a code already on its way (sending, sent) stays as it is: compare-and-set
-        await move(conn, row["message_id"], State.QUEUED, State.CANCELED, SUPERSEDED, v.created_at,
-                   sets={"body": None, "error_text": SUPERSEDED})
-    verification = (f"INSERT INTO otp_verifications ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, 0, %s, 'pending', "
-                    "%s, %s)", (v.id, v.destination, v.code_hmac, v.created_at, v.expires_at, v.max_attempts,
-                                v.message_id, v.app))
-    await insert_message(conn, sms, bound, along=[verification])
-
-
-async def _find(conn: psycopg.AsyncConnection, destination: str | None, verification_id: str | None,
-                app: str | None) -> Verification | None:
-    """The verification by id, or the number's latest; only the app's own unless app is None (admin). Its row is
-    locked until the transaction ends (see the module's docstring for what a concurrent verify then sees)."""
-    mine, args = ("", ()) if app is None else (" AND app = %s", (app,))
-    if verification_id:
-        row = await _one(conn, f"SELECT {_COLUMNS} FROM otp_verifications WHERE id = %s{mine} FOR UPDATE",
-                         (verification_id, *args))
-    else:
-        row = await _one(conn, f"SELECT {_COLUMNS} FROM otp_verifications WHERE destination = %s{mine} "
-                               "ORDER BY created_at DESC LIMIT 1 FOR UPDATE", (destination, *args))
-    if row is None:
-        return None
-    return Verification(**{**row, "code_hmac": bytes(row["code_hmac"])})     # bytea: bytes, whatever the loader
-
-
-async def _verify(conn: psycopg.AsyncConnection, v: Verification | None, now: float,
-                  check: Callable[[Verification | None], bool], lock_after: int, failures: int) -> VerifyOutcome:
-    """`failures`: the app's and number's run of consecutive wrong codes, read under the verification's lock."""
+def _verify(destination: str | None, verification_id: str | None, now: float,
+            check: Callable[[Verification | None], bool], lock_after: int,
+            limits: Callable[[Verification], list[Limit]], app: str | None) -> Steps:
+    (found,) = yield Step([_find(destination, verification_id, app)], reads_only=True)
+    v = _verification(found.rows[0]) if found.rows else None
+    failures = 0
+    if v is not None:
+        # The limits (of the code found) and the number's run of failures together; modemd_hit counts nothing
+        # when it refuses.
+        counted = limits(v) if v.status in ("pending", "max_attempts_reached") else []
+        statements = [("SELECT consecutive, last_at FROM otp_failures WHERE app = %s AND destination = %s",
+                       (v.app, v.destination))]
+        if counted:
+            statements.insert(0, ("SELECT refused, retry_after FROM modemd_hit(%s, %s, %s, %s)",
+                                  (*limit_arrays(counted), now)))
+        answers = yield Step(statements, reads_only=not counted, refusable=True)
+        if counted and answers[0].rows:
+            raise RateLimited(*answers[0].rows[0])
+        run = answers[-1].rows
+        if run and run[0][1] >= now - LOCK_DECAY:
+            failures = run[0][0]
     matched = check(v)          # always computed, found or not: the same work either way
     step = verify_step(v, now, matched, lock_after, lambda: failures)
     if step == "not_found":
         return VerifyOutcome("not_found")
     if step == "locked":
         return VerifyOutcome("max_attempts_reached", 0, v.id)
+    # Every write below is a compare-and-set on the status read in the first step. The row is locked, so only a
+    # request of the same batch can have changed it meanwhile (steps.run_together: they read before any of them
+    # writes); then the request raises Interfered, and the batch runs its requests one by one.
     if step == "expire":
-        await conn.execute("UPDATE otp_verifications SET status = 'expired' WHERE id = %s", (v.id,))
+        expired, = yield Step([("UPDATE otp_verifications SET status = 'expired' WHERE id = %s AND status = %s",
+                                (v.id, v.status))])
+        _unchanged(expired)
         return VerifyOutcome("expired", None, v.id)
     if step == "approve":
         # Single use: the row goes at once; a verify waiting on its lock finds it gone.
-        async with conn.pipeline():     # both statements in one round trip; rowcount is known once it syncs
-            consumed = await conn.execute("DELETE FROM otp_verifications WHERE id = %s AND status = 'pending'",
-                                          (v.id,))
-            await conn.execute("DELETE FROM otp_failures WHERE app = %s AND destination = %s",
-                               (v.app, v.destination))
-        if consumed.rowcount != 1:      # cannot happen under the row lock; never approve what was not consumed
-            return VerifyOutcome("not_found")
+        consumed, _ = yield Step([("DELETE FROM otp_verifications WHERE id = %s AND status = 'pending'", (v.id,)),
+                                  ("DELETE FROM otp_failures WHERE app = %s AND destination = %s",
+                                   (v.app, v.destination))])
+        _unchanged(consumed)            # never approve what was not consumed
         return VerifyOutcome("approved", None, v.id)
-    return await _wrong_code(conn, v, now)
-
-
-async def _wrong_code(conn: psycopg.AsyncConnection, v: Verification, now: float) -> VerifyOutcome:
-    async with conn.pipeline():         # the count and the run of failures in one round trip
-        counted = await conn.execute(
-            "UPDATE otp_verifications SET attempts = attempts + 1, status = CASE WHEN attempts + 1 >= max_attempts "
-            "THEN 'max_attempts_reached' ELSE 'pending' END WHERE id = %s RETURNING attempts, max_attempts, status",
-            (v.id,))
-        # Consecutive failures per app and number survive resends and restarts (NIST SP 800-63B 5.2.2); a run
-        # that stopped LOCK_DECAY ago starts again from one.
-        await conn.execute("INSERT INTO otp_failures (app, destination, consecutive, last_at) VALUES (%s, %s, 1, %s) "
-                           "ON CONFLICT (app, destination) DO UPDATE SET last_at = excluded.last_at, consecutive = "
-                           "CASE WHEN otp_failures.last_at < %s THEN 1 ELSE otp_failures.consecutive + 1 END",
-                           (v.app, v.destination, now, now - LOCK_DECAY))
-    attempts, max_attempts, status = await counted.fetchone()
+    counted, _ = yield Step([
+        ("UPDATE otp_verifications SET attempts = attempts + 1, status = CASE WHEN attempts + 1 >= max_attempts "
+         "THEN 'max_attempts_reached' ELSE 'pending' END WHERE id = %s AND status = %s "
+         "RETURNING attempts, max_attempts, status", (v.id, v.status)),
+        # Consecutive failures per app and number survive resends and restarts (NIST SP 800-63B 5.2.2); a run that
+        # stopped LOCK_DECAY ago starts again from one.
+        ("INSERT INTO otp_failures (app, destination, consecutive, last_at) VALUES (%s, %s, 1, %s) "
+         "ON CONFLICT (app, destination) DO UPDATE SET last_at = excluded.last_at, consecutive = "
+         "CASE WHEN otp_failures.last_at < %s THEN 1 ELSE otp_failures.consecutive + 1 END",
+         (v.app, v.destination, now, now - LOCK_DECAY))])
+    _unchanged(counted)
+    attempts, max_attempts, status = counted.rows[0]
     return VerifyOutcome(status, max_attempts - attempts, v.id)
 
 
+def _unchanged(written: Result) -> None:
+    if written.rowcount != 1:
+        raise Interfered("the verification changed since it was read")
+
+
+def _find(destination: str | None, verification_id: str | None, app: str | None) -> tuple[str, tuple]:
+    """The verification by id, or the number's latest; only the app's own unless app is None (admin). Its row is
+    locked until the transaction ends (see the module's docstring for what a concurrent verify then sees)."""
+    mine, args = ("", ()) if app is None else (" AND app = %s", (app,))
+    if verification_id:
+        return f"SELECT {_COLUMNS} FROM otp_verifications WHERE id = %s{mine} FOR UPDATE", (verification_id, *args)
+    return (f"SELECT {_COLUMNS} FROM otp_verifications WHERE destination = %s{mine} ORDER BY created_at DESC LIMIT 1 "
+            "FOR UPDATE", (destination, *args))
+
+
+def _verification(row: tuple) -> Verification:
+    fields = dict(zip(_FIELDS, row))
+    return Verification(**{**fields, "code_hmac": bytes(fields["code_hmac"])})   # bytea: bytes, whatever the loader
+
+
+# ---- SQL, run inside a transaction of Database.write ------------------------------------------------------------
 async def _unlock(conn: psycopg.AsyncConnection, destination: str, app: str | None) -> int:
     mine, args = ("", ()) if app is None else (" AND app = %s", (app,))
     cursor = await conn.execute(f"DELETE FROM otp_failures WHERE destination = %s{mine}", (destination, *args))

@@ -35,7 +35,7 @@ from ..errors import IdempotencyMismatch, QueueFull
 from ..records import IDEMPOTENCY_WINDOW, Enqueued, Limit, outbound_from_row
 from .database import Database
 from .limits import raise_if_refused, send_hits
-from .transitions import claim, move, write_event
+from .transitions import claim, event_statement, move
 
 log = logging.getLogger(__name__)
 
@@ -330,17 +330,23 @@ async def insert_message(conn: psycopg.AsyncConnection, sms: OutboundSms, bound:
         queued = await conn.execute(QUEUED) if bound is not None else None
         for statement, params in along:
             await conn.execute(statement, params)
-        await conn.execute(_INSERT, (
-            sms.id, sms.kind.value, sms.to, sms.text, sms.parts, int(sms.priority), sms.state.value, sms.attempts,
-            sms.next_attempt_at, sms.deadline, sms.created_at, sms.updated_at, sms.sent_at, sms.delivered_at,
-            sms.error_code, sms.error_text, sms.modem, json.dumps(sms.references), int(sms.possible_duplicate),
-            sms.ambiguous, sms.idempotency_key, sms.app, sms.request_digest))
-        await write_event(conn, sms.id, sms.created_at, None, sms.state, "accepted")
-        await conn.execute(f"NOTIFY {CHANNEL}")
+        for statement, params in message_statements(sms):
+            await conn.execute(statement, params)
         await raise_if_refused(hits)
         if queued is not None and (await queued.fetchone())[0] >= bound:
             raise QueueFull(f"{bound} messages are waiting already")
     return Enqueued(sms, created=True)
+
+
+def message_statements(sms: OutboundSms) -> list[tuple[str, tuple]]:
+    """What queues `sms` once it is accepted: its row, its first event, and the wake-up of every host."""
+    return [(_INSERT, (sms.id, sms.kind.value, sms.to, sms.text, sms.parts, int(sms.priority), sms.state.value,
+                       sms.attempts, sms.next_attempt_at, sms.deadline, sms.created_at, sms.updated_at, sms.sent_at,
+                       sms.delivered_at, sms.error_code, sms.error_text, sms.modem, json.dumps(sms.references),
+                       int(sms.possible_duplicate), sms.ambiguous, sms.idempotency_key, sms.app,
+                       sms.request_digest)),
+            event_statement(sms.id, sms.created_at, None, sms.state, "accepted"),
+            (f"NOTIFY {CHANNEL}", ())]
 
 
 # Messages waiting to be sent, from the counters (the shards of message_counts): a few rows, not a scan.

@@ -335,4 +335,35 @@ RATE_SLOTS = """
     END $$;
 """
 
-MIGRATIONS = [INITIAL, FLEET, WEBHOOK_FLEET, RATE_SLOTS]
+OTP_ISSUE = """
+    -- What an OTP send must know before it writes, in one statement (store/postgres/otp.py, _issue): whether the
+    -- queue has room (p_bound messages queued: refused, 'queue-full'), the limits (modemd_hit: refused, the bucket
+    -- and the seconds until it has room; nothing is counted), then, accepted: the hits counted, the app's and
+    -- number's issue lock taken (0x6F74 = otp.ISSUE_LOCK_CLASS, the key hashed as app || newline || number), and
+    -- the number's pending code of this app superseded; its SMS ids are returned, for the caller to cancel
+    -- through the one gate (transitions.move_statement). A refused request has written nothing. The queue count
+    -- is queue.QUEUED's.
+    CREATE FUNCTION modemd_issue(p_buckets text[], p_limits integer[], p_windows double precision[],
+                                 p_now double precision, p_app text, p_destination text, p_bound bigint)
+    RETURNS TABLE (queue_full boolean, refused text, retry_after double precision, superseded text[])
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        queue_full := p_bound IS NOT NULL
+            AND (SELECT coalesce(sum(c.n), 0) FROM message_counts c WHERE c.state = 'queued') >= p_bound;
+        IF queue_full THEN
+            RETURN NEXT; RETURN;
+        END IF;
+        SELECT h.refused, h.retry_after INTO refused, retry_after FROM modemd_hit(p_buckets, p_limits, p_windows, p_now) h;
+        IF refused IS NOT NULL THEN
+            RETURN NEXT; RETURN;
+        END IF;
+        PERFORM pg_advisory_xact_lock(28532, hashtext(p_app || E'\\n' || p_destination));
+        WITH old AS (UPDATE otp_verifications v SET status = 'superseded'
+                     WHERE v.app = p_app AND v.destination = p_destination AND v.status = 'pending'
+                     RETURNING v.message_id)
+        SELECT coalesce(array_agg(old.message_id), '{}') INTO superseded FROM old;
+        RETURN NEXT;
+    END $$;
+"""
+
+MIGRATIONS = [INITIAL, FLEET, WEBHOOK_FLEET, RATE_SLOTS, OTP_ISSUE]

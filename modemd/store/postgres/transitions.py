@@ -1,4 +1,5 @@
-"""The one gate for message state on PostgreSQL: move() is the only code of this backend that writes the `state`
+"""The one gate for message state on PostgreSQL: move() (and move_statement(), the same as a statement to send
+with others) is the only code of this backend that writes the `state`
 column of `messages`, with the SQLite backend's rules (store/sqlite/transitions.py): the move is checked against
 domain.sms.can_move, made by compare-and-set (`WHERE id = %s AND state = %s`) and logged as a message_events row in
 the same statement (a data-modifying WITH: the event row is written only if the row moved; one round trip).
@@ -37,15 +38,23 @@ async def move(conn: psycopg.AsyncConnection, message_id: str, src: State, dst: 
     lease ran out and whose message another host took back must not record the end of a send it no longer owns).
     Returns the moved row (the columns in `returning`, by name), or None if the message is not in src (or does not
     exist): nothing was written then."""
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(*move_statement(message_id, src, dst, reason, now, sets=sets, adjust=adjust,
+                                             returning=returning, held_by=held_by))
+        return _moved(await cursor.fetchone())
+
+
+def move_statement(message_id: str, src: State, dst: State, reason: str, now: float, *, sets: dict | None = None,
+                   adjust: tuple[str, ...] = (), returning: str = "state", held_by: str | None = None
+                   ) -> tuple[str, tuple]:
+    """move() as a statement and its parameters, for a request written as steps (steps.py) to send with others.
+    Its result: the moved row (`returning`, then the id), or no row."""
     if not can_move(src, dst):
         raise ValueError(f"{src.value} -> {dst.value} is not a lifecycle transition")
     sets = sets or {}
     owner = () if held_by is None else (held_by,)
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(_statement(tuple(sets), adjust, returning, held_by is not None, False),
-                             (dst.value, now, *sets.values(), message_id, src.value, *owner,
-                              now, src.value, dst.value, reason))
-        return _moved(await cursor.fetchone())
+    return (_statement(tuple(sets), adjust, returning, held_by is not None, False),
+            (dst.value, now, *sets.values(), message_id, src.value, *owner, now, src.value, dst.value, reason))
 
 
 async def claim(conn: psycopg.AsyncConnection, now: float, reason: str, *, sets: dict,
@@ -88,8 +97,7 @@ def _statement(columns: tuple[str, ...], adjust: tuple[str, ...], returning: str
             "SELECT moved_id, %s, %s, %s, %s FROM moved) SELECT * FROM moved")
 
 
-async def write_event(conn: psycopg.AsyncConnection, message_id: str, at: float, src: State | None, dst: State,
-                      reason: str) -> None:
+def event_statement(message_id: str, at: float, src: State | None, dst: State, reason: str) -> tuple[str, tuple]:
     """One row of a message's history; src None: the message was created in dst (accepted)."""
-    await conn.execute("INSERT INTO message_events (message_id, at, from_state, to_state, reason) "
-                       "VALUES (%s, %s, %s, %s, %s)", (message_id, at, src.value if src else None, dst.value, reason))
+    return ("INSERT INTO message_events (message_id, at, from_state, to_state, reason) VALUES (%s, %s, %s, %s, %s)",
+            (message_id, at, src.value if src else None, dst.value, reason))

@@ -1,0 +1,139 @@
+"""Requests written as steps, so that one batch's requests share round trips (Database.batched).
+
+A request of the group commit used to be a coroutine on the connection: each of its statements that needed an
+answer was a round trip, and a batch ran its requests one after the other while it held the hot rate-limit locks
+(bench/bench_fleet.py: those locks were waited on 45 % of the time, by a holder that was itself waiting for its
+client). A stepped request says the same thing as data: a generator that yields a Step (statements to send
+together) and receives their results, until it returns its value or raises.
+
+    def steps():
+        (found,) = yield Step([("SELECT ... FOR UPDATE", (id,))], reads_only=True)
+        ...
+        yield Step([("UPDATE ...", (...)), ("INSERT ...", (...))])
+        return outcome
+
+The same generator runs two ways:
+- run_steps: alone, in the caller's transaction or savepoint, one round trip per step (the plain path).
+- run_together: every request of a batch at once, in lockstep: step k of every request goes out in one pipeline
+  and one round trip. There is no savepoint per request there (a failed statement aborts the whole transaction in
+  a pipeline anyway), so a request must not fail after it has written: it may raise Refused only before its first
+  step, or right after a step marked `refusable` (its statements write nothing when the request is refused after
+  reading them) whose earlier steps were all `reads_only`. Anything else (a statement's error, a deadlock, another exception, a refusal
+  after a write) raises Diverged: the caller rolls the batch back and runs each request by run_steps in its own
+  savepoint, where a failure stays the request's own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Generator, Sequence
+
+import psycopg
+
+from ..errors import Refused
+
+Statement = tuple[str, Sequence]
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one statement gave: its rows (none for a statement without a result) and how many rows it touched."""
+    rows: list[tuple]
+    rowcount: int
+
+
+@dataclass(frozen=True)
+class Step:
+    statements: list[Statement]
+    reads_only: bool = False    # writes nothing whatever the answers
+    refusable: bool = False     # writes nothing if the request refuses (raises Refused) on reading the answers
+
+
+Steps = Generator[Step, list[Result], Any]
+StepsFactory = Callable[[], Steps]      # a new generator each call: a batch that diverged runs its requests again
+
+
+class Interfered(Exception):
+    """A row a request read changed before the request wrote it. Under the row's lock only a request of the same
+    batch can have changed it (run_together: every request reads before any writes): the batch runs its requests
+    one by one instead."""
+
+
+class Diverged(Exception):
+    """run_together cannot give each request its own outcome: roll the batch back and run the requests alone."""
+
+
+@dataclass
+class _Running:
+    steps: Steps
+    step: Step
+    clean: bool = True          # every step so far was reads_only: a refusal after a refusable step wrote nothing
+    outcome: Any = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+async def run_steps(conn: psycopg.AsyncConnection, factory: StepsFactory) -> Any:
+    """One request alone: each step in one round trip (pipeline mode); its exceptions are the caller's."""
+    steps = factory()
+    try:
+        step = next(steps)
+        while True:
+            step = steps.send((await _send(conn, [step.statements]))[0])
+    except StopIteration as stop:
+        return stop.value
+
+
+async def run_together(conn: psycopg.AsyncConnection, factories: Sequence[StepsFactory]) -> list[tuple[Any, BaseException | None]]:
+    """Every request's steps in lockstep, one round trip per step for all; (value, None) or (None, Refused) per
+    request, in order. Raises Diverged (see the module's docstring), or psycopg.OperationalError for the
+    connection."""
+    running = []
+    for factory in factories:
+        request = _Running(factory(), None)
+        _advance(request, None)
+        running.append(request)
+    while live := [r for r in running if not r.done]:
+        try:
+            results = await _send(conn, [r.step.statements for r in live])
+        except psycopg.OperationalError as exc:
+            if isinstance(exc, (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)):
+                raise Diverged(exc) from exc
+            raise                               # the connection or the server: nothing to run again here
+        except psycopg.Error as exc:
+            raise Diverged(exc) from exc
+        for request, answers in zip(live, results):
+            _advance(request, answers)
+    return [(r.outcome, r.error) for r in running]
+
+
+def _advance(request: _Running, answers: list[Result] | None) -> None:
+    """Give the request its answers; keep its next step, or its outcome."""
+    previous = request.step
+    try:
+        request.step = next(request.steps) if answers is None else request.steps.send(answers)
+    except StopIteration as stop:
+        request.outcome, request.done = stop.value, True
+        return
+    except Refused as exc:
+        if previous is not None and not (previous.refusable and request.clean):
+            raise Diverged(exc) from exc
+        request.error, request.done = exc, True
+        return
+    except Exception as exc:
+        raise Diverged(exc) from exc
+    if previous is not None and not previous.reads_only:
+        request.clean = False
+
+
+async def _send(conn: psycopg.AsyncConnection, batches: list[list[Statement]]) -> list[list[Result]]:
+    """Every statement of every list in one pipeline, one sync; their results, list by list."""
+    async with conn.pipeline() as pipeline:
+        cursors = [[await conn.execute(sql, params) for sql, params in statements] for statements in batches]
+        await pipeline.sync()
+        return [[await _result(cursor) for cursor in group] for group in cursors]
+
+
+async def _result(cursor: psycopg.AsyncCursor) -> Result:
+    rows = await cursor.fetchall() if cursor.description is not None else []
+    return Result(rows, cursor.rowcount)
