@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .model import DEFAULT_APP, EVENTS, MIN_SECRET, SCOPES, AppConfig, WebhookConfig
-from .reader import ConfigError, Table, read_secret_file, show, unknown
+from .reader import ConfigError, Table, read_secret_file, show
 from .values import is_loopback
 
 
@@ -35,12 +35,7 @@ def _subscribed(t: Table, hook: WebhookConfig, apps: dict[str, frozenset[str]]) 
 def _webhook(t: Table) -> WebhookConfig:
     url = t.required("url", "where to POST events, e.g. \"http://127.0.0.1:9000/sms\"")
     _check_url(t, url)
-    events = t.strings("events")
-    if not events:
-        t.fail("events", "required: a non-empty array of " + ", ".join(EVENTS))
-    for i, event in enumerate(events):
-        if event not in EVENTS:
-            raise ConfigError(t.key(f"events[{i}]"), f"{show(event)}: " + unknown("event", event, EVENTS))
+    events = t.names("events", (), EVENTS, "event")
     secret, secret_file = _webhook_secret(t)
     return WebhookConfig(url=url, events=frozenset(events), secret=secret, secret_file=secret_file,
                          full_numbers=t.boolean("full_numbers", WebhookConfig.full_numbers),
