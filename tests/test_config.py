@@ -3,6 +3,7 @@ reprs, command-line overrides, reloads. Fast: files in tmp_path, no daemon."""
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from dataclasses import replace
@@ -20,6 +21,9 @@ MODEM = '[[modems]]\nport = "/dev/ttyUSB2"\n'
 PIN = "80468024"
 TOKEN = "tok-3f9c2a7be1d04c55aa61"
 SECRET = "whsec-7d1e0b6a2c9f4e38"
+HOOK = '[[webhooks]]\nurl = "http://127.0.0.1/x"\nevents = ["sms:sent"]\n'
+KEY = bytes(range(200, 232))                                  # 32 bytes, not UTF-8: only base64 carries them
+WHSEC = "whsec_" + base64.b64encode(KEY).decode()
 
 
 @pytest.fixture
@@ -104,7 +108,7 @@ def test_example_webhook_block_is_valid_once_uncommented(write, tmp_path):
     body = re.sub(r"(?m)^# ", "", block).replace("/etc/modemd/webhook-secret", str(secret))
     (hook,) = load_config(write(MODEM + body)).webhooks
     assert hook.events == {"sms:received", "sms:delivered", "sms:failed"} and hook.secret == SECRET.encode()
-    assert not hook.full_numbers and hook.timeout == 10.0
+    assert not hook.full_numbers and hook.timeout == 10.0 and hook.signatures == ("modemd", "standard")
 
 
 # ------------------------------------------------------------------------------------- errors naming the key
@@ -170,6 +174,15 @@ ERRORS = [
      "webhooks[0].secret", "at least 16 bytes"),
     (f"[[webhooks]]\nurl = \"http://127.0.0.1/x\"\nevents = [\"sms:sent\"]\nsecret = \"{SECRET}\"\ntimeout = 0\n",
      "webhooks[0].timeout", "> 0"),
+    (f'{HOOK}secret = "{SECRET}"\nsignatures = ["modemd", "stnadard"]\n', "webhooks[0].signatures[1]",
+     'unknown signature scheme; did you mean "standard"?'),
+    (f'{HOOK}secret = "{SECRET}"\nsignatures = ["hmac"]\n', "webhooks[0].signatures[0]",
+     'unknown signature scheme; expected one of: modemd, standard'),
+    (f'{HOOK}secret = "{SECRET}"\nsignatures = []\n', "webhooks[0].signatures",
+     "required: a non-empty array of modemd, standard"),
+    (f'{HOOK}secret = "{SECRET}"\nsignatures = "standard"\n', "webhooks[0].signatures", "must be an array of strings"),
+    (f'{HOOK}secret = "{SECRET}"\nsignature = "standard"\n', "webhooks[0].signature",
+     'unknown key; did you mean "signatures"?'),
     ('[database]\nurl = "mysql://db/modemd"\n', "database.url", "must be a postgresql:// URL"),
     ('[database]\nurl = "postgresql://db:port/modemd"\n', "database.url", "is not a URL"),
     ('[database]\nurl = "postgresql://db/modemd"\nnode = "rack 1"\n', "database.node", "letters, digits"),
@@ -259,6 +272,59 @@ def test_token_file_with_two_tokens_is_refused(write):
     token = write(f"{TOKEN}\n{TOKEN}y\n", mode=0o600, name="token")
     err = error_of(write(f'[auth]\ntoken_files = ["{token}"]\n'))
     assert err.path == "auth.token_files[0]" and "exactly one token" in err.problem and TOKEN not in str(err)
+
+
+# ------------------------------------------------------------------------- webhook keys and signature schemes
+
+@pytest.mark.parametrize("line,signatures", [
+    ("", ("modemd", "standard")),
+    ('signatures = ["standard"]\n', ("standard",)),
+    ('signatures = ["modemd"]\n', ("modemd",)),
+    ('signatures = ["standard", "modemd", "standard"]\n', ("standard", "modemd")),
+])
+def test_signatures_name_the_schemes_a_webhook_is_signed_in_both_by_default(write, line, signatures):
+    (hook,) = load_config(write(f'{MODEM}{HOOK}secret = "{SECRET}"\n{line}')).webhooks
+    assert hook.signatures == signatures
+
+
+@pytest.mark.parametrize("secret", [WHSEC, WHSEC.rstrip("="), "whsec_" + base64.b64encode(KEY[:16]).decode()])
+def test_a_whsec_secret_signs_with_the_bytes_its_base64_decodes_to(write, secret):
+    (hook,) = load_config(write(f'{MODEM}{HOOK}secret = "{secret}"\n')).webhooks
+    assert hook.secret == base64.b64decode(secret.removeprefix("whsec_") + "==")
+
+
+def test_a_whsec_secret_file_is_decoded_too(write):
+    path = write(WHSEC + "\n", mode=0o600, name="hook")
+    (hook,) = load_config(write(f'{MODEM}{HOOK}secret_file = "{path}"\n')).webhooks
+    assert hook.secret == KEY and hook.secret_file == path
+
+
+def test_any_other_secret_signs_with_its_own_utf8_bytes(write):
+    for secret in (SECRET, "whsec-but-not-the-prefix-0123", "Whsec_ZZZZZZZZZZZZZZZZZZZZZZZZ", "sécret-élevé-0123"):
+        (hook,) = load_config(write(f'{MODEM}{HOOK}secret = "{secret}"\n')).webhooks
+        assert hook.secret == secret.encode("utf-8")
+
+
+@pytest.mark.parametrize("secret,words", [
+    ("whsec_" + base64.urlsafe_b64encode(KEY).decode(), "must be base64 after the prefix"),   # - and _
+    ("whsec_" + base64.b64encode(KEY).decode()[:-2] + "*=", "must be base64 after the prefix"),
+    ("whsec_" + base64.b64encode(KEY).decode()[:5], "must be base64 after the prefix"),      # 5 characters: no
+    ("whsec_" + base64.b64encode(KEY).decode() + "A", "must be base64 after the prefix"),     # length 4n+1
+    ("whsec_Zm9v" + "=" + base64.b64encode(KEY).decode(), "must be base64 after the prefix"),  # = inside
+    ("whsec_" + base64.b64encode(KEY[:15]).decode(), "must decode to at least 16 bytes"),
+    ("whsec_", "must decode to at least 16 bytes"),
+])
+def test_a_bad_whsec_secret_is_refused_without_being_echoed(write, secret, words):
+    for where in ("inline", "file"):
+        if where == "inline":
+            text, key = f'{MODEM}{HOOK}secret = "{secret}"\n', "webhooks[0].secret"
+        else:
+            path = write(secret + "\n", mode=0o600, name="hook")
+            text, key = f'{MODEM}{HOOK}secret_file = "{path}"\n', "webhooks[0].secret_file"
+        err = error_of(write(text))
+        assert (err.path, words in err.problem) == (key, True)
+        encoded = secret.removeprefix("whsec_")
+        assert encoded[:8] not in str(err) or not encoded
 
 
 # --------------------------------------------------------------------------------------- secrets stay secret

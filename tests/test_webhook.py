@@ -2,13 +2,15 @@
 on both backends (conftest's any_store: a SQLite file, then PostgreSQL), with the backend's own WebhookStore.
 
 Events are made the way the daemon makes them (store transitions, expiry, inbox parts), so the dispatcher sees them
-only through the durable logs, as in production. Signatures are checked with the function docs/webhooks.md gives
-receivers, and the shell recipe from the same page is run once with openssl. What only PostgreSQL has (several
-hosts capturing and delivering at once) is in test_postgres_webhooks.py.
+only through the durable logs, as in production. Signatures are checked with the functions docs/webhooks.md gives
+receivers and with the Standard Webhooks spec's own library (`standardwebhooks`), the signing functions against the
+spec's published vector, and the shell recipe from the same page is run once with openssl. What only PostgreSQL has
+(several hosts capturing and delivering at once) is in test_postgres_webhooks.py.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import shutil
 import subprocess
@@ -17,15 +19,19 @@ import time
 from contextlib import asynccontextmanager
 
 import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from modemd.config.loader import WebhookConfig
+from modemd.config.loader import SIGNATURE_SCHEMES, WebhookConfig
 from modemd.store.sqlite.database import Database
 from modemd.domain.sms import Kind, State
 from modemd.store import InboundPart, Store
 from modemd.store.sqlite.schema import MIGRATIONS, WEBHOOKS
 from modemd.services.webhooks import Backoff, WebhookDispatcher
-from modemd.services.webhooks.payload import hook_key, sign
-from kit import SECRET, Receiver, doc_blocks, open_store, outbound, record_store, until, verify_signature
+from modemd.services.webhooks.payload import hook_key
+from modemd.services.webhooks.signing import (SCHEMES, SIGNATURE_HEADER, SignedPost, modemd_headers,
+                                              signature_headers, standard_headers)
+from kit import (SECRET, Receiver, doc_blocks, open_store, outbound, record_store, until, verify_signature,
+                 verify_webhook)
 
 NUMBER = "+447700900123"
 FAST = Backoff(base=0.05, factor=2.0, cap=0.2, max_age=3600.0)
@@ -132,6 +138,25 @@ def types_of(events: list[dict], message_id: str) -> list[str]:
     return [e["type"] for e in events if e["data"].get("message_id") == message_id]
 
 
+def sign(key: bytes, body: bytes, timestamp: int) -> str:
+    """An X-Modemd-Signature value, as the worker makes it."""
+    return modemd_headers([key], SignedPost("evt_1", timestamp, body))[SIGNATURE_HEADER]
+
+
+def as_whsec(key: bytes) -> str:
+    """How docs/webhooks.md has receivers hand a plain secret to a library that expects whsec_."""
+    return "whsec_" + base64.b64encode(key).decode()
+
+
+def library_verifies(key: str | bytes, request: dict) -> bool:
+    """The spec's own Python library, on a request the receiver recorded."""
+    try:
+        Webhook(key).verify(request["body"], request["headers"])
+    except WebhookVerificationError:
+        return False
+    return True
+
+
 # ---- tests -------------------------------------------------------------------------------------------------------
 async def test_every_event_type_arrives_signed_with_its_data(store, receiving, receiver):
     d = dispatcher(store, [hook(receiver)])
@@ -149,9 +174,11 @@ async def test_every_event_type_arrives_signed_with_its_data(store, receiving, r
 
     assert all(r["valid"] for r in receiver.requests)
     for r in receiver.requests:
-        assert r["headers"]["X-Modemd-Event-Id"] == r["event"]["id"]
+        assert r["headers"]["X-Modemd-Event-Id"] == r["headers"]["webhook-id"] == r["event"]["id"]
         assert r["headers"]["X-Modemd-Event-Type"] == r["event"]["type"]
         assert r["headers"]["Content-Type"] == "application/json"
+        assert r["headers"]["X-Modemd-Signature"].startswith(f"t={r['headers']['webhook-timestamp']},v1=")
+        assert library_verifies(as_whsec(SECRET), r) and library_verifies(SECRET, r)
     events = receiver.accepted()
     assert types_of(events, sent) == ["sms:sent", "sms:delivered"]
     assert types_of(events, failed) == ["sms:sent", "sms:failed"]
@@ -191,6 +218,80 @@ async def test_a_signature_is_checked_by_the_documented_recipes(tmp_path):
         out = subprocess.run(["sh", "-c", script], cwd=tmp_path, capture_output=True, text=True,
                              env={"PATH": "/usr/bin:/bin", "SECRET": SECRET.decode(), "SIG": sig})
         assert out.stdout.strip() == expected, out
+
+
+# The spec's published vector: standard-webhooks, libraries/python/tests/test_webhooks.py, test_sign_function.
+SPEC_KEY = base64.b64decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+SPEC_POST = SignedPost("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b'{"test": 2432232314}')
+SPEC_SIGNATURE = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_the_standard_scheme_gives_the_specs_published_signature():
+    assert standard_headers([SPEC_KEY], SPEC_POST) == {"webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                                                       "webhook-timestamp": "1614265330",
+                                                       "webhook-signature": SPEC_SIGNATURE}
+
+
+def test_the_documented_standard_verifier_takes_the_spec_vector_and_refuses_the_rest():
+    headers = standard_headers([SPEC_KEY], SPEC_POST)
+    body, at = SPEC_POST.body, SPEC_POST.timestamp
+    assert verify_webhook(SPEC_KEY, body, headers, now=at + 299)
+    assert not verify_webhook(SPEC_KEY, body, headers, now=at + 301)                      # stale
+    assert not verify_webhook(SPEC_KEY, body + b" ", headers, now=at)                     # body changed
+    assert not verify_webhook(b"another-key-0123456789", body, headers, now=at)           # wrong key
+    for name, value in (("webhook-id", "msg_other"), ("webhook-timestamp", str(at + 1)),
+                        ("webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA="),
+                        ("webhook-signature", "v1a," + SPEC_SIGNATURE[3:]), ("webhook-timestamp", "1e9"),
+                        ("webhook-signature", "v1,ünïcode")):
+        assert not verify_webhook(SPEC_KEY, body, headers | {name: value}, now=at)
+    for name in headers:
+        assert not verify_webhook(SPEC_KEY, body, {k: v for k, v in headers.items() if k != name}, now=at)
+
+
+def test_several_keys_sign_a_rotation_and_each_verifies():
+    old, new = b"the-old-key-0123456789", bytes(range(32))
+    post = SignedPost("evt_0123abcd", int(time.time()), b'{"id":"evt_0123abcd"}')
+    standard = standard_headers([new, old], post)
+    assert len(standard["webhook-signature"].split(" ")) == 2
+    request = {"body": post.body, "headers": standard}
+    assert library_verifies(as_whsec(new), request) and library_verifies(old, request)
+    assert not library_verifies(as_whsec(b"a-third-key-0123456789"), request)
+    assert verify_webhook(new, post.body, standard) and verify_webhook(old, post.body, standard)
+    modemd = modemd_headers([new, old], post)[SIGNATURE_HEADER]
+    assert modemd.count("v1=") == 2
+    assert verify_signature(new, post.body, modemd) and verify_signature(old, post.body, modemd)
+    assert not verify_signature(b"a-third-key-0123456789", post.body, modemd)
+
+
+def test_each_configurable_scheme_signs_and_adds_only_its_own_headers():
+    assert set(SCHEMES) == set(SIGNATURE_SCHEMES)
+    post = SignedPost("evt_1", 1746100803, b"{}")
+    assert signature_headers(["modemd"], [SECRET], post).keys() == {"X-Modemd-Signature"}
+    assert signature_headers(["standard"], [SECRET], post).keys() == {"webhook-id", "webhook-timestamp",
+                                                                       "webhook-signature"}
+    both = signature_headers(["standard", "modemd"], [SECRET], post)
+    assert both == modemd_headers([SECRET], post) | standard_headers([SECRET], post)
+
+
+async def test_a_webhook_sends_the_signatures_it_names_and_the_library_verifies_them(store):
+    modemd_only, standard_only = Receiver().start(), Receiver().start()
+    d = dispatcher(store, [hook(modemd_only, {"sms:sent"}, signatures=("modemd",)),
+                           hook(standard_only, {"sms:sent"}, signatures=("standard",))])
+    await d.start()
+    await send(store)
+    d.wake()
+    await until(lambda: modemd_only.accepted() and standard_only.accepted())
+    await d.stop()
+    modemd_only.stop()
+    standard_only.stop()
+    [plain], [standard] = modemd_only.requests, standard_only.requests
+    assert plain["valid"] and standard["valid"]          # the documented code, for the headers each one carries
+    assert "X-Modemd-Signature" in plain["headers"]
+    assert not {"webhook-id", "webhook-timestamp", "webhook-signature"} & plain["headers"].keys()
+    assert "X-Modemd-Signature" not in standard["headers"]
+    assert library_verifies(as_whsec(SECRET), standard) and not library_verifies(as_whsec(SECRET), plain)
+    assert not library_verifies(as_whsec(SECRET), {**standard, "body": standard["body"].replace(b"sent", b"sen7")})
+    assert not library_verifies(as_whsec(b"not-the-webhooks-key-0123"), standard)
 
 
 async def test_numbers_are_masked_unless_the_hook_asks_for_them_in_full(store, receiving, receiver):
@@ -257,6 +358,8 @@ async def test_receiver_down_then_erroring_then_up_gets_every_event_in_order(sto
 
     assert all(r["valid"] for r in receiver.requests)
     assert len(receiver.requests) > 11        # repeats happened; ids made them harmless
+    for r in receiver.requests:               # every attempt of an event carries that event's id, signed anew
+        assert r["headers"]["webhook-id"] == r["event"]["id"] and library_verifies(as_whsec(SECRET), r)
     for i, message_id in enumerate(ids):
         second = "sms:delivered" if i % 2 else "sms:failed"
         assert types_of(receiver.accepted(), message_id) == ["sms:sent", second]

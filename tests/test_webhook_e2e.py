@@ -1,12 +1,18 @@
 """Two-way through the real daemon: inbound SMS and delivery reports reach a webhook receiver started by the test,
-signed, in order per message, each once by event id, also when the receiver was down and modemd restarted."""
+signed, in order per message, each once by event id, also when the receiver was down and modemd restarted; the
+Standard Webhooks spec's own library verifies what the daemon signs, retries included."""
 
 from __future__ import annotations
 
+import base64
+import os
 import sqlite3
 from contextlib import closing
 
-from kit import SECRET, config_toml, running_daemon, wait_for
+import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from kit import SECRET, Receiver, config_toml, running_daemon, wait_for
 
 TO = "+4915112345678"
 HOOK = """
@@ -18,8 +24,8 @@ timeout = 2
 """
 
 
-def config(link, url):
-    return config_toml(link=link, extra=HOOK.format(url=url, secret=SECRET.decode()))
+def config(link, url, secret: str = SECRET.decode()):
+    return config_toml(link=link, extra=HOOK.format(url=url, secret=secret))
 
 
 def settled(state_dir) -> bool:
@@ -76,3 +82,37 @@ def test_receiver_down_then_up_across_a_restart_gets_every_event_once_in_order(s
     for message_id in ids:
         types = [e["type"] for e in receiver.acknowledged() if e["data"].get("message_id") == message_id]
         assert types == ["sms:sent", "sms:delivered"]
+
+
+def test_the_spec_library_verifies_the_daemons_webhooks_and_a_retry_keeps_the_webhook_id(sim_process, tmp_path,
+                                                                                          free_port):
+    key = os.urandom(32)
+    whsec = "whsec_" + base64.b64encode(key).decode()      # the spec's form of a secret, in modemd's config
+    tried: set[str] = set()
+
+    def first_try_fails(event):                        # every event is refused once, then taken: each comes twice
+        if event["id"] in tried:
+            return 204
+        tried.add(event["id"])
+        return 500
+    with Receiver(secret=key) as receiver:
+        receiver.answer = first_try_fails
+        with running_daemon(tmp_path, sim=sim_process, port=free_port,
+                            config=config(sim_process.link, receiver.url, whsec)) as daemon:
+            daemon.call("POST", "/v1/messages", {"to": TO, "text": "your order shipped"})
+            wait_for(lambda: receiver.of_type("sms:sent"), timeout=30)
+            assert daemon.terminate() == 0
+    first, retry = [r for r in receiver.requests if r["event"]["type"] == "sms:sent"]
+    assert (first["status"], retry["status"]) == (500, 204)
+    assert first["headers"]["webhook-id"] == retry["headers"]["webhook-id"] == first["event"]["id"]
+    assert int(first["headers"]["webhook-timestamp"]) <= int(retry["headers"]["webhook-timestamp"])
+    assert receiver.bad_signatures == 0                # X-Modemd-Signature too, under the same decoded key
+    library = Webhook(whsec)
+    for request in (first, retry):
+        assert library.verify(request["body"], request["headers"]) == request["event"]
+    tampered = retry["body"].replace(b'"sms:sent"', b'"sms:failed"')
+    assert tampered != retry["body"]
+    with pytest.raises(WebhookVerificationError):
+        library.verify(tampered, retry["headers"])
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + base64.b64encode(os.urandom(32)).decode()).verify(retry["body"], retry["headers"])

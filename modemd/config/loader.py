@@ -24,8 +24,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .model import (BAUD_RATES, DEFAULT_APP, DEFAULT_PATH, EVENTS, KEYS, LOCAL_APP, LOG_LEVELS, MIN_SECRET,
-                    RESTART_KEYS, SCOPES, AppConfig, AuthConfig, Config, LimitsConfig, RetentionConfig, ModemConfig, QueueConfig,
-                    ServerConfig, WebhookConfig, default_path)
+                    RESTART_KEYS, SCOPES, SIGNATURE_SCHEMES, AppConfig, AuthConfig, Config, LimitsConfig,
+                    RetentionConfig, ModemConfig, QueueConfig, ServerConfig, WebhookConfig, default_path)
 from .overrides import apply_cli_overrides, reloaded, require_modem, restart_required
 from .reader import ConfigError, parse_toml, read_text
 from .modems import check_pin, read_pin_file
@@ -35,7 +35,8 @@ from .values import parse_listen
 __all__ = ["load_config", "apply_cli_overrides", "reloaded", "restart_required", "require_modem", "default_path",
            "parse_listen", "check_pin", "read_pin_file", "Config", "ConfigError", "ServerConfig", "AuthConfig",
            "ModemConfig", "QueueConfig", "WebhookConfig", "DEFAULT_PATH", "BAUD_RATES", "LOG_LEVELS", "EVENTS",
-           "MIN_SECRET", "KEYS", "RESTART_KEYS", "AppConfig", "LimitsConfig", "RetentionConfig", "SCOPES", "DEFAULT_APP", "LOCAL_APP"]
+           "MIN_SECRET", "KEYS", "RESTART_KEYS", "AppConfig", "LimitsConfig", "RetentionConfig", "SCOPES",
+           "DEFAULT_APP", "LOCAL_APP", "SIGNATURE_SCHEMES"]
 
 
 def load_config(path: Path | None = None) -> Config:

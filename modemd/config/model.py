@@ -21,6 +21,12 @@ BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 46080
 LOG_LEVELS = ("trace", "debug", "info", "warning", "error")
 EVENTS = ("sms:received", "sms:sent", "sms:delivered", "sms:failed", "sms:expired")
 MIN_SECRET = 16   # bytes; a shorter HMAC key or bearer token is guessable
+# How a webhook POST may be signed (a [[webhooks]] table's `signatures`; services/webhooks/signing.py has one
+# function per name): "modemd" is X-Modemd-Signature (Stripe's layout), "standard" the webhook-* headers of the
+# Standard Webhooks spec. Both by default: receivers written against X-Modemd-Signature keep working, and new ones
+# can use the spec's libraries; an extra header costs a receiver that ignores it nothing.
+SIGNATURE_SCHEMES = ("modemd", "standard")
+DEFAULT_SIGNATURES = ("modemd", "standard")
 # What an app's token may do (an [[apps]] table's `scopes`): send plain SMS, send and verify OTP codes, read the
 # inbox; admin sees and acts on every app's messages and verifications.
 SCOPES = ("send", "otp", "inbox", "admin")
@@ -143,8 +149,9 @@ class RetentionConfig:
 class WebhookConfig:
     url: str
     events: frozenset[str]
-    secret: bytes = field(repr=False)
+    secret: bytes = field(repr=False)   # the HMAC key: a whsec_ secret's base64-decoded bytes, else the secret's own
     secret_file: Path | None = None
+    signatures: tuple[str, ...] = DEFAULT_SIGNATURES   # SIGNATURE_SCHEMES names, each adding its headers to a POST
     full_numbers: bool = False
     timeout: float = 10.0
     app: str | None = None        # only this app's message events (and received SMS if it has the inbox scope)

@@ -124,6 +124,17 @@ class Table:
         return tuple(self.get(name, [], lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v),
                               "an array of strings", secret=secret))
 
+    def names(self, name: str, default: tuple[str, ...], allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+        """A non-empty array of `what`s from `allowed` (each unknown one named by its index), repeats dropped;
+        `default` when the key is absent."""
+        values = self.strings(name) if name in self.data else default
+        if not values:
+            self.fail(name, "required: a non-empty array of " + ", ".join(allowed))
+        for i, value in enumerate(values):
+            if value not in allowed:
+                raise ConfigError(self.key(f"{name}[{i}]"), f"{show(value)}: " + unknown(what, value, allowed))
+        return tuple(dict.fromkeys(values))
+
     def path_value(self, name: str) -> Path | None:
         value = self.string(name, None)
         if value is not None and not value.startswith("/"):

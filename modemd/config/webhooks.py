@@ -1,16 +1,19 @@
-"""The [[webhooks]] tables: where events are POSTed, which ones, signed with which secret, and for which app.
-The URL is never echoed in an error (its query string may carry the receiver's own credentials), nor the secret.
+"""The [[webhooks]] tables: where events are POSTed, which ones, signed with which key and in which schemes, and
+for which app. The URL is never echoed in an error (its query string may carry the receiver's own credentials), nor
+the secret.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .model import DEFAULT_APP, EVENTS, MIN_SECRET, SCOPES, AppConfig, WebhookConfig
-from .reader import ConfigError, Table, read_secret_file, show, unknown
+from .model import DEFAULT_APP, EVENTS, MIN_SECRET, SCOPES, SIGNATURE_SCHEMES, AppConfig, WebhookConfig
+from .reader import ConfigError, Table, read_secret_file, show
 from .values import is_loopback
 
 
@@ -35,14 +38,11 @@ def _subscribed(t: Table, hook: WebhookConfig, apps: dict[str, frozenset[str]]) 
 def _webhook(t: Table) -> WebhookConfig:
     url = t.required("url", "where to POST events, e.g. \"http://127.0.0.1:9000/sms\"")
     _check_url(t, url)
-    events = t.strings("events")
-    if not events:
-        t.fail("events", "required: a non-empty array of " + ", ".join(EVENTS))
-    for i, event in enumerate(events):
-        if event not in EVENTS:
-            raise ConfigError(t.key(f"events[{i}]"), f"{show(event)}: " + unknown("event", event, EVENTS))
+    events = t.names("events", (), EVENTS, "event")
     secret, secret_file = _webhook_secret(t)
     return WebhookConfig(url=url, events=frozenset(events), secret=secret, secret_file=secret_file,
+                         signatures=t.names("signatures", WebhookConfig.signatures, SIGNATURE_SCHEMES,
+                                            "signature scheme"),
                          full_numbers=t.boolean("full_numbers", WebhookConfig.full_numbers),
                          timeout=t.number("timeout", WebhookConfig.timeout, 0, 60, above=True))
 
@@ -59,7 +59,7 @@ def _check_url(t: Table, url: str) -> None:
     if not parts.hostname:
         t.fail("url", "must name a host")
     if parts.username or parts.password:
-        t.fail("url", "must not carry user:password; receivers check the X-Modemd-Signature header instead")
+        t.fail("url", "must not carry user:password; receivers check the signature headers instead")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         t.ctx.warnings.append(f"{t.key('url')}: plain http to a host that is not loopback; events travel "
                               "unencrypted (use https)")
@@ -77,6 +77,28 @@ def _webhook_secret(t: Table) -> tuple[bytes, Path | None]:
         key, secret = t.key("secret_file"), read_secret_file(t.key("secret_file"), path)
     else:
         t.fail("secret", "required: secret or secret_file, the HMAC key receivers verify signatures with")
+    if secret.startswith(WHSEC):
+        return _whsec_key(key, secret[len(WHSEC):]), path
     if len(secret) < MIN_SECRET:
         raise ConfigError(key, f"the secret must be at least {MIN_SECRET} bytes (make one: openssl rand -hex 32)")
     return secret, path
+
+
+# Standard Webhooks' serialization of a symmetric key ("Signature scheme"): whsec_ then the key in base64. Any other
+# secret is used as its own bytes (UTF-8 as written), as every secret was before the prefix meant anything.
+WHSEC = b"whsec_"
+
+
+def _whsec_key(key: str, encoded: bytes) -> bytes:
+    """The key a whsec_ secret encodes. Strict base64 (standard alphabet; padding may be left off, as the spec's
+    libraries allow): those libraries skip characters outside the alphabet, so a URL-safe or mistyped secret would
+    give the receiver another key than modemd's and every signature would fail."""
+    try:
+        decoded = base64.b64decode(encoded + b"=" * (-len(encoded) % 4), validate=True)
+    except binascii.Error:
+        raise ConfigError(key, "a whsec_ secret must be base64 after the prefix (A-Z a-z 0-9 + /, = padding); "
+                               "make one: echo whsec_$(openssl rand -base64 32)") from None
+    if len(decoded) < MIN_SECRET:
+        raise ConfigError(key, f"a whsec_ secret must decode to at least {MIN_SECRET} bytes "
+                               "(make one: echo whsec_$(openssl rand -base64 32))")
+    return decoded

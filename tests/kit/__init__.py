@@ -10,7 +10,7 @@
   services    running_outbox (an Outbox on scripted modems, stopped at the end), FAST (its retry policy)
   api         FakeDaemon and api_client: the HTTP API in this process over a real store
   rawhttp     raw_request, exchange, beside_healthz: HTTP byte for byte (hostile input)
-  webhooks    Receiver: one webhook receiver, signatures checked with docs/webhooks.md's own code
+  webhooks    Receiver: one webhook receiver, every signature checked with docs/webhooks.md's own code
   notify      NotifySocket: systemd's notify socket
   postgres    PostgresServer: a real PostgreSQL (initdb in a temporary directory, run as user postgres)
   fleet       fleet(): several `modemd run` hosts on one PostgreSQL, each with its own simulated modem;
@@ -37,7 +37,7 @@ _HOMES = {
     "store": ("empty_pg", "in_state", "open_pg_store", "open_store", "outbound", "record_store", "record_stores",
               "recorded"),
     "wait": ("until", "wait_for"),
-    "webhooks": ("SECRET", "Receiver", "doc_blocks", "verify_signature"),
+    "webhooks": ("SECRET", "Receiver", "doc_blocks", "signed_by", "verify_signature", "verify_webhook"),
 }
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 __all__ = sorted(_MODULE_OF)

@@ -1,6 +1,6 @@
 """One webhook receiver for every test: a real HTTP server on 127.0.0.1 in a thread of its own, so it serves the
-daemon's process and a dispatcher on the test's own event loop alike. It checks each request's signature with the
-function docs/webhooks.md gives receivers (the page's own code block, run here), records every request, and
+daemon's process and a dispatcher on the test's own event loop alike. It checks each request's signatures with the
+functions docs/webhooks.md gives receivers (the page's own code blocks, run here), records every request, and
 answers what the test tells it to."""
 
 from __future__ import annotations
@@ -23,22 +23,34 @@ def doc_blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", DOC.read_text(), re.S)
 
 
-def _documented_verifier():
+def _documented(function: str):
+    """The function of that name, from the docs/webhooks.md code block that defines it."""
     namespace: dict = {}
-    exec(doc_blocks("python")[0], namespace)
-    return namespace["verify_signature"]
+    exec(next(block for block in doc_blocks("python") if f"def {function}(" in block), namespace)
+    return namespace[function]
 
 
-verify_signature = _documented_verifier()
+verify_signature = _documented("verify_signature")    # X-Modemd-Signature
+verify_webhook = _documented("verify_webhook")        # Standard Webhooks' webhook-* headers
+
+
+def signed_by(key: bytes, body: bytes, headers) -> bool:
+    """The request carries a signature, and every scheme it carries verifies with the documented code."""
+    checks = []
+    if "X-Modemd-Signature" in headers:
+        checks.append(verify_signature(key, body, headers["X-Modemd-Signature"]))
+    if "webhook-signature" in headers:
+        checks.append(verify_webhook(key, body, headers))
+    return bool(checks) and all(checks)
 _order = itertools.count()      # request arrival and answer order across all receivers, without clocks
 
 
 class Receiver:
     """Records every request, answered or not: {"event", "headers", "body", "valid", "at", "status", "done_at"}
-    ("at" and "done_at" are positions in one global order). `answer(event) -> status` decides the answer (by
-    default 204, or 401 for a bad signature as docs/webhooks.md says); it runs in the request's own thread, so it
-    may block (on a threading.Event, to hold a request in flight). stop() and start() again on the same port: a
-    receiver that is down (connection refused), then back."""
+    ("at" and "done_at" are positions in one global order); "valid" is signed_by() with `secret`, the webhook's key.
+    `answer(event) -> status` decides the answer (by default 204, or 401 for a bad signature as docs/webhooks.md
+    says); it runs in the request's own thread, so it may block (on a threading.Event, to hold a request in flight).
+    stop() and start() again on the same port: a receiver that is down (connection refused), then back."""
 
     def __init__(self, secret: bytes = SECRET, port: int | None = None):
         self.secret, self.port = secret, port or free_port()
@@ -79,7 +91,7 @@ class Receiver:
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         body = request.rfile.read(int(request.headers["Content-Length"]))
         record = {"event": json.loads(body), "headers": dict(request.headers.items()), "body": body,
-                  "valid": verify_signature(self.secret, body, request.headers.get("X-Modemd-Signature", "")),
+                  "valid": signed_by(self.secret, body, request.headers),
                   "at": next(_order)}
         self.requests.append(record)
         status = self.answer(record["event"]) if record["valid"] else 401

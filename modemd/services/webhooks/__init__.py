@@ -2,10 +2,11 @@
 
 Modules: dispatcher (WebhookDispatcher: captures events from the durable logs into deliveries, one worker per
 webhook; the guarantees in its docstring), worker (HookWorker: one webhook's POSTs, Backoff, the headers), payload
-(the body, event id and signature of one POST; pure).
+(the body and event id of one POST; pure), signing (its signature headers, one function per scheme; pure).
 """
 
 from .dispatcher import WebhookDispatcher
-from .worker import EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, USER_AGENT, Backoff
+from .signing import SIGNATURE_HEADER
+from .worker import EVENT_ID_HEADER, EVENT_TYPE_HEADER, USER_AGENT, Backoff
 
 __all__ = ["WebhookDispatcher", "Backoff", "SIGNATURE_HEADER", "EVENT_ID_HEADER", "EVENT_TYPE_HEADER", "USER_AGENT"]

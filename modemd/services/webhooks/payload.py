@@ -1,14 +1,11 @@
-"""What one webhook POST carries: the JSON body of an event, its stable event id, and the signature header.
+"""What one webhook POST carries: the JSON body of an event and its stable event id (signing.py signs them).
 
-Pure functions (no I/O), used by dispatcher.py's capture (render) and worker.py (sign). The signature is Stripe's
-scheme: X-Modemd-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>; docs/webhooks.md shows
-receivers how to verify it.
+Pure functions (no I/O), used by dispatcher.py's capture (render) and the dispatcher's index of webhooks (hook_key).
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from datetime import datetime, timezone
 
@@ -21,11 +18,6 @@ def hook_key(hook: WebhookConfig) -> str:
     """Stable across reloads while url, events and app stay the same (a new secret or timeout keeps pending rows)."""
     material = hook.url + "\n" + ",".join(sorted(hook.events)) + (f"\n{hook.app}" if hook.app else "")
     return hashlib.sha256(material.encode()).hexdigest()[:16]
-
-
-def sign(secret: bytes, body: bytes, timestamp: int) -> str:
-    digest = hmac.new(secret, str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
 
 
 def event_id(event: SourceEvent) -> str:

@@ -18,11 +18,10 @@ from ...config.loader import WebhookConfig
 from ...domain.errors import StorageError
 from ...log.setup import Throttle
 from ...store import Delivery, WebhookStore
-from .payload import sign
+from .signing import SignedPost, signature_headers
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-Modemd-Signature"
 EVENT_ID_HEADER = "X-Modemd-Event-Id"
 EVENT_TYPE_HEADER = "X-Modemd-Event-Type"
 USER_AGENT = f"modemd-webhook/{__version__}"
@@ -142,8 +141,10 @@ class HookWorker:
         """One attempt. Returns (2xx, error, looks like an outage, Retry-After seconds)."""
         hook, body = self.hook, delivery.body.encode()
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
-                   SIGNATURE_HEADER: sign(hook.secret, body, int(self.d.clock())),
                    EVENT_ID_HEADER: delivery.event_id, EVENT_TYPE_HEADER: delivery.event_type}
+        # The event id, not the delivery row: webhook-id must stay the same on every attempt of one event.
+        post = SignedPost(delivery.event_id, int(self.d.clock()), body)
+        headers |= signature_headers(hook.signatures, (hook.secret,), post)
         try:
             # Redirects are not followed: the signature was meant for the configured receiver only.
             async with self.d.session.post(hook.url, data=body, headers=headers, allow_redirects=False,
