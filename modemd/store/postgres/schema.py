@@ -335,4 +335,11 @@ RATE_SLOTS = """
     END $$;
 """
 
-MIGRATIONS = [INITIAL, FLEET, WEBHOOK_FLEET, RATE_SLOTS]
+# 5: the messages one POST /v1/messages queued for several recipients share a batch id (the SQLite schema's
+# version 9, BATCHES); the index lists a batch in its request's order and holds no row of a single message.
+BATCHES = """
+    ALTER TABLE messages ADD COLUMN batch_id text;
+    CREATE INDEX messages_batch ON messages (batch_id, seq) WHERE batch_id IS NOT NULL;
+"""
+
+MIGRATIONS = [INITIAL, FLEET, WEBHOOK_FLEET, RATE_SLOTS, BATCHES]
