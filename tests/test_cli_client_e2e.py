@@ -52,6 +52,19 @@ def test_status_send_and_queue_over_the_unix_socket(setup):
     assert json.loads(listed.stdout)["data"][0]["id"] == message_id
 
 
+def test_send_to_several_numbers_queues_one_batch(setup):
+    daemon, cfg, sock, sim = setup
+    numbers = [TO, "+4915112345679"]
+    sent = cli("send", "--config", str(cfg), *numbers, "to both of you")
+    assert sent.returncode == 0, sent.stderr
+    batch, *messages = sent.stdout.splitlines()
+    assert batch.startswith("batch bat_") and [line.split()[-1] for line in messages] == numbers
+    wait_for(lambda: len(sim.messages()) == 2, timeout=15)
+    assert sorted((m["to"], m["text"]) for m in sim.messages()) == [(n, "to both of you") for n in sorted(numbers)]
+    twice = cli("send", "--config", str(cfg), TO, "0151 12345678", "x")
+    assert twice.returncode == 1 and "to[1]" in twice.stderr
+
+
 def test_otp_send_and_verify_exit_codes(setup):
     daemon, cfg, sock, sim = setup
     assert cli("otp", "send", "--config", str(cfg), TO).returncode == 0

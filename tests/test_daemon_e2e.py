@@ -27,6 +27,18 @@ def test_post_message_reaches_the_handset_and_is_marked_sent(daemon, sim_process
     assert final["attempts"] == 1 and final["modem"] == "modem0" and "sent_at" in final
 
 
+def test_one_request_for_three_numbers_reaches_each_handset(daemon, sim_process):
+    numbers = [TO, "+4915112345679", "+4917612345678"]
+    text = "Wartung heute ab 22 Uhr"
+    status, batch = daemon.call("POST", "/v1/messages", {"to": numbers, "text": text})
+    assert status == 202 and [m["to"] for m in batch["messages"]] == numbers
+
+    def states():
+        return [m["status"] for m in daemon.call("GET", f"/v1/batches/{batch['batch_id']}")[1]["messages"]]
+    wait_for(lambda: states() == ["sent"] * 3, timeout=20)
+    assert sorted((sms["to"], sms["text"]) for sms in sim_process.messages()) == [(n, text) for n in sorted(numbers)]
+
+
 def test_otp_round_trip_and_no_code_in_the_log(daemon, sim_process):
     status, issued = daemon.call("POST", "/v1/otp", {"to": TO})
     assert status == 202 and issued["status"] == "pending"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modemd.domain.sms import _CROCKFORD, new_message_id
+from modemd.domain.sms import _CROCKFORD, new_batch_id, new_message_id
 
 
 def reference_ulid(value: int) -> str:
@@ -38,3 +38,8 @@ def test_the_id_is_the_ulid_of_its_time_and_random_bits(millis):
 def test_ids_sort_by_creation_time_and_do_not_repeat():
     ids = [new_message_id(1_700_000_000 + i / 1000) for i in range(2000)]
     assert sorted(ids) == ids and len(set(ids)) == len(ids)
+
+
+def test_batch_ids_are_ulids_of_their_own_kind():
+    bid = new_batch_id(1_700_000_000)
+    assert bid.startswith("bat_") and len(bid) == 30 and decode(bid[4:]) >> 80 == 1_700_000_000_000

@@ -56,7 +56,9 @@ NON_EMPTY = 1          # a string of at least one character, a page of at least 
 # Every bound the document states -> the constant it must be. A bound added to the document without an entry here, or
 # a constant changed without the document (or the reverse), fails test_every_bound_in_the_document_is_its_constant.
 BOUNDS = {
-    f"{NEW_MESSAGE}.to.maxLength": limits.MAX_NUMBER, f"{NEW_MESSAGE}.text.minLength": NON_EMPTY,
+    f"{NEW_MESSAGE}.to.maxLength": limits.MAX_NUMBER, f"{NEW_MESSAGE}.to.items.maxLength": limits.MAX_NUMBER,
+    f"{NEW_MESSAGE}.to.minItems": NON_EMPTY, f"{NEW_MESSAGE}.to.maxItems": limits.MAX_RECIPIENTS,
+    f"{NEW_MESSAGE}.text.minLength": NON_EMPTY,
     f"{NEW_MESSAGE}.priority.enum": PRIORITIES,
     f"{NEW_MESSAGE}.priority.default": limits.PRIORITY_NAMES[limits.DEFAULT_PRIORITY],
     f"{NEW_MESSAGE}.ttl.minimum": limits.MIN_TTL, f"{NEW_MESSAGE}.ttl.maximum": limits.MAX_TTL,
@@ -77,6 +79,7 @@ BOUNDS = {
     # Ids in the path: not checked (an id longer than any we make is a 404 like any other unknown id).
     "paths[/v1/messages/{id}].parameters[0].schema.maxLength": limits.MAX_ID,
     "paths[/v1/messages/{id}/retry].parameters[0].schema.maxLength": limits.MAX_ID,
+    "paths[/v1/batches/{id}].parameters[0].schema.maxLength": limits.MAX_ID,
     # What the responses hold.
     "components.schemas.MessageSummary.properties.status.enum": STATES,
     "components.schemas.MessageSummary.properties.parts.minimum": 1,
@@ -158,12 +161,20 @@ def letters(n: int) -> str:
     return "a" * n
 
 
+def numbers(n: int) -> list[str]:
+    """`n` different dialable numbers, TO's neighbours."""
+    return [f"{TO[:-3]}{i:03d}" for i in range(n)]
+
+
 # A bound the handlers check -> (the field a refusal names, the request for a value). A number bound is probed at the
 # bound and one past it; a length bound with a string that long and one character longer (or shorter); an enum with
 # each of its values and one it lacks. The OTP service behind the handlers is real: it must take every value the
 # document allows too.
 PROBES = {
     f"{NEW_MESSAGE}.to.maxLength": ("to", _message(to=spaced)),
+    f"{NEW_MESSAGE}.to.items.maxLength": ("to[0]", _message(to=lambda n: [spaced(n)])),
+    f"{NEW_MESSAGE}.to.minItems": ("to", _message(to=numbers)),
+    f"{NEW_MESSAGE}.to.maxItems": ("to", _message(to=numbers)),
     f"{NEW_MESSAGE}.text.minLength": ("text", _message(text=letters)),
     f"{NEW_MESSAGE}.priority.enum": ("priority", _message(priority=str)),
     f"{NEW_MESSAGE}.ttl.minimum": ("ttl", _message(ttl=int)), f"{NEW_MESSAGE}.ttl.maximum": ("ttl", _message(ttl=int)),
@@ -228,7 +239,7 @@ def probe_values(keyword: str, bound) -> tuple[list, list]:
     """(values the handler must take, or at least not refuse as past the bound; values it must refuse)."""
     if keyword == "enum":
         return list(bound), ["not-" + "-".join(bound)]
-    step = 1 if keyword in ("maximum", "maxLength") else -1
+    step = 1 if keyword in ("maximum", "maxLength", "maxItems") else -1
     return [bound], [bound + step]
 
 

@@ -17,13 +17,14 @@ import subprocess
 import threading
 import time
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from modemd.config.loader import SIGNATURE_SCHEMES, WebhookConfig
 from modemd.store.sqlite.database import Database
-from modemd.domain.sms import Kind, State
+from modemd.domain.sms import Kind, State, new_batch_id
 from modemd.store import InboundPart, Store
 from modemd.store.sqlite.schema import MIGRATIONS, WEBHOOKS
 from modemd.services.webhooks import Backoff, WebhookDispatcher
@@ -310,6 +311,22 @@ async def test_numbers_are_masked_unless_the_hook_asks_for_them_in_full(store, r
     assert masked["sms:sent"]["to"] == masked["sms:received"]["from"] == "+4477*****123"
     assert full["sms:sent"]["to"] == full["sms:received"]["from"] == NUMBER
     assert NUMBER.encode() not in b"".join(r["body"] for r in receiver.requests)
+
+
+async def test_the_events_of_a_batchs_messages_name_their_batch(store, receiver):
+    async with dispatching(store, [hook(receiver, {"sms:sent"})]) as d:
+        single = await send(store)
+        batch_id = new_batch_id()
+        batch = [replace(outbound("hi", to=to), batch_id=batch_id) for to in (NUMBER, "+447700900124")]
+        await store.enqueue_batch(batch)
+        for _ in batch:
+            claimed = await store.claim_next("sim0")
+            assert await store.mark_sent(claimed.id, [8], purge_text=False)
+        d.wake()
+        await until(lambda: len(receiver.accepted()) == 3)
+    sent = {e["data"]["message_id"]: e["data"] for e in receiver.accepted()}
+    assert [sent[sms.id]["batch_id"] for sms in batch] == [batch_id, batch_id]
+    assert "batch_id" not in sent[single]
 
 
 async def test_an_otp_text_is_never_sent(store, receiver):

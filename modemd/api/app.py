@@ -5,8 +5,8 @@ Every endpoint but /healthz and /readyz needs `Authorization: Bearer <token>`. N
 
 This module builds the app, runs the middleware (authentication, unknown query parameters, problems) and serves
 the endpoints about the daemon itself (health, readiness, metrics, modems, the OpenAPI document). Behind it:
-messages.py (/v1/messages and /v1/inbox), otp.py (/v1/otp), validation.py (Problem, the app keys and the field
-checks both share). Every name other modules import from `modemd.api.app` is available here.
+messages.py (/v1/messages, /v1/batches and /v1/inbox; recipients.py checks a `to` of several numbers), otp.py
+(/v1/otp), validation.py (Problem, the app keys and the field checks both share). Every name other modules import from `modemd.api.app` is available here.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import logging
 from aiohttp import web
 
 from .limits import MAX_BODY, MAX_IDEMPOTENCY_KEY, MAX_PAGE, MAX_TTL
-from .messages import (cancel_message, create_message, get_message, inbox_view, list_inbox, list_messages,
-                       message_view, retry_message)
+from .messages import (cancel_message, create_message, get_batch, get_message, inbox_view, list_inbox,
+                       list_messages, message_view, retry_message)
 from .otp import send_otp, unlock_otp, verify_otp
 from .validation import APP, DAEMON_KEY, TOKEN_ID, DaemonView, Problem, daemon_of, invalid, iso
 from ..domain.errors import StorageError
@@ -33,7 +33,7 @@ from ..domain.redact import mask_id
 __all__ = ["build_app", "problems", "Problem", "invalid", "DaemonView", "DAEMON_KEY", "TOKEN_ID", "PUBLIC_PATHS",
            "MAX_BODY", "MAX_TTL", "MAX_IDEMPOTENCY_KEY", "MAX_PAGE", "healthz", "readyz", "openapi", "metrics",
            "list_modems", "modem_view", "mask_id", "create_message", "get_message", "list_messages",
-           "cancel_message", "retry_message", "list_inbox", "message_view", "inbox_view", "send_otp", "verify_otp"]
+           "cancel_message", "retry_message", "get_batch", "list_inbox", "message_view", "inbox_view", "send_otp", "verify_otp"]
 
 log = logging.getLogger("modemd.api")
 
@@ -168,6 +168,7 @@ def build_app(daemon: DaemonView) -> web.Application:
     app.router.add_get("/v1/messages/{id}", get_message)
     app.router.add_delete("/v1/messages/{id}", cancel_message)
     app.router.add_post("/v1/messages/{id}/retry", retry_message)
+    app.router.add_get("/v1/batches/{id}", get_batch)
     app.router.add_get("/v1/inbox", list_inbox)
     app.router.add_post("/v1/otp", send_otp)
     app.router.add_post("/v1/otp/verify", verify_otp)

@@ -17,7 +17,7 @@ from ..domain.sms import Priority, State
 __all__ = ["MAX_BODY", "MAX_DEPTH", "MIN_TTL", "MAX_TTL", "MAX_IDEMPOTENCY_KEY", "DEFAULT_PAGE", "MAX_PAGE",
            "MAX_NUMBER", "MAX_ID", "MAX_APP_NAME", "MIN_OTP_TTL", "MAX_OTP_TTL", "MIN_CODE", "MAX_CODE",
            "MAX_TEMPLATE", "DEFAULT_PRIORITY", "PRIORITIES", "PRIORITY_NAMES", "QUEUE_IF_UNAVAILABLE",
-           "MESSAGE_STATES"]
+           "MESSAGE_STATES", "MAX_RECIPIENTS"]
 
 MAX_BODY = 64 * 1024             # bytes of a request body: our bodies are a few hundred; past it aiohttp answers 413
 MAX_DEPTH = 32                   # our bodies are flat objects; 32 leaves room and stays far below the recursion limit
@@ -27,6 +27,10 @@ MAX_IDEMPOTENCY_KEY = 255        # characters of an Idempotency-Key header
 DEFAULT_PAGE = 50                # messages per page of GET /v1/messages and /v1/inbox without `limit` ...
 MAX_PAGE = 500                   # ... and the most a `limit` may ask for
 MAX_NUMBER = MAX_INPUT           # characters of a phone number as a client writes it (`to`)
+# Numbers in one POST /v1/messages (`to` as an array): the batch is one transaction, held by the writer while its rows
+# go in, and one answer (100 summaries are ~10 kB); a longer list is a mailing, better sent as several requests that
+# a client can retry one by one.
+MAX_RECIPIENTS = 100
 MAX_ID = 64                      # characters of a message or verification id a client gives (ours have 30)
 MIN_OTP_TTL, MAX_OTP_TTL = OTP_TTLS    # seconds a code is valid, when a POST /v1/otp asks for its own
 MIN_CODE, MAX_CODE = OTP_LENGTHS       # digits of a code: issued (`length`) and checked (`code`)

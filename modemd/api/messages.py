@@ -1,5 +1,6 @@
-"""The message endpoints of the HTTP API: queue, list, show, cancel and retry outbound SMS (/v1/messages), list
-received SMS (/v1/inbox), and the JSON views of both. No AT, no SQL here: the store does the work.
+"""The message endpoints of the HTTP API: queue, list, show, cancel and retry outbound SMS (/v1/messages), show the
+messages one request queued for several numbers (/v1/batches/{id}), list received SMS (/v1/inbox), and the JSON
+views of both. No AT, no SQL here: the store does the work.
 """
 
 from __future__ import annotations
@@ -8,44 +9,104 @@ import hashlib
 import json
 import logging
 import time
+from dataclasses import replace
 
 from aiohttp import web
 
 from .limits import DEFAULT_PAGE, DEFAULT_PRIORITY, MAX_PAGE, PRIORITY_NAMES
-from .validation import (APP, Problem, daemon_of, idempotency_key, int_param, invalid, iso, limits_of, part_count,
-                         priority_field, send_limits, send_request, text_field, ttl_field, unavailable_unless_queued)
+from .recipients import recipients, within_app_limits
+from .validation import (APP, DaemonView, Problem, daemon_of, destination, idempotency_key, int_param, invalid, iso, limits_of,
+                         part_count, priority_field, send_body, send_limits, text_field, ttl_field,
+                         unavailable_unless_queued)
 from ..domain.redact import mask_number
-from ..domain.sms import OutboundSms, Priority, State, new_message_id
-from ..store import IdempotencyMismatch
+from ..domain.sms import OutboundSms, Priority, State, new_batch_id, new_message_id
+from ..store import EnqueuedBatch, IdempotencyMismatch
 
 log = logging.getLogger("modemd.api")   # the API's log lines keep one logger name, whichever module writes
 
 
 # ---- messages ----------------------------------------------------------------------------------------------------
+SEND_FIELDS = {"to", "text", "priority", "ttl", "queue_if_unavailable"}
+
+
 async def create_message(request: web.Request) -> web.Response:
-    daemon, body, to = await send_request(request, {"to", "text", "priority", "ttl", "queue_if_unavailable"})
+    """`to` one number: the answer is its message. An array: one message per number, queued all or none, and the
+    answer is their batch (recipients.py says why and how)."""
+    daemon, body = await send_body(request, SEND_FIELDS)
+    several = isinstance(body.get("to"), list)
+    numbers = recipients(daemon, body["to"]) if several else [destination(daemon, body.get("to"))]
+    batch = _new_messages(request, body, numbers, several)
+    if several:
+        within_app_limits(len(batch), send_limits(request))
+    unavailable_unless_queued(daemon, body)
+    result = await _enqueue(request, batch)
+    if result.created:
+        _log_accepted(daemon, result.messages, several)
+    status = 202 if result.created else 200
+    if several:
+        return _batch_response(result.messages, status)
+    sms = result.messages[0]
+    return web.json_response(message_summary(sms), status=status, headers={"Location": f"/v1/messages/{sms.id}"})
+
+
+def _new_messages(request: web.Request, body: dict, numbers: list[str], several: bool) -> list[OutboundSms]:
+    """One message per number, with a batch id if the request named several. The first carries the request's
+    Idempotency-Key and digest: what the store recognises a replay by."""
     text = text_field(body.get("text"))
     parts = part_count(text)
     priority = priority_field(body["priority"]) if "priority" in body else DEFAULT_PRIORITY
     ttl = ttl_field(body.get("ttl"))
     key = idempotency_key(request)
-    unavailable_unless_queued(daemon, body)
     now = time.time()
-    sms = OutboundSms(id=new_message_id(now), to=to, text=text, parts=parts, priority=priority, next_attempt_at=now,
-                      deadline=now + ttl if ttl else None, created_at=now, updated_at=now, idempotency_key=key,
-                      app=request[APP].name, request_digest=request_digest(to, text, priority, ttl))
+    batch_id = new_batch_id(now) if several else None
+    batch = [OutboundSms(id=new_message_id(now), to=to, text=text, parts=parts, priority=priority,
+                         next_attempt_at=now, deadline=now + ttl if ttl else None, created_at=now, updated_at=now,
+                         app=request[APP].name, batch_id=batch_id) for to in numbers]
+    digest = request_digest(numbers if several else numbers[0], text, priority, ttl)
+    batch[0] = replace(batch[0], idempotency_key=key, request_digest=digest)
+    return batch
+
+
+async def _enqueue(request: web.Request, batch: list[OutboundSms]) -> EnqueuedBatch:
+    daemon = daemon_of(request)
     try:
-        result = await daemon.store.enqueue(sms, bound=limits_of(daemon).sms_bound, limits=send_limits(request, to))
+        return await daemon.store.enqueue_batch(batch, bound=limits_of(daemon).sms_bound,
+                                                limits=[send_limits(request, sms.to) for sms in batch])
     except IdempotencyMismatch as exc:
+        first_batch = {"first_batch_id": exc.first.batch_id} if exc.first.batch_id else {}
         raise Problem(422, "Idempotency-Key reused", "this Idempotency-Key was used in the last 24 h for a "
                       "different message (another to, text, priority or ttl); nothing was queued. Use a new key "
-                      "for a new message.", field="Idempotency-Key", first_id=exc.first.id) from None
-    if result.created:
-        log.info("message %s to %s accepted (%d part(s), %s priority)", sms.id, mask_number(sms.to), sms.parts,
-                 PRIORITY_NAMES[priority])
+                      "for a new message.", field="Idempotency-Key", first_id=exc.first.id, **first_batch) from None
+
+
+def _log_accepted(daemon: DaemonView, messages: list[OutboundSms], several: bool) -> None:
+    first = messages[0]
+    if several:
+        log.info("batch %s of %d messages accepted (%d part(s) each, %s priority)", first.batch_id, len(messages),
+                 first.parts, PRIORITY_NAMES[first.priority])
+    else:
+        log.info("message %s to %s accepted (%d part(s), %s priority)", first.id, mask_number(first.to),
+                 first.parts, PRIORITY_NAMES[first.priority])
+    for _ in messages:
         daemon.message_accepted("sms")
-    return web.json_response(_message_summary(result.message), status=202 if result.created else 200,
-                             headers={"Location": f"/v1/messages/{result.message.id}"})
+
+
+def _batch_response(messages: list[OutboundSms], status: int) -> web.Response:
+    """POST's answer for an array: the batch id and each message's summary, in the request's order."""
+    batch_id = messages[0].batch_id
+    return web.json_response({"batch_id": batch_id, "messages": [message_summary(m) for m in messages]},
+                             status=status, headers={"Location": f"/v1/batches/{batch_id}"})
+
+
+async def get_batch(request: web.Request) -> web.Response:
+    """The messages of one of this app's batches (admin: any app's) in their request's order, each as
+    GET /v1/messages/{id} shows it. Another app's batch answers as an unknown id does."""
+    app = request[APP]
+    batch_id = request.match_info["id"]
+    messages = await daemon_of(request).store.batch(batch_id, app=None if app.admin else app.name)
+    if not messages:
+        raise Problem(404, "Not found", "no batch with that id")
+    return web.json_response({"batch_id": batch_id, "messages": [message_view(m) for m in messages]})
 
 
 async def get_message(request: web.Request) -> web.Response:
@@ -103,22 +164,23 @@ async def _find(request: web.Request) -> OutboundSms:
     return sms
 
 
-def request_digest(to: str, text: str, priority: Priority, ttl: int | None) -> str:
-    """What the request asked for, after normalising (a number written two ways is the same request)."""
+def request_digest(to: str | list[str], text: str, priority: Priority, ttl: int | None) -> str:
+    """What the request asked for, after normalising (a number written two ways is the same request). `to` as the
+    request gave it, one number or a list: a batch of one is not the same request as its number alone."""
     canonical = json.dumps([to, text, int(priority), ttl], ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _message_summary(sms: OutboundSms) -> dict:
+def message_summary(sms: OutboundSms) -> dict:
     return {"id": sms.id, "status": sms.state.value, "to": sms.to, "parts": sms.parts}
 
 
 def message_view(sms: OutboundSms) -> dict:
-    view = {**_message_summary(sms), "priority": PRIORITY_NAMES[sms.priority],
+    view = {**message_summary(sms), "priority": PRIORITY_NAMES[sms.priority],
             "attempts": sms.attempts, "created_at": iso(sms.created_at)}
     optional = {"error": _error(sms), "modem": sms.modem, "sent_at": iso(sms.sent_at),
                 "delivered_at": iso(sms.delivered_at), "expires_at": iso(sms.deadline),
-                "possible_duplicate": sms.possible_duplicate or None}
+                "possible_duplicate": sms.possible_duplicate or None, "batch_id": sms.batch_id}
     view.update({k: v for k, v in optional.items() if v is not None})
     return view
 

@@ -9,11 +9,17 @@ from __future__ import annotations
 from .. import __version__
 from ..config.model import SCOPES
 from .limits import (DEFAULT_PRIORITY, MAX_APP_NAME, MAX_CODE, MAX_ID, MAX_IDEMPOTENCY_KEY, MAX_NUMBER, MAX_OTP_TTL,
-                     MAX_PAGE, MAX_TEMPLATE, MAX_TTL, MESSAGE_STATES, MIN_CODE, MIN_OTP_TTL, MIN_TTL, PRIORITIES,
-                     PRIORITY_NAMES, QUEUE_IF_UNAVAILABLE)
+                     MAX_PAGE, MAX_RECIPIENTS, MAX_TEMPLATE, MAX_TTL, MESSAGE_STATES, MIN_CODE, MIN_OTP_TTL, MIN_TTL,
+                     PRIORITIES, PRIORITY_NAMES, QUEUE_IF_UNAVAILABLE)
 
 E164 = {"type": "string", "description": "phone number; E.164 (+4915112345678) or national with the server's "
         "default region", "maxLength": MAX_NUMBER, "examples": ["+4915112345678"]}
+# POST /v1/messages `to`: one number (a string) or several (an array; api/recipients.py). One schema of two types:
+# the string keywords bind the string, the array ones the array (JSON Schema 2020-12 applies each to its own type).
+RECIPIENTS = {**E164, "type": ["string", "array"], "items": E164, "minItems": 1, "maxItems": MAX_RECIPIENTS,
+              "uniqueItems": True, "description": "a phone number, or an array of them: one message each, refused "
+                                                  "whole if one is bad (`field` names its index: to[2]) or named twice",
+              "examples": ["+4915112345678", ["+4915112345678", "+4917612345678"]]}
 TIMESTAMP = {"type": "string", "format": "date-time"}
 PRIORITY = {"enum": list(PRIORITIES)}
 # The store's outcomes of a check (store.records.VerifyOutcome.status, a plain string there) and the modem states
@@ -41,6 +47,12 @@ def _problem_response(description: str, retry_after: bool = False) -> dict:
 def _json(schema_ref: str, description: str) -> dict:
     return {"description": description,
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}}}
+
+
+def _json_either(description: str, *schema_refs: str) -> dict:
+    """A JSON answer of one of these schemas (which one: see the operation's description)."""
+    return {"description": description, "content": {"application/json": {"schema": {
+        "anyOf": [{"$ref": f"#/components/schemas/{ref}"} for ref in schema_refs]}}}}
 
 
 def _body(schema_ref: str) -> dict:
@@ -78,9 +90,10 @@ SCHEMAS = {
         "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
         "detail": {"type": "string"}, "field": {"type": "string"}, "retry_after": {"type": "integer"},
         "status_now": {"type": "string"},
-        "first_id": {"type": "string", "description": "the message an Idempotency-Key was first used for"}}},
+        "first_id": {"type": "string", "description": "the message an Idempotency-Key was first used for"},
+        "first_batch_id": {"type": "string", "description": "its batch, if that request named several numbers"}}},
     "NewMessage": {"type": "object", "required": ["to", "text"], "additionalProperties": False, "properties": {
-        "to": E164, "text": {"type": "string", "minLength": 1, "description": "any Unicode; split into parts"},
+        "to": RECIPIENTS, "text": {"type": "string", "minLength": 1, "description": "any Unicode; split into parts"},
         "priority": {**PRIORITY, "default": PRIORITY_NAMES[DEFAULT_PRIORITY]},
         "ttl": {**_integer(MIN_TTL, MAX_TTL), "description": "seconds until it expires unsent; null = no deadline"},
         "queue_if_unavailable": {"type": "boolean", "default": QUEUE_IF_UNAVAILABLE}}},
@@ -93,8 +106,17 @@ SCHEMAS = {
         "parts": {"type": "integer"}, "priority": PRIORITY, "attempts": {"type": "integer"},
         "created_at": TIMESTAMP, "sent_at": TIMESTAMP, "delivered_at": TIMESTAMP, "expires_at": TIMESTAMP,
         "modem": {"type": "string"}, "possible_duplicate": {"type": "boolean"},
+        "batch_id": {"type": "string", "description": "the request named several numbers: GET /v1/batches/{id}"},
         "error": {"type": "object", "properties": {"code": {"type": ["string", "null"]},
                                                     "message": {"type": ["string", "null"]}}}}},
+    "Batch": {"type": "object", "required": ["batch_id", "messages"], "properties": {
+        "batch_id": {"type": "string"},
+        "messages": {"type": "array", "items": {"$ref": "#/components/schemas/MessageSummary"},
+                     "description": "one per number, in the request's order"}}},
+    "BatchView": {"type": "object", "required": ["batch_id", "messages"], "properties": {
+        "batch_id": {"type": "string"},
+        "messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"},
+                     "description": "one per number, in the request's order"}}},
     "MessagePage": {"type": "object", "required": ["data", "next_after"], "properties": {
         "data": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
         "next_after": {"type": ["string", "null"]}}},
@@ -149,6 +171,7 @@ SCHEMAS = {
 }
 
 MESSAGE_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": MAX_ID}}
+BATCH_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": MAX_ID}}
 
 PATHS = {
     "/healthz": {"get": {"summary": "the process is alive", "security": [],
@@ -164,12 +187,20 @@ PATHS = {
     "/v1/modems": {"get": {"summary": "modems and their state", "security": SECURED,
                            "responses": {"200": _json("ModemList", "modems"), **AUTHED}}},
     "/v1/messages": {
-        "post": {"summary": "queue an SMS", "security": scoped("send"), "requestBody": _body("NewMessage"),
+        "post": {"summary": "queue an SMS to one number, or to several (one message each, all or none)",
+                 "description": "`to` a string: the answer is the message (MessageSummary). `to` an array: one "
+                                "message per number, queued in one transaction or not at all (every number counts "
+                                "against the rate limits and the queue's bound), and the answer is their Batch.",
+                 "security": scoped("send"), "requestBody": _body("NewMessage"),
                  "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
                                  "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY}}],
-                 "responses": {"202": _json("MessageSummary", "accepted and durable"),
-                               "200": _json("MessageSummary", "the message first accepted with this Idempotency-Key"),
-                               **COMMON, "503": NO_MODEM_OR_STORAGE}},
+                 "responses": {"202": _json_either("accepted and durable", "MessageSummary", "Batch"),
+                               "200": _json_either("what was first accepted with this Idempotency-Key",
+                                                   "MessageSummary", "Batch"),
+                               **COMMON, "429": _problem_response("rate limited (the app's sends or a number's; "
+                                                                  "each number of an array counts): nothing was "
+                                                                  "queued", retry_after=True),
+                               "503": NO_MODEM_OR_STORAGE}},
         "get": {"summary": "list this app's messages, newest first (admin: every app's)",
                 "security": scoped("send", "otp"), "parameters": [
             {"name": "status", "in": "query", "schema": {"enum": MESSAGE_STATES}},
@@ -184,6 +215,12 @@ PATHS = {
         "delete": {"summary": "cancel a queued message of this app", "security": scoped("send", "otp"),
                    "responses": {"200": _json("Message", "canceled"), "404": _problem_response("no such message"),
                                  "409": _problem_response("not queued any more"), **AUTHED}}},
+    "/v1/batches/{id}": {
+        "parameters": [BATCH_ID],
+        "get": {"summary": "the messages one request of this app queued for several numbers",
+                "security": scoped("send", "otp"),
+                "responses": {"200": _json("BatchView", "the batch"), "404": _problem_response("no such batch"),
+                              **AUTHED}}},
     "/v1/inbox": {"get": {"summary": "received SMS, oldest first", "security": scoped("inbox"), "parameters": [
         {"name": "after", "in": "query", "schema": {"type": "string"}},
         {"name": "limit", "in": "query", "schema": PAGE_LIMIT}],

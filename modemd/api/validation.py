@@ -60,20 +60,30 @@ def daemon_of(request: web.Request) -> DaemonView:
 async def send_request(request: web.Request, fields: set[str]) -> tuple[DaemonView, dict, str]:
     """What every send path reads first: the JSON body (only `fields` allowed) and its `to`, normalized and allowed
     here ([limits] allowed_countries). Returns (daemon, body, to)."""
-    daemon = daemon_of(request)
+    daemon, body = await send_body(request, fields)
+    return daemon, body, destination(daemon, body.get("to"))
+
+
+async def send_body(request: web.Request, fields: set[str]) -> tuple[DaemonView, dict]:
+    """The JSON body of a send, only `fields` allowed."""
     body = await json_object(request)
     only_fields(body, fields)
-    to = number_field(body.get("to"), daemon.default_region)
-    allowed_destination(daemon, to)
-    return daemon, body, to
+    return daemon_of(request), body
 
 
-def allowed_destination(daemon: DaemonView, to: str) -> None:
-    """[limits] allowed_countries, for every send path: a number elsewhere is a 422 naming `to`."""
+def destination(daemon: DaemonView, value: Any, field: str = "to") -> str:
+    """A number to send to: normalized, and allowed here ([limits] allowed_countries); else a 422 naming `field`."""
+    to = number_field(value, daemon.default_region, field)
+    allowed_destination(daemon, to, field)
+    return to
+
+
+def allowed_destination(daemon: DaemonView, to: str, field: str = "to") -> None:
+    """[limits] allowed_countries, for every send path: a number elsewhere is a 422 naming `field`."""
     allowed = limits_of(daemon).allowed_countries
     region = region_of(to) if allowed else None
     if allowed and region not in allowed:
-        raise invalid("to", f"sending to {region or 'this country'} is not allowed by this server")
+        raise invalid(field, f"sending to {region or 'this country'} is not allowed by this server")
 
 
 def send_limits(request: web.Request, to: str | None = None) -> list[Limit]:
@@ -201,13 +211,13 @@ def only_fields(body: dict, allowed: set[str]) -> None:
         raise invalid(unknown[0], f"unknown field (allowed: {', '.join(sorted(allowed))})")
 
 
-def number_field(value: Any, region: str | None) -> str:
+def number_field(value: Any, region: str | None, field: str = "to") -> str:
     if not isinstance(value, str):
-        raise invalid("to", "required, a phone number string such as +4915112345678")
+        raise invalid(field, "required, a phone number string such as +4915112345678")
     try:
         return normalize(value, region)
     except InvalidNumber as exc:
-        raise invalid("to", str(exc)) from None
+        raise invalid(field, str(exc)) from None
 
 
 def text_field(value: Any) -> str:

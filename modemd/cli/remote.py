@@ -19,8 +19,9 @@ EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_TEMPFAIL, EXIT_NOPERM, EXIT_CONFIG
 
 def add_commands(sub) -> None:
     p = _command(sub, "status", "modems, queue depth and last errors of the running daemon", cmd_status)
-    p = _command(sub, "send", "queue an SMS through the running daemon", cmd_send)
-    p.add_argument("to")
+    p = _command(sub, "send", "queue an SMS through the running daemon (to several numbers: one message each, "
+                              "queued all or none)", cmd_send)
+    p.add_argument("to", nargs="+", metavar="TO")
     p.add_argument("text", help="'-' reads it from standard input")
     p.add_argument("--priority", choices=["normal", "high"], default="normal")
     p.add_argument("--ttl", type=int, metavar="SECONDS")
@@ -124,12 +125,21 @@ def _format_status(body: dict) -> str:
 
 
 def cmd_send(args, client: ApiClient) -> int:
+    """One number: the API's one-number form, and one line. Several: its array form (one batch), a line each."""
     text = sys.stdin.read() if args.text == "-" else args.text
-    body = {"to": args.to, "text": text, "priority": args.priority}
+    several = len(args.to) > 1
+    body = {"to": args.to if several else args.to[0], "text": text, "priority": args.priority}
     if args.ttl:
         body["ttl"] = args.ttl
-    return _finish(args, client.call("POST", "/v1/messages", body),
-                   lambda b: f"{b['id']} {b['status']} ({b['parts']} part(s))")
+    return _finish(args, client.call("POST", "/v1/messages", body), _format_batch if several else _format_sent)
+
+
+def _format_sent(message: dict) -> str:
+    return f"{message['id']} {message['status']} ({message['parts']} part(s))"
+
+
+def _format_batch(body: dict) -> str:
+    return "\n".join([f"batch {body['batch_id']}"] + [f"{_format_sent(m)} to {m['to']}" for m in body["messages"]])
 
 
 def cmd_otp_send(args, client: ApiClient) -> int:

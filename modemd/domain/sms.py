@@ -72,6 +72,11 @@ def new_message_id(now: float | None = None) -> str:
     return "msg_" + "".join(reversed(chars))
 
 
+def new_batch_id(now: float | None = None) -> str:
+    """'bat_' + a ULID, as a message id: the messages one request queued for several recipients share it."""
+    return "bat_" + new_message_id(now)[4:]
+
+
 @dataclass
 class OutboundSms:
     id: str
@@ -97,6 +102,7 @@ class OutboundSms:
     idempotency_key: str | None = None
     app: str = "default"             # the app that queued it (api.auth.App.name): only it (and admin) sees it
     request_digest: str | None = None   # what the request asked for; a reused Idempotency-Key must ask the same
+    batch_id: str | None = None      # the request that queued it for several recipients at once (new_batch_id)
 
     def expired(self, now: float) -> bool:
         return self.deadline is not None and now >= self.deadline

@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Callable, Protocol, Sequence
 
 from ..domain.sms import OutboundSms, State
-from .records import (Delivery, Enqueued, HookSpec, InboundPart, InboxMessage, Limit, Render, Verification,
-                      VerifyOutcome)
+from .records import (Delivery, Enqueued, EnqueuedBatch, HookSpec, InboundPart, InboxMessage, Limit, Render,
+                      Verification, VerifyOutcome)
 
 
 class Store(Protocol):
@@ -24,6 +24,14 @@ class Store(Protocol):
                       limits: Sequence[Limit] = ()) -> Enqueued:
         """Queue `sms` (IdempotencyMismatch, QueueFull past `bound` queued, RateLimited by `limits`); a replay of
         an accepted Idempotency-Key returns the first message and counts against nothing."""
+
+    async def enqueue_batch(self, batch: Sequence[OutboundSms], *, bound: int | None = None,
+                            limits: Sequence[Sequence[Limit]] = ()) -> EnqueuedBatch:
+        """Queue every message of `batch` or none, in one transaction. `limits[i]`: what batch[i] counts against,
+        counted message after message as if they had come one by one (RateLimited at the first that does not
+        fit, with its wait); `bound`: QueueFull unless all of them fit. batch[0] carries the request's
+        Idempotency-Key and digest (the others none): a replay returns the messages the key first queued, in their
+        order, counting against nothing. enqueue(sms) is the batch of one."""
 
     async def claim_next(self, modem: str, now: float | None = None) -> OutboundSms | None:
         """queued -> sending for the most urgent due message; its attempt counts from here."""
@@ -70,6 +78,9 @@ class Store(Protocol):
     async def list(self, *, state: State | None = None, limit: int = 50, after: str | None = None,
                    app: str | None = None) -> list[OutboundSms]:
         """Newest first; `after`: the last id of the previous page; `app`: only its messages."""
+
+    async def batch(self, batch_id: str, *, app: str | None = None) -> list[OutboundSms]:
+        """The messages of a batch in the order its request named them; `app`: only if they are its ([] if not)."""
 
 
 class OtpStore(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from ..domain.delivery import settle
 from ..domain.sms import Kind, OutboundSms, Priority, State
@@ -28,12 +28,27 @@ class Enqueued:
 
 
 @dataclass(frozen=True)
+class EnqueuedBatch:
+    messages: list[OutboundSms]     # in the order the request named them
+    created: bool                   # False: an earlier request with the same Idempotency-Key is returned
+
+
+@dataclass(frozen=True)
 class Limit:
     """At most `limit` hits in any `window` seconds for `bucket` ("otp-send:+49...", "app-day:shop"), counted in
     the transaction that writes what is limited."""
     bucket: str
     limit: int
     window: float           # seconds
+
+
+def limits_per_message(batch: Sequence[OutboundSms], limits: Sequence[Sequence[Limit]]) -> list[Sequence[Limit]]:
+    """What each message of a batch counts against: limits[i] for batch[i], or nothing for all (limits empty)."""
+    if not batch:
+        raise ValueError("a batch holds one message at least")
+    if limits and len(limits) != len(batch):
+        raise ValueError(f"{len(limits)} lists of limits for {len(batch)} messages")
+    return list(limits) if limits else [()] * len(batch)
 
 
 # ---- one-time passcodes ------------------------------------------------------------------------------------------
@@ -144,6 +159,20 @@ Render = Callable[[SourceEvent, HookSpec], tuple[str, str]]
 
 
 # ---- rows both backends read the same way (their schemas share the messages table's columns) ----------------------
+# The columns of a message both backends write and read, in the order of outbound_values.
+MESSAGE_COLUMNS = ("id, kind, destination, body, parts, priority, state, attempts, next_attempt_at, deadline, "
+                   "created_at, updated_at, sent_at, delivered_at, error_code, error_text, modem, refs, "
+                   "possible_duplicate, ambiguous, idempotency_key, app, request_digest, batch_id")
+
+
+def outbound_values(sms: OutboundSms) -> tuple:
+    """The values of MESSAGE_COLUMNS for a new message's row."""
+    return (sms.id, sms.kind.value, sms.to, sms.text, sms.parts, int(sms.priority), sms.state.value, sms.attempts,
+            sms.next_attempt_at, sms.deadline, sms.created_at, sms.updated_at, sms.sent_at, sms.delivered_at,
+            sms.error_code, sms.error_text, sms.modem, json.dumps(sms.references), int(sms.possible_duplicate),
+            sms.ambiguous, sms.idempotency_key, sms.app, sms.request_digest, sms.batch_id)
+
+
 def outbound_from_row(row: Mapping) -> OutboundSms:
     """A messages row (by column name: an sqlite3.Row or a psycopg dict row) as the domain's message."""
     return OutboundSms(
@@ -154,7 +183,7 @@ def outbound_from_row(row: Mapping) -> OutboundSms:
         error_code=row["error_code"], error_text=row["error_text"], modem=row["modem"],
         references=json.loads(row["refs"]), possible_duplicate=bool(row["possible_duplicate"]),
         ambiguous=row["ambiguous"], idempotency_key=row["idempotency_key"], app=row["app"],
-        request_digest=row["request_digest"])
+        request_digest=row["request_digest"], batch_id=row["batch_id"])
 
 
 def report_settlement(state: str, refs: list[int], reports: dict, at: float) -> tuple[State, str, dict] | None:

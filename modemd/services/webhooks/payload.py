@@ -41,6 +41,8 @@ def _outbound(event: SourceEvent, hook: HookSpec) -> dict:
             "status": status, "parts": row.get("parts"), "modem": row.get("modem"),
             "created_at": _iso(row.get("created_at")), "sent_at": _iso(row.get("sent_at")),
             "possible_duplicate": bool(row.get("possible_duplicate"))}
+    if row.get("batch_id"):           # one of several numbers a request named: GET /v1/batches/{batch_id}
+        data["batch_id"] = row["batch_id"]
     if status == "delivered":
         data["delivered_at"] = _iso(row.get("delivered_at") or event.at)
     if status == "failed":

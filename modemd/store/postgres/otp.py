@@ -36,7 +36,7 @@ from ...domain.sms import OutboundSms, State
 from ..errors import QueueFull, RateLimited
 from ..records import LOCK_DECAY, Limit, Verification, VerifyOutcome, verify_step
 from .limits import hit_all, limit_arrays, prune as prune_limits
-from .queue import Store, message_statements
+from .queue import NOTIFY, Store, message_statements
 from .steps import Interfered, Result, Step, Steps
 from .transitions import move_statement
 
@@ -108,7 +108,7 @@ def _issue(v: Verification, sms: OutboundSms, limits: list[Limit], bound: int | 
     yield Step([*cancels,
                 (f"INSERT INTO otp_verifications ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, 0, %s, 'pending', %s, %s)",
                  (v.id, v.destination, v.code_hmac, v.created_at, v.expires_at, v.max_attempts, v.message_id, v.app)),
-                *message_statements(sms)])
+                *message_statements(sms), NOTIFY])
 
 
 def _verify(destination: str | None, verification_id: str | None, now: float,

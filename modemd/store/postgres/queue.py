@@ -32,9 +32,10 @@ from psycopg.rows import dict_row
 from ...domain.errors import StorageError
 from ...domain.sms import OutboundSms, State, can_move
 from ..errors import IdempotencyMismatch, QueueFull
-from ..records import IDEMPOTENCY_WINDOW, Enqueued, Limit, outbound_from_row
+from ..records import (IDEMPOTENCY_WINDOW, MESSAGE_COLUMNS, Enqueued, EnqueuedBatch, Limit, limits_per_message,
+                       outbound_from_row, outbound_values)
 from .database import Database
-from .limits import raise_if_refused, send_hits
+from .limits import LOCK_CLASS, raise_if_refused, send_hits
 from .transitions import claim, event_statement, move
 
 log = logging.getLogger(__name__)
@@ -46,10 +47,8 @@ LEASE = 30.0
 # Pause between two tries to LISTEN again after the connection was lost.
 LISTEN_RETRY = 1.0
 
-_COLUMNS = ("id, kind, destination, body, parts, priority, state, attempts, next_attempt_at, deadline, created_at, "
-            "updated_at, sent_at, delivered_at, error_code, error_text, modem, refs, possible_duplicate, "
-            "ambiguous, idempotency_key, app, request_digest")
-_INSERT = f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join(['%s'] * 23)})"
+_COLUMNS = MESSAGE_COLUMNS
+_INSERT = f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join(['%s'] * len(_COLUMNS.split(',')))})"
 
 
 async def _one(conn: psycopg.AsyncConnection, query: str, params: Sequence = ()) -> dict | None:
@@ -115,14 +114,22 @@ class Store:
     async def enqueue(self, sms: OutboundSms, *, bound: int | None = None, limits: Sequence[Limit] = ()) -> Enqueued:
         """Durable when this returns (committed). `bound`: refuse (QueueFull) when this many messages are queued
         already; `limits`: count a hit on each or refuse (RateLimited), all in the transaction that inserts."""
+        queued = await self.enqueue_batch([sms], bound=bound, limits=[limits])
+        return Enqueued(queued.messages[0], queued.created)
+
+    async def enqueue_batch(self, batch: Sequence[OutboundSms], *, bound: int | None = None,
+                            limits: Sequence[Sequence[Limit]] = ()) -> EnqueuedBatch:
+        """Every message of `batch` or none, in one request's savepoint of the group commit (store.Store)."""
+        per_message = limits_per_message(batch, limits)
+
         async def work(conn):
-            return await insert_message(conn, sms, bound, limits)
+            return await insert_batch(conn, batch, bound, per_message)
         try:
             return await self.db.batched(work)
         except psycopg.errors.UniqueViolation:
-            if not sms.idempotency_key:
+            if not batch[0].idempotency_key:
                 raise
-            return await self.db.batched(work)  # another host accepted the same key meanwhile: find its message
+            return await self.db.batched(work)  # another host accepted the same key meanwhile: find its messages
 
     async def claim_next(self, modem: str, now: float | None = None) -> OutboundSms | None:
         """queued -> sending for the most urgent due message no other host is claiming; the attempt counts now,
@@ -287,6 +294,9 @@ class Store:
             return [outbound_from_row(r) for r in rows]
         return await self.db.read(work)
 
+    async def batch(self, batch_id: str, *, app: str | None = None) -> list[OutboundSms]:
+        return await self.db.read(lambda conn: _batch(conn, batch_id, app))
+
     async def counts(self) -> dict[str, int]:
         async def work(conn):
             rows = await _all(conn, "SELECT state, sum(n) AS n FROM message_counts GROUP BY state HAVING sum(n) > 0")
@@ -312,41 +322,62 @@ async def _moved(moving) -> bool:
 # ---- SQL, run inside a transaction of Database.write ------------------------------------------------------------
 async def insert_message(conn: psycopg.AsyncConnection, sms: OutboundSms, bound: int | None = None,
                          limits: Sequence[Limit] = (), along: Sequence[tuple[str, tuple]] = ()) -> Enqueued:
-    """Queue `sms` unless a replay of an accepted Idempotency-Key (counted against nothing), `limits` refuse
-    (RateLimited) or `bound` messages are queued already (QueueFull). `along`: statements of the caller's to send
-    with the inserts (an OTP's verification row).
+    """insert_batch of one message."""
+    queued = await insert_batch(conn, [sms], bound, [limits], along)
+    return Enqueued(queued.messages[0], queued.created)
+
+
+async def insert_batch(conn: psycopg.AsyncConnection, batch: Sequence[OutboundSms], bound: int | None = None,
+                       limits: Sequence[Sequence[Limit]] = (), along: Sequence[tuple[str, tuple]] = ()
+                       ) -> EnqueuedBatch:
+    """Queue every message of `batch` unless a replay of an accepted Idempotency-Key (batch[0]'s: counted against
+    nothing), `limits[i]` refuse batch[i] (RateLimited) or `bound` has no room for them all (QueueFull). `along`:
+    statements of the caller's to send with the inserts (an OTP's verification row).
 
     The checks and the inserts go out in one round trip (pipeline mode), the checks first, and are read after: a
     refusal raises having written rows that the request's savepoint (Database.batched) or transaction then takes
-    back, the rate-limit hits and the NOTIFY with them."""
-    if sms.idempotency_key:
-        existing = await _by_idempotency_key(conn, sms.idempotency_key, sms.created_at)
-        if existing and existing.request_digest != sms.request_digest:
+    back, the rate-limit hits and the NOTIFY with them. Each message's limits are one modemd_hit, run in turn: each
+    sees the hits of the ones before it in this transaction, so a bucket every message counts against (the app's)
+    is checked as if the messages had come one by one."""
+    first = batch[0]
+    if first.idempotency_key:
+        existing = await _by_idempotency_key(conn, first.idempotency_key, first.created_at)
+        if existing and existing.request_digest != first.request_digest:
             raise IdempotencyMismatch(existing)
         if existing:
-            return Enqueued(existing, created=False)
+            return EnqueuedBatch(await _batch_of(conn, existing), created=False)
     async with conn.pipeline():
-        hits = await send_hits(conn, limits, sms.created_at)
+        if len(limits) > 1:
+            await _lock_buckets(conn, limits)
+        hits = [await send_hits(conn, each, first.created_at) for each in limits]
         queued = await conn.execute(QUEUED) if bound is not None else None
         for statement, params in along:
             await conn.execute(statement, params)
-        for statement, params in message_statements(sms):
+        for statement, params in [statement for sms in batch for statement in message_statements(sms)] + [NOTIFY]:
             await conn.execute(statement, params)
-        await raise_if_refused(hits)
-        if queued is not None and (await queued.fetchone())[0] >= bound:
-            raise QueueFull(f"{bound} messages are waiting already")
-    return Enqueued(sms, created=True)
+        for sent in hits:
+            await raise_if_refused(sent)
+        if queued is not None and (await queued.fetchone())[0] + len(batch) > bound:
+            raise QueueFull(f"{bound} messages may wait; {len(batch)} more do not fit")
+    return EnqueuedBatch(list(batch), created=True)
+
+
+async def _lock_buckets(conn: psycopg.AsyncConnection, limits: Sequence[Sequence[Limit]]) -> None:
+    """Every bucket of a batch's messages locked at once, in the order and with the keys modemd_hit locks them
+    (sorted by name; limits.LOCK_CLASS): its calls per message then take no lock another transaction can hold in
+    between, so two batches that name the same numbers in another order do not deadlock."""
+    buckets = list({limit.bucket for each in limits for limit in each})
+    # Sorted by the database, as modemd_hit sorts: its collation, not Python's code point order, decides.
+    await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(b)) FROM (SELECT DISTINCT b FROM "
+                       "unnest(%s::text[]) AS b ORDER BY b) AS sorted", (LOCK_CLASS, buckets))
 
 
 def message_statements(sms: OutboundSms) -> list[tuple[str, tuple]]:
-    """What queues `sms` once it is accepted: its row, its first event, and the wake-up of every host."""
-    return [(_INSERT, (sms.id, sms.kind.value, sms.to, sms.text, sms.parts, int(sms.priority), sms.state.value,
-                       sms.attempts, sms.next_attempt_at, sms.deadline, sms.created_at, sms.updated_at, sms.sent_at,
-                       sms.delivered_at, sms.error_code, sms.error_text, sms.modem, json.dumps(sms.references),
-                       int(sms.possible_duplicate), sms.ambiguous, sms.idempotency_key, sms.app,
-                       sms.request_digest)),
-            event_statement(sms.id, sms.created_at, None, sms.state, "accepted"),
-            (f"NOTIFY {CHANNEL}", ())]
+    """What queues `sms` once it is accepted: its row and its first event (then NOTIFY, once per transaction)."""
+    return [(_INSERT, outbound_values(sms)), event_statement(sms.id, sms.created_at, None, sms.state, "accepted")]
+
+
+NOTIFY = (f"NOTIFY {CHANNEL}", ())          # wakes every host's outbox once the transaction commits
 
 
 # Messages waiting to be sent, from the counters (the shards of message_counts): a few rows, not a scan.
@@ -362,6 +393,18 @@ async def _by_idempotency_key(conn: psycopg.AsyncConnection, key: str, now: floa
         return outbound_from_row(row)
     await conn.execute("UPDATE messages SET idempotency_key = NULL WHERE id = %s", (row["id"],))
     return None
+
+
+async def _batch_of(conn: psycopg.AsyncConnection, first: OutboundSms) -> list[OutboundSms]:
+    """The messages the request that queued `first` queued: its batch, or `first` alone."""
+    return [first] if first.batch_id is None else await _batch(conn, first.batch_id)
+
+
+async def _batch(conn: psycopg.AsyncConnection, batch_id: str, app: str | None = None) -> list[OutboundSms]:
+    mine, args = (" AND app = %s", (app,)) if app is not None else ("", ())
+    rows = await _all(conn, f"SELECT {_COLUMNS} FROM messages WHERE batch_id = %s{mine} ORDER BY seq",
+                      (batch_id, *args))
+    return [outbound_from_row(row) for row in rows]
 
 
 async def _recover(conn: psycopg.AsyncConnection, now: float, max_attempts: int, max_ambiguous: int, which: str,

@@ -335,6 +335,15 @@ RATE_SLOTS = """
     END $$;
 """
 
+# 5: the messages one POST /v1/messages queued for several recipients share a batch id (the SQLite schema's
+# version 9, BATCHES); the index lists a batch in its request's order and holds no row of a single message.
+BATCHES = """
+    ALTER TABLE messages ADD COLUMN batch_id text;
+    CREATE INDEX messages_batch ON messages (batch_id, seq) WHERE batch_id IS NOT NULL;
+"""
+
+
+# 6: an OTP send decided in one statement (store/postgres/otp.py, _issue).
 OTP_ISSUE = """
     -- What an OTP send must know before it writes, in one statement (store/postgres/otp.py, _issue): whether the
     -- queue has room (p_bound messages queued: refused, 'queue-full'), the limits (modemd_hit: refused, the bucket
@@ -366,4 +375,4 @@ OTP_ISSUE = """
     END $$;
 """
 
-MIGRATIONS = [INITIAL, FLEET, WEBHOOK_FLEET, RATE_SLOTS, OTP_ISSUE]
+MIGRATIONS = [INITIAL, FLEET, WEBHOOK_FLEET, RATE_SLOTS, BATCHES, OTP_ISSUE]

@@ -21,12 +21,15 @@ from ..records import Limit
 from .database import MAX_BATCH
 
 
-def table_retry_after(conn: sqlite3.Connection, limit: Limit, now: float) -> float:
+def table_retry_after(conn: sqlite3.Connection, limit: Limit, now: float, earlier: int = 0) -> float:
     """0 if one more hit fits in the limit's sliding window, else seconds until the oldest counted hit leaves it.
-    Straight from the table: the reference the in-memory index must agree with, and its fallback."""
-    # The limit-th newest hit in the window, found by SQLite in the index (no rows copied into Python).
+    `earlier`: hits on the bucket this request counts before this one (not in the table yet). Straight from the
+    table: the reference the in-memory index must agree with, and its fallback."""
+    if earlier >= limit.limit:
+        return limit.window           # the request's own hits fill the window: they leave it after a whole one
+    # The (limit - earlier)-th newest hit in the window, found by SQLite in the index (no rows copied into Python).
     row = conn.execute("SELECT at FROM rate_events WHERE bucket = ? AND at > ? ORDER BY at DESC LIMIT 1 OFFSET ?",
-                       (limit.bucket, now - limit.window, limit.limit - 1)).fetchone()
+                       (limit.bucket, now - limit.window, limit.limit - earlier - 1)).fetchone()
     if row is None:
         return 0.0
     return row["at"] + limit.window - now
@@ -135,20 +138,30 @@ class RateIndex:
             self.windows[kind] = limit.window
         return True
 
-    def retry_after(self, limit: Limit, now: float) -> float:
-        """table_retry_after without SQL: the limit-th newest hit of the bucket, if it is inside the window."""
+    def retry_after(self, limit: Limit, now: float, earlier: int = 0) -> float:
+        """table_retry_after without SQL: the (limit - earlier)-th newest hit of the bucket, if it is inside the
+        window."""
+        if earlier >= limit.limit:
+            return limit.window
+        room = limit.limit - earlier
         hits = self.buckets.get(limit.bucket)
-        if not hits or len(hits) < limit.limit:
+        if not hits or len(hits) < room:
             return 0.0
-        at = hits[-limit.limit]
+        at = hits[-room]
         return at + limit.window - now if at > now - limit.window else 0.0
 
     def hit_all(self, conn: sqlite3.Connection, limits: list[Limit], now: float) -> None:
-        """Check every limit, then count one hit on each (rows and index), or raise RateLimited having counted none."""
+        """Check every limit, then count one hit on each (rows and index), or raise RateLimited having counted none.
+        A bucket named n times (a batch's messages each count against their app) is n hits, each checked with the
+        ones before it counted, as if they had come one after another."""
         self.sync(conn, now)
+        earlier: dict[str, int] = {}
         for limit in limits:
+            before = earlier.get(limit.bucket, 0)
+            earlier[limit.bucket] = before + 1
             covered = self.covers(conn, limit, now)
-            wait = self.retry_after(limit, now) if covered else table_retry_after(conn, limit, now)
+            wait = (self.retry_after(limit, now, before) if covered
+                    else table_retry_after(conn, limit, now, before))
             if wait > 0:
                 raise RateLimited(limit.bucket, wait)
         if not limits:

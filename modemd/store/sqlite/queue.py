@@ -10,19 +10,19 @@ import json
 import sqlite3
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from ..errors import IdempotencyMismatch, QueueFull
-from ..records import IDEMPOTENCY_WINDOW, Enqueued, Limit, outbound_from_row
+from ..records import (IDEMPOTENCY_WINDOW, MESSAGE_COLUMNS, Enqueued, EnqueuedBatch, Limit, limits_per_message,
+                       outbound_from_row, outbound_values)
 from .database import Database
 from .limits import index_of
 from .schema import MIGRATIONS
 from .transitions import move, write_event
 from ...domain.sms import OutboundSms, Priority, State, can_move
 
-_COLUMNS = ("id, kind, destination, body, parts, priority, state, attempts, next_attempt_at, deadline, created_at, "
-            "updated_at, sent_at, delivered_at, error_code, error_text, modem, refs, possible_duplicate, "
-            "ambiguous, idempotency_key, app, request_digest")
+_COLUMNS = MESSAGE_COLUMNS
+_INSERT = f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMNS.split(',')))})"
 
 
 class Store:
@@ -43,9 +43,18 @@ class Store:
         """Durable when this returns (group commit with concurrent enqueues). `bound`: refuse (QueueFull) when this
         many messages are queued already; `limits`: count a hit on each or refuse (RateLimited), all in the
         transaction that inserts. A replay of an accepted Idempotency-Key counts against nothing."""
+        queued = await self.enqueue_batch([sms], bound=bound, limits=[limits])
+        return Enqueued(queued.messages[0], queued.created)
+
+    async def enqueue_batch(self, batch: Sequence[OutboundSms], *, bound: int | None = None,
+                            limits: Sequence[Sequence[Limit]] = ()) -> EnqueuedBatch:
+        """Every message of `batch` or none, in one request of the group commit (store.Store.enqueue_batch). The
+        limits of all its messages are counted in one RateIndex.hit_all, which counts a bucket named once per
+        message as that many hits, one after another."""
         index = index_of(self.db)
-        return await self.db.write(lambda conn: insert_message(
-            conn, sms, bound, counted=lambda: index.hit_all(conn, list(limits), sms.created_at)))
+        hits = [limit for each in limits_per_message(batch, limits) for limit in each]
+        return await self.db.write(lambda conn: insert_batch(
+            conn, batch, bound, counted=lambda: index.hit_all(conn, hits, batch[0].created_at)))
 
     async def claim_next(self, modem: str, now: float | None = None) -> OutboundSms | None:
         """queued -> sending for the most urgent due message; the attempt is counted now, before the modem works."""
@@ -149,6 +158,9 @@ class Store:
             return [outbound_from_row(r) for r in conn.execute(sql, (*args, limit))]
         return await self.db.read(work)
 
+    async def batch(self, batch_id: str, *, app: str | None = None) -> list[OutboundSms]:
+        return await self.db.read(lambda conn: _batch(conn, batch_id, app))
+
     async def counts(self) -> dict[str, int]:
         """Messages per state (those with none left out), from the counters the schema's triggers keep."""
         def work(conn):
@@ -176,26 +188,42 @@ class Store:
 
 # ---- SQL, run inside the group-commit transaction (Database.write: on the event loop; write_bulk: writer thread)
 def insert_message(conn: sqlite3.Connection, sms: OutboundSms, bound: int | None = None,
-            counted: Callable[[], None] | None = None) -> Enqueued:
-    """`counted` runs once the request is known to be new (not a replay of its Idempotency-Key): its rate limits."""
-    if sms.idempotency_key:
-        existing = _by_idempotency_key(conn, sms.idempotency_key, sms.created_at)
-        if existing and existing.request_digest != sms.request_digest:
+                   counted: Callable[[], None] | None = None) -> Enqueued:
+    """insert_batch of one message."""
+    queued = insert_batch(conn, [sms], bound, counted)
+    return Enqueued(queued.messages[0], queued.created)
+
+
+def insert_batch(conn: sqlite3.Connection, batch: Sequence[OutboundSms], bound: int | None = None,
+                 counted: Callable[[], None] | None = None) -> EnqueuedBatch:
+    """`counted` runs once the request is known to be new (not a replay of its Idempotency-Key, which batch[0]
+    carries): its rate limits. `bound` must have room for every message of the batch."""
+    first = batch[0]
+    if first.idempotency_key:
+        existing = _by_idempotency_key(conn, first.idempotency_key, first.created_at)
+        if existing and existing.request_digest != first.request_digest:
             raise IdempotencyMismatch(existing)
-        if existing:
-            return Enqueued(existing, created=False)      # a replay of an accepted request is never refused
+        if existing:                                      # a replay of an accepted request is never refused
+            return EnqueuedBatch(_batch_of(conn, existing), created=False)
     if counted is not None:
         counted()
-    if bound is not None and queued_count(conn) >= bound:
-        raise QueueFull(f"{bound} messages are waiting already")
-    conn.execute(
-        f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join('?' * 23)})",
-        (sms.id, sms.kind.value, sms.to, sms.text, sms.parts, int(sms.priority), sms.state.value, sms.attempts,
-         sms.next_attempt_at, sms.deadline, sms.created_at, sms.updated_at, sms.sent_at, sms.delivered_at,
-         sms.error_code, sms.error_text, sms.modem, json.dumps(sms.references), int(sms.possible_duplicate),
-         sms.ambiguous, sms.idempotency_key, sms.app, sms.request_digest))
-    write_event(conn, sms.id, sms.created_at, None, sms.state, "accepted")
-    return Enqueued(sms, created=True)
+    if bound is not None and queued_count(conn) + len(batch) > bound:
+        raise QueueFull(f"{bound} messages may wait; {len(batch)} more do not fit")
+    conn.executemany(_INSERT, [outbound_values(sms) for sms in batch])
+    for sms in batch:
+        write_event(conn, sms.id, sms.created_at, None, sms.state, "accepted")
+    return EnqueuedBatch(list(batch), created=True)
+
+
+def _batch_of(conn: sqlite3.Connection, first: OutboundSms) -> list[OutboundSms]:
+    """The messages the request that queued `first` queued: its batch, or `first` alone."""
+    return [first] if first.batch_id is None else _batch(conn, first.batch_id)
+
+
+def _batch(conn: sqlite3.Connection, batch_id: str, app: str | None = None) -> list[OutboundSms]:
+    mine, args = (" AND app = ?", (app,)) if app is not None else ("", ())
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM messages WHERE batch_id = ?{mine} ORDER BY seq", (batch_id, *args))
+    return [outbound_from_row(row) for row in rows]
 
 
 def queued_count(conn: sqlite3.Connection) -> int:

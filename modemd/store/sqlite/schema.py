@@ -196,4 +196,11 @@ MESSAGE_COUNTS = """
     END
 """
 
-MIGRATIONS = [MESSAGES, OTP, INBOX, WEBHOOKS, INBOX_PART_DATA, REPORT_MATCH, APPS, MESSAGE_COUNTS]
+# 9: the messages one POST /v1/messages queued for several recipients share a batch id (api/batches.py); the index
+#    lists a batch in the order its request named the numbers (seq), and holds no row of a single message.
+BATCHES = """
+    ALTER TABLE messages ADD COLUMN batch_id TEXT;
+    CREATE INDEX messages_batch ON messages(batch_id, seq) WHERE batch_id IS NOT NULL
+"""
+
+MIGRATIONS = [MESSAGES, OTP, INBOX, WEBHOOKS, INBOX_PART_DATA, REPORT_MATCH, APPS, MESSAGE_COUNTS, BATCHES]
