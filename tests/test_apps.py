@@ -193,3 +193,51 @@ app = "shop"
 """)
     with pytest.raises(ConfigError, match="inbox scope"):
         load_config(config)
+
+
+def test_basic_auth_names_the_app_and_presents_one_of_its_tokens():
+    """The compatibility APIs' clients send Basic auth: the app's name as the user, one of its tokens as the
+    password. Another app's name with this token, or a wrong token, is nobody."""
+    import base64
+    from modemd.api.auth import TokenSet, basic_credentials
+    from modemd.config.model import AppConfig
+    tokens = TokenSet(["d" * 32], (AppConfig("shop", ("s" * 32,)), AppConfig("bank", ("b" * 32,))))
+    assert tokens.check_basic("shop", "s" * 32).name == "shop"
+    assert tokens.check_basic("default", "d" * 32).name == "default"
+    assert tokens.check_basic("bank", "s" * 32) is None
+    assert tokens.check_basic("shop", "x" * 32) is None
+
+    def header(raw: bytes) -> str:
+        return "Basic " + base64.b64encode(raw).decode()
+    assert basic_credentials(header(b"shop:pa:ss")) == ("shop", "pa:ss")     # the password may hold colons
+    assert basic_credentials(header("zo\u00eb:pw".encode())) == ("zo\u00eb", "pw")
+    assert basic_credentials(header(b"no-colon")) is None
+    assert basic_credentials("Basic !!!") is None
+    assert basic_credentials(header(b"\xff:pw")) is None
+    assert basic_credentials("Bearer " + "s" * 32) is None
+    assert basic_credentials("Basic ") is None
+
+
+@pytest.mark.asyncio
+async def test_a_compatibility_api_answers_for_itself(tmp_path):
+    """A sub-app under the root app (/twilio, /asg) is not asked for a Bearer token nor answered in problem+json by
+    the root's middleware: it authenticates and shapes its errors itself. The root's own paths still are."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+    from kit.api import FakeDaemon
+    from kit.store import open_store
+    from modemd.api.app import build_app
+    from modemd.api.auth import TokenSet
+
+    async def own(request):
+        return web.json_response({"answered": "by the sub-app"}, status=418)
+    async with open_store(tmp_path / "modemd.db") as store:
+        app = build_app(FakeDaemon(store, tokens=TokenSet(["t" * 32])))
+        compat = web.Application()
+        compat.router.add_get("/thing", own)
+        app.add_subapp("/compat", compat)
+        async with TestClient(TestServer(app)) as client:
+            r = await client.get("/compat/thing")
+            assert (r.status, await r.json()) == (418, {"answered": "by the sub-app"})
+            r = await client.get("/v1/messages")
+            assert r.status == 401 and r.content_type == "application/problem+json"

@@ -42,6 +42,8 @@ PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
 
 @web.middleware
 async def problems(request: web.Request, handler) -> web.StreamResponse:
+    if _in_compat_api(request):
+        return await handler(request)       # its own middleware authenticates and answers in its API's shapes
     try:
         if request.path not in PUBLIC_PATHS:
             _authenticate(request)
@@ -66,6 +68,12 @@ async def problems(request: web.Request, handler) -> web.StreamResponse:
         if "Allow" in exc.headers:      # RFC 9110 15.5.6: a 405 lists the methods the resource has
             response.headers["Allow"] = exc.headers["Allow"]
         return response
+
+
+def _in_compat_api(request: web.Request) -> bool:
+    """A request to a compatibility API (/twilio, /asg: aiohttp sub-apps under the root app): its official clients
+    send HTTP Basic auth and parse that API's own error bodies, not problem+json."""
+    return len(request.match_info.apps) > 1
 
 
 # The queue drains at the modems' pace (a few SMS a second at best): half a minute is a fair first wait.

@@ -1,4 +1,6 @@
-"""API bearer tokens: kept only as SHA-256 digests and compared in constant time.
+"""API tokens: kept only as SHA-256 digests and compared in constant time; presented as a Bearer token, or as the
+password of HTTP Basic auth with the app's name as the user (the compatibility APIs, /twilio and /asg, whose
+official clients know Basic auth only).
 
 Tokens are long random strings (not passwords), so a plain SHA-256 is the right digest: it keeps the token itself
 out of memory dumps and config echoes, and there is nothing to brute-force. Where tokens come from (the config,
@@ -7,6 +9,8 @@ $MODEMD_TOKEN, a systemd credential, the demo's generated token) is config/token
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -54,6 +58,12 @@ class TokenSet:
     def __bool__(self) -> bool:
         return bool(self._digests)
 
+    def check_basic(self, user: str, password: str) -> App | None:
+        """The app named `user` if `password` is one of its tokens (the [auth] tokens belong to the app named
+        "default"). The token decides, as check() does; the name must then agree."""
+        app = self.check(password)
+        return app if app is not None and hmac.compare_digest(app.name.encode(), user.encode()) else None
+
     def check(self, presented: str) -> App | None:
         """The app whose token this is. Constant time in the token's content: every digest is compared, match or
         not (tokens are unique across apps, config/server.py checks it)."""
@@ -63,3 +73,17 @@ class TokenSet:
             if hmac.compare_digest(stored, candidate):
                 found = app
         return found
+
+
+def basic_credentials(authorization: str) -> tuple[str, str] | None:
+    """(user, password) of an `Authorization: Basic base64(user:password)` header (RFC 7617), or None for any other
+    scheme or a value that does not decode. The password is everything after the first colon."""
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() != "basic" or not encoded.strip():
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, colon, password = decoded.partition(":")
+    return (user, password) if colon else None
