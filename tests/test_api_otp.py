@@ -121,14 +121,27 @@ async def test_expired_code_is_refused(tmp_path):
         assert await verify(api, code) == (200, {"valid": False, "status": "expired"})
 
 
-async def test_new_send_supersedes_the_pending_code_and_cancels_its_sms(api):
+async def test_a_send_while_the_code_is_pending_sends_the_same_code(api):
+    first = await (await send(api)).json()
+    second = await (await send(api)).json()
+    assert second["id"] == first["id"] and second["expires_at"] == first["expires_at"]
+    assert (first["sends"], second["sends"]) == (1, 2) and second["message_id"] != first["message_id"]
+    code = await code_of(api, second["message_id"])
+    replaced = await api.store.get(first["message_id"])         # still queued: the resend takes its place
+    assert replaced.state.value == "canceled" and replaced.error_text == "replaced by a resend of the same code"
+    assert (await verify(api, code))[1]["status"] == "approved"
+    third = await (await send(api)).json()                        # used: the next send makes a new code
+    assert third["id"] != first["id"] and third["sends"] == 1
+
+
+async def test_a_send_asking_for_another_length_supersedes_the_pending_code(api):
     first = await (await send(api)).json()
     old_code = await code_of(api, first["message_id"])
-    second = await (await send(api)).json()
+    second = await (await send(api, length=8)).json()
     new_code = await code_of(api, second["message_id"])
+    assert second["id"] != first["id"] and len(new_code) == 8 and second["sends"] == 1
     assert (await api.store.get(first["message_id"])).state.value == "canceled"
-    if old_code != new_code:
-        assert (await verify(api, old_code))[1]["status"] == "pending"
+    assert (await verify(api, old_code, id=first["id"]))[1]["status"] == "not_found"
     assert (await verify(api, new_code))[1]["status"] == "approved"
 
 

@@ -88,6 +88,7 @@ BOUNDS = {
     "components.schemas.OtpUnlocked.properties.unlocked.minimum": 0,
     "components.schemas.OtpResult.properties.status.enum": VERIFY_STATES,   # no lower layer names them yet
     "components.schemas.OtpResult.properties.attempts_left.minimum": 0,
+    "components.schemas.Otp.properties.sends.minimum": 1,             # a code's first SMS counts (IssuedOtp.sends)
     # a modem's own states, and the fleet's host_lost (daemon/backend.py: its host stopped renewing its lease)
     "components.schemas.Modem.properties.state.enum": sorted([state.value for state in ModemState] + ["host_lost"]),
 }

@@ -17,7 +17,7 @@ import pytest
 
 import kit
 from modemd.domain.sms import Kind, OutboundSms, Priority, State, new_message_id
-from modemd.store import LOCK_DECAY, Limit, RateLimited, Verification, VerifyOutcome
+from modemd.store import LOCK_DECAY, Limit, PendingCode, RateLimited, Verification, VerifyOutcome
 
 TO = "+4915112345678"
 SECRET = b"s" * 32
@@ -52,17 +52,25 @@ def check(code: str, seen: list | None = None):
     return compare
 
 
-async def issue(otp, *, to: str = TO, app: str = "default", now: float | None = None, ttl: float = 300.0,
-                max_attempts: int = 5, limits: list[Limit] = ()) -> tuple[Verification, OutboundSms]:
-    """A code for `to` (its right code is RIGHT), issued as the OTP service issues one."""
+def sms(to: str = TO, app: str = "default", now: float | None = None, ttl: float = 300.0) -> OutboundSms:
     now = time.time() if now is None else now
-    message = OutboundSms(id=new_message_id(now), to=to, kind=Kind.OTP, priority=Priority.HIGH, text="sealed",
-                          parts=1, next_attempt_at=now, deadline=now + ttl, created_at=now, updated_at=now, app=app)
+    return OutboundSms(id=new_message_id(now), to=to, kind=Kind.OTP, priority=Priority.HIGH, text="sealed",
+                       parts=1, next_attempt_at=now, deadline=now + ttl, created_at=now, updated_at=now, app=app)
+
+
+async def issue(otp, *, to: str = TO, app: str = "default", now: float | None = None, ttl: float = 300.0,
+                max_attempts: int = 5, limits: list[Limit] = (), resend_until: float | None = None
+                ) -> tuple[Verification, OutboundSms]:
+    """A code for `to` (its right code is RIGHT), issued as the OTP service issues one. With `resend_until`, the
+    pending code instead if one is valid after then (a PendingCode, and the SMS that was not queued)."""
+    now = time.time() if now is None else now
+    message = sms(to, app, now, ttl)
     vid = "otp_" + new_message_id(now)[4:]
     v = Verification(id=vid, destination=to, code_hmac=mac(vid, RIGHT), created_at=now, expires_at=now + ttl,
-                     attempts=0, max_attempts=max_attempts, status="pending", message_id=message.id, app=app)
-    await otp.issue(v, message, list(limits))
-    return v, message
+                     attempts=0, max_attempts=max_attempts, status="pending", message_id=message.id, app=app,
+                     code_sealed=f"sealed {vid}")
+    pending = await otp.issue(v, message, list(limits), resend_until=resend_until)
+    return pending or v, message
 
 
 async def verify(otp, code: str = RIGHT, *, to: str | None = TO, vid: str | None = None, now: float | None = None,
@@ -196,6 +204,65 @@ async def test_a_superseded_code_already_being_sent_keeps_its_sms(store):
     assert sorted(await query(store, "SELECT status FROM otp_verifications")) == [("pending",), ("superseded",)]
 
 
+async def test_a_pending_code_is_handed_back_for_a_resend_and_nothing_is_written(store):
+    otp = otp_store(store)
+    now = time.time()
+    v, first = await issue(otp, now=now)
+    limit = Limit(f"otp-send:{TO}", 5, 600.0)
+    pending, unsent = await issue(otp, now=now + 1, resend_until=now + 31, limits=[limit])
+    assert pending == PendingCode(v.id, f"sealed {v.id}", now, now + 300.0, 1)
+    assert await store.get(unsent.id) is None and await count(store, "rate_events") == 0
+    # Another app's code, or one that expires before the time asked, is not resent: a new code supersedes it.
+    assert isinstance((await issue(otp, app="shop", resend_until=now + 31))[0], Verification)
+    assert isinstance((await issue(otp, now=now + 2, resend_until=now + 301))[0], Verification)
+    assert (await store.get(first.id)).state is State.CANCELED
+
+
+async def test_a_resend_queues_the_code_again_in_place_of_its_unsent_sms(store):
+    otp = otp_store(store)
+    now = time.time() - 10            # the SMS are due: claim_next takes them
+    v, first = await issue(otp, now=now)
+    limit = Limit(f"otp-send:{TO}", 5, 600.0)
+    second = sms(now=now + 1)
+    assert await otp.resend(v.id, second, [limit], now=now + 1, valid_after=now + 31, app="default") == 2
+    replaced = await store.get(first.id)
+    assert replaced.state is State.CANCELED and replaced.text is None
+    assert replaced.error_text == "replaced by a resend of the same code"
+    assert (await store.get(second.id)).state is State.QUEUED and await count(store, "rate_events") == 1
+    assert await query(store, "SELECT sends, message_id FROM otp_verifications") == [(2, second.id)]
+    # An SMS already on its way stays: the next resend adds one.
+    assert (await store.claim_next("m0")).id == second.id
+    third = sms(now=now + 2)
+    assert await otp.resend(v.id, third, [limit], now=now + 2, valid_after=now + 32, app="default") == 3
+    assert (await store.get(second.id)).state is State.SENDING
+    assert await verify(otp, vid=v.id, now=now + 3) == VerifyOutcome("approved", None, v.id)   # the same code
+
+
+async def test_a_resend_of_a_code_no_longer_pending_writes_nothing(store):
+    otp = otp_store(store)
+    now = time.time()
+    v, _ = await issue(otp, now=now)
+    late = sms(now=now + 1)
+    assert await otp.resend(v.id, late, [], now=now + 1, valid_after=now + 301, app="default") is None  # expiring
+    assert await otp.resend(v.id, late, [], now=now + 1, valid_after=now + 31, app="shop") is None      # not its app
+    assert await verify(otp, vid=v.id, now=now + 1) == VerifyOutcome("approved", None, v.id)
+    assert await otp.resend(v.id, late, [], now=now + 2, valid_after=now + 32, app="default") is None   # used
+    assert await store.get(late.id) is None
+
+
+async def test_a_refused_resend_writes_nothing(store):
+    otp = otp_store(store)
+    now = time.time()
+    v, first = await issue(otp, now=now)
+    full = Limit(f"otp-send:{TO}", 1, 600.0)
+    await otp.hit([full], now)
+    with pytest.raises(RateLimited):
+        await otp.resend(v.id, sms(now=now + 1), [full], now=now + 1, valid_after=now + 31, app="default")
+    assert (await store.get(first.id)).state is State.QUEUED
+    assert await query(store, "SELECT sends FROM otp_verifications") == [(1,)]
+    assert await count(store, "messages") == 1
+
+
 async def test_another_apps_code_is_not_found_and_costs_nothing(store):
     otp = otp_store(store)
     v, _ = await issue(otp, app="shop")
@@ -323,6 +390,26 @@ async def test_concurrent_wrong_codes_on_several_hosts_are_each_counted(pg):
             (MANY, "max_attempts_reached")]
         assert await query(stores[2], "SELECT consecutive FROM otp_failures") == [(MANY,)]
         assert await verify(otps[1]) == VerifyOutcome("max_attempts_reached", 0, v.id)
+
+
+async def test_concurrent_resends_on_several_hosts_send_one_code(pg):
+    """Sends to one number through every host at once, each asking for a resend: every one either resends the one
+    pending code or was the first; never two codes pending."""
+    async with AsyncExitStack() as stack:
+        stores = await hosts(stack, pg)
+        otps = [otp_store(s) for s in stores]
+        now = time.time()
+        first, _ = await issue(otps[0], now=now)
+        pending = await asyncio.gather(*(issue(otps[i % HOSTS], now=now + 1, resend_until=now + 31)
+                                         for i in range(10)))
+        assert {p.id for p, _ in pending} == {first.id}
+        sends = await asyncio.gather(*(otps[i % HOSTS].resend(first.id, sms(now=now + 1), [], now=now + 1,
+                                                             valid_after=now + 31, app="default")
+                                       for i in range(10)))
+        assert sorted(sends) == list(range(2, 12))                                  # each send counted once
+        assert await query(stores[1], "SELECT status, sends FROM otp_verifications") == [("pending", 11)]
+        queued = await query(stores[2], "SELECT count(*) FROM messages WHERE state = 'queued'")
+        assert queued == [(1,)]                                                     # one SMS of the code waits
 
 
 async def test_concurrent_issues_on_several_hosts_leave_one_pending_code(pg):

@@ -130,9 +130,11 @@ SCHEMAS = {
                             "description": "only this app's lock (default: every app's)"}}},
     "OtpUnlocked": {"type": "object", "required": ["to", "unlocked"], "properties": {
         "to": {"type": "string"}, "unlocked": {"type": "integer", "minimum": 0}}},
-    "Otp": {"type": "object", "required": ["id", "to", "status", "expires_at", "message_id"], "properties": {
+    "Otp": {"type": "object", "required": ["id", "to", "status", "expires_at", "message_id", "sends"], "properties": {
         "id": {"type": "string"}, "to": {"type": "string"}, "status": {"const": "pending"},
-        "expires_at": TIMESTAMP, "message_id": {"type": "string"}}},
+        "expires_at": TIMESTAMP, "message_id": {"type": "string", "description": "this send's SMS"},
+        "sends": {"type": "integer", "minimum": 1, "description": "SMS this code went out in: a send while the app's "
+                  "code for the number is pending sends that code again, same id and expiry"}}},
     "OtpCheck": {"type": "object", "required": ["code"], "additionalProperties": False, "properties": {
         "to": E164, "id": {"type": "string", "minLength": 1, "maxLength": MAX_ID},
         "code": {"type": "string", "pattern": f"^[0-9]{{{MIN_CODE},{MAX_CODE}}}$"}}},
@@ -231,7 +233,7 @@ PATHS = {
                  "responses": {"200": _json("Message", "queued again"), "404": _problem_response("no such message"),
                                "409": _problem_response("not failed, or an OTP"), **AUTHED}}},
     "/v1/otp": {"post": {"summary": "send a one-time passcode", "security": scoped("otp"), "requestBody": _body("NewOtp"),
-                         "responses": {"202": _json("Otp", "code made and its SMS queued"), **COMMON,
+                         "responses": {"202": _json("Otp", "code made (or the pending one sent again) and its SMS queued"), **COMMON,
                                        "429": _problem_response("rate limited", retry_after=True),
                                        "503": NO_MODEM_OR_STORAGE}}},
     "/v1/otp/unlock": {"post": {"summary": "lift a number's lock after consecutive wrong codes (admin)",

@@ -32,10 +32,12 @@ async def send_otp(request: web.Request) -> web.Response:
                                         bound=limits_of(daemon).otp_bound, extra_limits=send_limits(request))
     except OtpError as exc:
         raise invalid(exc.field, exc.reason) from None
-    log.info("otp %s to %s issued, message %s", issued.id, mask_number(issued.to), issued.message_id)
+    log.info("otp %s to %s %s, message %s", issued.id, mask_number(issued.to),
+             "issued" if issued.sends == 1 else f"sent again ({issued.sends} sends)", issued.message_id)
     daemon.message_accepted("otp")
     return web.json_response({"id": issued.id, "to": issued.to, "status": "pending",
-                              "expires_at": iso(issued.expires_at), "message_id": issued.message_id}, status=202)
+                              "expires_at": iso(issued.expires_at), "message_id": issued.message_id,
+                              "sends": issued.sends}, status=202)
 
 
 async def verify_otp(request: web.Request) -> web.Response:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import time
@@ -24,14 +25,21 @@ from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 from ..config.model import MIN_SECRET, OTP_LENGTHS, OTP_TTLS
 from ..config.reader import ConfigError
 from ..domain.numbers import country_of
-from ..domain.otp_seal import Sealer
+from ..domain.otp_seal import SealBroken, Sealer
 from ..domain.policy import DEFAULT_TEMPLATE, OtpError, OtpSettings, check_template, render
 from ..domain.sms import Kind, OutboundSms, Priority, new_message_id
-from ..store import Limit, OtpStore, RateLimited, Verification, VerifyOutcome
+from ..store import Limit, OtpStore, PendingCode, RateLimited, Verification, VerifyOutcome
+
+log = logging.getLogger(__name__)
 
 SECRET_FILE = "otp-secret"
 VERIFY_APP_WINDOW = 60.0          # seconds over which verifies_per_app counts
 CREDENTIAL_NAME = "modemd-otp-secret"
+
+
+# A pending code is sent again while it stays valid at least this long after the new send: one about to expire
+# would reach the phone dead, so it is replaced by a new code instead.
+RESEND_MIN_LEFT = 30.0
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,9 @@ class IssuedOtp:
     id: str
     to: str
     expires_at: float
-    message_id: str
+    message_id: str               # the SMS of this send
+    sends: int = 1                # the SMS this code went out in, this one included (1: a new code)
+    created_at: float = 0.0       # when the code was made (a resend's is its first send's)
 
 
 def load_secret(state_dir: Path) -> bytes:
@@ -127,26 +137,70 @@ class OtpService:
 
     async def issue(self, to: str, *, token_id: str, ttl: int | None = None, length: int | None = None,
                     template: str | None = None, app: str = "default", bound: int | None = None,
-                    extra_limits: list[Limit] = ()) -> IssuedOtp:
-        """Raises OtpError (bad input / country not allowed) or RateLimited. `to` is already E.164."""
+                    extra_limits: list[Limit] = (), code: str | None = None) -> IssuedOtp:
+        """Raises OtpError (bad input / country not allowed) or RateLimited. `to` is already E.164. `code`: the
+        caller's own code (digits, an allowed length), else one is made.
+
+        The same code on resend (as Twilio Verify does): while the app's code for this number is pending and valid
+        for RESEND_MIN_LEFT more seconds, a new send sends that code again, under the same verification id and
+        expiry, instead of a new one. Minting a new code each time made a slow first SMS arrive with a code that no
+        longer worked: the user typed it and it counted as a wrong attempt. A caller's own code, or another length,
+        makes a new code (the pending one is superseded). Every send counts against the same limits."""
         s = self.settings
-        ttl, length, template = ttl or s.ttl, length or s.length, template or s.template
+        ttl, template = ttl or s.ttl, template or s.template
+        if code is not None and not (code.isascii() and code.isdigit()):
+            raise OtpError("code", "digits only")
+        length = len(code) if code is not None else length or s.length
         country = region_of(to)                   # for the allow-list and the daily cap
         self._check_request(country, ttl, length, template)
         now = self._clock()
-        code = new_code(length)
-        verification_id = "otp_" + new_message_id(now)[4:]
-        message_id = new_message_id(now)
-        text = render(template, code=code, app=s.app, minutes=max(1, ttl // 60))
-        message = OutboundSms(id=message_id, to=to, kind=Kind.OTP, priority=Priority.HIGH,
-                              text=self._sealer.seal(text, message_id), parts=1,
-                              next_attempt_at=now, deadline=now + ttl, created_at=now, updated_at=now, app=app)
-        verification = Verification(id=verification_id, destination=to, code_hmac=self._mac(verification_id, code),
-                                    created_at=now, expires_at=now + ttl, attempts=0, max_attempts=s.max_attempts,
-                                    status="pending", message_id=message.id, app=app)
         limits = self._send_limits(to, country, token_id, app) + list(extra_limits)
+        resend_until = now + RESEND_MIN_LEFT if code is None else None
+        verification, message = self._new_code(to, code or new_code(length), now, ttl, template, app)
+        pending = await self.store.issue(verification, message, limits, bound, resend_until=resend_until)
+        if pending is None:
+            return IssuedOtp(verification.id, to, verification.expires_at, message.id, 1, now)
+        again = self._open_code(pending, length)
+        if again is not None:
+            message = self._sms(to, again, now, pending.expires_at, template, app)
+            sends = await self.store.resend(pending.id, message, limits, bound, now=now, valid_after=resend_until,
+                                            app=app)
+            if sends is not None:
+                return IssuedOtp(pending.id, to, pending.expires_at, message.id, sends, pending.created_at)
+        # The pending code cannot be sent again (another length, a seal the secret no longer opens, or it was used
+        # or expired meanwhile): a new code, which supersedes it.
+        verification, message = self._new_code(to, code or new_code(length), now, ttl, template, app)
         await self.store.issue(verification, message, limits, bound)
-        return IssuedOtp(verification_id, to, now + ttl, message.id)
+        return IssuedOtp(verification.id, to, verification.expires_at, message.id, 1, now)
+
+    def _new_code(self, to: str, code: str, now: float, ttl: int, template: str, app: str
+                  ) -> tuple[Verification, OutboundSms]:
+        verification_id = "otp_" + new_message_id(now)[4:]
+        message = self._sms(to, code, now, now + ttl, template, app)
+        return Verification(id=verification_id, destination=to, code_hmac=self._mac(verification_id, code),
+                            created_at=now, expires_at=now + ttl, attempts=0, max_attempts=self.settings.max_attempts,
+                            status="pending", message_id=message.id, app=app,
+                            code_sealed=self._sealer.seal(code, verification_id)), message
+
+    def _sms(self, to: str, code: str, now: float, expires_at: float, template: str, app: str) -> OutboundSms:
+        """The SMS carrying `code`, its text sealed until the outbox sends it; it is not sent after the code
+        expires. The text gives the minutes the code is still valid for."""
+        message_id = new_message_id(now)
+        text = render(template, code=code, app=self.settings.app, minutes=max(1, int(expires_at - now) // 60))
+        return OutboundSms(id=message_id, to=to, kind=Kind.OTP, priority=Priority.HIGH,
+                           text=self._sealer.seal(text, message_id), parts=1, next_attempt_at=now,
+                           deadline=expires_at, created_at=now, updated_at=now, app=app)
+
+    def _open_code(self, pending: PendingCode, length: int) -> str | None:
+        """The pending code, if it can be sent again as asked: None for another length, or a seal that does not
+        open (the OTP secret was replaced since)."""
+        try:
+            code = self._sealer.open(pending.code_sealed, pending.id)
+        except SealBroken:
+            log.warning("otp %s: its sealed code does not open (was the OTP secret replaced?); sending a new code",
+                        pending.id)
+            return None
+        return code if len(code) == length else None
 
     def _check_request(self, country: str | None, ttl: int, length: int, template: str) -> None:
         if not OTP_LENGTHS[0] <= length <= OTP_LENGTHS[1]:

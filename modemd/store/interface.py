@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Callable, Protocol, Sequence
 
 from ..domain.sms import OutboundSms, State
-from .records import (Delivery, Enqueued, EnqueuedBatch, HookSpec, InboundPart, InboxMessage, Limit, Render,
-                      Verification, VerifyOutcome)
+from .records import (Delivery, Enqueued, EnqueuedBatch, HookSpec, InboundPart, InboxMessage, Limit, PendingCode,
+                      Render, Verification, VerifyOutcome)
 
 
 class Store(Protocol):
@@ -87,9 +87,17 @@ class OtpStore(Protocol):
     """One-time passcode verifications and the rate limits of every send path."""
 
     async def issue(self, verification: Verification, sms: OutboundSms, limits: list[Limit],
-                    bound: int | None = None) -> None:
+                    bound: int | None = None, *, resend_until: float | None = None) -> PendingCode | None:
         """Count the limits (or RateLimited), supersede the app's pending code for the number (its SMS, if still
-        queued, is canceled), write the verification and its SMS: one transaction."""
+        queued, is canceled), write the verification and its SMS: one transaction. With `resend_until`, if the app
+        has a pending code for the number still valid after that time, that code is returned instead and nothing is
+        written (the caller sends it again: resend())."""
+
+    async def resend(self, verification_id: str, sms: OutboundSms, limits: list[Limit], bound: int | None = None,
+                     *, now: float, valid_after: float, app: str) -> int | None:
+        """Send a pending code again in `sms`: if the app's verification is still pending and valid after
+        `valid_after`, count the limits (or RateLimited), cancel its last SMS if still queued, queue `sms` and count
+        the send; returns its sends. None, having written nothing, if the code is no longer pending."""
 
     async def hit(self, limits: list[Limit], now: float) -> None:
         """Count one hit on each limit, or raise RateLimited having counted none."""

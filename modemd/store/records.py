@@ -62,8 +62,25 @@ class Verification:
     attempts: int
     max_attempts: int
     status: str
-    message_id: str
+    message_id: str               # its latest SMS
     app: str = "default"          # the app that asked for the code: only it (and admin) can check it
+    sends: int = 1                # the SMS its code went out in (a resend sends the same code again)
+    code_sealed: str | None = field(default=None, repr=False)   # the code, sealed (domain/otp_seal.py), for resends
+
+
+# Why a code's queued SMS was canceled when the same code was sent again (OtpStore.resend): one SMS of it in the queue.
+RESENT = "replaced by a resend of the same code"
+
+
+@dataclass(frozen=True)
+class PendingCode:
+    """A code that is still pending for the app and number a send asks for: the service sends it again instead of
+    making a new one (OtpStore.issue with resend)."""
+    id: str
+    code_sealed: str = field(repr=False)
+    created_at: float = 0.0
+    expires_at: float = 0.0
+    sends: int = 1
 
 
 @dataclass(frozen=True)

@@ -7,18 +7,18 @@ str, the log, error messages) never carries one, even if the configured URL did.
 write(work) and read(work) run `await work(conn)` in a transaction on a pooled connection: a write has committed
 when it returns, and an exception rolls it back.
 
-batched(work) is the group commit of the request paths (accepting a message, issuing and checking a code), which
-every request of every host takes through the same few rate-limit buckets (the app's, the country's): a bucket's
-advisory lock is held until the commit, so one transaction per request let the whole fleet accept one request per
-commit (166 OTP sends/s at 6 ms a commit, bench/bench_fleet.py). Requests that arrive while a batch commits wait for
-the next one and run in one transaction, each in its own savepoint: one fsync and one hold of the hot locks cover
-them all, and a request that fails (a limit reached, bad input) rolls back alone. Requests written as steps
-(steps.py: an OTP's send and check) run together, one round trip per step for the whole batch instead of a few per
-request, while the hot locks are held; the others each in a savepoint after them. A request chosen as a deadlock's
-victim (two hosts' batches taking buckets in opposite orders) runs again in the next batch. Work that waits on
-other hosts (a capture's lock) or runs long (sweeps, pruning) keeps to write(): a batch never waits behind it. A lost connection or an unreachable server raises StorageError
-(the API answers 503 with Retry-After); the pool checks a connection before handing it out, so after a server
-restart the next request gets a fresh one instead of a dead one.
+batched(work) is the group commit of the request paths (accepting a message, issuing and checking a code), which every
+request of every host takes through the same few rate-limit buckets (the app's, the country's): a bucket's advisory
+lock is held until the commit, so one transaction per request let the whole fleet accept one request per commit (166
+OTP sends/s at 6 ms a commit, bench/bench_fleet.py). Requests that arrive while a batch commits wait for the next one
+and run in one transaction, each in its own savepoint: one fsync and one hold of the hot locks cover them all, and a
+request that fails (a limit reached, bad input) rolls back alone. Requests written as steps (steps.py: an OTP's send
+and check) run together, one round trip per step for the whole batch instead of a few per request, while the hot locks
+are held; the others each in a savepoint after them. A request chosen as a deadlock's victim (two hosts' batches
+taking buckets in opposite orders) runs again in the next batch. Work that waits on other hosts (a capture's lock) or
+runs long (sweeps, pruning) keeps to write(): a batch never waits behind it. A lost connection or an unreachable
+server raises StorageError (the API answers 503 with Retry-After); the pool checks a connection before handing it out,
+so after a server restart the next request gets a fresh one instead of a dead one.
 
 Migrations: several hosts may start at once on an empty database. Each migration runs in its own transaction that
 first takes a transaction-level advisory lock, then reads the version: the hosts apply each version one after the

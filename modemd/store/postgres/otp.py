@@ -1,6 +1,6 @@
 """One-time passcodes on PostgreSQL (store.OtpStore), shared by every host on the database: a code issued through
 one host is checked through any other. Same behaviour as the SQLite store (store/sqlite/otp.py): a row holds only
-HMAC-SHA256(server secret, verification id || code); issuing counts the limits, supersedes the app's pending code
+HMAC-SHA256(server secret, verification id || code) and the code sealed for resends; issuing counts the limits, supersedes the app's pending code
 for the number (its SMS, if still queued, is canceled through transitions.move), writes the verification and its
 SMS, in one transaction; a verify counts the limits of the code it found, applies expiry, the attempt caps and the
 wrong-code lock, and consumes the code on success, in one transaction.
@@ -17,8 +17,11 @@ do, and these locks keep the SQLite store's answers:
 - One pending code per app and number. Issuing takes a transaction-level advisory lock on (app, number) before it
   supersedes: two hosts issuing at once take turns, and the second supersedes the first's code instead of both
   leaving one pending (without it, neither UPDATE would see the other's uncommitted row).
-Lock order: an issue takes its rate-limit buckets, then the issue lock, then the rows it supersedes; a verify takes
-its row, then its buckets (they depend on the row). The two never wait on each other's: a verify counts only verify
+- The same code on resend. The issue lock is taken before the pending code is looked for, so two sends at once
+  both resend it (two SMS of one code) or one supersedes, never two codes pending. A resend locks the verification's
+  row and counts the send only if it is still pending (modemd_resend).
+Lock order: an issue takes the issue lock, then its rate-limit buckets, then the rows it supersedes; a resend its
+row, then its buckets; a verify its row, then its buckets (they depend on the row). The two never wait on each other's: a verify counts only verify
 buckets (services/otp.py: otp-verify:...), an issue only send buckets. Were two bucket names to share a hash,
 PostgreSQL's deadlock detector would end one of the transactions (StorageError, a 503 to retry), never a hang.
 
@@ -34,17 +37,19 @@ import psycopg
 
 from ...domain.sms import OutboundSms, State
 from ..errors import QueueFull, RateLimited
-from ..records import LOCK_DECAY, Limit, Verification, VerifyOutcome, verify_step
+from ..records import LOCK_DECAY, RESENT, Limit, PendingCode, Verification, VerifyOutcome, verify_step
 from .limits import hit_all, limit_arrays, prune as prune_limits
 from .queue import NOTIFY, Store, message_statements
 from .steps import Interfered, Result, Step, Steps
 from .transitions import move_statement
 
 SUPERSEDED = "superseded by a newer code"
-# pg_advisory_xact_lock(int4, int4) while issuing: the first key names the use (ASCII "ot", apart from limits.py's
-# "rl"), the second is the hash of app and number (a collision only makes two numbers take turns).
+# pg_advisory_xact_lock(int4, int4) while issuing (in modemd_issue, schema version 6, as 28532): the first key names
+# the use (ASCII "ot", apart from limits.py's "rl"), the second is the hash of app and number (a collision only makes
+# two numbers take turns).
 ISSUE_LOCK_CLASS = 0x6F74
-_COLUMNS = "id, destination, code_hmac, created_at, expires_at, attempts, max_attempts, status, message_id, app"
+_COLUMNS = ("id, destination, code_hmac, created_at, expires_at, attempts, max_attempts, status, message_id, app, "
+            "sends, code_sealed")
 _FIELDS = [name.strip() for name in _COLUMNS.split(",")]
 
 
@@ -55,13 +60,20 @@ class OtpStore:
         self.db = store.db
 
     async def issue(self, verification: Verification, sms: OutboundSms, limits: list[Limit],
-                    bound: int | None = None) -> None:
+                    bound: int | None = None, *, resend_until: float | None = None) -> PendingCode | None:
         """Check the limits, supersede the number's pending code, write the verification and its SMS: atomically.
-        Raises RateLimited (and writes nothing) when a limit is reached."""
-        # Two sends to one number in one batch: the second must see the first's code to supersede it, so they do
-        # not run together (Database.batched's key).
-        await self.db.batched(steps=lambda: _issue(verification, sms, limits, bound),
-                              key=("issue", verification.app, verification.destination))
+        Raises RateLimited (and writes nothing) when a limit is reached. With `resend_until`: the app's pending
+        code for the number, if one is valid after that time, and nothing written (store.OtpStore.issue)."""
+        # Two sends to one number in one batch: the second must see the first's code to supersede or resend it, so
+        # they do not run together (Database.batched's key).
+        return await self.db.batched(steps=lambda: _issue(verification, sms, limits, bound, resend_until),
+                                     key=_number_key(verification.app, verification.destination))
+
+    async def resend(self, verification_id: str, sms: OutboundSms, limits: list[Limit], bound: int | None = None,
+                     *, now: float, valid_after: float, app: str) -> int | None:
+        """The pending code sent again in `sms` (store.OtpStore.resend): its sends, or None if no longer pending."""
+        return await self.db.batched(steps=lambda: _resend(verification_id, sms, limits, bound, now, valid_after, app),
+                                     key=_number_key(app, sms.to))
 
     async def hit(self, limits: list[Limit], now: float) -> None:
         """Count one event against each limit, or raise RateLimited without counting any."""
@@ -88,27 +100,62 @@ class OtpStore:
 
 
 # ---- requests as steps (steps.py): a batch of them shares its round trips ----------------------------------------
-def _issue(v: Verification, sms: OutboundSms, limits: list[Limit], bound: int | None) -> Steps:
-    # What decides (room in the queue, the limits) and what must come first (the issue lock, then the supersede)
-    # is one statement, modemd_issue (schema version 5), which writes nothing if it refuses; the writes follow in a
-    # second step. Round trips, not the work, were most of a send's time (bench/bench_fleet.py).
+def _number_key(app: str, destination: str) -> tuple:
+    return ("otp-send", app, destination)
+
+
+def _issue(v: Verification, sms: OutboundSms, limits: list[Limit], bound: int | None,
+           resend_until: float | None) -> Steps:
+    # What decides (room in the queue, a pending code to send again, the limits) and what must come first (the issue
+    # lock, then the supersede) is one statement, modemd_issue (schema version 6), which writes nothing unless it
+    # accepts; the writes follow in a second step. Round trips, not the work, were most of a send's time
+    # (bench/bench_fleet.py).
     (decided,) = yield Step([(
-        "SELECT queue_full, refused, retry_after, superseded FROM modemd_issue(%s, %s, %s, %s, %s, %s, %s)",
-        (*limit_arrays(limits), float(v.created_at), v.app, v.destination, bound))], refusable=True)
-    queue_full, refused, retry_after, superseded = decided.rows[0]
-    if queue_full:
-        raise QueueFull(f"{bound} messages are waiting already")
-    if refused is not None:
-        raise RateLimited(refused, retry_after)
+        "SELECT queue_full, refused, retry_after, superseded, pending_id, pending_sealed, pending_created, "
+        "pending_expires, pending_sends FROM modemd_issue(%s, %s, %s, %s, %s, %s, %s, %s)",
+        (*limit_arrays(limits), float(v.created_at), v.app, v.destination, bound, resend_until))], refusable=True)
+    queue_full, refused, retry_after, superseded, *pending = decided.rows[0]
+    _raise_if_refused(queue_full, refused, retry_after, bound)
+    if pending[0] is not None:
+        return PendingCode(*pending)
     # A new send supersedes the pending code; its SMS, if not sent yet, is not worth sending any more (a code
     # already on its way, sending or sent, stays as it is: compare-and-set). Only the same app's: two apps sending
     # codes to one person (a shop and a bank) keep their own codes.
     cancels = [move_statement(message_id, State.QUEUED, State.CANCELED, SUPERSEDED, v.created_at,
                               sets={"body": None, "error_text": SUPERSEDED}) for message_id in superseded]
     yield Step([*cancels,
-                (f"INSERT INTO otp_verifications ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, 0, %s, 'pending', %s, %s)",
-                 (v.id, v.destination, v.code_hmac, v.created_at, v.expires_at, v.max_attempts, v.message_id, v.app)),
+                ("INSERT INTO otp_verifications (id, destination, code_hmac, created_at, expires_at, attempts, "
+                 "max_attempts, status, message_id, app, sends, code_sealed) "
+                 "VALUES (%s, %s, %s, %s, %s, 0, %s, 'pending', %s, %s, 1, %s)",
+                 (v.id, v.destination, v.code_hmac, v.created_at, v.expires_at, v.max_attempts, v.message_id, v.app,
+                  v.code_sealed)),
                 *message_statements(sms), NOTIFY])
+    return None
+
+
+def _resend(verification_id: str, sms: OutboundSms, limits: list[Limit], bound: int | None, now: float,
+            valid_after: float, app: str) -> Steps:
+    # modemd_resend decides (and counts) in one statement, as modemd_issue does for a new code.
+    (decided,) = yield Step([(
+        "SELECT queue_full, refused, retry_after, gone, sends, previous FROM modemd_resend(%s, %s, %s, %s, %s, %s, "
+        "%s, %s, %s)", (*limit_arrays(limits), float(now), verification_id, app, sms.id, valid_after, bound))],
+        refusable=True)
+    queue_full, refused, retry_after, gone, sends, previous = decided.rows[0]
+    _raise_if_refused(queue_full, refused, retry_after, bound)
+    if gone:
+        return None
+    # One SMS of a code in the queue: the last one, if it has not left yet, gives way to this one.
+    yield Step([move_statement(previous, State.QUEUED, State.CANCELED, RESENT, now,
+                               sets={"body": None, "error_text": RESENT}),
+                *message_statements(sms), NOTIFY])
+    return sends
+
+
+def _raise_if_refused(queue_full: bool, refused: str | None, retry_after: float | None, bound: int | None) -> None:
+    if queue_full:
+        raise QueueFull(f"{bound} messages are waiting already")
+    if refused is not None:
+        raise RateLimited(refused, retry_after)
 
 
 def _verify(destination: str | None, verification_id: str | None, now: float,

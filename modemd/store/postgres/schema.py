@@ -343,18 +343,25 @@ BATCHES = """
 """
 
 
-# 6: an OTP send decided in one statement (store/postgres/otp.py, _issue).
+# 6: an OTP send decided in one statement (store/postgres/otp.py, _issue and _resend), and the same code on resend
+# (the SQLite schema's version 10, OTP_RESEND: the code kept sealed, the sends counted).
 OTP_ISSUE = """
-    -- What an OTP send must know before it writes, in one statement (store/postgres/otp.py, _issue): whether the
-    -- queue has room (p_bound messages queued: refused, 'queue-full'), the limits (modemd_hit: refused, the bucket
-    -- and the seconds until it has room; nothing is counted), then, accepted: the hits counted, the app's and
-    -- number's issue lock taken (0x6F74 = otp.ISSUE_LOCK_CLASS, the key hashed as app || newline || number), and
-    -- the number's pending code of this app superseded; its SMS ids are returned, for the caller to cancel
-    -- through the one gate (transitions.move_statement). A refused request has written nothing. The queue count
-    -- is queue.QUEUED's.
+    ALTER TABLE otp_verifications ADD COLUMN sends integer NOT NULL DEFAULT 1;
+    ALTER TABLE otp_verifications ADD COLUMN code_sealed text;
+
+    -- What an OTP send must know before it writes, in one statement: whether the queue has room (p_bound messages
+    -- queued: queue_full), then, under the app's and number's issue lock (0x6F74 = otp.ISSUE_LOCK_CLASS, the key
+    -- hashed as app || newline || number), with p_resend_until, the pending code to send again (valid after that
+    -- time: pending_*), else the limits (modemd_hit: refused, the bucket and the seconds until it has room;
+    -- nothing counted), then, accepted: the hits counted and the number's pending code of this app superseded; its
+    -- SMS ids are returned, for the caller to cancel through the one gate (transitions.move_statement). Only an
+    -- accepted request has written anything. The queue count is queue.QUEUED's.
     CREATE FUNCTION modemd_issue(p_buckets text[], p_limits integer[], p_windows double precision[],
-                                 p_now double precision, p_app text, p_destination text, p_bound bigint)
-    RETURNS TABLE (queue_full boolean, refused text, retry_after double precision, superseded text[])
+                                 p_now double precision, p_app text, p_destination text, p_bound bigint,
+                                 p_resend_until double precision)
+    RETURNS TABLE (queue_full boolean, refused text, retry_after double precision, superseded text[],
+                   pending_id text, pending_sealed text, pending_created double precision,
+                   pending_expires double precision, pending_sends integer)
     LANGUAGE plpgsql AS $$
     BEGIN
         queue_full := p_bound IS NOT NULL
@@ -362,15 +369,59 @@ OTP_ISSUE = """
         IF queue_full THEN
             RETURN NEXT; RETURN;
         END IF;
-        SELECT h.refused, h.retry_after INTO refused, retry_after FROM modemd_hit(p_buckets, p_limits, p_windows, p_now) h;
+        PERFORM pg_advisory_xact_lock(28532, hashtext(p_app || E'\\n' || p_destination));
+        IF p_resend_until IS NOT NULL THEN
+            SELECT v.id, v.code_sealed, v.created_at, v.expires_at, v.sends
+                INTO pending_id, pending_sealed, pending_created, pending_expires, pending_sends
+                FROM otp_verifications v
+                WHERE v.app = p_app AND v.destination = p_destination AND v.status = 'pending'
+                    AND v.expires_at > p_resend_until AND v.code_sealed IS NOT NULL
+                ORDER BY v.created_at DESC LIMIT 1;
+            IF FOUND THEN
+                RETURN NEXT; RETURN;
+            END IF;
+        END IF;
+        SELECT h.refused, h.retry_after INTO refused, retry_after
+            FROM modemd_hit(p_buckets, p_limits, p_windows, p_now) h;
         IF refused IS NOT NULL THEN
             RETURN NEXT; RETURN;
         END IF;
-        PERFORM pg_advisory_xact_lock(28532, hashtext(p_app || E'\\n' || p_destination));
         WITH old AS (UPDATE otp_verifications v SET status = 'superseded'
                      WHERE v.app = p_app AND v.destination = p_destination AND v.status = 'pending'
                      RETURNING v.message_id)
         SELECT coalesce(array_agg(old.message_id), '{}') INTO superseded FROM old;
+        RETURN NEXT;
+    END $$;
+
+    -- A pending code sent again (otp.py, _resend): queue room, the app's verification still pending and valid after
+    -- p_valid_after (else gone; its row is locked from here on), the limits; then, accepted: the hits counted, the
+    -- send counted and the verification pointed at its new SMS (p_message_id). Returns the verification's last SMS
+    -- before this one (`previous`), for the caller to cancel if still queued, through the one gate.
+    CREATE FUNCTION modemd_resend(p_buckets text[], p_limits integer[], p_windows double precision[],
+                                  p_now double precision, p_id text, p_app text, p_message_id text,
+                                  p_valid_after double precision, p_bound bigint)
+    RETURNS TABLE (queue_full boolean, refused text, retry_after double precision, gone boolean, sends integer,
+                   previous text)
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        queue_full := p_bound IS NOT NULL
+            AND (SELECT coalesce(sum(c.n), 0) FROM message_counts c WHERE c.state = 'queued') >= p_bound;
+        IF queue_full THEN
+            RETURN NEXT; RETURN;
+        END IF;
+        SELECT v.message_id INTO previous FROM otp_verifications v
+            WHERE v.id = p_id AND v.app = p_app AND v.status = 'pending' AND v.expires_at > p_valid_after FOR UPDATE;
+        gone := NOT FOUND;
+        IF gone THEN
+            RETURN NEXT; RETURN;
+        END IF;
+        SELECT h.refused, h.retry_after INTO refused, retry_after
+            FROM modemd_hit(p_buckets, p_limits, p_windows, p_now) h;
+        IF refused IS NOT NULL THEN
+            RETURN NEXT; RETURN;
+        END IF;
+        UPDATE otp_verifications v SET sends = v.sends + 1, message_id = p_message_id WHERE v.id = p_id
+            RETURNING v.sends INTO sends;
         RETURN NEXT;
     END $$;
 """

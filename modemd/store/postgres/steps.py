@@ -15,12 +15,12 @@ together) and receives their results, until it returns its value or raises.
 The same generator runs two ways:
 - run_steps: alone, in the caller's transaction or savepoint, one round trip per step (the plain path).
 - run_together: every request of a batch at once, in lockstep: step k of every request goes out in one pipeline
-  and one round trip. There is no savepoint per request there (a failed statement aborts the whole transaction in
-  a pipeline anyway), so a request must not fail after it has written: it may raise Refused only before its first
-  step, or right after a step marked `refusable` (its statements write nothing when the request is refused after
-  reading them) whose earlier steps were all `reads_only`. Anything else (a statement's error, a deadlock, another exception, a refusal
-  after a write) raises Diverged: the caller rolls the batch back and runs each request by run_steps in its own
-  savepoint, where a failure stays the request's own.
+  and one round trip. There is no savepoint per request there (a failed statement aborts the whole transaction in a
+  pipeline anyway), so a request must not fail after it has written: it may raise Refused only before its first step,
+  or right after a step marked `refusable` (its statements write nothing when the request is refused after reading
+  them) whose earlier steps were all `reads_only`. Anything else (a statement's error, a deadlock, another exception,
+  a refusal after a write) raises Diverged: the caller rolls the batch back and runs each request by run_steps in its
+  own savepoint, where a failure stays the request's own.
 """
 
 from __future__ import annotations
@@ -84,7 +84,8 @@ async def run_steps(conn: psycopg.AsyncConnection, factory: StepsFactory) -> Any
         return stop.value
 
 
-async def run_together(conn: psycopg.AsyncConnection, factories: Sequence[StepsFactory]) -> list[tuple[Any, BaseException | None]]:
+async def run_together(conn: psycopg.AsyncConnection, factories: Sequence[StepsFactory]
+                       ) -> list[tuple[Any, BaseException | None]]:
     """Every request's steps in lockstep, one round trip per step for all; (value, None) or (None, Refused) per
     request, in order. Raises Diverged (see the module's docstring), or psycopg.OperationalError for the
     connection."""

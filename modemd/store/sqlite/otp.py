@@ -1,7 +1,9 @@
 """SQL for one-time passcodes (the message queue's SQL is in queue.py; both share one database).
 
-An OTP row holds only HMAC-SHA256(server secret, verification id || code); the code itself is never stored.
-Issuing writes the verification, its queued SMS and the rate-limit hits in one transaction.
+An OTP row holds HMAC-SHA256(server secret, verification id || code), which a verify compares, and the code sealed
+(domain/otp_seal.py: AES-GCM under a key that is not in the database) so that a resend within its validity sends
+the same code (services/otp.py); the plain code is never stored. Issuing writes the verification, its queued SMS and
+the rate-limit hits in one transaction; so does a resend, with its SMS.
 
 The rate limits themselves (the in-memory index of rate_events) are in limits.py, shared with the plain-SMS send
 path in queue.py.
@@ -13,7 +15,7 @@ import sqlite3
 from typing import Callable
 
 from ...domain.sms import OutboundSms, State
-from ..records import LOCK_DECAY, Limit, Verification, VerifyOutcome, verify_step
+from ..records import LOCK_DECAY, RESENT, Limit, PendingCode, Verification, VerifyOutcome, verify_step
 from .queue import Store, insert_message
 from .transitions import move
 from .limits import RateIndex, index_of
@@ -29,10 +31,18 @@ class OtpStore:
         self._index = index_of(self.db)
 
     async def issue(self, verification: Verification, sms: OutboundSms, limits: list[Limit],
-                    bound: int | None = None) -> None:
+                    bound: int | None = None, *, resend_until: float | None = None) -> PendingCode | None:
         """Check the limits, supersede the number's pending code, write the verification and its SMS: atomically.
-        Raises RateLimited (and writes nothing) when a limit is reached."""
-        await self.db.write(lambda conn: _issue(conn, self._index, verification, sms, limits, bound))
+        Raises RateLimited (and writes nothing) when a limit is reached. With `resend_until`: the app's pending
+        code for the number, if one is valid after that time, and nothing written (store.OtpStore.issue)."""
+        return await self.db.write(lambda conn: _issue(conn, self._index, verification, sms, limits, bound,
+                                                       resend_until))
+
+    async def resend(self, verification_id: str, sms: OutboundSms, limits: list[Limit], bound: int | None = None,
+                     *, now: float, valid_after: float, app: str) -> int | None:
+        """The pending code sent again in `sms` (store.OtpStore.resend): its sends, or None if no longer pending."""
+        return await self.db.write(lambda conn: _resend(conn, self._index, verification_id, sms, limits, bound, now,
+                                                        valid_after, app))
 
     async def hit(self, limits: list[Limit], now: float) -> None:
         """Count one event against each limit, or raise RateLimited without counting any."""
@@ -67,7 +77,14 @@ class OtpStore:
 
 
 def _issue(conn: sqlite3.Connection, index: RateIndex, v: Verification, sms: OutboundSms,
-           limits: list[Limit], bound: int | None = None) -> None:
+           limits: list[Limit], bound: int | None = None, resend_until: float | None = None) -> PendingCode | None:
+    if resend_until is not None:
+        row = conn.execute("SELECT id, code_sealed, created_at, expires_at, sends FROM otp_verifications WHERE "
+                           "app = ? AND destination = ? AND status = 'pending' AND expires_at > ? AND code_sealed "
+                           "IS NOT NULL ORDER BY created_at DESC LIMIT 1",
+                           (v.app, v.destination, resend_until)).fetchone()
+        if row is not None:
+            return PendingCode(**dict(row))
     index.hit_all(conn, limits, v.created_at)
     # A new send supersedes the pending code; its SMS, if not sent yet, is not worth sending any more.
     # Only the same app's: two apps sending codes to one person (a shop and a bank) keep their own codes.
@@ -77,10 +94,26 @@ def _issue(conn: sqlite3.Connection, index: RateIndex, v: Verification, sms: Out
         move(conn, row["message_id"], State.QUEUED, State.CANCELED, SUPERSEDED, v.created_at,
              sets={"body": None, "error_text": SUPERSEDED})
     conn.execute("INSERT INTO otp_verifications (id, destination, code_hmac, created_at, expires_at, attempts, "
-                 "max_attempts, status, message_id, app) VALUES (?, ?, ?, ?, ?, 0, ?, 'pending', ?, ?)",
+                 "max_attempts, status, message_id, app, sends, code_sealed) "
+                 "VALUES (?, ?, ?, ?, ?, 0, ?, 'pending', ?, ?, 1, ?)",
                  (v.id, v.destination, v.code_hmac, v.created_at, v.expires_at, v.max_attempts, v.message_id,
-                  v.app))
+                  v.app, v.code_sealed))
     insert_message(conn, sms, bound)
+    return None
+
+
+def _resend(conn: sqlite3.Connection, index: RateIndex, verification_id: str, sms: OutboundSms, limits: list[Limit],
+            bound: int | None, now: float, valid_after: float, app: str) -> int | None:
+    row = conn.execute("SELECT message_id FROM otp_verifications WHERE id = ? AND app = ? AND status = 'pending' "
+                       "AND expires_at > ?", (verification_id, app, valid_after)).fetchone()
+    if row is None:
+        return None
+    index.hit_all(conn, limits, now)
+    # One SMS of a code in the queue: the last one, if it has not left yet, gives way to this one.
+    move(conn, row["message_id"], State.QUEUED, State.CANCELED, RESENT, now, sets={"body": None, "error_text": RESENT})
+    insert_message(conn, sms, bound)
+    return conn.execute("UPDATE otp_verifications SET sends = sends + 1, message_id = ? WHERE id = ? "
+                        "RETURNING sends", (sms.id, verification_id)).fetchone()["sends"]
 
 
 def _find(conn: sqlite3.Connection, destination: str | None, verification_id: str | None,

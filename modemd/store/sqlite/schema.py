@@ -203,4 +203,13 @@ BATCHES = """
     CREATE INDEX messages_batch ON messages(batch_id, seq) WHERE batch_id IS NOT NULL
 """
 
-MIGRATIONS = [MESSAGES, OTP, INBOX, WEBHOOKS, INBOX_PART_DATA, REPORT_MATCH, APPS, MESSAGE_COUNTS, BATCHES]
+# 10: the same code on resend (services/otp.py): a pending code is kept sealed (domain/otp_seal.py: AES-GCM under a
+# key that is not in this file, the verification id as associated data) so a new send within its validity sends
+# it again; `sends` counts the SMS it went out in.
+OTP_RESEND = """
+    ALTER TABLE otp_verifications ADD COLUMN sends INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE otp_verifications ADD COLUMN code_sealed TEXT;
+"""
+
+MIGRATIONS = [MESSAGES, OTP, INBOX, WEBHOOKS, INBOX_PART_DATA, REPORT_MATCH, APPS, MESSAGE_COUNTS, BATCHES,
+              OTP_RESEND]
