@@ -51,6 +51,12 @@ def failing_statement():
     yield Step([("SELECT 1 / 0", ())])
 
 
+def insert_final(name: str):
+    """One write step that is the request's last: its answer is not waited for, the COMMIT goes with it."""
+    yield Step([("INSERT INTO steps_probe (name, n) VALUES (%s, 1)", (name,))], final=True)
+    return name
+
+
 def bump_if(name: str):
     """Read n, write n + 1 only if n is still what was read: Interfered when a request of the batch got there
     first."""
@@ -102,6 +108,31 @@ async def test_a_failing_statement_fails_its_request_and_no_other(db):
     assert outcomes[0] == 1 and outcomes[2] == 1
     assert isinstance(outcomes[1], psycopg.errors.DivisionByZero)
     assert await rows(db) == {"a": 1, "c": 1}
+
+
+async def test_final_steps_commit_with_their_batch_and_a_failing_one_fails_alone(db, caplog):
+    caplog.set_level("DEBUG", logger="modemd.store.postgres.database")
+    assert await together(db, lambda: insert_final("a"), lambda: insert_final("b")) == ["a", "b"]
+    assert "ran its requests alone" not in caplog.text
+    # "a" again breaks the primary key: found at the COMMIT, so the batch runs alone and only that request fails.
+    outcomes = await together(db, lambda: insert_final("c"), lambda: insert_final("a"), lambda: insert_final("d"))
+    assert outcomes[0] == "c" and outcomes[2] == "d"
+    assert isinstance(outcomes[1], psycopg.errors.UniqueViolation)
+    assert await rows(db) == {"a": 1, "b": 1, "c": 1, "d": 1}
+
+
+async def test_a_failing_final_step_is_not_blamed_on_a_request_run_after_it(db):
+    """A request that is not stepped runs after the stepped ones, in its own savepoint: a final step's failure
+    must not surface as its error."""
+    await db.write(lambda conn: conn.execute("INSERT INTO steps_probe (name, n) VALUES ('taken', 1)"))
+
+    async def plain(conn):
+        await conn.execute("INSERT INTO steps_probe (name, n) VALUES ('plain', 1)")
+        return "plain"
+    outcomes = await asyncio.gather(db.batched(steps=lambda: insert_final("taken")), db.batched(plain),
+                                    return_exceptions=True)
+    assert isinstance(outcomes[0], psycopg.errors.UniqueViolation) and outcomes[1] == "plain"
+    assert await rows(db) == {"taken": 1, "plain": 1}
 
 
 async def test_requests_that_change_one_row_in_one_batch_see_each_other(db):

@@ -80,6 +80,12 @@ class _Request:
         return self.work or (lambda conn: run_steps(conn, self.steps))
 
 
+def _connection_lost(exc: BaseException) -> bool:
+    """The connection or the server failed (not a statement): nothing on this connection can run again."""
+    return isinstance(exc, psycopg.OperationalError) and not isinstance(
+        exc, (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure))
+
+
 def without_password(url: str) -> str:
     """The URL as it may be shown: a password in its user part or its query dropped."""
     parts = urlsplit(url)
@@ -189,12 +195,16 @@ class Database:
         try:
             async with self._pool.connection() as conn:
                 try:
-                    async with conn.transaction():
-                        outcomes, again = await self._run(conn, batch, together=True)
-                except Diverged as diverged:
+                    # One pipeline around the transaction: BEGIN goes out with the first step, COMMIT with the
+                    # last (steps.Step.final), instead of a round trip each while the hot locks are held.
+                    async with conn.pipeline() as pipeline, conn.transaction():
+                        outcomes, again = await self._run(conn, batch, pipeline)
+                except (Diverged, psycopg.Error) as diverged:
+                    if _connection_lost(diverged):
+                        raise
                     log.debug("a batch of %d ran its requests alone: %s", len(batch), diverged)
                     async with conn.transaction():
-                        outcomes, again = await self._run(conn, batch, together=False)
+                        outcomes, again = await self._run(conn, batch, None)
             self._worked(conn)
         except psycopg.OperationalError as exc:
             failure = self._unavailable(exc)
@@ -216,16 +226,16 @@ class Database:
                 request.future.set_exception(exc)
         self._pending[:0] = again
 
-    async def _run(self, conn: psycopg.AsyncConnection, batch: list[_Request], *, together: bool
+    async def _run(self, conn: psycopg.AsyncConnection, batch: list[_Request], pipeline: psycopg.AsyncPipeline | None
                    ) -> tuple[list[tuple[_Request, Any, BaseException | None]], list[_Request]]:
-        """The batch's requests in the open transaction: the stepped ones together (steps.run_together: one
-        round trip per step for all of them; raises Diverged), unless `together` is false, then each of the others
+        """The batch's requests in the open transaction: the stepped ones together in `pipeline` (steps.run_together:
+        one round trip per step for all of them; raises Diverged), unless there is none, then each of the others
         in its own savepoint. Returns each request's (value, exception), and the ones to run again (a deadlock's
         victim)."""
         outcomes: list[tuple[_Request, Any, BaseException | None]] = []
         again: list[_Request] = []
         alone = batch
-        if together:
+        if pipeline is not None:
             stepped, alone, keys = [], [], set()
             for request in batch:
                 if request.steps is None or (request.key is not None and request.key in keys):
@@ -233,8 +243,10 @@ class Database:
                 else:
                     stepped.append(request)
                     keys.add(request.key)
-            for request, (value, exc) in zip(stepped, await run_together(conn, [r.steps for r in stepped])):
+            for request, (value, exc) in zip(stepped, await run_together(conn, pipeline, [r.steps for r in stepped])):
                 outcomes.append((request, value, exc))
+            if alone:
+                await pipeline.sync()       # a final step's failure is the batch's (Diverged), not the next request's
         for request in alone:
             try:
                 value = await self._in_savepoint(conn, request.alone())

@@ -40,7 +40,7 @@ from ..errors import QueueFull, RateLimited
 from ..records import LOCK_DECAY, RESENT, Limit, PendingCode, Verification, VerifyOutcome, verify_step
 from .limits import hit_all, limit_arrays, prune as prune_limits
 from .queue import NOTIFY, Store, message_statements
-from .steps import Interfered, Result, Step, Steps
+from .steps import Interfered, Result, Step, Steps, as_one
 from .transitions import move_statement
 
 SUPERSEDED = "superseded by a newer code"
@@ -123,13 +123,12 @@ def _issue(v: Verification, sms: OutboundSms, limits: list[Limit], bound: int | 
     # codes to one person (a shop and a bank) keep their own codes.
     cancels = [move_statement(message_id, State.QUEUED, State.CANCELED, SUPERSEDED, v.created_at,
                               sets={"body": None, "error_text": SUPERSEDED}) for message_id in superseded]
-    yield Step([*cancels,
-                ("INSERT INTO otp_verifications (id, destination, code_hmac, created_at, expires_at, attempts, "
-                 "max_attempts, status, message_id, app, sends, code_sealed) "
-                 "VALUES (%s, %s, %s, %s, %s, 0, %s, 'pending', %s, %s, 1, %s)",
-                 (v.id, v.destination, v.code_hmac, v.created_at, v.expires_at, v.max_attempts, v.message_id, v.app,
-                  v.code_sealed)),
-                *message_statements(sms), NOTIFY])
+    yield Step([*cancels, as_one([
+        ("INSERT INTO otp_verifications (id, destination, code_hmac, created_at, expires_at, attempts, max_attempts, "
+         "status, message_id, app, sends, code_sealed) VALUES (%s, %s, %s, %s, %s, 0, %s, 'pending', %s, %s, 1, %s)",
+         (v.id, v.destination, v.code_hmac, v.created_at, v.expires_at, v.max_attempts, v.message_id, v.app,
+          v.code_sealed)),
+        *message_statements(sms), NOTIFY])], final=True)
     return None
 
 
@@ -147,7 +146,7 @@ def _resend(verification_id: str, sms: OutboundSms, limits: list[Limit], bound: 
     # One SMS of a code in the queue: the last one, if it has not left yet, gives way to this one.
     yield Step([move_statement(previous, State.QUEUED, State.CANCELED, RESENT, now,
                                sets={"body": None, "error_text": RESENT}),
-                *message_statements(sms), NOTIFY])
+                as_one([*message_statements(sms), NOTIFY])], final=True)
     return sends
 
 

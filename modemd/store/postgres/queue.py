@@ -377,7 +377,9 @@ def message_statements(sms: OutboundSms) -> list[tuple[str, tuple]]:
     return [(_INSERT, outbound_values(sms)), event_statement(sms.id, sms.created_at, None, sms.state, "accepted")]
 
 
-NOTIFY = (f"NOTIFY {CHANNEL}", ())          # wakes every host's outbox once the transaction commits
+# Wakes every host's outbox once the transaction commits: NOTIFY as a function, so it can end a statement of several
+# writes (steps.as_one).
+NOTIFY = ("SELECT pg_notify(%s, '')", (CHANNEL,))
 
 
 # Messages waiting to be sent, from the counters (the shards of message_counts): a few rows, not a scan.

@@ -47,10 +47,30 @@ class Step:
     statements: list[Statement]
     reads_only: bool = False    # writes nothing whatever the answers
     refusable: bool = False     # writes nothing if the request refuses (raises Refused) on reading the answers
+    # The request's last step, whose answers it does not read (it gets None and returns): when every request's
+    # step is final, run_together does not wait for them, and the batch's COMMIT goes out in the same round trip.
+    # A statement of it that fails then fails the COMMIT, and the batch runs its requests alone.
+    final: bool = False
 
 
 Steps = Generator[Step, list[Result], Any]
 StepsFactory = Callable[[], Steps]      # a new generator each call: a batch that diverged runs its requests again
+
+
+def as_one(statements: Sequence[Statement]) -> Statement:
+    """Writes that need no answer, as one statement: each but the last becomes a data-modifying WITH of the last,
+    which must be a SELECT (pg_notify, say). psycopg's own work per statement, not the server's, was most of a step's
+    time on the client (bench/bench_fleet.py, profiled: ~70 us an execute). Each must be a plain INSERT, UPDATE or
+    DELETE without a WITH of its own (PostgreSQL allows data-modifying WITH at the top level only), and none may
+    read what another writes: they share one snapshot. Constraints and triggers run at the statement's end, so a
+    foreign key may name a row a sibling inserts."""
+    *writes, (last, last_params) = statements
+    if not writes:
+        return last, last_params
+    if not last.lstrip().upper().startswith("SELECT"):
+        raise ValueError("as_one: the last statement must be a SELECT")
+    ctes = ", ".join(f"w{i} AS ({sql})" for i, (sql, _) in enumerate(writes))
+    return f"WITH {ctes} {last}", tuple(p for _, params in writes for p in params) + tuple(last_params)
 
 
 class Interfered(Exception):
@@ -79,24 +99,27 @@ async def run_steps(conn: psycopg.AsyncConnection, factory: StepsFactory) -> Any
     try:
         step = next(steps)
         while True:
-            step = steps.send((await _send(conn, [step.statements]))[0])
+            answers = (await _send(conn, [step.statements]))[0]
+            step = steps.send(None if step.final else answers)
     except StopIteration as stop:
         return stop.value
 
 
-async def run_together(conn: psycopg.AsyncConnection, factories: Sequence[StepsFactory]
-                       ) -> list[tuple[Any, BaseException | None]]:
-    """Every request's steps in lockstep, one round trip per step for all; (value, None) or (None, Refused) per
-    request, in order. Raises Diverged (see the module's docstring), or psycopg.OperationalError for the
-    connection."""
+async def run_together(conn: psycopg.AsyncConnection, pipeline: psycopg.AsyncPipeline,
+                       factories: Sequence[StepsFactory]) -> list[tuple[Any, BaseException | None]]:
+    """Every request's steps in lockstep, one round trip per step for all, in `pipeline` (the connection's, open
+    around the caller's transaction); (value, None) or (None, Refused) per request, in order. Raises Diverged (see
+    the module's docstring), or psycopg.OperationalError for the connection. A last round of final steps is sent
+    but not waited for: the caller's COMMIT goes with it (a failure then shows at the pipeline's sync)."""
     running = []
     for factory in factories:
         request = _Running(factory(), None)
-        _advance(request, None)
+        _advance(request, None, start=True)
         running.append(request)
     while live := [r for r in running if not r.done]:
+        final = all(r.step.final for r in live)
         try:
-            results = await _send(conn, [r.step.statements for r in live])
+            results = await _send(conn, [r.step.statements for r in live], pipeline=pipeline, wait=not final)
         except psycopg.OperationalError as exc:
             if isinstance(exc, (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)):
                 raise Diverged(exc) from exc
@@ -104,15 +127,15 @@ async def run_together(conn: psycopg.AsyncConnection, factories: Sequence[StepsF
         except psycopg.Error as exc:
             raise Diverged(exc) from exc
         for request, answers in zip(live, results):
-            _advance(request, answers)
+            _advance(request, None if request.step.final else answers)
     return [(r.outcome, r.error) for r in running]
 
 
-def _advance(request: _Running, answers: list[Result] | None) -> None:
-    """Give the request its answers; keep its next step, or its outcome."""
+def _advance(request: _Running, answers: list[Result] | None, *, start: bool = False) -> None:
+    """Give the request its answers (None after a final step); keep its next step, or its outcome."""
     previous = request.step
     try:
-        request.step = next(request.steps) if answers is None else request.steps.send(answers)
+        request.step = next(request.steps) if start else request.steps.send(answers)
     except StopIteration as stop:
         request.outcome, request.done = stop.value, True
         return
@@ -123,16 +146,24 @@ def _advance(request: _Running, answers: list[Result] | None) -> None:
         return
     except Exception as exc:
         raise Diverged(exc) from exc
+    if previous is not None and previous.final:
+        raise Diverged(f"a request went on after its final step: {request.step}")
     if previous is not None and not previous.reads_only:
         request.clean = False
 
 
-async def _send(conn: psycopg.AsyncConnection, batches: list[list[Statement]]) -> list[list[Result]]:
-    """Every statement of every list in one pipeline, one sync; their results, list by list."""
-    async with conn.pipeline() as pipeline:
-        cursors = [[await conn.execute(sql, params) for sql, params in statements] for statements in batches]
-        await pipeline.sync()
-        return [[await _result(cursor) for cursor in group] for group in cursors]
+async def _send(conn: psycopg.AsyncConnection, batches: list[list[Statement]], *,
+                pipeline: psycopg.AsyncPipeline | None = None, wait: bool = True) -> list[list[Result] | None]:
+    """Every statement of every list in one pipeline, one sync; their results, list by list. In `pipeline` (open
+    already) without `wait`: sent, not synced, no results."""
+    if pipeline is None:
+        async with conn.pipeline() as own:
+            return await _send(conn, batches, pipeline=own, wait=wait)
+    cursors = [[await conn.execute(sql, params) for sql, params in statements] for statements in batches]
+    if not wait:
+        return [None] * len(batches)
+    await pipeline.sync()
+    return [[await _result(cursor) for cursor in group] for group in cursors]
 
 
 async def _result(cursor: psycopg.AsyncCursor) -> Result:
