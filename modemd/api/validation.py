@@ -220,17 +220,17 @@ def number_field(value: Any, region: str | None, field: str = "to") -> str:
         raise invalid(field, str(exc)) from None
 
 
-def text_field(value: Any) -> str:
+def text_field(value: Any, field: str = "text") -> str:
     if not isinstance(value, str) or value == "":
-        raise invalid("text", "required, a non-empty string")
-    return unicode_field("text", value)
+        raise invalid(field, "required, a non-empty string")
+    return unicode_field(field, value)
 
 
-def part_count(text: str) -> int:
+def part_count(text: str, field: str = "text") -> int:
     try:
         return len(pdu.plan(text).parts)
     except pdu.PduError as exc:
-        raise invalid("text", str(exc)) from None
+        raise invalid(field, str(exc)) from None
 
 
 def priority_field(value: Any) -> Priority:
