@@ -14,9 +14,9 @@ May import: domain, codec, log. Nothing above the store writes SQL.
 from .errors import IdempotencyMismatch, QueueFull, RateLimited, Refused
 from .interface import InboxStore, OtpStore, Store, WebhookStore
 from .records import (IDEMPOTENCY_WINDOW, LOCK_DECAY, Delivery, Enqueued, EnqueuedBatch, HookSpec, InboundPart,
-                      InboxMessage, Limit, Render, SourceEvent, Verification, VerifyOutcome)
+                      InboxMessage, Limit, RegisteredHook, Render, SourceEvent, Verification, VerifyOutcome)
 
 __all__ = ["Store", "OtpStore", "InboxStore", "WebhookStore",
            "Enqueued", "EnqueuedBatch", "Limit", "Verification", "VerifyOutcome", "InboundPart", "InboxMessage",
-           "SourceEvent", "HookSpec", "Delivery", "Render", "IDEMPOTENCY_WINDOW", "LOCK_DECAY",
+           "SourceEvent", "HookSpec", "RegisteredHook", "Delivery", "Render", "IDEMPOTENCY_WINDOW", "LOCK_DECAY",
            "Refused", "RateLimited", "QueueFull", "IdempotencyMismatch"]
