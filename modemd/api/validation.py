@@ -30,11 +30,12 @@ from .metrics import Metrics
 from ..domain.numbers import InvalidNumber, normalize
 from ..services.otp import OtpService
 from ..domain.sms import Priority
-from ..store import InboxStore, Store
+from ..store import InboxStore, Store, WebhookStore
 
 
 class DaemonView(Protocol):
     store: Store
+    webhook_store: WebhookStore        # the webhooks apps register through /asg
     tokens: TokenSet
     otp: OtpService
     metrics: Metrics
@@ -46,6 +47,7 @@ class DaemonView(Protocol):
     def ready(self) -> bool: ...
     def modem_states(self) -> list[dict]: ...
     def message_accepted(self, kind: str) -> None: ...
+    def webhooks_changed(self) -> None: ...
 
 
 DAEMON_KEY = web.AppKey("daemon", object)
