@@ -85,7 +85,7 @@ def basic_credentials(authorization: str) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, UnicodeDecodeError, ValueError):   # ValueError: a str that is not ASCII
         return None
     user, colon, password = decoded.partition(":")
     return (user, password) if colon else None

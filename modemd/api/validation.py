@@ -107,17 +107,20 @@ def limits_of(daemon: DaemonView) -> LimitsConfig:
 class Problem(Exception):
     """An RFC 9457 problem: raised anywhere in a handler, rendered by the middleware."""
 
-    def __init__(self, status: int, title: str, detail: str = "", **extra: Any):
+    def __init__(self, status: int, title: str, detail: str = "", *, headers: dict[str, str] | None = None,
+                 **extra: Any):
         super().__init__(detail or title)
         self.status, self.title, self.detail, self.extra = status, title, detail, extra
+        self.headers = dict(headers or {})      # sent with the answer, not in its body (Allow of a 405)
+        if "retry_after" in extra:
+            self.headers["Retry-After"] = str(extra["retry_after"])
 
     def response(self) -> web.Response:
         body = {"type": "about:blank", "title": self.title, "status": self.status, **self.extra}
         if self.detail:
             body["detail"] = self.detail
-        headers = {"Retry-After": str(self.extra["retry_after"])} if "retry_after" in self.extra else None
         return web.json_response(body, status=self.status, content_type="application/problem+json",
-                                 headers=headers)
+                                 headers=self.headers or None)
 
 
 def invalid(field: str, reason: str) -> Problem:
