@@ -24,6 +24,7 @@ from .validation import APP, DAEMON_KEY, TOKEN_ID, DaemonView, Problem, daemon_o
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .openapi import SPEC
 from .refusals import as_problem
+from .asg import PREFIX as ASG_PREFIX, build_asg_app
 from .auth import LOCAL_APP, App
 from .peer_auth import is_admin, peer_of
 from ..domain.redact import mask_id
@@ -152,6 +153,7 @@ def build_app(daemon: DaemonView) -> web.Application:
     app.router.add_post("/v1/otp", send_otp)
     app.router.add_post("/v1/otp/verify", verify_otp)
     app.router.add_post("/v1/otp/unlock", unlock_otp)
+    app.add_subapp(ASG_PREFIX, build_asg_app(daemon))      # android-sms-gateway's local API (api/asg/)
     return app
 
 

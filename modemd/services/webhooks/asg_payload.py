@@ -53,17 +53,20 @@ def _outbound(event: SourceEvent) -> dict:
     elif event.type == "sms:delivered":
         payload["deliveredAt"] = iso(row.get("delivered_at") or event.at)
     else:
-        payload |= {"failedAt": iso(event.at), "reason": failure_reason(event.type, row)}
+        state = "expired" if event.type == "sms:expired" else row.get("state")
+        reason = failure_reason(state, row.get("error_text") or row.get("error_code"))
+        payload |= {"failedAt": iso(event.at), "reason": reason}
     return payload
 
 
-def failure_reason(event_type: str, row: dict) -> str:
-    """Why a message failed, in words: its error, or that its TTL ran out (the app's own words: "TTL expired")."""
-    if event_type == "sms:expired" or row.get("state") == "expired":
+def failure_reason(state: str | None, error: str | None) -> str:
+    """Why a message in `state` failed, in words: that its TTL ran out (the app's own words), that it was canceled,
+    or its error."""
+    if state == "expired":
         return "TTL expired"
-    if row.get("state") == "canceled":
+    if state == "canceled":
         return "canceled"
-    return row.get("error_text") or row.get("error_code") or "failed"
+    return error or "failed"
 
 
 def _message_id(event: SourceEvent) -> str:
