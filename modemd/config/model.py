@@ -213,7 +213,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "queue": ("max_attempts", "backoff_base", "backoff_factor", "backoff_cap", "max_ambiguous", "device_pause",
               *_keys(QueueConfig, leave_out=("retry",))),
     "retention": _keys(RetentionConfig),
-    "webhooks": _keys(WebhookConfig, leave_out=("payload", "hook_id")),    # registered through /asg, not configured
+    "webhooks": _keys(WebhookConfig, leave_out=("payload", "hook_id")),    # registered through /asg only
     "database": _keys(DatabaseConfig, leave_out=("password",)),   # the password comes from a file or credential
 }
 
