@@ -21,6 +21,7 @@ from modemd.api import limits
 from modemd.api.auth import TokenSet
 from modemd.api.limits import MAX_DEPTH
 from modemd.api.app import build_app
+from modemd.api.asg import PREFIX as ASG_PREFIX
 from modemd.api.openapi import SPEC, VERIFY_STATES
 from modemd.modem.state import ModemState
 from modemd.services.otp import OtpService, OtpSettings
@@ -36,7 +37,9 @@ def test_the_document_and_the_routes_agree():
     class Nothing:
         pass
     app = build_app(Nothing())
-    routes = {(r.method.lower(), r.resource.canonical) for r in app.router.routes() if r.method != "HEAD"}
+    # The compatibility APIs' sub-apps have documents of their own (test_asg_openapi.py).
+    routes = {(r.method.lower(), r.resource.canonical) for r in app.router.routes()
+              if r.method != "HEAD" and not r.resource.canonical.startswith(ASG_PREFIX + "/")}
     documented = {(method, path) for path, item in SPEC["paths"].items()
                   for method in item if method in ("get", "post", "put", "delete", "patch")}
     assert routes == documented

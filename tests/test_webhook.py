@@ -11,6 +11,8 @@ spec's published vector, and the shell recipe from the same page is run once wit
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import logging
 import shutil
 import subprocess
@@ -31,8 +33,8 @@ from modemd.services.webhooks import Backoff, WebhookDispatcher
 from modemd.services.webhooks.payload import hook_key
 from modemd.services.webhooks.signing import (SCHEMES, SIGNATURE_HEADER, SignedPost, modemd_headers,
                                               signature_headers, standard_headers)
-from kit import (SECRET, Receiver, doc_blocks, open_store, outbound, record_store, until, verify_signature,
-                 verify_webhook)
+from kit import (SECRET, Receiver, doc_blocks, open_store, outbound, record_store, until, verify_asg_signature,
+                 verify_signature, verify_webhook)
 
 NUMBER = "+447700900123"
 FAST = Backoff(base=0.05, factor=2.0, cap=0.2, max_age=3600.0)
@@ -272,6 +274,23 @@ def test_each_configurable_scheme_signs_and_adds_only_its_own_headers():
                                                                        "webhook-signature"}
     both = signature_headers(["standard", "modemd"], [SECRET], post)
     assert both == modemd_headers([SECRET], post) | standard_headers([SECRET], post)
+    assert signature_headers(["asg"], [SECRET], post).keys() == {"X-Signature", "X-Timestamp"}
+
+
+def test_the_asg_scheme_is_the_apps_and_the_documented_verifier_checks_it():
+    """SMS Gateway for Android signs body + timestamp (its PayloadSingingPlugin: `content.text + timestamp`, the
+    key's bytes as written, hex); docs/webhooks.md's verify_asg_signature checks it, and nothing else."""
+    now = int(time.time())
+    post = SignedPost("evt_1", now, b'{"event":"sms:sent"}')
+    headers = signature_headers(["asg"], [SECRET], post)
+    assert headers == {"X-Timestamp": str(now),
+                       "X-Signature": hmac.new(SECRET, post.body + str(now).encode(), hashlib.sha256).hexdigest()}
+    assert verify_asg_signature(SECRET, post.body, headers)
+    assert not verify_asg_signature(SECRET, post.body.replace(b"sent", b"failed"), headers)
+    assert not verify_asg_signature(b"another-secret-0123456789", post.body, headers)
+    stale = signature_headers(["asg"], [SECRET], SignedPost("evt_1", now - 301, post.body))
+    assert not verify_asg_signature(SECRET, post.body, stale)
+    assert not verify_asg_signature(SECRET, post.body, {"X-Signature": headers["X-Signature"]})
 
 
 async def test_a_webhook_sends_the_signatures_it_names_and_the_library_verifies_them(store):

@@ -31,6 +31,7 @@ class App:
     scopes: frozenset[str]
     sends_per_hour: int | None = None     # None: [limits] sends_per_hour
     sends_per_day: int | None = None
+    signs_asg_webhooks: bool = False      # its [[apps]] table has an asg_signing_key: it may register webhooks
 
     @property
     def admin(self) -> bool:
@@ -52,7 +53,8 @@ class TokenSet:
     def __init__(self, tokens: list[str], apps: tuple = ()):
         self._digests = [(digest(t), DEFAULT_APP) for t in tokens if t]
         for app in apps:
-            found = App(app.name, frozenset(app.scopes), app.sends_per_hour, app.sends_per_day)
+            found = App(app.name, frozenset(app.scopes), app.sends_per_hour, app.sends_per_day,
+                        app.asg_signing_key is not None)
             self._digests += [(digest(t), found) for t in app.tokens]
 
     def __bool__(self) -> bool:
@@ -83,7 +85,7 @@ def basic_credentials(authorization: str) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, UnicodeDecodeError, ValueError):   # ValueError: a str that is not ASCII
         return None
     user, colon, password = decoded.partition(":")
     return (user, password) if colon else None

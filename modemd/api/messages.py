@@ -5,22 +5,17 @@ views of both. No AT, no SQL here: the store does the work.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import time
-from dataclasses import replace
 
 from aiohttp import web
 
 from .limits import DEFAULT_PAGE, DEFAULT_PRIORITY, MAX_PAGE, PRIORITY_NAMES
-from .recipients import recipients, within_app_limits
-from .validation import (APP, DaemonView, Problem, daemon_of, destination, idempotency_key, int_param, invalid, iso, limits_of,
-                         part_count, priority_field, send_body, send_limits, text_field, ttl_field,
-                         unavailable_unless_queued)
-from ..domain.redact import mask_number
-from ..domain.sms import OutboundSms, Priority, State, new_batch_id, new_message_id
-from ..store import EnqueuedBatch, IdempotencyMismatch
+from .recipients import recipients
+from .sending import SendOrder, queue_send
+from .validation import (APP, Problem, daemon_of, destination, idempotency_key, int_param, invalid, iso, part_count,
+                         priority_field, send_body, text_field, ttl_field, unavailable_unless_queued)
+from ..domain.sms import OutboundSms, State, new_batch_id
+from ..store import IdempotencyMismatch
 
 log = logging.getLogger("modemd.api")   # the API's log lines keep one logger name, whichever module writes
 
@@ -31,17 +26,19 @@ SEND_FIELDS = {"to", "text", "priority", "ttl", "queue_if_unavailable"}
 
 async def create_message(request: web.Request) -> web.Response:
     """`to` one number: the answer is its message. An array: one message per number, queued all or none, and the
-    answer is their batch (recipients.py says why and how)."""
+    answer is their batch (recipients.py says why and how). sending.py queues them."""
     daemon, body = await send_body(request, SEND_FIELDS)
     several = isinstance(body.get("to"), list)
     numbers = recipients(daemon, body["to"]) if several else [destination(daemon, body.get("to"))]
-    batch = _new_messages(request, body, numbers, several)
-    if several:
-        within_app_limits(len(batch), send_limits(request))
+    order = _order(request, body, numbers, several)
     unavailable_unless_queued(daemon, body)
-    result = await _enqueue(request, batch)
-    if result.created:
-        _log_accepted(daemon, result.messages, several)
+    try:
+        result = await queue_send(request, order)
+    except IdempotencyMismatch as exc:
+        first_batch = {"first_batch_id": exc.first.batch_id} if exc.first.batch_id else {}
+        raise Problem(422, "Idempotency-Key reused", "this Idempotency-Key was used in the last 24 h for a "
+                      "different message (another to, text, priority or ttl); nothing was queued. Use a new key "
+                      "for a new message.", field="Idempotency-Key", first_id=exc.first.id, **first_batch) from None
     status = 202 if result.created else 200
     if several:
         return _batch_response(result.messages, status)
@@ -49,46 +46,13 @@ async def create_message(request: web.Request) -> web.Response:
     return web.json_response(message_summary(sms), status=status, headers={"Location": f"/v1/messages/{sms.id}"})
 
 
-def _new_messages(request: web.Request, body: dict, numbers: list[str], several: bool) -> list[OutboundSms]:
-    """One message per number, with a batch id if the request named several. The first carries the request's
-    Idempotency-Key and digest: what the store recognises a replay by."""
+def _order(request: web.Request, body: dict, numbers: list[str], several: bool) -> SendOrder:
+    """The body's other fields, checked; a batch id if the request named several numbers."""
     text = text_field(body.get("text"))
-    parts = part_count(text)
-    priority = priority_field(body["priority"]) if "priority" in body else DEFAULT_PRIORITY
-    ttl = ttl_field(body.get("ttl"))
-    key = idempotency_key(request)
-    now = time.time()
-    batch_id = new_batch_id(now) if several else None
-    batch = [OutboundSms(id=new_message_id(now), to=to, text=text, parts=parts, priority=priority,
-                         next_attempt_at=now, deadline=now + ttl if ttl else None, created_at=now, updated_at=now,
-                         app=request[APP].name, batch_id=batch_id) for to in numbers]
-    digest = request_digest(numbers if several else numbers[0], text, priority, ttl)
-    batch[0] = replace(batch[0], idempotency_key=key, request_digest=digest)
-    return batch
-
-
-async def _enqueue(request: web.Request, batch: list[OutboundSms]) -> EnqueuedBatch:
-    daemon = daemon_of(request)
-    try:
-        return await daemon.store.enqueue_batch(batch, bound=limits_of(daemon).sms_bound,
-                                                limits=[send_limits(request, sms.to) for sms in batch])
-    except IdempotencyMismatch as exc:
-        first_batch = {"first_batch_id": exc.first.batch_id} if exc.first.batch_id else {}
-        raise Problem(422, "Idempotency-Key reused", "this Idempotency-Key was used in the last 24 h for a "
-                      "different message (another to, text, priority or ttl); nothing was queued. Use a new key "
-                      "for a new message.", field="Idempotency-Key", first_id=exc.first.id, **first_batch) from None
-
-
-def _log_accepted(daemon: DaemonView, messages: list[OutboundSms], several: bool) -> None:
-    first = messages[0]
-    if several:
-        log.info("batch %s of %d messages accepted (%d part(s) each, %s priority)", first.batch_id, len(messages),
-                 first.parts, PRIORITY_NAMES[first.priority])
-    else:
-        log.info("message %s to %s accepted (%d part(s), %s priority)", first.id, mask_number(first.to),
-                 first.parts, PRIORITY_NAMES[first.priority])
-    for _ in messages:
-        daemon.message_accepted("sms")
+    return SendOrder(numbers=numbers, text=text, parts=part_count(text),
+                     priority=priority_field(body["priority"]) if "priority" in body else DEFAULT_PRIORITY,
+                     ttl=ttl_field(body.get("ttl")), batch_id=new_batch_id() if several else None,
+                     idempotency_key=idempotency_key(request))
 
 
 def _batch_response(messages: list[OutboundSms], status: int) -> web.Response:
@@ -162,13 +126,6 @@ async def _find(request: web.Request) -> OutboundSms:
     if sms is None or not (app.admin or sms.app == app.name):
         raise Problem(404, "Not found", "no message with that id")
     return sms
-
-
-def request_digest(to: str | list[str], text: str, priority: Priority, ttl: int | None) -> str:
-    """What the request asked for, after normalising (a number written two ways is the same request). `to` as the
-    request gave it, one number or a list: a batch of one is not the same request as its number alone."""
-    canonical = json.dumps([to, text, int(priority), ttl], ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def message_summary(sms: OutboundSms) -> dict:

@@ -30,23 +30,24 @@ from .validation import DaemonView, destination, invalid
 from ..store import Limit
 
 
-def recipients(daemon: DaemonView, value: list) -> list[str]:
-    """The numbers of `to` as an array, normalized, in order; else a 422 naming the array or the bad index."""
+def recipients(daemon: DaemonView, value: list, field: str = "to") -> list[str]:
+    """The numbers of `to` (or the array named `field`), normalized, in order; else a 422 naming the array or the
+    bad index."""
     if not 1 <= len(value) <= MAX_RECIPIENTS:
-        raise invalid("to", f"an array of 1 to {MAX_RECIPIENTS} numbers (it has {len(value)})")
+        raise invalid(field, f"an array of 1 to {MAX_RECIPIENTS} numbers (it has {len(value)})")
     seen: dict[str, int] = {}
     for index, raw in enumerate(value):
-        number = destination(daemon, raw, f"to[{index}]")
+        number = destination(daemon, raw, f"{field}[{index}]")
         if number in seen:
-            raise invalid(f"to[{index}]", f"the same number as to[{seen[number]}]; name each number once")
+            raise invalid(f"{field}[{index}]", f"the same number as {field}[{seen[number]}]; name each number once")
         seen[number] = index
     return list(seen)
 
 
-def within_app_limits(count: int, app_limits: list[Limit]) -> None:
+def within_app_limits(count: int, app_limits: list[Limit], field: str = "to") -> None:
     """A batch larger than the app may send in one of its windows would be refused however long it waited: a 422
     now, not a 429 that a client would retry for ever."""
     for limit in app_limits:
         if count > limit.limit:
-            raise invalid("to", f"{count} numbers, more than this app may send in {limit.window:g} s "
+            raise invalid(field, f"{count} numbers, more than this app may send in {limit.window:g} s "
                                 f"({limit.limit}); split the request")

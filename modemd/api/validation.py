@@ -30,11 +30,12 @@ from .metrics import Metrics
 from ..domain.numbers import InvalidNumber, normalize
 from ..services.otp import OtpService
 from ..domain.sms import Priority
-from ..store import InboxStore, Store
+from ..store import InboxStore, Store, WebhookStore
 
 
 class DaemonView(Protocol):
     store: Store
+    webhook_store: WebhookStore        # the webhooks apps register through /asg
     tokens: TokenSet
     otp: OtpService
     metrics: Metrics
@@ -46,6 +47,7 @@ class DaemonView(Protocol):
     def ready(self) -> bool: ...
     def modem_states(self) -> list[dict]: ...
     def message_accepted(self, kind: str) -> None: ...
+    def webhooks_changed(self) -> None: ...
 
 
 DAEMON_KEY = web.AppKey("daemon", object)
@@ -105,17 +107,20 @@ def limits_of(daemon: DaemonView) -> LimitsConfig:
 class Problem(Exception):
     """An RFC 9457 problem: raised anywhere in a handler, rendered by the middleware."""
 
-    def __init__(self, status: int, title: str, detail: str = "", **extra: Any):
+    def __init__(self, status: int, title: str, detail: str = "", *, headers: dict[str, str] | None = None,
+                 **extra: Any):
         super().__init__(detail or title)
         self.status, self.title, self.detail, self.extra = status, title, detail, extra
+        self.headers = dict(headers or {})      # sent with the answer, not in its body (Allow of a 405)
+        if "retry_after" in extra:
+            self.headers["Retry-After"] = str(extra["retry_after"])
 
     def response(self) -> web.Response:
         body = {"type": "about:blank", "title": self.title, "status": self.status, **self.extra}
         if self.detail:
             body["detail"] = self.detail
-        headers = {"Retry-After": str(self.extra["retry_after"])} if "retry_after" in self.extra else None
         return web.json_response(body, status=self.status, content_type="application/problem+json",
-                                 headers=headers)
+                                 headers=self.headers or None)
 
 
 def invalid(field: str, reason: str) -> Problem:
@@ -220,17 +225,17 @@ def number_field(value: Any, region: str | None, field: str = "to") -> str:
         raise invalid(field, str(exc)) from None
 
 
-def text_field(value: Any) -> str:
+def text_field(value: Any, field: str = "text") -> str:
     if not isinstance(value, str) or value == "":
-        raise invalid("text", "required, a non-empty string")
-    return unicode_field("text", value)
+        raise invalid(field, "required, a non-empty string")
+    return unicode_field(field, value)
 
 
-def part_count(text: str) -> int:
+def part_count(text: str, field: str = "text") -> int:
     try:
         return len(pdu.plan(text).parts)
     except pdu.PduError as exc:
-        raise invalid("text", str(exc)) from None
+        raise invalid(field, str(exc)) from None
 
 
 def priority_field(value: Any) -> Priority:

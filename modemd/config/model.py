@@ -25,7 +25,9 @@ MIN_SECRET = 16   # bytes; a shorter HMAC key or bearer token is guessable
 # function per name): "modemd" is X-Modemd-Signature (Stripe's layout), "standard" the webhook-* headers of the
 # Standard Webhooks spec. Both by default: receivers written against X-Modemd-Signature keep working, and new ones
 # can use the spec's libraries; an extra header costs a receiver that ignores it nothing.
-SIGNATURE_SCHEMES = ("modemd", "standard")
+# "asg" is android-sms-gateway's X-Signature and X-Timestamp, what webhooks registered through /asg carry (and a
+# configured webhook may too, for a receiver written for that app).
+SIGNATURE_SCHEMES = ("modemd", "standard", "asg")
 DEFAULT_SIGNATURES = ("modemd", "standard")
 # What an app's token may do (an [[apps]] table's `scopes`): send plain SMS, send and verify OTP codes, read the
 # inbox; admin sees and acts on every app's messages and verifications.
@@ -90,6 +92,10 @@ class AppConfig:
     scopes: frozenset[str] = DEFAULT_SCOPES
     sends_per_hour: int | None = None    # SMS and OTP together; None: [limits] sends_per_hour
     sends_per_day: int | None = None
+    # The HMAC key of the webhooks the app registers through /asg (android-sms-gateway signs with its "signing key",
+    # used as its UTF-8 bytes); None: the app cannot register webhooks there.
+    asg_signing_key: bytes | None = field(default=None, repr=False)
+    asg_signing_key_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,9 @@ class WebhookConfig:
     full_numbers: bool = False
     timeout: float = 10.0
     app: str | None = None        # only this app's message events (and received SMS if it has the inbox scope)
+    # Not in the file: a webhook an app registered through /asg has android-sms-gateway's body ("asg") and its id.
+    payload: str = "modemd"
+    hook_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -204,7 +213,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "queue": ("max_attempts", "backoff_base", "backoff_factor", "backoff_cap", "max_ambiguous", "device_pause",
               *_keys(QueueConfig, leave_out=("retry",))),
     "retention": _keys(RetentionConfig),
-    "webhooks": _keys(WebhookConfig),
+    "webhooks": _keys(WebhookConfig, leave_out=("payload", "hook_id")),    # registered through /asg only
     "database": _keys(DatabaseConfig, leave_out=("password",)),   # the password comes from a file or credential
 }
 

@@ -202,3 +202,17 @@ def read_secret_file(key: str, path: Path) -> bytes:
         raise ConfigError(key, f"{path} is accessible to group or others (mode {mode & 0o777:04o}): chmod 600 it "
                                "and give it to the user modemd runs as, or use a systemd credential")
     return data.strip()
+
+
+def inline_or_file_secret(t: Table, name: str, file_name: str) -> tuple[bytes, str, Path | None] | None:
+    """A secret written as `name` (the config file must then be private) or kept in the file `file_name` names (0600),
+    not both: (its bytes, the key it came from, the file), or None when the table has neither."""
+    if name in t.data and file_name in t.data:
+        t.fail(file_name, f"cannot be combined with {name}; keep one of them")
+    if name in t.data:
+        t.inline_secret(name)
+        return t.string(name, None, secret=True).encode("utf-8"), t.key(name), None
+    if file_name in t.data:
+        path = t.path_value(file_name)
+        return read_secret_file(t.key(file_name), path), t.key(file_name), path
+    return None

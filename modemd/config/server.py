@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .model import (DEFAULT_SCOPES, LOG_LEVELS, MAX_APP_NAME, RESERVED_APPS, SCOPES, AppConfig, AuthConfig,
-                    LimitsConfig, ServerConfig)
-from .reader import ConfigError, Table, read_secret_file, show
+from .model import (DEFAULT_SCOPES, LOG_LEVELS, MAX_APP_NAME, MIN_SECRET, RESERVED_APPS, SCOPES, AppConfig,
+                    AuthConfig, LimitsConfig, ServerConfig)
+from .reader import ConfigError, Table, inline_or_file_secret, read_secret_file, show
 from .tokens import token_problem
 from .values import NAME, is_loopback, parse_listen, region_code
 
@@ -90,9 +90,23 @@ def _app(t: Table) -> AppConfig:
             t.fail("scopes", f"each one of {', '.join(SCOPES)}, got {show(scope)}")
     if not scopes:
         t.fail("scopes", f"at least one of {', '.join(SCOPES)}")
+    key, key_file = _asg_signing_key(t)
     return AppConfig(name=name, tokens=tokens, token_files=files, scopes=frozenset(scopes),
                      sends_per_hour=t.integer("sends_per_hour", None, 1) if "sends_per_hour" in t.data else None,
-                     sends_per_day=t.integer("sends_per_day", None, 1) if "sends_per_day" in t.data else None)
+                     sends_per_day=t.integer("sends_per_day", None, 1) if "sends_per_day" in t.data else None,
+                     asg_signing_key=key, asg_signing_key_file=key_file)
+
+
+def _asg_signing_key(t: Table) -> tuple[bytes | None, Path | None]:
+    """The key of the app's webhooks registered through /asg: its UTF-8 bytes as written (what android-sms-gateway
+    receivers verify with), at least MIN_SECRET of them."""
+    found = inline_or_file_secret(t, "asg_signing_key", "asg_signing_key_file")
+    if found is None:
+        return None, None
+    key, where, path = found
+    if len(key) < MIN_SECRET:
+        raise ConfigError(where, f"must be at least {MIN_SECRET} bytes (make one: openssl rand -hex 32)")
+    return key, path
 
 
 def read_limits(t: Table) -> LimitsConfig:

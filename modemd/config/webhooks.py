@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .model import DEFAULT_APP, EVENTS, MIN_SECRET, SCOPES, SIGNATURE_SCHEMES, AppConfig, WebhookConfig
-from .reader import ConfigError, Table, read_secret_file, show
+from .reader import ConfigError, Table, inline_or_file_secret, show
 from .values import is_loopback
 
 
@@ -48,35 +48,36 @@ def _webhook(t: Table) -> WebhookConfig:
 
 
 def _check_url(t: Table, url: str) -> None:
-    """The URL itself is never echoed: a query string may carry the receiver's own credentials."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        t.fail("url", f"must be an http:// or https:// URL, got a URL with scheme {json.dumps(parts.scheme)}")
-    try:
-        parts.port
-    except ValueError:
-        t.fail("url", "has an invalid port")
-    if not parts.hostname:
-        t.fail("url", "must name a host")
-    if parts.username or parts.password:
-        t.fail("url", "must not carry user:password; receivers check the signature headers instead")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
+    problem = url_problem(url)
+    if problem:
+        t.fail("url", problem)
+    if urlsplit(url).scheme == "http" and not is_loopback(urlsplit(url).hostname):
         t.ctx.warnings.append(f"{t.key('url')}: plain http to a host that is not loopback; events travel "
                               "unencrypted (use https)")
 
 
+def url_problem(url: str) -> str | None:
+    """What keeps `url` from being a webhook's URL, or None; also for webhooks registered through an API. The URL
+    itself is never echoed: a query string may carry the receiver's own credentials."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return f"must be an http:// or https:// URL, got a URL with scheme {json.dumps(parts.scheme)}"
+    try:
+        parts.port
+    except ValueError:
+        return "has an invalid port"
+    if not parts.hostname:
+        return "must name a host"
+    if parts.username or parts.password:
+        return "must not carry user:password; receivers check the signature headers instead"
+    return None
+
+
 def _webhook_secret(t: Table) -> tuple[bytes, Path | None]:
-    if "secret" in t.data and "secret_file" in t.data:
-        t.fail("secret_file", "cannot be combined with secret; keep one of them")
-    if "secret" in t.data:
-        t.inline_secret("secret")
-        secret = t.string("secret", None, secret=True).encode("utf-8")
-        key, path = t.key("secret"), None
-    elif "secret_file" in t.data:
-        path = t.path_value("secret_file")
-        key, secret = t.key("secret_file"), read_secret_file(t.key("secret_file"), path)
-    else:
+    found = inline_or_file_secret(t, "secret", "secret_file")
+    if found is None:
         t.fail("secret", "required: secret or secret_file, the HMAC key receivers verify signatures with")
+    secret, key, path = found
     if secret.startswith(WHSEC):
         return _whsec_key(key, secret[len(WHSEC):]), path
     if len(secret) < MIN_SECRET:

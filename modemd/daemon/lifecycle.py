@@ -32,6 +32,7 @@ from ..services.inbox import Inbox
 from ..services.otp import OtpService, load_secret
 from ..services.outbox import Outbox
 from ..services.webhooks import WebhookDispatcher
+from ..services.webhooks.registered import registered_hooks
 from ..store import InboxMessage
 from .backend import build_backend
 from .listeners import admin_socket_path, socket_path, start_listeners
@@ -64,7 +65,9 @@ class Daemon:
                              retention=config.queue.retention, on_change=self._on_message_change)
         # Always running, even with no webhooks configured: its position in the event log must keep up, or a
         # webhook added later would get everything since.
-        self.webhooks = WebhookDispatcher(self.backend.webhooks, list(config.webhooks))
+        self.webhooks = WebhookDispatcher(self.backend.webhooks, list(config.webhooks),
+                                          registered=self._registered_webhooks)
+        self.webhook_store = self.backend.webhooks
         self.inbox_store = self.backend.inbox
         self.inbox = Inbox(self.inbox_store, on_received=self._on_received, on_report=self._on_report)
         self.tokens = TokenSet([])
@@ -172,6 +175,14 @@ class Daemon:
 
     def _on_report(self, message_id: str, state: str) -> None:
         self.metrics.report_applied(state)
+        self.webhooks.wake()
+
+    async def _registered_webhooks(self) -> list:
+        """The webhooks apps registered through /asg, with the keys of the config in force."""
+        return registered_hooks(await self.webhook_store.registered(), self.config.apps)
+
+    def webhooks_changed(self) -> None:
+        """An app registered or removed a webhook: the dispatcher reads them again now, not at its next poll."""
         self.webhooks.wake()
 
     def message_accepted(self, kind: str) -> None:

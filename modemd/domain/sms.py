@@ -77,6 +77,19 @@ def new_batch_id(now: float | None = None) -> str:
     return "bat_" + new_message_id(now)[4:]
 
 
+def named_batch_id(api: str, app: str, name: str) -> str:
+    """The batch id of a request its client named itself (android-sms-gateway's message `id`): deterministic, so
+    the name finds its batch again, and an app's names never meet another's (app names hold no ':')."""
+    return f"{api}:{app}:{name}"
+
+
+def batch_name(batch_id: str | None, api: str) -> str | None:
+    """The client's own name of a batch that named_batch_id() made for `api`; None for any other batch."""
+    if batch_id is None or not batch_id.startswith(f"{api}:"):
+        return None
+    return batch_id.split(":", 2)[2]
+
+
 @dataclass
 class OutboundSms:
     id: str

@@ -14,9 +14,11 @@ May import: domain, codec, log. Nothing above the store writes SQL.
 from .errors import IdempotencyMismatch, QueueFull, RateLimited, Refused
 from .interface import InboxStore, OtpStore, Store, WebhookStore
 from .records import (IDEMPOTENCY_WINDOW, LOCK_DECAY, Delivery, Enqueued, EnqueuedBatch, HookSpec, InboundPart,
-                      InboxMessage, Limit, PendingCode, Render, SourceEvent, Verification, VerifyOutcome)
+                      InboxMessage, Limit, PendingCode, RegisteredHook, Render, SourceEvent, Verification,
+                      VerifyOutcome)
 
 __all__ = ["Store", "OtpStore", "InboxStore", "WebhookStore",
-           "Enqueued", "EnqueuedBatch", "Limit", "PendingCode", "Verification", "VerifyOutcome", "InboundPart", "InboxMessage",
-           "SourceEvent", "HookSpec", "Delivery", "Render", "IDEMPOTENCY_WINDOW", "LOCK_DECAY",
+           "Enqueued", "EnqueuedBatch", "Limit", "PendingCode", "Verification", "VerifyOutcome", "InboundPart",
+           "InboxMessage", "SourceEvent", "HookSpec", "RegisteredHook", "Delivery", "Render", "IDEMPOTENCY_WINDOW",
+           "LOCK_DECAY",
            "Refused", "RateLimited", "QueueFull", "IdempotencyMismatch"]

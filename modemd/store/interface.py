@@ -14,7 +14,7 @@ from typing import Callable, Protocol, Sequence
 
 from ..domain.sms import OutboundSms, State
 from .records import (Delivery, Enqueued, EnqueuedBatch, HookSpec, InboundPart, InboxMessage, Limit, PendingCode,
-                      Render, Verification, VerifyOutcome)
+                      RegisteredHook, Render, Verification, VerifyOutcome)
 
 
 class Store(Protocol):
@@ -168,3 +168,13 @@ class WebhookStore(Protocol):
         """Every delivery, oldest first (inspection and tests)."""
 
     async def prune(self, done_before: float, failed_before: float) -> int: ...
+
+    async def register(self, hook: RegisteredHook, *, most: int) -> bool:
+        """Add the app's webhook, or replace the one of the app with its id; False (nothing written) if that would
+        give the app more than `most`."""
+
+    async def registered(self, app: str | None = None) -> list[RegisteredHook]:
+        """The registered webhooks (of one app), oldest first."""
+
+    async def unregister(self, app: str, hook_id: str) -> bool:
+        """Remove the app's webhook with that id; False if the app has none."""

@@ -152,6 +152,8 @@ class HookSpec:
     events: frozenset[str]
     full_numbers: bool = False
     app: str | None = None      # only this app's messages (received SMS: config/webhooks.py checked its inbox scope)
+    payload: str = "modemd"     # the body's shape: modemd's own, or "asg" (a webhook registered through /asg)
+    hook_id: str | None = None  # a registered webhook's id, which its payload names
 
     def wants(self, event: SourceEvent) -> bool:
         if event.type not in self.events:
@@ -169,6 +171,17 @@ class Delivery:
     body: str
     attempts: int
     queued_at: float
+
+
+@dataclass(frozen=True)
+class RegisteredHook:
+    """A webhook an app registered through an API (POST /asg/webhooks), not the config: one event, one URL. Its id
+    is the app's to choose and names it within that app only."""
+    app: str
+    id: str
+    url: str
+    event: str
+    created_at: float
 
 
 # render(event, hook) -> (event id, JSON body)

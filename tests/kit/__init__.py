@@ -37,7 +37,8 @@ _HOMES = {
     "store": ("empty_pg", "in_state", "open_pg_store", "open_store", "outbound", "record_store", "record_stores",
               "recorded"),
     "wait": ("until", "wait_for"),
-    "webhooks": ("SECRET", "Receiver", "doc_blocks", "signed_by", "verify_signature", "verify_webhook"),
+    "webhooks": ("SECRET", "Receiver", "doc_blocks", "signed_by", "verify_asg_signature", "verify_signature",
+                 "verify_webhook"),
 }
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 __all__ = sorted(_MODULE_OF)

@@ -16,7 +16,7 @@ class FakeDaemon:
     """The daemon's view the HTTP API needs (api.validation.DaemonView), for in-process API tests: the store and
     the OTP service behind it are real; modems are not there (`ready` says what the test wants)."""
 
-    def __init__(self, store, otp=None, *, tokens=None, ready: bool = False):
+    def __init__(self, store, otp=None, *, tokens=None, ready: bool = False, modems: list[dict] = ()):
         from modemd.api.metrics import Metrics
         self.store, self.otp = store, otp
         self.metrics = Metrics()
@@ -24,6 +24,9 @@ class FakeDaemon:
         self.default_region = "DE"
         self.limits = LimitsConfig()
         self.inbox_store = record_store(store, "inbox")(store)     # of the store's backend
+        self.webhook_store = record_store(store, "webhooks")(store)
+        self.webhook_changes = 0
+        self._modems = list(modems)     # what modem_states() says: [{"name": "sim0", "state": "ready"}, ...]
         self.admin_socket = None      # the API is reached over TCP only
         self.accepted = 0
         self._ready = ready
@@ -32,7 +35,10 @@ class FakeDaemon:
         return self._ready
 
     def modem_states(self):
-        return []
+        return self._modems
+
+    def webhooks_changed(self):
+        self.webhook_changes += 1
 
     def message_accepted(self, kind):
         self.accepted += 1

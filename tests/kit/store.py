@@ -27,7 +27,8 @@ async def open_store(path: Path) -> AsyncIterator[Store]:
 
 # Every table the PostgreSQL store writes, emptied between tests (the schema stays).
 PG_TABLES = ("messages", "message_events", "message_counts", "rate_events", "otp_verifications", "otp_failures",
-             "rate_slots", "inbox_parts", "inbox", "status_reports", "webhook_deliveries", "nodes", "webhook_backlog")
+             "rate_slots", "inbox_parts", "inbox", "status_reports", "webhook_deliveries", "nodes", "webhook_backlog",
+             "asg_webhooks")
 
 
 @asynccontextmanager

@@ -32,6 +32,7 @@ def _documented(function: str):
 
 verify_signature = _documented("verify_signature")    # X-Modemd-Signature
 verify_webhook = _documented("verify_webhook")        # Standard Webhooks' webhook-* headers
+verify_asg_signature = _documented("verify_asg_signature")   # android-sms-gateway's X-Signature
 
 
 def signed_by(key: bytes, body: bytes, headers) -> bool:
@@ -41,6 +42,8 @@ def signed_by(key: bytes, body: bytes, headers) -> bool:
         checks.append(verify_signature(key, body, headers["X-Modemd-Signature"]))
     if "webhook-signature" in headers:
         checks.append(verify_webhook(key, body, headers))
+    if "X-Signature" in headers:
+        checks.append(verify_asg_signature(key, body, headers))
     return bool(checks) and all(checks)
 _order = itertools.count()      # request arrival and answer order across all receivers, without clocks
 

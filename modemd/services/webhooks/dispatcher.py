@@ -9,8 +9,13 @@ Events come from the durable logs, never from in-memory callbacks: a capture tas
   earlier row of the same message to the same webhook is pending;
 - a slow or dead receiver holds up only its own worker: sending SMS never waits for webhooks.
 
-What a POST carries (body, event id, signature) is in payload.py; one webhook's POSTs in worker.py;
-docs/webhooks.md shows receivers how to verify the signature.
+What a POST carries (body, event id, signature) is in payload.py (asg_payload.py for the webhooks apps register
+through /asg); one webhook's POSTs in worker.py; docs/webhooks.md shows receivers how to verify the signature.
+
+The webhooks come from two sources: the config's [[webhooks]] (update_hooks() on reload) and, if the daemon gives
+one, `registered`: those apps registered through an API, read from the store at start and before every capture, so
+a registration on any host of a fleet is known to every host within a poll (a host that did not know a webhook
+would drop its deliveries, drop_unknown()).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Callable, Sequence
+from typing import Awaitable, Callable, Sequence
 
 import aiohttp
 
@@ -27,6 +32,7 @@ from ...config.loader import WebhookConfig
 from ...domain.errors import StorageError
 from ...log.setup import Throttle
 from ...store import HookSpec, WebhookStore
+from .asg_payload import render_asg
 from .payload import hook_key, render
 from .worker import Backoff, HookWorker, host_of
 
@@ -42,6 +48,7 @@ STOP_GRACE = 5.0               # at shutdown, POSTs in flight get this long to f
 
 class WebhookDispatcher:
     def __init__(self, store: WebhookStore, hooks: Sequence[WebhookConfig], *,
+                 registered: Callable[[], Awaitable[Sequence[WebhookConfig]]] | None = None,
                  session_factory: Callable[[], aiohttp.ClientSession] | None = None,
                  clock: Callable[[], float] = time.time, backoff: Backoff = Backoff(),
                  concurrency: int = CONCURRENCY, poll_interval: float = POLL_INTERVAL,
@@ -55,6 +62,9 @@ class WebhookDispatcher:
         self.stop_grace = stop_grace
         self._session_factory = session_factory or (lambda: aiohttp.ClientSession())
         self.session: aiohttp.ClientSession | None = None
+        self._configured = list(hooks)
+        self._read_registered = registered
+        self._registered: list[WebhookConfig] = []
         self._hooks: dict[str, WebhookConfig] = _index(hooks)
         self._workers: dict[str, HookWorker] = {}
         self._wake = asyncio.Event()
@@ -67,6 +77,9 @@ class WebhookDispatcher:
     async def start(self) -> None:
         """After store.open(): drops rows of webhooks no longer configured, then captures and delivers."""
         self.session = self._session_factory()
+        if self._read_registered is not None:
+            self._registered = list(await self._read_registered())
+            self._hooks = _index(self._configured + self._registered)
         await self._drop_removed()
         for key, hook in self._hooks.items():
             self._workers[key] = HookWorker(self, key, hook)
@@ -93,7 +106,12 @@ class WebhookDispatcher:
     def update_hooks(self, hooks: Sequence[WebhookConfig]) -> None:
         """Config reload: unchanged webhooks (same url and events) keep their pending deliveries and get the new
         secret, timeout and full_numbers; removed ones stop at once and their pending deliveries are dropped."""
-        new = _index(hooks)
+        self._configured = list(hooks)
+        self._apply()
+
+    def _apply(self) -> None:
+        """Workers for the configured and registered webhooks as they are now; those gone stop (see update_hooks)."""
+        new = _index(self._configured + self._registered)
         self._hooks = new
         if self._task is None:
             return
@@ -117,6 +135,7 @@ class WebhookDispatcher:
         while True:
             self._wake.clear()
             try:
+                await self._refresh_registered()
                 await self._capture()
                 await self._prune_now_and_then()
             except StorageError as exc:
@@ -130,16 +149,26 @@ class WebhookDispatcher:
                 async with asyncio.timeout(self.poll_interval):
                     await self._wake.wait()
 
+    async def _refresh_registered(self) -> None:
+        """The registered webhooks as the store has them now; a change is applied as a reload applies the config's."""
+        if self._read_registered is None:
+            return
+        registered = list(await self._read_registered())
+        if registered != self._registered:
+            self._registered = registered
+            self._apply()
+
     async def _capture(self) -> None:
         more = await self.wstore.behind()
         while more:
-            created, more = await self.wstore.capture(self._specs, render, self.clock())
+            created, more = await self.wstore.capture(self._specs, _render, self.clock())
             if created:
                 log.debug("captured %d webhook deliveries", created)
 
     def _specs(self) -> list[HookSpec]:
         """Runs on the writer thread inside the capture transaction; reads the current mapping once."""
-        return [HookSpec(key, hook.events, hook.full_numbers, hook.app) for key, hook in self._hooks.items()]
+        return [HookSpec(key, hook.events, hook.full_numbers, hook.app, hook.payload, hook.hook_id)
+                for key, hook in self._hooks.items()]
 
     async def _drop_removed(self) -> None:
         dropped = await self.wstore.drop_unknown(lambda: list(self._hooks))
@@ -156,6 +185,11 @@ class WebhookDispatcher:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+def _render(event, hook: HookSpec) -> tuple[str, str]:
+    """The body in the shape the webhook reads: modemd's own, or android-sms-gateway's for one registered there."""
+    return render_asg(event, hook) if hook.payload == "asg" else render(event, hook)
 
 
 def _index(hooks: Sequence[WebhookConfig]) -> dict[str, WebhookConfig]:

@@ -15,8 +15,11 @@ from ...store import HookSpec, SourceEvent
 
 
 def hook_key(hook: WebhookConfig) -> str:
-    """Stable across reloads while url, events and app stay the same (a new secret or timeout keeps pending rows)."""
+    """Stable across reloads while url, events and app stay the same (a new secret or timeout keeps pending rows);
+    a webhook registered through /asg is also told apart by its id (an app may register one URL twice)."""
     material = hook.url + "\n" + ",".join(sorted(hook.events)) + (f"\n{hook.app}" if hook.app else "")
+    if hook.hook_id is not None:
+        material += f"\n{hook.payload}:{hook.hook_id}"
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
@@ -31,7 +34,7 @@ def render(event: SourceEvent, hook: HookSpec) -> tuple[str, str]:
     text is its code); inbound texts are."""
     eid = event_id(event)
     data = _received(event.row, hook) if event.type == "sms:received" else _outbound(event, hook)
-    body = {"id": eid, "type": event.type, "created_at": _iso(event.at), "data": data}
+    body = {"id": eid, "type": event.type, "created_at": iso(event.at), "data": data}
     return eid, json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -39,12 +42,12 @@ def _outbound(event: SourceEvent, hook: HookSpec) -> dict:
     row, status = event.row, event.type.removeprefix("sms:")
     data = {"message_id": event.subject, "kind": row.get("kind"), "to": _number(row.get("destination"), hook),
             "status": status, "parts": row.get("parts"), "modem": row.get("modem"),
-            "created_at": _iso(row.get("created_at")), "sent_at": _iso(row.get("sent_at")),
+            "created_at": iso(row.get("created_at")), "sent_at": iso(row.get("sent_at")),
             "possible_duplicate": bool(row.get("possible_duplicate"))}
     if row.get("batch_id"):           # one of several numbers a request named: GET /v1/batches/{batch_id}
         data["batch_id"] = row["batch_id"]
     if status == "delivered":
-        data["delivered_at"] = _iso(row.get("delivered_at") or event.at)
+        data["delivered_at"] = iso(row.get("delivered_at") or event.at)
     if status == "failed":
         data["error"] = {"code": row.get("error_code"), "message": row.get("error_text")}
     return data
@@ -52,8 +55,8 @@ def _outbound(event: SourceEvent, hook: HookSpec) -> dict:
 
 def _received(row: dict, hook: HookSpec) -> dict:
     return {"inbox_id": row["id"], "from": _number(row["sender"], hook), "text": row["text"], "parts": row["parts"],
-            "complete": bool(row["complete"]), "modem": row["modem"], "received_at": _iso(row["received_at"]),
-            "sc_timestamp": _iso(row["sc_timestamp"])}
+            "complete": bool(row["complete"]), "modem": row["modem"], "received_at": iso(row["received_at"]),
+            "sc_timestamp": iso(row["sc_timestamp"])}
 
 
 def _number(number: str | None, hook: HookSpec) -> str | None:
@@ -62,7 +65,8 @@ def _number(number: str | None, hook: HookSpec) -> str | None:
     return mask_number(number)
 
 
-def _iso(ts: float | None) -> str | None:
+def iso(ts: float | None) -> str | None:
+    """A webhook's time: UTC, milliseconds, Z."""
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

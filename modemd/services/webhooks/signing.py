@@ -3,8 +3,7 @@
 A scheme takes the HMAC keys (several during a rotation: a receiver that holds any one of them can verify) and the
 SignedPost, and returns the headers it adds. SCHEMES maps the names a [[webhooks]] table's `signatures` may hold
 (config.model.SIGNATURE_SCHEMES) to them; the worker asks for signature_headers() and knows no scheme. Adding one
-(android-sms-gateway's X-Signature, say) is a function here, its name in SCHEMES and in SIGNATURE_SCHEMES, and
-docs/webhooks.md.
+is a function here, its name in SCHEMES and in SIGNATURE_SCHEMES, and docs/webhooks.md.
 """
 
 from __future__ import annotations
@@ -20,6 +19,9 @@ SIGNATURE_HEADER = "X-Modemd-Signature"
 WEBHOOK_ID = "webhook-id"
 WEBHOOK_TIMESTAMP = "webhook-timestamp"
 WEBHOOK_SIGNATURE = "webhook-signature"
+# android-sms-gateway's names (its PayloadSingingPlugin, and the app's docs, "Payload Signing").
+ASG_SIGNATURE = "X-Signature"
+ASG_TIMESTAMP = "X-Timestamp"
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,15 @@ def standard_headers(keys: Sequence[bytes], post: SignedPost) -> dict[str, str]:
     return {WEBHOOK_ID: post.event_id, WEBHOOK_TIMESTAMP: str(post.timestamp), WEBHOOK_SIGNATURE: signatures}
 
 
-SCHEMES: dict[str, Scheme] = {"modemd": modemd_headers, "standard": standard_headers}
+def asg_headers(keys: Sequence[bytes], post: SignedPost) -> dict[str, str]:
+    """android-sms-gateway: X-Signature is the hex HMAC-SHA256(key, body + "<timestamp>"), X-Timestamp the
+    timestamp. Its receivers hold one key and its header carries one signature: the first key's (during a rotation,
+    the new one, listed first)."""
+    timestamp = str(post.timestamp)
+    return {ASG_SIGNATURE: _hmac(keys[0], post.body + timestamp.encode()).hex(), ASG_TIMESTAMP: timestamp}
+
+
+SCHEMES: dict[str, Scheme] = {"modemd": modemd_headers, "standard": standard_headers, "asg": asg_headers}
 
 
 def signature_headers(schemes: Iterable[str], keys: Sequence[bytes], post: SignedPost) -> dict[str, str]:

@@ -426,4 +426,17 @@ OTP_ISSUE = """
     END $$;
 """
 
-MIGRATIONS = [INITIAL, FLEET, WEBHOOK_FLEET, RATE_SLOTS, BATCHES, OTP_ISSUE]
+# 7: webhooks an app registered through POST /asg/webhooks (the SQLite schema's version 11, ASG_WEBHOOKS); every
+# host reads them (services/webhooks/dispatcher.py), so each knows every registered webhook.
+ASG_WEBHOOKS = """
+    CREATE TABLE asg_webhooks (
+        app text NOT NULL,
+        id text NOT NULL,
+        url text NOT NULL,
+        event text NOT NULL,
+        created_at double precision NOT NULL,
+        PRIMARY KEY (app, id)
+    );
+"""
+
+MIGRATIONS = [INITIAL, FLEET, WEBHOOK_FLEET, RATE_SLOTS, BATCHES, OTP_ISSUE, ASG_WEBHOOKS]

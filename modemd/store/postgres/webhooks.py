@@ -42,7 +42,7 @@ from typing import Callable, Sequence
 import psycopg
 from psycopg.rows import dict_row
 
-from ..records import STATE_EVENTS, Delivery, HookSpec, Render, SourceEvent
+from ..records import STATE_EVENTS, Delivery, HookSpec, RegisteredHook, Render, SourceEvent
 from .queue import Store
 
 # Backlog rows captured per transaction: bounds how long one capture holds the capture lock.
@@ -54,6 +54,8 @@ LEASE = 120.0
 # second is the capture (the only webhook lock).
 LOCK_CLASS = 0x7768
 CAPTURE_LOCK = 1
+# The registrations of one app (ASCII "rw"; the second key is hashtext(app)): its count of webhooks holds until commit.
+REGISTER_LOCK_CLASS = 0x7277
 
 _INSERT = ("INSERT INTO webhook_deliveries (hook, event_id, event_type, subject, body, state, queued_at, "
            "next_attempt_at) VALUES (%s, %s, %s, %s, %s, 'pending', %s, %s) ON CONFLICT (hook, event_id) DO NOTHING")
@@ -171,6 +173,40 @@ class WebhookStore:
                                         "OR (state = 'failed' AND finished_at < %s)", (done_before, failed_before))
             return cursor.rowcount
         return await self.db.write(work)
+
+
+    # ---- webhooks registered through an API (POST /asg/webhooks) ------------------------------------------------
+    async def register(self, hook: RegisteredHook, *, most: int) -> bool:
+        """Insert, or replace the app's webhook of that id; refused (False) past `most` webhooks of the app. The
+        app's registrations take a transaction lock first, so two at once cannot both pass the count."""
+        async def work(conn):
+            await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (REGISTER_LOCK_CLASS, hook.app))
+            cursor = await conn.execute(_REGISTER, {**vars(hook), "most": most})
+            return cursor.rowcount == 1
+        return await self.db.write(work)
+
+    async def registered(self, app: str | None = None) -> list[RegisteredHook]:
+        rows = await self.db.read(lambda conn: _all(
+            conn, "SELECT app, id, url, event, created_at FROM asg_webhooks WHERE %(app)s::text IS NULL "
+                  "OR app = %(app)s ORDER BY created_at, app, id", {"app": app}))
+        return [RegisteredHook(**row) for row in rows]
+
+    async def unregister(self, app: str, hook_id: str) -> bool:
+        async def work(conn):
+            cursor = await conn.execute("DELETE FROM asg_webhooks WHERE app = %s AND id = %s", (app, hook_id))
+            return cursor.rowcount == 1
+        return await self.db.write(work)
+
+
+# A new webhook only while the app has fewer than `most`; the app's webhook of that id is replaced whatever the count
+# (it keeps its place: created_at stays).
+_REGISTER = """
+    INSERT INTO asg_webhooks (app, id, url, event, created_at)
+    SELECT %(app)s, %(id)s, %(url)s, %(event)s, %(created_at)s WHERE
+        EXISTS (SELECT 1 FROM asg_webhooks WHERE app = %(app)s AND id = %(id)s)
+        OR (SELECT count(*) FROM asg_webhooks WHERE app = %(app)s) < %(most)s
+    ON CONFLICT (app, id) DO UPDATE SET url = excluded.url, event = excluded.event
+"""
 
 
 # ---- SQL, run inside a transaction of Database.write ------------------------------------------------------------

@@ -211,5 +211,18 @@ OTP_RESEND = """
     ALTER TABLE otp_verifications ADD COLUMN code_sealed TEXT;
 """
 
+# 11: webhooks an app registered through POST /asg/webhooks (webhooks.py), beside the configured ones; an app names
+#     its own (the id is the app's to choose), so the key is the pair.
+ASG_WEBHOOKS = """
+    CREATE TABLE asg_webhooks (
+        app TEXT NOT NULL,
+        id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        event TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (app, id)
+    )
+"""
+
 MIGRATIONS = [MESSAGES, OTP, INBOX, WEBHOOKS, INBOX_PART_DATA, REPORT_MATCH, APPS, MESSAGE_COUNTS, BATCHES,
-              OTP_RESEND]
+              OTP_RESEND, ASG_WEBHOOKS]

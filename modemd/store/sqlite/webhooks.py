@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Callable, Sequence
 
-from ..records import STATE_EVENTS, Delivery, HookSpec, Render, SourceEvent
+from ..records import STATE_EVENTS, Delivery, HookSpec, RegisteredHook, Render, SourceEvent
 from .queue import Store
 
 # Events captured per transaction: bounds how long one capture holds the writer.
@@ -92,6 +92,35 @@ class WebhookStore:
         return await self.db.write_bulk(lambda conn: conn.execute(
             "DELETE FROM webhook_deliveries WHERE (state = 'done' AND finished_at < ?) OR "
             "(state = 'failed' AND finished_at < ?)", (done_before, failed_before)).rowcount)
+
+
+    # ---- webhooks registered through an API (POST /asg/webhooks) ------------------------------------------------
+    async def register(self, hook: RegisteredHook, *, most: int) -> bool:
+        """Insert, or replace the app's webhook of that id; refused (False) past `most` webhooks of the app. One
+        statement: the count and the write cannot be split by another registration."""
+        return await self.db.write(lambda conn: conn.execute(_REGISTER, {**vars(hook), "most": most}).rowcount == 1)
+
+    async def registered(self, app: str | None = None) -> list[RegisteredHook]:
+        def work(conn):
+            rows = conn.execute("SELECT app, id, url, event, created_at FROM asg_webhooks WHERE ? IS NULL OR app = ? "
+                                "ORDER BY created_at, app, id", (app, app))
+            return [RegisteredHook(**dict(row)) for row in rows]
+        return await self.db.read(work)
+
+    async def unregister(self, app: str, hook_id: str) -> bool:
+        return await self.db.write(lambda conn: conn.execute(
+            "DELETE FROM asg_webhooks WHERE app = ? AND id = ?", (app, hook_id)).rowcount == 1)
+
+
+# A new webhook only while the app has fewer than `most`; the app's webhook of that id is replaced whatever the count
+# (it keeps its place: created_at stays). SQLite's upsert needs the WHERE on the SELECT to parse (`WHERE true`).
+_REGISTER = """
+    INSERT INTO asg_webhooks (app, id, url, event, created_at)
+    SELECT :app, :id, :url, :event, :created_at WHERE true AND (
+        EXISTS (SELECT 1 FROM asg_webhooks WHERE app = :app AND id = :id)
+        OR (SELECT count(*) FROM asg_webhooks WHERE app = :app) < :most)
+    ON CONFLICT (app, id) DO UPDATE SET url = excluded.url, event = excluded.event
+"""
 
 
 # ---- SQL, run on the writer thread inside a transaction ---------------------------------------------------------
