@@ -31,6 +31,8 @@ class App:
     scopes: frozenset[str]
     sends_per_hour: int | None = None     # None: [limits] sends_per_hour
     sends_per_day: int | None = None
+    twilio_service_sid: str | None = None   # its Verify Service SID under /twilio; None: the layer has none of its
+    twilio_custom_code: bool = False
 
     @property
     def admin(self) -> bool:
@@ -52,7 +54,8 @@ class TokenSet:
     def __init__(self, tokens: list[str], apps: tuple = ()):
         self._digests = [(digest(t), DEFAULT_APP) for t in tokens if t]
         for app in apps:
-            found = App(app.name, frozenset(app.scopes), app.sends_per_hour, app.sends_per_day)
+            found = App(app.name, frozenset(app.scopes), app.sends_per_hour, app.sends_per_day,
+                        app.twilio_service_sid, app.twilio_custom_code)
             self._digests += [(digest(t), found) for t in app.tokens]
 
     def __bool__(self) -> bool:

@@ -90,6 +90,8 @@ class AppConfig:
     scopes: frozenset[str] = DEFAULT_SCOPES
     sends_per_hour: int | None = None    # SMS and OTP together; None: [limits] sends_per_hour
     sends_per_day: int | None = None
+    twilio_service_sid: str | None = None   # VA + 32 hex: the app's Service SID under /twilio (config/twilio.py)
+    twilio_custom_code: bool = False        # may it choose its codes there (Twilio's CustomCode)?
 
 
 @dataclass(frozen=True)
