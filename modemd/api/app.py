@@ -20,7 +20,7 @@ from .limits import MAX_BODY, MAX_IDEMPOTENCY_KEY, MAX_PAGE, MAX_TTL
 from .messages import (cancel_message, create_message, get_batch, get_message, inbox_view, list_inbox,
                        list_messages, message_view, retry_message)
 from .otp import send_otp, unlock_otp, verify_otp
-from .validation import APP, DAEMON_KEY, TOKEN_ID, DaemonView, Problem, daemon_of, invalid, iso
+from .validation import DAEMON_KEY, TOKEN_ID, DaemonView, Problem, daemon_of, identify, invalid, iso
 from ..domain.errors import StorageError
 from ..log.setup import Throttle
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -127,8 +127,7 @@ def _admit(request: web.Request, app: App) -> None:
     if needed and not any(app.may(scope) for scope in needed):
         raise Problem(403, "Forbidden", f"app {app.name!r} needs the scope {' or '.join(needed)} for this; "
                       f"it has {', '.join(sorted(app.scopes))}")
-    request[APP] = app
-    request[TOKEN_ID] = f"app:{app.name}"     # per-client rate limits count per app
+    identify(request, app)
 
 
 @functools.lru_cache(maxsize=64)      # one entry per route: the routes are fixed when the app is built

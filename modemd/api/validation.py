@@ -57,6 +57,12 @@ def daemon_of(request: web.Request) -> DaemonView:
     return request.app[DAEMON_KEY]
 
 
+def identify(request: web.Request, app: App) -> None:
+    """The request is `app`'s: what it makes and sees, and the client key its per-client rate limits count under."""
+    request[APP] = app
+    request[TOKEN_ID] = f"app:{app.name}"     # per-client rate limits count per app
+
+
 async def send_request(request: web.Request, fields: set[str]) -> tuple[DaemonView, dict, str]:
     """What every send path reads first: the JSON body (only `fields` allowed) and its `to`, normalized and allowed
     here ([limits] allowed_countries). Returns (daemon, body, to)."""
