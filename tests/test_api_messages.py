@@ -145,8 +145,9 @@ async def sqlite_api(store):
 
 async def test_a_full_disk_answers_503_with_retry_after_and_nothing_is_queued(sqlite_api, caplog, monkeypatch):
     api = sqlite_api                              # the SQLite file's own limit stands in for a full disk
-    from modemd.api import app as http_api
-    monkeypatch.setattr(http_api, "_storage_trouble", http_api.Throttle(60.0))    # its report is due
+    from modemd.api import refusals
+    from modemd.log.setup import Throttle
+    monkeypatch.setattr(refusals, "storage_trouble", Throttle(60.0))    # its report is due
     db = api.daemon.store.db
     pages = await db.write(lambda conn: conn.execute("PRAGMA page_count").fetchone()[0])
     await db.write(lambda conn: conn.execute(f"PRAGMA max_page_count = {pages}"))

@@ -22,12 +22,12 @@ from .messages import (cancel_message, create_message, get_batch, get_message, i
 from .otp import send_otp, unlock_otp, verify_otp
 from .validation import DAEMON_KEY, TOKEN_ID, DaemonView, Problem, daemon_of, identify, invalid, iso
 from ..domain.errors import StorageError
-from ..log.setup import Throttle
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .openapi import SPEC
 from ..store import QueueFull, RateLimited
 from .auth import LOCAL_APP, App
 from .peer_auth import is_admin, peer_of
+from .refusals import QUEUE_FULL_RETRY_AFTER, STORAGE_RETRY_AFTER, log_storage_trouble, retry_after
 from ..domain.redact import mask_id
 
 __all__ = ["build_app", "problems", "Problem", "invalid", "DaemonView", "DAEMON_KEY", "TOKEN_ID", "PUBLIC_PATHS",
@@ -52,14 +52,14 @@ async def problems(request: web.Request, handler) -> web.StreamResponse:
     except Problem as problem:
         return problem.response()
     except StorageError as exc:
-        _log_storage_trouble(exc)
+        log_storage_trouble(exc)
         return Problem(503, "Storage unavailable", "the database cannot record this now (disk full or I/O error); "
                        "nothing was done. Try again later.", retry_after=STORAGE_RETRY_AFTER).response()
     except QueueFull:
         return Problem(503, "Queue full", "as many messages are waiting as this server allows; nothing was queued. "
                        "Try again later.", retry_after=QUEUE_FULL_RETRY_AFTER).response()
     except RateLimited as limited:
-        seconds = max(1, int(limited.retry_after + 0.999))
+        seconds = retry_after(limited)
         return Problem(429, "Too many requests", f"try again in {seconds} s", retry_after=seconds).response()
     except web.HTTPRequestEntityTooLarge:
         return Problem(413, "Body too large", f"at most {MAX_BODY} bytes").response()
@@ -74,19 +74,6 @@ def _in_compat_api(request: web.Request) -> bool:
     """A request to a compatibility API (/twilio, /asg: aiohttp sub-apps under the root app): its official clients
     send HTTP Basic auth and parse that API's own error bodies, not problem+json."""
     return len(request.match_info.apps) > 1
-
-
-# The queue drains at the modems' pace (a few SMS a second at best): half a minute is a fair first wait.
-QUEUE_FULL_RETRY_AFTER = 30
-# A full disk fails every request: one error line a minute, with the count, not one per request.
-STORAGE_RETRY_AFTER = 30
-_storage_trouble = Throttle(60.0)
-
-
-def _log_storage_trouble(exc: StorageError) -> None:
-    refused = _storage_trouble.due()
-    if refused is not None:
-        log.error("%s; %d request(s) refused with 503 since the last report", exc, refused)
 
 
 @functools.lru_cache(maxsize=64)      # one entry per route: the routes are fixed when the app is built
