@@ -57,6 +57,12 @@ def daemon_of(request: web.Request) -> DaemonView:
     return request.app[DAEMON_KEY]
 
 
+def visible_ascii(value: str) -> str:
+    """A header value, or "" (no credentials: a 401) unless it is plain visible ASCII and spaces. aiohttp hands
+    on other bytes as lone surrogates (surrogateescape), which fail wherever the value is encoded."""
+    return value if value.isascii() and value.isprintable() else ""
+
+
 def identify(request: web.Request, app: App) -> None:
     """The request is `app`'s: what it makes and sees, and the client key its per-client rate limits count under."""
     request[APP] = app
