@@ -8,8 +8,10 @@ The official client against the real daemon: tests/test_twilio_e2e.py.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import inspect
+import json
 import logging
 import re
 import time
@@ -379,6 +381,21 @@ async def test_a_check_needs_a_target_and_a_code_of_digits(api):
     twilio_error(await call(api, "POST", f"{service()}/VerificationCheck", {"To": TO}), 400, 60200, "Code")
     twilio_error(await check(api, "123456", To="12"), 400, 60200, "To")
     twilio_error(await check(api, "123456", To=TO, Amount="1"), 403, 60204, "Amount")
+
+
+async def test_a_host_header_that_is_no_host_still_gets_its_verification(api):
+    """The resource's url is made from the Host header; one yarl cannot parse must not turn an issued code into a
+    500 (the url is then the path alone)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", api.server.port)
+    body = b"To=%2B4915112345678&Channel=sms"
+    writer.write(b"POST %s/Verifications HTTP/1.1\r\nHost: a b[\r\nConnection: close\r\n" % service().encode()
+                 + b"Authorization: %s\r\n" % basic(SHOP)["Authorization"].encode()
+                 + b"Content-Type: %s\r\nContent-Length: %d\r\n\r\n" % (params.FORM.encode(), len(body)) + body)
+    head, _, answer = (await reader.read()).partition(b"\r\n\r\n")
+    writer.close()
+    created = json.loads(answer)
+    assert head.startswith(b"HTTP/1.1 201 ") and created["url"] == f"{service()}/Verifications/{created['sid']}"
+    conforms("POST", f"{service()}/Verifications", 201, created)
 
 
 async def test_a_percent_encoded_plus_and_a_national_number_reach_the_same_verification(api):

@@ -117,7 +117,8 @@ SPEC = {
                     "account_sid": {**SID, "pattern": SID["pattern"].format("AC")},
                     "to": {"type": "string"}, "channel": {"const": CHANNEL}, "status": {"enum": STATUSES},
                     "valid": {"type": "boolean"}, "lookup": {"type": "object"}, "amount": {"type": "null"},
-                    "payee": {"type": "null"}, "sna": {"type": "null"}, "url": {"type": "string", "format": "uri"},
+                    "payee": {"type": "null"}, "sna": {"type": "null"}, "url": {"type": "string", "format": "uri-reference",
+                                                     "description": "absolute, unless the Host header was no host"},
                     "date_created": TIMESTAMP, "date_updated": TIMESTAMP,
                     "send_code_attempts": {"type": "array", "minItems": 1, "items": {
                         "type": "object", "additionalProperties": False,

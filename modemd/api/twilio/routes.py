@@ -132,6 +132,11 @@ def _service(request: web.Request) -> str:
 
 
 def _url(request: web.Request, verification: str) -> str:
-    """The resource's absolute URL, as this request reached it (scheme and host as the client wrote them)."""
-    return f"{request.url.origin()}{PREFIX}{SERVICE.format(ServiceSid=_service(request))}/Verifications/" \
-           f"{verification_sid(verification)}"
+    """The resource's URL, absolute as this request reached it (scheme and Host as the client wrote them). A Host
+    header that is no host (yarl refuses it) leaves the path alone: the code is issued by then, and its answer
+    must not become a 500."""
+    path = f"{PREFIX}{SERVICE.format(ServiceSid=_service(request))}/Verifications/{verification_sid(verification)}"
+    try:
+        return f"{request.url.origin()}{path}"
+    except ValueError:
+        return path
