@@ -147,7 +147,7 @@ async def test_a_full_disk_answers_503_with_retry_after_and_nothing_is_queued(sq
     api = sqlite_api                              # the SQLite file's own limit stands in for a full disk
     from modemd.api import refusals
     from modemd.log.setup import Throttle
-    monkeypatch.setattr(refusals, "_storage_trouble", Throttle(60.0))    # its report is due
+    monkeypatch.setattr(refusals, "storage_trouble", Throttle(60.0))    # its report is due
     db = api.daemon.store.db
     pages = await db.write(lambda conn: conn.execute("PRAGMA page_count").fetchone()[0])
     await db.write(lambda conn: conn.execute(f"PRAGMA max_page_count = {pages}"))

@@ -6,7 +6,9 @@ Every endpoint but /healthz and /readyz needs `Authorization: Bearer <token>`. N
 This module builds the app, runs the middleware (authentication, unknown query parameters, problems) and serves
 the endpoints about the daemon itself (health, readiness, metrics, modems, the OpenAPI document). Behind it:
 messages.py (/v1/messages, /v1/batches and /v1/inbox; recipients.py checks a `to` of several numbers), otp.py
-(/v1/otp), validation.py (Problem, the app keys and the field checks both share). Every name other modules import from `modemd.api.app` is available here.
+(/v1/otp), validation.py (Problem, the app keys and the field checks both share). The compatibility layers are
+sub-apps with middleware of their own: twilio/ (Twilio Verify v2 under /twilio). Every name other modules import
+from `modemd.api.app` is available here.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from .limits import MAX_BODY, MAX_IDEMPOTENCY_KEY, MAX_PAGE, MAX_TTL
 from .messages import (cancel_message, create_message, get_batch, get_message, inbox_view, list_inbox,
                        list_messages, message_view, retry_message)
 from .otp import send_otp, unlock_otp, verify_otp
-from .validation import APP, DAEMON_KEY, TOKEN_ID, DaemonView, Problem, daemon_of, invalid, iso
+from .twilio import PREFIX as TWILIO_PREFIX, twilio_app
+from .validation import (DAEMON_KEY, TOKEN_ID, DaemonView, Problem, daemon_of, identify, invalid, iso,
+                         visible_ascii)
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .openapi import SPEC
 from .refusals import as_problem
@@ -85,7 +89,7 @@ def _authenticate(request: web.Request) -> None:
     if _on_admin_socket(request, daemon):
         _authenticate_peer(request)
         return
-    scheme, _, token = _visible_ascii(request.headers.get("Authorization", "")).partition(" ")
+    scheme, _, token = visible_ascii(request.headers.get("Authorization", "")).partition(" ")
     app = daemon.tokens.check(token.strip()) if scheme.lower() == "bearer" and token else None
     if app is None:
         raise Problem(401, "Unauthorized", "send Authorization: Bearer <token>")
@@ -99,8 +103,7 @@ def _admit(request: web.Request, app: App) -> None:
     if needed and not any(app.may(scope) for scope in needed):
         raise Problem(403, "Forbidden", f"app {app.name!r} needs the scope {' or '.join(needed)} for this; "
                       f"it has {', '.join(sorted(app.scopes))}")
-    request[APP] = app
-    request[TOKEN_ID] = f"app:{app.name}"     # per-client rate limits count per app
+    identify(request, app)
 
 
 @functools.lru_cache(maxsize=64)      # one entry per route: the routes are fixed when the app is built
@@ -109,12 +112,6 @@ def _scopes_needed(route: web.AbstractRoute) -> tuple[str, ...]:
     item = SPEC["paths"].get(route.resource.canonical if route.resource else "", {})
     security = item.get(route.method.lower(), {}).get("security", SPEC["security"])
     return tuple(scope for requirement in security for scopes in requirement.values() for scope in scopes)
-
-
-def _visible_ascii(value: str) -> str:
-    """The header value, or "" (no credentials: a 401) unless it is plain visible ASCII and spaces. aiohttp hands
-    on other bytes as lone surrogates (surrogateescape), which fail wherever the value is encoded."""
-    return value if value.isascii() and value.isprintable() else ""
 
 
 def _on_admin_socket(request: web.Request, daemon: DaemonView) -> bool:
@@ -154,6 +151,7 @@ def build_app(daemon: DaemonView) -> web.Application:
     app.router.add_post("/v1/otp/verify", verify_otp)
     app.router.add_post("/v1/otp/unlock", unlock_otp)
     app.add_subapp(ASG_PREFIX, build_asg_app(daemon))      # android-sms-gateway's local API (api/asg/)
+    app.add_subapp(TWILIO_PREFIX, twilio_app(daemon))      # Twilio Verify v2's SMS part (api/twilio/)
     return app
 
 

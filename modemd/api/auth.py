@@ -32,6 +32,8 @@ class App:
     sends_per_hour: int | None = None     # None: [limits] sends_per_hour
     sends_per_day: int | None = None
     signs_asg_webhooks: bool = False      # its [[apps]] table has an asg_signing_key: it may register webhooks
+    twilio_service_sid: str | None = None   # its Verify Service SID under /twilio; None: the layer has none of its
+    twilio_custom_code: bool = False
 
     @property
     def admin(self) -> bool:
@@ -54,7 +56,7 @@ class TokenSet:
         self._digests = [(digest(t), DEFAULT_APP) for t in tokens if t]
         for app in apps:
             found = App(app.name, frozenset(app.scopes), app.sends_per_hour, app.sends_per_day,
-                        app.asg_signing_key is not None)
+                        app.asg_signing_key is not None, app.twilio_service_sid, app.twilio_custom_code)
             self._digests += [(digest(t), found) for t in app.tokens]
 
     def __bool__(self) -> bool:

@@ -59,6 +59,18 @@ def daemon_of(request: web.Request) -> DaemonView:
     return request.app[DAEMON_KEY]
 
 
+def visible_ascii(value: str) -> str:
+    """A header value, or "" (no credentials: a 401) unless it is plain visible ASCII and spaces. aiohttp hands
+    on other bytes as lone surrogates (surrogateescape), which fail wherever the value is encoded."""
+    return value if value.isascii() and value.isprintable() else ""
+
+
+def identify(request: web.Request, app: App) -> None:
+    """The request is `app`'s: what it makes and sees, and the client key its per-client rate limits count under."""
+    request[APP] = app
+    request[TOKEN_ID] = f"app:{app.name}"     # per-client rate limits count per app
+
+
 async def send_request(request: web.Request, fields: set[str]) -> tuple[DaemonView, dict, str]:
     """What every send path reads first: the JSON body (only `fields` allowed) and its `to`, normalized and allowed
     here ([limits] allowed_countries). Returns (daemon, body, to)."""

@@ -5,8 +5,9 @@ Modules: loader (load_config and the public face: Config, ModemConfig, ConfigErr
 dataclasses and the schema: keys, allowed values, defaults), reader (a generic TOML reader: typed getters, "did you
 mean", private secret files), sections (the whole file read into the model, each table by server ([server], [auth],
 [[apps]], [limits]), modems ([[modems]], [queue], [retention]), otp or webhooks; values holds the checks they
-share), overrides (flags, reload), tokens (what a good API token is, and where tokens come from besides the file),
-paths (the state directory), file_access (could user modemd read this file?).
+share; twilio the [[apps]] keys of the /twilio layer), overrides (flags, reload), tokens (what a good API token
+is, and where tokens come from besides the file), paths (the state directory), file_access (could user modemd read
+this file?).
 May import: domain. Nothing here starts a task or opens a socket.
 """
 

@@ -96,6 +96,8 @@ class AppConfig:
     # used as its UTF-8 bytes); None: the app cannot register webhooks there.
     asg_signing_key: bytes | None = field(default=None, repr=False)
     asg_signing_key_file: Path | None = None
+    twilio_service_sid: str | None = None   # VA + 32 hex: the app's Service SID under /twilio (config/twilio.py)
+    twilio_custom_code: bool = False        # may it choose its codes there (Twilio's CustomCode)?
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from .model import (DEFAULT_SCOPES, LOG_LEVELS, MAX_APP_NAME, MIN_SECRET, RESERV
                     AuthConfig, LimitsConfig, ServerConfig)
 from .reader import ConfigError, Table, inline_or_file_secret, read_secret_file, show
 from .tokens import token_problem
+from .twilio import read_twilio
 from .values import NAME, is_loopback, parse_listen, region_code
 
 
@@ -61,7 +62,7 @@ def read_apps(top: Table, auth: AuthConfig) -> tuple[AppConfig, ...]:
     apps: list[AppConfig] = []
     owner = {token: "[auth] (the default app)" for token in auth.tokens}
     for i, t in enumerate(top.tables("apps")):
-        app = _app(t)
+        app = read_twilio(t, _app(t), apps)
         if any(other.name == app.name for other in apps):
             t.fail("name", f"{json.dumps(app.name)} is already the name of another [[apps]] table")
         for token in app.tokens:       # one token, one app: otherwise who sent a message would be a guess

@@ -51,6 +51,20 @@ def render(template: str, *, code: str, app: str, minutes: int) -> str:
     return template.format(code=code, app=app, minutes=minutes)
 
 
+def with_app_name(template: str, app: str) -> str:
+    """`template` with {app} written out as `app` (a caller's own brand, Twilio's CustomFriendlyName), {code} and
+    {minutes} still to fill; braces in `app` escaped, so a name cannot add a field. For a template check_template
+    accepted: plain fields only."""
+    def escaped(text: str) -> str:
+        return text.replace("{", "{{").replace("}", "}}")
+    out = []
+    for literal, name, _, _ in string.Formatter().parse(template):
+        out.append(escaped(literal))
+        if name is not None:
+            out.append(escaped(app) if name == "app" else "{" + name + "}")
+    return "".join(out)
+
+
 def check_template(template: str, app: str, length: int, ttl: int) -> None:
     """A template must contain {code}, render, and fit one GSM-7 part (OTP SMS must arrive whole and cheap)."""
     problem = _template_problem(template, app, length, max(1, ttl // 60))

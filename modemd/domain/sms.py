@@ -64,12 +64,24 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 def new_message_id(now: float | None = None) -> str:
     """'msg_' + a ULID (48-bit ms time + 80 random bits, Crockford base32): sortable by creation, unguessable."""
     millis = int((time.time() if now is None else now) * 1000)
-    value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
+    return "msg_" + ulid_text((millis << 80) | int.from_bytes(os.urandom(10), "big"))
+
+
+def ulid_text(value: int) -> str:
+    """A value below 2**128 as a ULID's 26 Crockford base32 characters, most significant first."""
     chars = []
     for _ in range(26):
         chars.append(_CROCKFORD[value & 31])
         value >>= 5
-    return "msg_" + "".join(reversed(chars))
+    return "".join(reversed(chars))
+
+
+def ulid_value(text: str) -> int:
+    """The value of a ULID as ulid_text writes it; ValueError for a character it does not write."""
+    value = 0
+    for ch in text:
+        value = value * 32 + _CROCKFORD.index(ch)
+    return value
 
 
 def new_batch_id(now: float | None = None) -> str:

@@ -229,6 +229,18 @@ class OtpService:
             raise RateLimited(f"otp-verify-app:{app}", window[0] + VERIFY_APP_WINDOW - now)
         window.append(now)
 
+    async def lookup(self, verification_id: str | None = None, *, to: str | None = None,
+                     app: str) -> Verification | None:
+        """The app's live code by id, or the number's latest (pending or out of checks, not expired), or None: an
+        approved code is gone at once, as Twilio's is. Never another app's. The record holds the code's keyed hash
+        only; what a caller shows of it is its own choice."""
+        return await self.store.lookup(app, self._clock(), verification_id=verification_id, destination=to)
+
+    async def cancel(self, verification_id: str, app: str) -> Verification | None:
+        """End the app's live code before it is used or expires (Twilio's Status=canceled): checks of it find
+        nothing from now on, and its SMS is not sent if it is still queued. None if there was no such live code."""
+        return await self.store.cancel(verification_id, app, self._clock())
+
     async def unlock(self, to: str, app: str | None = None) -> int:
         """Lift the wrong-code lock on a number (an admin's `modemd otp unlock`); app None: every app's lock."""
         return await self.store.unlock(to, app)

@@ -112,6 +112,15 @@ class OtpStore(Protocol):
     async def unlock(self, destination: str, app: str | None = None) -> int:
         """Lift the wrong-code lock of a number (one app's, or every app's): how many locks went."""
 
+    async def lookup(self, app: str, now: float, *, verification_id: str | None = None,
+                     destination: str | None = None) -> Verification | None:
+        """The app's live code (pending, or out of checks; not expired) by id, or the number's latest live one.
+        None for an approved (deleted), expired, superseded or canceled code, and for another app's."""
+
+    async def cancel(self, verification_id: str, app: str, now: float) -> Verification | None:
+        """The app's live code -> canceled, and its SMS -> canceled if still queued (the one gate): one transaction.
+        The canceled verification, or None (nothing written) if the app has no live code by that id."""
+
     async def prune(self, now: float, keep: float) -> None:
         """Drop verifications and rate-limit hits older than `keep` seconds."""
 

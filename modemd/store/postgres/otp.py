@@ -41,9 +41,12 @@ from ..records import LOCK_DECAY, RESENT, Limit, PendingCode, Verification, Veri
 from .limits import hit_all, limit_arrays, prune as prune_limits
 from .queue import NOTIFY, Store, message_statements
 from .steps import Interfered, Result, Step, Steps, as_one
-from .transitions import move_statement
+from .transitions import move, move_statement
 
 SUPERSEDED = "superseded by a newer code"
+CANCELED = "its verification was canceled"
+# A code that can still be looked up, checked or canceled (store/sqlite/otp.py's LIVE, in PostgreSQL's words).
+LIVE = "status IN ('pending', 'max_attempts_reached') AND expires_at > %s"
 # pg_advisory_xact_lock(int4, int4) while issuing (in modemd_issue, schema version 6, as 28532): the first key names
 # the use (ASCII "ot", apart from limits.py's "rl"), the second is the hash of app and number (a collision only makes
 # two numbers take turns).
@@ -94,6 +97,19 @@ class OtpStore:
         """An admin lifts the wrong-code lock of a number (one app's, or every app's with None). Returns how many
         locks (counts of consecutive failures) were removed."""
         return await self.db.write(lambda conn: _unlock(conn, destination, app))
+
+    async def lookup(self, app: str, now: float, *, verification_id: str | None = None,
+                     destination: str | None = None) -> Verification | None:
+        """The app's live code (LIVE: pending or out of checks, not expired) by id, or the number's latest live one;
+        None for any other, or another app's. One statement: consistent by itself, no transaction."""
+        return await self.db.read(lambda conn: _lookup(conn, app, now, verification_id, destination))
+
+    async def cancel(self, verification_id: str, app: str, now: float) -> Verification | None:
+        """The app's live code -> canceled, and its SMS with it if still queued (through the one gate): one
+        transaction. The canceled verification, or None if there was no live code of the app by that id. The
+        UPDATE takes the row's lock: a verify of the same code on another host waits for it, then finds the code
+        canceled (not_found); a cancel waiting on a verify's lock finds it approved (gone) or counted."""
+        return await self.db.write(lambda conn: _cancel(conn, verification_id, app, now))
 
     async def prune(self, now: float, keep: float) -> None:
         await self.db.write(lambda conn: _prune(conn, now, keep))
@@ -239,6 +255,28 @@ async def _unlock(conn: psycopg.AsyncConnection, destination: str, app: str | No
     mine, args = ("", ()) if app is None else (" AND app = %s", (app,))
     cursor = await conn.execute(f"DELETE FROM otp_failures WHERE destination = %s{mine}", (destination, *args))
     return cursor.rowcount
+
+
+async def _lookup(conn: psycopg.AsyncConnection, app: str, now: float, verification_id: str | None,
+                  destination: str | None) -> Verification | None:
+    which, key = ("id = %s", verification_id) if verification_id else ("destination = %s", destination)
+    cursor = await conn.execute(f"SELECT {_COLUMNS} FROM otp_verifications WHERE {which} AND app = %s AND {LIVE} "
+                                "ORDER BY created_at DESC LIMIT 1", (key, app, now))
+    row = await cursor.fetchone()
+    return _verification(row) if row else None
+
+
+async def _cancel(conn: psycopg.AsyncConnection, verification_id: str, app: str, now: float) -> Verification | None:
+    cursor = await conn.execute(f"UPDATE otp_verifications SET status = 'canceled' WHERE id = %s AND app = %s AND "
+                                f"{LIVE} RETURNING {_COLUMNS}", (verification_id, app, now))
+    row = await cursor.fetchone()
+    if row is None:
+        return None
+    v = _verification(row)
+    # A code nobody will check is not worth sending; one already on its way (sending, sent) stays: compare-and-set.
+    await move(conn, v.message_id, State.QUEUED, State.CANCELED, CANCELED, now,
+               sets={"body": None, "error_text": CANCELED})
+    return v
 
 
 async def _prune(conn: psycopg.AsyncConnection, now: float, keep: float) -> None:

@@ -21,6 +21,10 @@ from .transitions import move
 from .limits import RateIndex, index_of
 
 SUPERSEDED = "superseded by a newer code"
+CANCELED = "its verification was canceled"
+# A code that can still be looked up, checked or canceled: pending, or out of checks (a check then says so), and not
+# expired. An approved code is deleted at once; expired, superseded and canceled ones wait for prune.
+LIVE = "status IN ('pending', 'max_attempts_reached') AND expires_at > ?"
 
 
 class OtpStore:
@@ -67,6 +71,17 @@ class OtpStore:
         """An admin lifts the wrong-code lock of a number (one app's, or every app's with None). Returns how many
         locks (counts of consecutive failures) were removed."""
         return await self.db.write(lambda conn: _unlock(conn, destination, app))
+
+    async def lookup(self, app: str, now: float, *, verification_id: str | None = None,
+                     destination: str | None = None) -> Verification | None:
+        """The app's live code (LIVE: pending or out of checks, not expired) by id, or the number's latest live one;
+        None for any other, or another app's."""
+        return await self.db.read(lambda conn: _lookup(conn, app, now, verification_id, destination))
+
+    async def cancel(self, verification_id: str, app: str, now: float) -> Verification | None:
+        """The app's live code -> canceled, and its SMS with it if still queued (through the one gate): one
+        transaction. The canceled verification, or None if there was no live code of the app by that id."""
+        return await self.db.write(lambda conn: _cancel(conn, verification_id, app, now))
 
     async def prune(self, now: float, keep: float) -> None:
         def work(conn):
@@ -169,6 +184,25 @@ def _failures(conn: sqlite3.Connection, v: Verification, now: float) -> int:
 def _unlock(conn: sqlite3.Connection, destination: str, app: str | None) -> int:
     mine, args = ("", ()) if app is None else (" AND app = ?", (app,))
     return conn.execute(f"DELETE FROM otp_failures WHERE destination = ?{mine}", (destination, *args)).rowcount
+
+
+def _lookup(conn: sqlite3.Connection, app: str, now: float, verification_id: str | None,
+            destination: str | None) -> Verification | None:
+    which, key = ("id = ?", verification_id) if verification_id else ("destination = ?", destination)
+    row = conn.execute(f"SELECT * FROM otp_verifications WHERE {which} AND app = ? AND {LIVE} "
+                       "ORDER BY created_at DESC LIMIT 1", (key, app, now)).fetchone()
+    return Verification(**dict(row)) if row else None
+
+
+def _cancel(conn: sqlite3.Connection, verification_id: str, app: str, now: float) -> Verification | None:
+    row = conn.execute(f"UPDATE otp_verifications SET status = 'canceled' WHERE id = ? AND app = ? AND {LIVE} "
+                       "RETURNING *", (verification_id, app, now)).fetchone()
+    if row is None:
+        return None
+    # A code nobody will check is not worth sending; one already on its way (sending, sent) stays: compare-and-set.
+    move(conn, row["message_id"], State.QUEUED, State.CANCELED, CANCELED, now,
+         sets={"body": None, "error_text": CANCELED})
+    return Verification(**dict(row))
 
 
 def _prune(conn: sqlite3.Connection, now: float, keep: float) -> None:
