@@ -43,9 +43,12 @@ def wheels(tmp_path_factory) -> Path:
     pip = [sys.executable, "-m", "pip", "-q"]
     subprocess.run(pip + ["wheel", "--no-deps", "-w", str(folder), str(ROOT)], check=True,
                    timeout=300, stdin=subprocess.DEVNULL)
+    # The wheel's own dependencies at the locked versions: the lock also pins the postgresql extra's (psycopg's C
+    # implementation, an sdist built on the host), which a plain install does not take.
+    (built,) = folder.glob("modemd-*.whl")
     subprocess.run(pip + ["download", "--only-binary=:all:", "--python-version", "3.11", "--platform",
                           "manylinux2014_x86_64", "--platform", "manylinux_2_28_x86_64", "--implementation", "cp",
-                          "-d", str(folder), "-r", str(ROOT / "requirements/runtime.txt")],
+                          "-d", str(folder), "-c", str(ROOT / "requirements/runtime.txt"), str(built)],
                    check=True, timeout=600, stdin=subprocess.DEVNULL)
     shutil.copy(ROOT / "requirements/runtime.txt", folder / "runtime.txt")
     return folder
