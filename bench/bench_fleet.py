@@ -11,7 +11,8 @@ postgres: run as root) and N `modemd run` processes, each with its own `modemd s
    codes another host issued, per second, p50/p99 (flat out: the callers' latency is their number / the rate, by
    Little's law). Then sends paced at `--paced-rate` in all, the latency counted from each request's due time.
    Every limit is checked on every request (raised, as bench_otp.py does).
-4. Memory: each daemon's RSS after the runs, and one daemon on SQLite with the same modem for comparison.
+4. Memory: each daemon's RSS after the utilisation run, and one daemon on SQLite with one modem after as many
+   messages as a host sent there (and idle), for comparison.
 
     sudo python bench/bench_fleet.py [--hosts 3] [--messages 300] [--delay 0.25] [--otp 9000] [--clients 50]
                                      [--paced-rate 2000] [--paced-seconds 10]
@@ -212,15 +213,20 @@ def otp_fleet(pg, hosts: int, sends: int, clients: int, paced_rate: float = 0, p
     return total("issued"), total("verified"), total("paced") if paced_rate else None
 
 
-def sqlite_rss(keep: bool) -> float:
+def sqlite_rss(messages: int, keep: bool) -> tuple[float, float]:
+    """One daemon on SQLite with one modem, as each host of the fleet has: its RSS idle, and after it sent
+    `messages` (a host's share of the utilisation run; the modem without network delay, the memory is the same)."""
     tmp = c.workdir("bench-fleet-sqlite")
     with ExitStack() as stack:
         sim = stack.enter_context(c.SimProcess(tmp, "sim0"))
         daemon = stack.enter_context(c.daemon(tmp, [sim.link]))
         c.wait_for(lambda: daemon.get("/readyz", auth=False)[0] == 200, 30)
-        rss = c.rss_mb(daemon.proc.pid)
+        idle = c.rss_mb(daemon.proc.pid)
+        asyncio.run(post_all([daemon.url], messages))
+        c.wait_for(lambda: sim.handset_count() >= messages, timeout=messages + 30, interval=0.01)
+        loaded = c.rss_mb(daemon.proc.pid)
     c.cleanup(tmp, keep)
-    return rss
+    return idle, loaded
 
 
 def main() -> None:
@@ -253,8 +259,10 @@ def main() -> None:
                 print(f"OTP sends paced at {args.paced_rate:.0f}/s for {args.paced_seconds:.0f} s: {paced['rate']:.0f}/s "
                       f"done, from the due time p50 {c.ms(paced['p50'])}, p99 {c.ms(paced['p99'])}, "
                       f"max {c.ms(paced['max'])}")
-        print("RSS after the runs: " + ", ".join(f"{x:.1f} MB" for x in u["rss"]) +
-              f"; one daemon on SQLite, one modem, idle: {sqlite_rss(args.keep):.1f} MB")
+        idle, loaded = sqlite_rss(args.messages // args.hosts, args.keep)
+        print("RSS of each host after the utilisation run: " + ", ".join(f"{x:.1f} MB" for x in u["rss"]) +
+              f"; one daemon on SQLite, one modem: {idle:.1f} MB idle, {loaded:.1f} MB after as many messages "
+              f"({args.messages // args.hosts}): +{max(u['rss']) - loaded:.1f} MB")
     print(json.dumps({"ok": True}))
 
 
