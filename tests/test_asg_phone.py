@@ -259,3 +259,19 @@ def test_the_apps_other_answers(phone):
         400, {"message": "url must start with https:// or http://127.0.0.1"})
     assert raw(phone, "POST", "/webhooks", {"url": "https://example.com/x", "event": "nope"}) == (
         400, {"message": "Unsupported event"})
+
+
+def test_system_ping_carries_the_health(phone, api, receiver):
+    api.create_webhook(domain.Webhook(id=None, url=receiver.url(), event=WebhookEvent.SYSTEM_PING))
+    assert phone.control.request("system_ping") == {"webhooks": 1}
+    ping = wait_for(lambda: receiver.events("system:ping"))[0]
+    assert ping["json"]["payload"]["health"]["status"] == "pass" and signed(ping)
+    assert "battery:level" in ping["json"]["payload"]["health"]["checks"]
+
+
+def test_unknown_faults_and_causes_are_refused(phone):
+    from modemd.simulator import ControlError
+    with pytest.raises(ControlError, match="unknown send result"):
+        phone.control.fault("send_errors", ["bogus"])
+    with pytest.raises(ControlError, match="unknown fault"):
+        phone.control.fault("no_answer", True)
