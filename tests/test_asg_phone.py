@@ -10,6 +10,7 @@ import hmac
 import json
 import urllib.error
 import urllib.request
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from android_sms_gateway import client, domain
@@ -205,10 +206,14 @@ def test_an_injected_sms_reaches_every_sms_received_webhook(phone, api, receiver
     assert all(signed(r) for r in received)
 
 
-def test_a_message_past_its_ttl_fails(phone, api):
+@pytest.mark.parametrize("lifetime", [
+    lambda: {"ttl": 1},
+    lambda: {"valid_until": datetime.now(timezone.utc) + timedelta(seconds=1)},
+], ids=["ttl", "validUntil"])
+def test_a_message_past_its_ttl_fails(phone, api, lifetime):
     phone.control.fault("send_delay", 1.5)
     first = send(api, A)                                          # holds the phone's one sending queue
-    late = send(api, B, ttl=1)
+    late = send(api, B, **lifetime())
     expired = settled(api, late.id, ProcessState.Failed)
     assert expired.recipients[0].error == "TTL expired"
     settled(api, first.id, ProcessState.Delivered)
@@ -245,6 +250,11 @@ def raw(phone, method: str, path: str, body=None, auth=True) -> tuple[int, dict 
 ])
 def test_bad_requests_get_the_apps_400(phone, body, message):
     assert raw(phone, "POST", "/messages", body) == (400, {"message": message})
+
+
+def test_a_data_message_is_refused_by_name(phone):
+    body = {"phoneNumbers": [A], "dataMessage": {"data": "AQI=", "port": 53739}}
+    assert raw(phone, "POST", "/messages", body) == (400, {"message": "dataMessage is not simulated; send textMessage"})
 
 
 def test_the_apps_other_answers(phone):

@@ -26,8 +26,6 @@ def parse_send(body, skip_phone_validation: bool = False) -> PhoneMessage:
     sim = body.get("simNumber")
     if sim is not None and (not isinstance(sim, int) or sim < 1):
         raise BadRequest("SIM number cannot be less than 1")
-    if body.get("dataMessage") is not None:
-        raise BadRequest("dataMessage is not simulated; send textMessage")
     return PhoneMessage(id=body.get("id") or nanoid(), text=text,
                         recipients=[Recipient(n) for n in dict.fromkeys(numbers)],
                         with_delivery_report=body.get("withDeliveryReport", True) is not False,
@@ -41,8 +39,8 @@ def _text(body: dict) -> str:
         raise BadRequest("Must specify exactly one of: textMessage, dataMessage, or message")
     if len(kinds) > 1:
         raise BadRequest("Cannot specify multiple message types simultaneously")
-    if kinds[0] == "dataMessage":
-        return ""
+    if kinds[0] == "dataMessage":                       # data SMS to a port: the simulated radio has none
+        raise BadRequest("dataMessage is not simulated; send textMessage")
     text = body["message"] if kinds[0] == "message" else (body["textMessage"] or {}).get("text")
     if not isinstance(text, str) or not text:
         raise BadRequest("Text message is empty")

@@ -64,7 +64,7 @@ class PhoneMessage:
         """One recipient's move (all of them when phone_number is None), as MessagesService.updateState()."""
         for r in self.recipients:
             if phone_number is None or r.phone_number == phone_number:
-                r.state, r.error = state, error if error is not None else r.error
+                r.state, r.error = state, error         # the app's DAO writes both (null clears the error)
         self.states.setdefault(self.state, time.time())
 
     def expired(self, now: float | None = None) -> bool:
