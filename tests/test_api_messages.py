@@ -115,6 +115,22 @@ async def test_cancel_only_queued_messages(api):
     assert again.status == 409 and (await again.json())["status_now"] == "canceled"
 
 
+async def test_a_messages_events_tell_its_history_to_its_app_only(api):
+    api.daemon.tokens = TokenSet([TOKEN], (AppConfig("other", tokens=("another-client-token-42",)),))
+    created = await (await post(api, {"to": "+4915112345678", "text": "bye"})).json()
+    await api.delete(f"/v1/messages/{created['id']}", headers=AUTH)
+    resp = await api.get(f"/v1/messages/{created['id']}/events", headers=AUTH)
+    body = await resp.json()
+    assert resp.status == 200 and body["id"] == created["id"] and body["status"] == "canceled"
+    assert [(e["from"], e["to"], e["reason"]) for e in body["events"]] == [
+        (None, "queued", "accepted"), ("queued", "canceled", "canceled by client")]
+    assert body["events"][0]["at"].endswith("Z") and body["events"][0]["at"] <= body["events"][1]["at"]
+    other = await api.get(f"/v1/messages/{created['id']}/events",
+                          headers={"Authorization": "Bearer another-client-token-42"})
+    unknown = await api.get("/v1/messages/msg_00000000000000000000000000/events", headers=AUTH)
+    assert other.status == unknown.status == 404
+
+
 async def test_list_pages_and_filters(api):
     ids = [(await (await post(api, {"to": "+4915112345678", "text": f"m{i}"})).json())["id"] for i in range(5)]
     page = await (await api.get("/v1/messages?limit=2", headers=AUTH)).json()

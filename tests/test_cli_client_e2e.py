@@ -65,6 +65,39 @@ def test_send_to_several_numbers_queues_one_batch(setup):
     assert twice.returncode == 1 and "to[1]" in twice.stderr
 
 
+def test_send_waits_for_the_end_and_queue_show_tells_the_history(setup):
+    daemon, cfg, sock, sim = setup
+    sent = cli("send", "--config", str(cfg), "--wait", TO, "wait for me")
+    assert sent.returncode == 0, sent.stderr
+    message_id, status = sent.stdout.splitlines()[-1].split()[:2]
+    assert status == "sent" and sim.messages()[-1]["text"] == "wait for me"
+    shown = cli("queue", "show", "--config", str(cfg), message_id)
+    assert shown.returncode == 0, shown.stderr
+    history = shown.stdout.split("history")[1]
+    assert re.search(r"-\s+-> queued\s+accepted", history) and "queued    -> sending" in history
+    assert "sending   -> sent" in history
+    as_json = json.loads(cli("queue", "show", "--config", str(cfg), "--json", message_id).stdout)
+    assert [e["to"] for e in as_json["events"]] == ["queued", "sending", "sent"] and as_json["to"] == TO
+    sim.control.fault(name="cms_errors", value=[1])                   # unassigned number: failed at once
+    failed = cli("send", "--config", str(cfg), "--wait", TO, "this one fails")
+    assert failed.returncode == 1 and " failed: " in failed.stdout.splitlines()[-1]
+    sim.control.request("vanish")
+    wait_for(daemon.not_ready, timeout=10)
+    stuck = cli("send", "--config", str(cfg), "--wait", "--timeout", "1", TO, "no modem")
+    assert stuck.returncode == 75 and "not sent after 1 s" in stuck.stderr
+    assert cli("queue", "show", "--config", str(cfg), "msg_00000000000000000000000000").returncode == 1
+
+
+def test_queue_list_pages(setup):
+    daemon, cfg, sock, sim = setup
+    for i in range(3):
+        cli("send", "--config", str(cfg), TO, f"page {i}")
+    first = cli("queue", "list", "--config", str(cfg), "--limit", "2").stdout.splitlines()
+    assert len(first) == 3 and first[-1].startswith("(more: --after msg_")
+    rest = cli("queue", "list", "--config", str(cfg), "--limit", "2", "--after", first[-1].split()[-1][:-1])
+    assert len(rest.stdout.splitlines()) == 1 and "page 0" not in rest.stdout       # the oldest, no more
+
+
 def test_otp_send_and_verify_exit_codes(setup):
     daemon, cfg, sock, sim = setup
     assert cli("otp", "send", "--config", str(cfg), TO).returncode == 0

@@ -82,6 +82,10 @@ BOUNDS = {
     f"{INBOX}.minimum": NON_EMPTY, f"{INBOX}.maximum": limits.MAX_PAGE,
     # Ids in the path: not checked (an id longer than any we make is a 404 like any other unknown id).
     "paths[/v1/messages/{id}].parameters[0].schema.maxLength": limits.MAX_ID,
+    "paths[/v1/messages/{id}/events].parameters[0].schema.maxLength": limits.MAX_ID,
+    "components.schemas.MessageEvents.properties.status.enum": STATES,
+    "components.schemas.MessageEvents.properties.events.items.properties.to.enum": STATES,
+    "components.schemas.MessageEvents.properties.events.items.properties.from.enum": [*STATES, None],  # null: accepted
     "paths[/v1/messages/{id}/retry].parameters[0].schema.maxLength": limits.MAX_ID,
     "paths[/v1/batches/{id}].parameters[0].schema.maxLength": limits.MAX_ID,
     # What the responses hold.

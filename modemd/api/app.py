@@ -20,7 +20,7 @@ from aiohttp import web
 
 from .limits import MAX_BODY, MAX_IDEMPOTENCY_KEY, MAX_PAGE, MAX_TTL
 from .messages import (cancel_message, create_message, get_batch, get_message, inbox_view, list_inbox,
-                       list_messages, message_view, retry_message)
+                       list_messages, message_events, message_view, retry_message)
 from .otp import send_otp, unlock_otp, verify_otp
 from .twilio import PREFIX as TWILIO_PREFIX, twilio_app
 from .validation import (DAEMON_KEY, TOKEN_ID, DaemonView, Problem, daemon_of, identify, invalid, iso,
@@ -145,6 +145,7 @@ def build_app(daemon: DaemonView) -> web.Application:
     app.router.add_get("/v1/messages/{id}", get_message)
     app.router.add_delete("/v1/messages/{id}", cancel_message)
     app.router.add_post("/v1/messages/{id}/retry", retry_message)
+    app.router.add_get("/v1/messages/{id}/events", message_events)
     app.router.add_get("/v1/batches/{id}", get_batch)
     app.router.add_get("/v1/inbox", list_inbox)
     app.router.add_post("/v1/otp", send_otp)

@@ -78,6 +78,14 @@ async def get_message(request: web.Request) -> web.Response:
     return web.json_response(message_view(sms))
 
 
+async def message_events(request: web.Request) -> web.Response:
+    """The message's history, oldest first: every move through the store's one gate, with its reason."""
+    sms = await _find(request)
+    events = await daemon_of(request).store.events(sms.id)
+    return web.json_response({"id": sms.id, "status": sms.state.value, "events": [
+        {"at": iso(e["at"]), "from": e["from_state"], "to": e["to_state"], "reason": e["reason"]} for e in events]})
+
+
 async def list_messages(request: web.Request) -> web.Response:
     daemon = daemon_of(request)
     query = request.query

@@ -100,6 +100,12 @@ SCHEMAS = {
     "MessageSummary": {"type": "object", "required": ["id", "status", "to", "parts"], "properties": {
         "id": {"type": "string"}, "status": {"enum": MESSAGE_STATES}, "to": {"type": "string"},
         "parts": {"type": "integer", "minimum": 1}}},
+    "MessageEvents": {"type": "object", "required": ["id", "status", "events"], "properties": {
+        "id": {"type": "string"}, "status": {"enum": MESSAGE_STATES},
+        "events": {"type": "array", "items": {"type": "object", "required": ["at", "from", "to", "reason"],
+                                              "properties": {
+            "at": TIMESTAMP, "from": {"enum": [*MESSAGE_STATES, None], "description": "null: the message was accepted"},
+            "to": {"enum": MESSAGE_STATES}, "reason": {"type": "string"}}}}}},
     "Message": {"type": "object", "required": ["id", "status", "to", "parts", "priority", "attempts", "created_at"],
                 "properties": {
         "id": {"type": "string"}, "status": {"enum": MESSAGE_STATES}, "to": {"type": "string"},
@@ -217,6 +223,11 @@ PATHS = {
         "delete": {"summary": "cancel a queued message of this app", "security": scoped("send", "otp"),
                    "responses": {"200": _json("Message", "canceled"), "404": _problem_response("no such message"),
                                  "409": _problem_response("not queued any more"), **AUTHED}}},
+    "/v1/messages/{id}/events": {
+        "parameters": [MESSAGE_ID],
+        "get": {"summary": "one of this app's messages and its history, oldest first", "security": scoped("send", "otp"),
+                "responses": {"200": _json("MessageEvents", "the message's moves"),
+                              "404": _problem_response("no such message"), **AUTHED}}},
     "/v1/batches/{id}": {
         "parameters": [BATCH_ID],
         "get": {"summary": "the messages one request of this app queued for several numbers",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from .client import ApiClient, ApiResponse, ApiUnavailable, resolve
@@ -25,6 +26,10 @@ def add_commands(sub) -> None:
     p.add_argument("text", help="'-' reads it from standard input")
     p.add_argument("--priority", choices=["normal", "high"], default="normal")
     p.add_argument("--ttl", type=int, metavar="SECONDS")
+    p.add_argument("--wait", action="store_true", help="wait until every message is sent or has failed (exit 0 "
+                                                      "only if all were sent)")
+    p.add_argument("--timeout", type=float, default=WAIT_TIMEOUT, metavar="SECONDS",
+                   help=f"how long --wait waits (default {WAIT_TIMEOUT:.0f}; then exit 75)")
     otp = sub.add_parser("otp", help="send or verify a one-time passcode").add_subparsers(dest="otp_cmd",
                                                                                          required=True)
     p = _command(otp, "send", "send a code to a number", cmd_otp_send)
@@ -37,11 +42,14 @@ def add_commands(sub) -> None:
     p = _command(otp, "unlock", "lift a number's lock after consecutive wrong codes (admin)", cmd_otp_unlock)
     p.add_argument("to")
     p.add_argument("--app", help="only this app's lock (default: every app's)")
-    queue = sub.add_parser("queue", help="list, retry or cancel queued messages").add_subparsers(dest="queue_cmd",
+    queue = sub.add_parser("queue", help="list, show, retry or cancel queued messages").add_subparsers(dest="queue_cmd",
                                                                                                 required=True)
     p = _command(queue, "list", "messages, newest first", cmd_queue_list)
     p.add_argument("--status", choices=["queued", "sending", "sent", "delivered", "failed", "expired", "canceled"])
     p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--after", metavar="ID", help="the page after this message (the last line names it)")
+    p = _command(queue, "show", "one message and its history", cmd_queue_show)
+    p.add_argument("id")
     p = _command(queue, "retry", "requeue a failed message", cmd_queue_retry)
     p.add_argument("id")
     p = _command(queue, "cancel", "cancel a queued message", cmd_queue_cancel)
@@ -125,13 +133,51 @@ def _format_status(body: dict) -> str:
 
 
 def cmd_send(args, client: ApiClient) -> int:
-    """One number: the API's one-number form, and one line. Several: its array form (one batch), a line each."""
+    """One number: the API's one-number form, and one line. Several: its array form (one batch), a line each.
+    --wait: then the end of each, polled (exit 0 only if every one was sent; 1 if one failed, expired or was
+    canceled; 75 if the timeout came first)."""
     text = sys.stdin.read() if args.text == "-" else args.text
     several = len(args.to) > 1
     body = {"to": args.to if several else args.to[0], "text": text, "priority": args.priority}
     if args.ttl:
         body["ttl"] = args.ttl
-    return _finish(args, client.call("POST", "/v1/messages", body), _format_batch if several else _format_sent)
+    response = client.call("POST", "/v1/messages", body)
+    code = _finish(args, response, _format_batch if several else _format_sent)
+    if code != EXIT_OK or not args.wait:
+        return code
+    ids = [m["id"] for m in response.body["messages"]] if several else [response.body["id"]]
+    return _wait_for_end(args, client, ids)
+
+
+WAIT_TIMEOUT = 300.0        # seconds `send --wait` waits by default: a queued message may wait for a modem
+WAIT_POLL = 0.5
+ENDED = {"sent", "delivered", "failed", "expired", "canceled"}
+
+
+def _wait_for_end(args, client: ApiClient, ids: list[str]) -> int:
+    deadline = time.monotonic() + args.timeout
+    pending, ended = list(ids), {}
+    while pending:
+        for message_id in list(pending):
+            response = client.call("GET", f"/v1/messages/{message_id}")
+            if not response.ok:
+                return _finish(args, response, str)
+            if response.body["status"] in ENDED:
+                ended[message_id] = response.body
+                pending.remove(message_id)
+                print(json.dumps(response.body, ensure_ascii=False) if args.json else _format_end(response.body))
+        if pending and time.monotonic() >= deadline:
+            print(f"modemd: {len(pending)} message(s) not sent after {args.timeout:.0f} s: "
+                  + ", ".join(pending) + " (still in the queue: `modemd queue show ID`)", file=sys.stderr)
+            return EXIT_TEMPFAIL
+        if pending:
+            time.sleep(WAIT_POLL)
+    return EXIT_OK if all(m["status"] in ("sent", "delivered") for m in ended.values()) else EXIT_REFUSED
+
+
+def _format_end(message: dict) -> str:
+    error = f": {message['error']['code']}: {message['error']['message']}" if message.get("error") else ""
+    return f"{message['id']} {message['status']}{error}"
 
 
 def _format_sent(message: dict) -> str:
@@ -162,14 +208,41 @@ def cmd_otp_unlock(args, client: ApiClient) -> int:
 
 
 def cmd_queue_list(args, client: ApiClient) -> int:
-    query = f"?limit={args.limit}" + (f"&status={args.status}" if args.status else "")
+    query = f"?limit={args.limit}" + (f"&status={args.status}" if args.status else "") + \
+        (f"&after={args.after}" if args.after else "")
     return _finish(args, client.call("GET", "/v1/messages" + query), _format_messages)
 
 
 def _format_messages(body: dict) -> str:
     rows = [f"{m['id']}  {m['status']:<9} {m['to']:<16} parts={m['parts']} attempts={m['attempts']}"
             + (f"  {m['error']['code']}: {m['error']['message']}" if m.get("error") else "") for m in body["data"]]
+    if body.get("next_after"):
+        rows.append(f"(more: --after {body['next_after']})")
     return "\n".join(rows) if rows else "(no messages)"
+
+
+def cmd_queue_show(args, client: ApiClient) -> int:
+    message = client.call("GET", f"/v1/messages/{args.id}")
+    if not message.ok:
+        return _finish(args, message, str)
+    history = client.call("GET", f"/v1/messages/{args.id}/events")
+    if not history.ok:
+        return _finish(args, history, str)
+    shown = ApiResponse(history.status, {**message.body, "events": history.body["events"]}, history.via)
+    return _finish(args, shown, _format_shown)
+
+
+def _format_shown(m: dict) -> str:
+    fields = [("to", m["to"]), ("status", m["status"]), ("parts", m["parts"]), ("priority", m["priority"]),
+              ("attempts", m["attempts"]), ("modem", m.get("modem")), ("created", m["created_at"]),
+              ("sent", m.get("sent_at")), ("delivered", m.get("delivered_at")), ("expires", m.get("expires_at")),
+              ("batch", m.get("batch_id")), ("possible duplicate", m.get("possible_duplicate") or None)]
+    if m.get("error"):
+        fields.append(("error", f"{m['error']['code']}: {m['error']['message']}"))
+    lines = [m["id"]] + [f"  {name:<19} {value}" for name, value in fields if value is not None]
+    lines.append("  history")
+    lines += [f"    {e['at']}  {e['from'] or '-':<9} -> {e['to']:<9} {e['reason']}" for e in m["events"]]
+    return "\n".join(lines)
 
 
 def cmd_queue_retry(args, client: ApiClient) -> int:
