@@ -88,6 +88,13 @@ def test_send_waits_for_the_end_and_queue_show_tells_the_history(setup):
     assert cli("queue", "show", "--config", str(cfg), "msg_00000000000000000000000000").returncode == 1
 
 
+def test_status_watch_shows_the_view_again(setup):
+    daemon, cfg, sock, sim = setup
+    watched = cli("status", "--config", str(cfg), "--watch", "--interval", "0.2", "--count", "3")
+    assert watched.returncode == 0, watched.stderr
+    assert watched.stdout.count("Ctrl-C to stop") == 3 and watched.stdout.count("ec25") == 3
+
+
 def test_queue_list_pages(setup):
     daemon, cfg, sock, sim = setup
     for i in range(3):

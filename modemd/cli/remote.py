@@ -20,6 +20,9 @@ EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_TEMPFAIL, EXIT_NOPERM, EXIT_CONFIG
 
 def add_commands(sub) -> None:
     p = _command(sub, "status", "modems, queue depth and last errors of the running daemon", cmd_status)
+    p.add_argument("--watch", action="store_true", help="show it again every --interval seconds, until Ctrl-C")
+    p.add_argument("--interval", type=float, default=2.0, metavar="SECONDS")
+    p.add_argument("--count", type=int, metavar="N", help="with --watch: stop after N views")
     p = _command(sub, "send", "queue an SMS through the running daemon (to several numbers: one message each, "
                               "queued all or none)", cmd_send)
     p.add_argument("to", nargs="+", metavar="TO")
@@ -107,7 +110,27 @@ def _finish(args, response: ApiResponse, human) -> int:
 
 
 def cmd_status(args, client: ApiClient) -> int:
-    """Exit 0 only when a modem can send: a script or a monitoring check reads "is SMS working here"."""
+    """Exit 0 only when a modem can send: a script or a monitoring check reads "is SMS working here". --watch: the
+    same view again and again (the screen cleared first on a terminal), until Ctrl-C or --count views."""
+    if not args.watch:
+        return _status_once(args, client)
+    shown = 0
+    try:
+        while True:
+            if sys.stdout.isatty():
+                print("\x1b[H\x1b[J", end="")
+            print(time.strftime("%Y-%m-%d %H:%M:%S"), f"(every {args.interval:g} s, Ctrl-C to stop)")
+            code = _status_once(args, client)
+            shown += 1
+            if args.count is not None and shown >= args.count:
+                return code
+            sys.stdout.flush()
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _status_once(args, client: ApiClient) -> int:
     response = client.call("GET", "/v1/modems")
     code = _finish(args, response, _format_status)
     if code == EXIT_OK and not any(m["state"] == "ready" for m in response.body["data"]):
