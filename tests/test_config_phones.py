@@ -3,8 +3,6 @@ adb_serial; exactly one of port and url; every error naming its key, the passwor
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from modemd.config.loader import ConfigError, load_config
@@ -13,20 +11,8 @@ PASSWORD = "s3cret-phone-pass"
 PHONE = '[[modems]]\nname = "phone0"\nurl = "http://127.0.0.1:8080"\nusername = "sms"\n'
 
 
-@pytest.fixture
-def write(tmp_path):
-    def write(text: str, mode: int = 0o640, name: str = "modemd.toml") -> Path:
-        path = tmp_path / name
-        path.write_text(text, encoding="utf-8")
-        path.chmod(mode)
-        return path
-    return write
-
-
-def error_of(path: Path) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    return info.value
+# The shared file-writing fixture and error helper of the config tests.
+from test_config import error_of, write  # noqa: E402,F401
 
 
 def test_a_phone_with_an_inline_password(write):
