@@ -129,6 +129,9 @@ async def test_a_refused_or_lost_post(error, kind):
     with pytest.raises(SmsSendFailed) as info:
         await phone.send_sms(TO, "hello")
     assert classify(info.value.cause) is kind
+    # A phone nothing reached is offline, as an unplugged dongle: the outbox refunds the try, another modem sends.
+    unreachable = isinstance(error, ChannelClosed) and not error.after_payload
+    assert phone.can_send is not unreachable
 
 
 async def test_a_phone_that_never_says_sent_is_ambiguous():

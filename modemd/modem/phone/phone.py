@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ...config.model import ModemConfig
-from ...domain.errors import AtError, AtTimeout, PhoneSendFailed
+from ...domain.errors import AtError, AtTimeout, ChannelClosed, PhoneSendFailed
 from ...domain.phone_errors import NO_NETWORK_CAUSES
 from ...domain.redact import mask_number
 from ..events import DeliveryReported, E, EventHandlers, SmsReceived
@@ -87,6 +87,10 @@ class Phone:
             parts = await self._until_sent(phone_id, waiter)
         except AtError as exc:
             self.status.last_error = str(exc)
+            if isinstance(exc, ChannelClosed) and not exc.after_payload:
+                # Nothing reached the phone: it is gone as an unplugged dongle is (the outbox refunds the try);
+                # the supervisor's next health check brings it back.
+                self.mark_offline(f"not reachable: {exc}")
             raise SmsSendFailed(exc, 0, []) from exc
         finally:
             del self._waiting[phone_id]
