@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import time
 
 import aiohttp
@@ -226,6 +227,19 @@ async def test_both_kinds_of_modem_are_one_driver():
     assert isinstance(at_sup.modem, Modem) and phone_sup.port == "http://127.0.0.1:18080"
     await phone_sup.stop()
     await at_sup.stop()
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(shutil.which("adb") is None, reason="Debian's adb is not installed")
+async def test_real_adb_says_the_phone_is_missing():
+    try:
+        with pytest.raises(PhoneNotOnAdb, match="phone NOSUCHPHONE0 is not connected over adb") as info:
+            await AdbBridge("NOSUCHPHONE0", closed_port()).connect(closed_port())
+        assert "daemon" not in str(info.value)
+    finally:      # the adb server our call started
+        process = await asyncio.create_subprocess_exec("adb", "kill-server", stdout=asyncio.subprocess.DEVNULL,
+                                                       stderr=asyncio.subprocess.DEVNULL)
+        await process.wait()
 
 
 def closed_port() -> int:

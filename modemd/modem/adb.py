@@ -56,8 +56,13 @@ class AdbBridge:
             await process.wait()
             raise ChannelClosed(f"adb {' '.join(args)} did not finish in {ADB_TIMEOUT:.0f} s") from None
         if process.returncode != 0:
-            raise adb_failure(self.serial, args, err.decode(errors="replace").strip())
+            raise adb_failure(self.serial, args, _error_lines(err.decode(errors="replace")))
         return out.decode(errors="replace")
+
+
+def _error_lines(stderr: str) -> str:
+    """adb's own words, without the "* daemon not running; starting now" lines of a first call."""
+    return " ".join(line.strip() for line in stderr.splitlines() if line.strip() and not line.startswith("* "))
 
 
 def adb_failure(serial: str, args: tuple[str, ...], text: str) -> ChannelClosed:
