@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from modemd.config.loader import ConfigError, load_config
+import test_config
+from modemd.config.loader import load_config
 
 PASSWORD = "s3cret-phone-pass"
 PHONE = '[[modems]]\nname = "phone0"\nurl = "http://127.0.0.1:8080"\nusername = "sms"\n'
 
 
-# The shared file-writing fixture and error helper of the config tests.
-from test_config import error_of, write  # noqa: E402,F401
+# The config tests' fixture that writes a config file, and their helper that loads one expecting a ConfigError.
+write = test_config.write
+error_of = test_config.error_of
 
 
 def test_a_phone_with_an_inline_password(write):

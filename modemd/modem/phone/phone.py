@@ -32,7 +32,7 @@ from ..events import DeliveryReported, E, EventHandlers, SmsReceived
 from ..quirks import DeviceProfile
 from ..state import ModemState, ModemStateTracker, ModemStatus, SendResult, SmsSendFailed, StoredPdu
 from .api import PhoneApi
-from .translate import (DELIVERED, FAILED, HANDED_OVER, TP_ST_DELIVERED, TP_ST_FAILED, PhoneEvent, message_request,
+from .translate import (FAILED, HANDED_OVER, TP_ST_DELIVERED, TP_ST_FAILED, PhoneEvent, message_request,
                         recipient_state)
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,10 @@ POLL_INTERVAL = 10.0
 # Messages whose delivery reports are still matched to their reference: a report comes within minutes, rarely days;
 # older ones are forgotten first.
 REMEMBERED_SENDS = 4096
+# A delivery report that comes with or right after the send's own answer is held this long after send_sms()
+# returned: the outbox records "sent" (with the reference the report is matched by) just after, in a task of its
+# own, and a report applied before that commit would find no sent message to settle.
+REPORT_GRACE = 1.0
 # The app's device profile: no AT, no SIM storage; inbound SMS come by webhook, so the inbox has nothing to poll.
 PHONE_PROFILE = DeviceProfile(name="android-sms-gateway", cnmi=None, poll_inbox=False)
 # TS 27.007 7.2 <stat> as the phone's reading: Android does not expose registration over the local server, so a
@@ -72,7 +76,8 @@ class Phone:
         self.status: ModemStatus = self._tracker.status
         self._events = EventHandlers(self.log)
         self._waiting: dict[str, _Waiter] = {}
-        self._sent: OrderedDict[str, tuple[int, str]] = OrderedDict()   # phone id -> (reference, recipient)
+        # phone id -> (reference, recipient, when send_sms returned it: time.monotonic())
+        self._sent: OrderedDict[str, tuple[int, str, float]] = OrderedDict()
         self._reference = secrets.randbelow(256)
         self.send_timeout = send_timeout
         self.poll_interval = poll_interval
@@ -142,7 +147,7 @@ class Phone:
         return self._reference
 
     def _remember(self, phone_id: str, waiter: _Waiter) -> None:
-        self._sent[phone_id] = (waiter.reference, waiter.to)
+        self._sent[phone_id] = (waiter.reference, waiter.to, time.monotonic())
         while len(self._sent) > REMEMBERED_SENDS:
             self._sent.popitem(last=False)
 
@@ -163,15 +168,22 @@ class Phone:
             self._report(event)
 
     def _report(self, event: PhoneEvent) -> None:
-        sent = self._sent.get(event.message_id)
-        if sent is None and event.message_id in self._waiting:
-            sent = (self._waiting[event.message_id].reference, self._waiting[event.message_id].to)
-        if sent is None:
-            return       # not ours, or forgotten, or a failure before sending (settled above)
+        waiting = self._waiting.get(event.message_id)
+        if waiting is not None:
+            if event.event == "sms:failed":
+                return       # failed before it left: the send's own failure, settled above, not a report
+            reference, to, returned_at = waiting.reference, waiting.to, time.monotonic()
+        elif event.message_id in self._sent:
+            reference, to, returned_at = self._sent[event.message_id]
+        else:
+            return           # not ours, or long forgotten
         status = TP_ST_DELIVERED if event.event == "sms:delivered" else TP_ST_FAILED
-        if event.event == "sms:failed" and event.message_id in self._waiting:
-            return       # failed before it left: the send's own failure, not a delivery report
-        self._events.emit(DeliveryReported(self.name, sent[0], sent[1], status, event.at))
+        report = DeliveryReported(self.name, reference, to, status, event.at)
+        hold = returned_at + REPORT_GRACE - time.monotonic()
+        if hold > 0:
+            asyncio.get_running_loop().call_later(hold, self._events.emit, report)
+        else:
+            self._events.emit(report)
 
     # ---- state (the same tracker as an AT modem's; fed by the supervisor's health checks) ------------------------
     @property
