@@ -9,7 +9,7 @@ import hmac
 
 import pytest
 
-from modemd.modem.phone.translate import (BadPhoneAnswer, iso_time, message_request, parse_event, recipient_state,
+from modemd.modem.phone.translate import (BadPhoneAnswer, health_concerns, iso_time, message_request, parse_event, recipient_state,
                                           sign, signature_ok)
 
 
@@ -66,3 +66,12 @@ def test_the_signature_is_the_apps():
     assert not signature_ok(key, body + b" ", stamp, expected, now=1796176810)
     assert not signature_ok(key, body, stamp, expected, now=1796176800 + 301)      # a replay, or a wrong clock
     assert not signature_ok(key, body, None, expected) and not signature_ok(key, body, stamp, None)
+
+
+def test_what_health_says_is_wrong():
+    health = {"status": "warn", "version": "1.40.0", "releaseId": 140, "checks": {
+        "battery:level": {"status": "warn", "observedValue": 15, "observedUnit": "percent", "description": "x"},
+        "battery:charging": {"status": "pass", "observedValue": 0, "observedUnit": "boolean", "description": "x"},
+        "messages:failed": {"status": "fail", "observedValue": 12, "observedUnit": "messages", "description": "x"}}}
+    assert health_concerns(health) == "battery:level 15 percent (warn), messages:failed 12 messages (fail)"
+    assert health_concerns({"status": "pass", "checks": {}}) == "" and health_concerns(None) == ""

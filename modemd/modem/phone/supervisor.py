@@ -23,7 +23,7 @@ from ..state import ModemState
 from .api import PhoneApi
 from .listener import WebhookListener
 from .phone import Phone
-from .translate import PhoneEvent
+from .translate import PhoneEvent, health_concerns
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class PhoneSupervisor:
         self._wake = asyncio.Event()            # app:started, or a ping while offline: attach now
         self._stopping = asyncio.Event()
         self._failure: str | None = None       # the last attach failure logged, so a long outage logs once
+        self._concerns = ""                     # what /health last said was wrong, logged when it changes
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -101,6 +102,7 @@ class PhoneSupervisor:
             await self.api.register_webhook(f"modemd-{self.name}-{event.replace(':', '-')}", self.listener.url,
                                             event)
         self._note_identity(health)
+        self._note_health(health)
         if self._failure is not None:
             self.log.info("[%s] phone at %s answers again", self.name, self.port)
             self._failure = None
@@ -127,13 +129,23 @@ class PhoneSupervisor:
             if await self._wait(self._health_interval):
                 return              # the app restarted: attach again
             try:
-                await self.api.health()
+                health = await self.api.health()
             except AtError as exc:
                 self.modem.mark_offline(f"phone stopped answering: {exc}")
                 self._failure = str(exc)
                 self.log.warning("[%s] phone at %s stopped answering: %s", self.name, self.port, exc)
                 return
+            self._note_health(health)
             self.modem.mark_ready("answers again")
+
+    def _note_health(self, health: object) -> None:
+        concerns = health_concerns(health)
+        if concerns != self._concerns:
+            if concerns:
+                self.log.warning("[%s] phone health: %s", self.name, concerns)
+            else:
+                self.log.info("[%s] phone health: all checks pass", self.name)
+            self._concerns = concerns
 
     def _on_event(self, event: PhoneEvent) -> None:
         if event.event == "app:started":

@@ -121,3 +121,17 @@ def signature_ok(key: str, body: bytes, timestamp: str | None, signature: str | 
     if abs((time.time() if now is None else now) - int(timestamp)) > tolerance:
         return False
     return hmac.compare_digest(sign(key, body, timestamp), signature.lower())
+
+
+def health_concerns(health: object) -> str:
+    """What /health says is wrong, for the journal: its checks that are not "pass" (battery:level, connection:status,
+    messages:failed, ...) with their observed values, "" when all pass. Health is the app's view (battery, internet,
+    failed sends), not whether the phone can send: a phone that answers is ready whatever these say."""
+    checks = health.get("checks") if isinstance(health, dict) else None
+    if not isinstance(checks, dict):
+        return ""
+    concerns = [f"{name} {check.get('observedValue')} {check.get('observedUnit', '')}".rstrip()
+                + f" ({check.get('status')})"
+                for name, check in sorted(checks.items())
+                if isinstance(check, dict) and check.get("status") not in ("pass", None)]
+    return ", ".join(concerns)
