@@ -17,7 +17,7 @@ import pytest
 
 import kit
 from modemd.domain.sms import Kind, OutboundSms, Priority, State, new_message_id
-from modemd.store import LOCK_DECAY, Limit, PendingCode, RateLimited, Verification, VerifyOutcome
+from modemd.store import LOCK_DECAY, Limit, PendingCode, QueueFull, RateLimited, Verification, VerifyOutcome
 
 TO = "+4915112345678"
 SECRET = b"s" * 32
@@ -248,6 +248,24 @@ async def test_a_resend_of_a_code_no_longer_pending_writes_nothing(store):
     assert await verify(otp, vid=v.id, now=now + 1) == VerifyOutcome("approved", None, v.id)
     assert await otp.resend(v.id, late, [], now=now + 2, valid_after=now + 32, app="default") is None   # used
     assert await store.get(late.id) is None
+
+
+async def test_a_full_queue_refuses_a_code_and_its_resend_having_written_nothing(store):
+    otp = otp_store(store)
+    now = time.time()
+    v, first = await issue(otp, now=now)                                      # one message queued
+    limit = Limit(f"otp-send:{TO}", 5, 600.0)
+    new = sms(to="+4915112345679", now=now)
+    code = Verification(id="otp_" + new_message_id(now)[4:], destination=new.to, code_hmac=b"x" * 32, created_at=now,
+                        expires_at=now + 300, attempts=0, max_attempts=5, status="pending", message_id=new.id)
+    with pytest.raises(QueueFull):
+        await otp.issue(code, new, [limit], bound=1)
+    with pytest.raises(QueueFull):
+        await otp.resend(v.id, sms(now=now + 1), [limit], bound=1, now=now + 1, valid_after=now + 31, app="default")
+    assert await count(store, "messages") == 1 and await count(store, "rate_events") == 0
+    assert await query(store, "SELECT id, sends FROM otp_verifications") == [(v.id, 1)]
+    await otp.issue(code, new, [limit], bound=2)                              # room for one more
+    assert (await store.get(new.id)).state is State.QUEUED
 
 
 async def test_a_refused_resend_writes_nothing(store):

@@ -93,8 +93,11 @@ def _add_simulate(sub) -> None:
     p.add_argument("--link", default="/tmp/modemd-sim0", help="stable symlink to the pty (default /tmp/modemd-sim0)")
     p.add_argument("--handset", default=None, help="JSON lines file recording every SMS sent through it")
     p.add_argument("--control", default=None, help="unix socket taking JSON commands (faults, inbound SMS)")
-    p.add_argument("--device", default="ec25", choices=["android", "e3372", "ec25"],
-                   help="which device to be: Quectel EC25 (default), Huawei E3372, or an Android phone's ACM port")
+    p.add_argument("--device", default="ec25", choices=["android", "asg-phone", "e3372", "ec25"],
+                   help="which device to be: Quectel EC25 (default), Huawei E3372, an Android phone's ACM port, "
+                        "or a phone running SMS Gateway for Android in local-server mode (asg-phone)")
+    from ..simulator.cli import add_phone_options
+    add_phone_options(p)
     p.set_defaults(func=cmd_simulate)
 
 

@@ -3,15 +3,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 
 from .control import ControlServer
 from .faults import Faults
 from .modem import SimulatedModem
 from .profile import DEVICES
+from .stopping import until_stopped
 
 DEFAULT_LINK = "/tmp/modemd-sim0"
+PHONE = "asg-phone"                 # SMS Gateway for Android's local server (asg_phone/), not an AT device
+DEVICE_CHOICES = sorted(DEVICES) + [PHONE]
+
+
+def add_phone_options(p: argparse.ArgumentParser) -> None:
+    """The options of --device asg-phone (also on `modemd simulate`)."""
+    p.add_argument("--listen", default=None, metavar="HOST:PORT",
+                   help="asg-phone: where its local server listens (default 127.0.0.1:8080, as the app)")
+    p.add_argument("--username", default=None, help="asg-phone: Basic auth user (default sms)")
+    p.add_argument("--password", default=None, help="asg-phone: Basic auth password (default: made up, printed)")
+    p.add_argument("--signing-key", default=None, help="asg-phone: webhook signing key (default: made up, printed)")
+    p.add_argument("--webhook-retry-delay", type=float, default=None, metavar="SECONDS",
+                   help="asg-phone: attempt n of a webhook waits n times this (default 5, as the app)")
+    p.add_argument("--ping-interval", type=float, default=None, metavar="SECONDS",
+                   help="asg-phone: send system:ping this often (default off, as the app)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,8 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--handset", default=None, help="JSON lines record of sent SMS (default <link>.handset.jsonl)")
     p.add_argument("--control", default=None, help="unix socket for JSON control requests (default none)")
     p.add_argument("--pin", default=None, help="SIM asks for this PIN at power-up")
-    p.add_argument("--device", default="ec25", choices=sorted(DEVICES),
-                   help="which device to be: Quectel EC25 (default), Huawei E3372, or an Android phone's ACM port")
+    p.add_argument("--device", default="ec25", choices=DEVICE_CHOICES,
+                   help="which device to be: Quectel EC25 (default), Huawei E3372, an Android phone's ACM port, "
+                        "or a phone running SMS Gateway for Android in local-server mode (asg-phone)")
+    add_phone_options(p)
     return p
 
 
@@ -29,8 +46,10 @@ def _options(args) -> dict:
     """Accept an argparse Namespace (from modemd's own CLI), a dict, or nothing."""
     opts = vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
     link = opts.get("link") or DEFAULT_LINK
+    phone = {name: opts.get(name) for name in ("listen", "username", "password", "signing_key",
+                                               "webhook_retry_delay", "ping_interval")}
     return {"link": link, "handset": opts.get("handset") or f"{link}.handset.jsonl",
-            "control": opts.get("control"), "pin": opts.get("pin"), "device": opts.get("device") or "ec25"}
+            "control": opts.get("control"), "pin": opts.get("pin"), "device": opts.get("device") or "ec25", **phone}
 
 
 def run_simulator(args=None, **kwargs) -> int:
@@ -44,6 +63,9 @@ def run_simulator(args=None, **kwargs) -> int:
 
 
 async def _serve(opts: dict) -> None:
+    if opts["device"] == PHONE:
+        from .asg_phone.serve import serve
+        return await serve(opts)
     modem = SimulatedModem(link=opts["link"], handset_path=opts["handset"], faults=Faults(pin=opts["pin"]),
                            profile=DEVICES[opts["device"]])
     await modem.start()
@@ -51,12 +73,8 @@ async def _serve(opts: dict) -> None:
     if control:
         await control.start()
     _announce(modem, opts)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)          # the handler only sets a flag; shutdown happens here
     try:
-        await stop.wait()
+        await until_stopped()
     finally:
         if control:
             await control.stop()

@@ -86,8 +86,11 @@ async def handle_request(modem, line: bytes) -> dict:
 
 
 class ControlServer:
-    def __init__(self, modem, path: str):
+    """`handle(device, line) -> reply`: the AT modem's requests by default; the simulated phone passes its own."""
+
+    def __init__(self, modem, path: str, handle=None):
         self.modem, self.path = modem, path
+        self._handle = handle or handle_request
         self._server: asyncio.base_events.Server | None = None
 
     async def start(self) -> None:
@@ -107,7 +110,7 @@ class ControlServer:
         try:
             while line := await reader.readline():
                 if line.strip():
-                    reply = await handle_request(self.modem, line)
+                    reply = await self._handle(self.modem, line)
                     writer.write(json.dumps(reply, ensure_ascii=False).encode() + b"\n")
                     await writer.drain()
         except (ConnectionError, asyncio.LimitOverrunError, ValueError):

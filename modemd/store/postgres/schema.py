@@ -349,6 +349,12 @@ OTP_ISSUE = """
     ALTER TABLE otp_verifications ADD COLUMN sends integer NOT NULL DEFAULT 1;
     ALTER TABLE otp_verifications ADD COLUMN code_sealed text;
 
+    -- p_bound messages queued already (NULL: no bound), from the counters (queue.QUEUED's count).
+    CREATE FUNCTION modemd_queue_full(p_bound bigint) RETURNS boolean LANGUAGE sql STABLE AS $$
+        SELECT p_bound IS NOT NULL
+            AND (SELECT coalesce(sum(c.n), 0) FROM message_counts c WHERE c.state = 'queued') >= p_bound
+    $$;
+
     -- What an OTP send must know before it writes, in one statement: whether the queue has room (p_bound messages
     -- queued: queue_full), then, under the app's and number's issue lock (0x6F74 = otp.ISSUE_LOCK_CLASS, the key
     -- hashed as app || newline || number), with p_resend_until, the pending code to send again (valid after that
@@ -364,8 +370,7 @@ OTP_ISSUE = """
                    pending_expires double precision, pending_sends integer)
     LANGUAGE plpgsql AS $$
     BEGIN
-        queue_full := p_bound IS NOT NULL
-            AND (SELECT coalesce(sum(c.n), 0) FROM message_counts c WHERE c.state = 'queued') >= p_bound;
+        queue_full := modemd_queue_full(p_bound);
         IF queue_full THEN
             RETURN NEXT; RETURN;
         END IF;
@@ -404,8 +409,7 @@ OTP_ISSUE = """
                    previous text)
     LANGUAGE plpgsql AS $$
     BEGIN
-        queue_full := p_bound IS NOT NULL
-            AND (SELECT coalesce(sum(c.n), 0) FROM message_counts c WHERE c.state = 'queued') >= p_bound;
+        queue_full := modemd_queue_full(p_bound);
         IF queue_full THEN
             RETURN NEXT; RETURN;
         END IF;

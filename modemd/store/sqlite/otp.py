@@ -16,7 +16,8 @@ from typing import Callable
 
 from ...domain.sms import OutboundSms, State
 from ..records import LOCK_DECAY, RESENT, Limit, PendingCode, Verification, VerifyOutcome, verify_step
-from .queue import Store, insert_message
+from ..errors import QueueFull
+from .queue import Store, insert_message, queued_count
 from .transitions import move
 from .limits import RateIndex, index_of
 
@@ -123,10 +124,13 @@ def _resend(conn: sqlite3.Connection, index: RateIndex, verification_id: str, sm
                        "AND expires_at > ?", (verification_id, app, valid_after)).fetchone()
     if row is None:
         return None
+    # The bound counts a resend as any new SMS, before its earlier one gives way (as PostgreSQL's modemd_resend).
+    if bound is not None and queued_count(conn) >= bound:
+        raise QueueFull(f"{bound} messages are waiting already")
     index.hit_all(conn, limits, now)
     # One SMS of a code in the queue: the last one, if it has not left yet, gives way to this one.
     move(conn, row["message_id"], State.QUEUED, State.CANCELED, RESENT, now, sets={"body": None, "error_text": RESENT})
-    insert_message(conn, sms, bound)
+    insert_message(conn, sms)
     return conn.execute("UPDATE otp_verifications SET sends = sends + 1, message_id = ? WHERE id = ? "
                         "RETURNING sends", (sms.id, verification_id)).fetchone()["sends"]
 
