@@ -46,7 +46,8 @@ class PhoneApi:
         return await self._call("GET", f"/messages/{phone_id}")
 
     async def health(self) -> dict:
-        return await self._call("GET", "/health", ok_statuses=(200, 503))   # 503: the app answers, checks fail
+        # The app answers 500 when a check fails (WebService: Status.FAIL -> InternalServerError): it answers.
+        return await self._call("GET", "/health", ok_statuses=(500,))
 
     async def patch_settings(self, settings: dict) -> dict:
         return await self._call("PATCH", "/settings", settings)
