@@ -12,6 +12,7 @@ T, P, S, U = ErrorClass.TRANSIENT, ErrorClass.PERMANENT, ErrorClass.DEVICE_STATE
 
 
 @pytest.mark.parametrize("text,cause,kind", [
+    ("Send result: RESULT_ERROR_GENERIC_FAILURE (Generic failure cause)", "RESULT_ERROR_GENERIC_FAILURE", T),
     ("RESULT_ERROR_GENERIC_FAILURE (Generic failure cause)", "RESULT_ERROR_GENERIC_FAILURE", T),
     ("RESULT_ERROR_RADIO_OFF (Failed because radio was explicitly turned off)", "RESULT_ERROR_RADIO_OFF", S),
     ("RESULT_ERROR_NO_SERVICE (Failed because service is currently unavailable)", "RESULT_ERROR_NO_SERVICE", T),
@@ -25,6 +26,7 @@ T, P, S, U = ErrorClass.TRANSIENT, ErrorClass.PERMANENT, ErrorClass.DEVICE_STATE
     ("RESULT_NETWORK_ERROR (Failed because of a network error)", "RESULT_NETWORK_ERROR", T),
     ("RESULT_INVALID_SMSC_ADDRESS (Failed because SMSC address is invalid)", "RESULT_INVALID_SMSC_ADDRESS", S),
     ("SIM 2 not found", "", U),
+    ("TTL expired", "", U),
     ("", "", U),
 ])
 def test_phone_failures_are_classified_like_cms_errors(text, cause, kind):

@@ -9,7 +9,7 @@ import hmac
 
 import pytest
 
-from modemd.modem.phone.translate import (BadPhoneAnswer, health_concerns, iso_time, message_request, parse_event, recipient_state,
+from modemd.modem.phone.translate import (BadPhoneAnswer, delivery_status, health_concerns, iso_time, message_request, parse_event, recipient_state,
                                           sign, signature_ok)
 
 
@@ -75,3 +75,9 @@ def test_what_health_says_is_wrong():
         "messages:failed": {"status": "fail", "observedValue": 12, "observedUnit": "messages", "description": "x"}}}
     assert health_concerns(health) == "battery:level 15 percent (warn), messages:failed 12 messages (fail)"
     assert health_concerns({"status": "pass", "checks": {}}) == "" and health_concerns(None) == ""
+
+
+def test_a_failed_delivery_keeps_its_tp_st():
+    assert delivery_status("Delivery result from SC +491770610000: 64") == 64
+    assert delivery_status("Delivery result from SC null: 69") == 69
+    assert delivery_status("Delivery result: 2") == 0x40 and delivery_status("") == 0x40

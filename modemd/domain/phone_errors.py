@@ -1,8 +1,8 @@
 """What a phone running SMS Gateway for Android says when a send fails, and what it means for retrying (pure).
 
 The app reports a failed recipient with an error text made from Android's SmsManager result code, e.g.
-"RESULT_ERROR_NO_SERVICE (Failed because service is currently unavailable)" (MessagesService.resultToErrorMessage
-in capcom6/android-sms-gateway). The cause is the leading RESULT_* name; each is classified as its nearest +CMS
+"Send result: RESULT_ERROR_NO_SERVICE (Failed because service is currently unavailable)" (MessagesService's
+"Send result: " + resultToErrorMessage in capcom6/android-sms-gateway). The cause is the RESULT_* name in it; each is classified as its nearest +CMS
 ERROR is in error_codes.py (FIELD-NOTES 2.2), so a phone's failure takes the outbox path an AT modem's would:
 
     cause                                   like CMS      class         why
@@ -62,12 +62,12 @@ CAUSE_CLASS: dict[str, ErrorClass] = {
 # The causes after which the phone says, in effect, "no network": it is reported not registered until /health
 # answers again (the driver's reading of registration, which Android does not expose over the local server).
 NO_NETWORK_CAUSES = frozenset({"RESULT_ERROR_NO_SERVICE"})
-_CAUSE = re.compile(r"\s*(RESULT_[A-Z0-9_]+)")
+_CAUSE = re.compile(r"\b(RESULT_[A-Z0-9_]+)")
 
 
 def cause_of(error_text: str | None) -> str:
-    """The RESULT_* name an error text starts with, or "" for a text of the app's own ("SIM 2 not found")."""
-    match = _CAUSE.match(error_text or "")
+    """The RESULT_* name in an error text, or "" for a text of the app's own ("SIM 2 not found")."""
+    match = _CAUSE.search(error_text or "")
     return match.group(1) if match else ""
 
 

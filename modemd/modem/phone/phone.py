@@ -32,7 +32,7 @@ from ..events import DeliveryReported, E, EventHandlers, SmsReceived
 from ..quirks import DeviceProfile
 from ..state import ModemState, ModemStateTracker, ModemStatus, SendResult, SmsSendFailed, StoredPdu
 from .api import PhoneApi
-from .translate import (FAILED, HANDED_OVER, TP_ST_DELIVERED, TP_ST_FAILED, PhoneEvent, message_request,
+from .translate import (FAILED, HANDED_OVER, TP_ST_DELIVERED, PhoneEvent, delivery_status, message_request,
                         recipient_state)
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ class Phone:
             reference, to, returned_at = self._sent[event.message_id]
         else:
             return           # not ours, or long forgotten
-        status = TP_ST_DELIVERED if event.event == "sms:delivered" else TP_ST_FAILED
+        status = TP_ST_DELIVERED if event.event == "sms:delivered" else delivery_status(event.reason)
         report = DeliveryReported(self.name, reference, to, status, event.at)
         hold = returned_at + REPORT_GRACE - time.monotonic()
         if hold > 0:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -107,6 +108,16 @@ def iso_time(value: object) -> float | None:
     except ValueError:
         return None
     return stamp.timestamp() if stamp.tzinfo else None
+
+
+_DELIVERY_RESULT = re.compile(r"Delivery result from SC [^:]*: (\d+)\Z")
+
+
+def delivery_status(reason: str) -> int:
+    """The TP-ST of a delivery report the app turned into a failure ("Delivery result from SC +49...: 64",
+    MessagesService), else the generic permanent error: what a sms:failed after sms:sent reports."""
+    match = _DELIVERY_RESULT.search(reason.strip())
+    return int(match.group(1)) if match and int(match.group(1)) < 256 else TP_ST_FAILED
 
 
 def sign(key: str, body: bytes, timestamp: str) -> str:
