@@ -275,3 +275,22 @@ async def test_the_supervisor_reports_an_absent_phone_offline():
         assert sup.modem.status.state is ModemState.OFFLINE and not sup.modem.can_send
     finally:
         await sup.stop()
+
+
+async def test_the_listener_takes_its_port_again_after_a_restart(tmp_path):
+    """The app retries an undelivered webhook at the URL it was registered with: the same port catches it."""
+    port_file = tmp_path / "phone-phone0.webhook-port"
+    first = WebhookListener("phone0", lambda e: None, port_file=port_file)
+    await first.start()
+    port = first.port
+    await first.stop()
+    again = WebhookListener("phone0", lambda e: None, port_file=port_file)
+    await again.start()
+    try:
+        assert again.port == port and port_file.read_text().strip() == str(port)
+        taken = WebhookListener("phone0", lambda e: None, port_file=port_file)   # another process has it now
+        await taken.start()
+        assert taken.port != port and port_file.read_text().strip() == str(taken.port)
+        await taken.stop()
+    finally:
+        await again.stop()

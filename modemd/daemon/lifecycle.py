@@ -111,7 +111,7 @@ class Daemon:
         await self._start_http()
 
     def _start_modem(self, m: ModemConfig) -> None:
-        sup = build_supervisor(m, pin_memory=PinMemory.in_dir(self.state_dir),
+        sup = build_supervisor(m, pin_memory=PinMemory.in_dir(self.state_dir), state_dir=self.state_dir,
                                on_state=lambda state, name=m.name: self._on_modem_state(name, state))
         self.supervisors.append(sup)
         self.outbox.add_modem(sup.modem, m.pacing)

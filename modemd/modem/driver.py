@@ -16,6 +16,7 @@ the two apart.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Protocol, TypeVar, runtime_checkable
 
 from ..config.model import ModemConfig
@@ -78,8 +79,9 @@ class DriverSupervisor(Protocol):
 
 
 def build_supervisor(settings: ModemConfig, *, on_state: Callable[[ModemState], None] | None = None,
-                     pin_memory: PinMemory | None = None) -> DriverSupervisor:
-    """The supervisor of the kind of modem a [[modems]] table describes: a phone (url) or an AT modem (port)."""
+                     pin_memory: PinMemory | None = None, state_dir: Path | None = None) -> DriverSupervisor:
+    """The supervisor of the kind of modem a [[modems]] table describes: a phone (url) or an AT modem (port).
+    `state_dir` keeps what a phone's next start needs (its webhook port)."""
     if settings.is_phone:
-        return PhoneSupervisor(settings, on_state=on_state)
+        return PhoneSupervisor(settings, on_state=on_state, state_dir=state_dir)
     return ModemSupervisor(settings, on_state=on_state, pin_memory=pin_memory)

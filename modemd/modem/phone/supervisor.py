@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
@@ -41,13 +42,14 @@ APP_PORT = 8080
 
 class PhoneSupervisor:
     def __init__(self, settings: ModemConfig, *, health_interval: float = HEALTH_INTERVAL,
-                 on_state: Callable[[ModemState], None] | None = None):
+                 on_state: Callable[[ModemState], None] | None = None, state_dir: Path | None = None):
         self.name = settings.name
         self.port = settings.address            # what /v1/modems shows as where the modem is
         self.log = logging.LoggerAdapter(log, {"modem": settings.name})
         self.api = PhoneApi(settings.url or "", settings.username or "", settings.password or "")
         self.modem = Phone(settings, self.api, on_state=on_state)
-        self.listener = WebhookListener(settings.name, self._on_event)
+        self.listener = WebhookListener(settings.name, self._on_event, port_file=state_dir and (
+            Path(state_dir) / f"phone-{settings.name}.webhook-port"))
         self.adb = AdbBridge(settings.adb_serial, _url_port(settings.url or ""), remote_port=APP_PORT) \
             if settings.adb_serial else None
         self._health_interval = health_interval
