@@ -285,3 +285,19 @@ def test_unknown_faults_and_causes_are_refused(phone):
         phone.control.fault("send_errors", ["bogus"])
     with pytest.raises(ControlError, match="unknown fault"):
         phone.control.fault("no_answer", True)
+
+
+def test_settings_change_the_signing_key_and_the_ping(phone, api, receiver):
+    """PATCH /settings through the official client: the next webhook is signed with the new key, pings start."""
+    api.create_webhook(domain.Webhook(id=None, url=receiver.url(), event=WebhookEvent.SYSTEM_PING))
+    api.patch_settings(domain.DeviceSettings(webhooks=domain.SettingsWebhooks(signing_key="n3w-k3y",
+                                                                              internet_required=False),
+                                             ping=domain.SettingsPing(interval_seconds=1)))
+    assert raw(phone, "GET", "/settings")[1]["webhooks"]["signing_key"] == "n3w-k3y"
+    ping = wait_for(lambda: receiver.events("system:ping"))[0]        # from the interval: no control request
+    stamp = ping["headers"]["X-Timestamp"]
+    assert ping["headers"]["X-Signature"] == hmac.new(b"n3w-k3y", ping["body"] + stamp.encode(),
+                                                      hashlib.sha256).hexdigest()
+    assert raw(phone, "PATCH", "/settings", {"gateway": {"cloud_url": "x"}}) == (
+        400, {"message": "Invalid request: gateway is not a setting the simulated phone changes"})
+    assert raw(phone, "PATCH", "/settings", {"ping": {"interval_seconds": 0}})[0] == 400

@@ -172,3 +172,29 @@ async def test_a_routed_status_report_settles_the_sent_message(service, store):
     await until(lambda: service.reports)
     assert service.reports == [(sms.id, "delivered")] and modem.acks == 1
     assert (await store.get(sms.id)).state is State.DELIVERED
+
+
+# ---- a phone's events (SMS Gateway for Android): already decoded, no storage to read or delete --------------------
+async def test_a_phones_received_sms_is_stored_as_it_came(service):
+    """Repeats of a webhook are dropped by event id before they get here (the phone's listener)."""
+    from modemd.modem.events import SmsReceived
+    modem = service.modem
+    modem.emit(SmsReceived("m0", "ev-1", SENDER, "from the phone", 1796176800.0))
+    await until(lambda: service.received)
+    assert [(m.sender, m.text, m.parts, m.sc_timestamp) for m in service.received] == \
+        [(SENDER, "from the phone", 1, 1796176800.0)]
+    assert modem.reads == [] and modem.deleted == [] and modem.lists == 0
+
+
+async def test_a_phones_delivery_report_settles_the_sent_message(service, store):
+    from modemd.modem.events import DeliveryReported
+    now = time.time()
+    sms = OutboundSms(id=new_message_id(), to=TO, text="hello", parts=2, next_attempt_at=now, created_at=now,
+                      updated_at=now)
+    await store.enqueue(sms)
+    assert (await store.claim_next("m0")).id == sms.id
+    assert await store.mark_sent(sms.id, [12], purge_text=False)
+    service.modem.emit(DeliveryReported("m0", 12, TO, 0x00, now))
+    await until(lambda: service.reports)
+    assert service.reports == [(sms.id, "delivered")]
+    assert (await store.get(sms.id)).state is State.DELIVERED

@@ -123,6 +123,8 @@ class LimitsConfig:
 
 @dataclass(frozen=True)
 class ModemConfig:
+    """One [[modems]] table: an AT modem on a serial `port`, or a phone running SMS Gateway for Android whose local
+    server is at `url` (then port is ""). Exactly one of the two; config/phones.py reads a phone's keys."""
     name: str
     port: str
     baud: int = DEFAULT_BAUD
@@ -132,10 +134,24 @@ class ModemConfig:
     smsc: str | None = None
     per_minute: float = Pacing.per_minute    # 0: no limit
     registration_timeout: float = DEFAULT_REGISTRATION_TIMEOUT
+    url: str | None = None                   # a phone's local server, e.g. "http://127.0.0.1:8080"
+    username: str | None = None              # its Basic-auth user (the app's "Local server" settings)
+    password: str | None = field(default=None, repr=False)
+    password_file: Path | None = None
+    adb_serial: str | None = None            # modemd runs adb forward/reverse for this phone (modem/adb.py)
 
     @property
     def pacing(self) -> Pacing:
         return Pacing(self.per_minute)
+
+    @property
+    def is_phone(self) -> bool:
+        return self.url is not None
+
+    @property
+    def address(self) -> str:
+        """Where the modem is, for logs and /v1/modems: the serial port, or the phone's URL."""
+        return self.url or self.port
 
 
 @dataclass(frozen=True)

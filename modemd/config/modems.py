@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from .model import BAUD_RATES, ModemConfig, QueueConfig, RetentionConfig
+from .phones import PHONE_ONLY_KEYS, read_phone
 from .reader import ConfigError, Table, num, read_secret_file, show
 from .values import NAME
 from ..domain.policy import RetryPolicy
@@ -24,18 +25,43 @@ def read_modems(top: Table) -> tuple[ModemConfig, ...]:
         for j, other in enumerate(modems):
             if other.name == modem.name:
                 t.fail("name", f"{json.dumps(modem.name)} is already the name of modems[{j}]; names must be unique")
-            if other.port == modem.port:
+            if modem.port and other.port == modem.port:
                 t.fail("port", f"{json.dumps(modem.port)} is already the port of modems[{j}]")
+            if modem.url and other.url == modem.url:
+                t.fail("url", f"{json.dumps(modem.url)} is already the url of modems[{j}]")
+            if modem.adb_serial and other.adb_serial == modem.adb_serial:
+                t.fail("adb_serial", f"{json.dumps(modem.adb_serial)} is already the adb_serial of modems[{j}]")
         modems.append(modem)
     return tuple(modems)
 
 
 def _modem(t: Table, default_name: str) -> ModemConfig:
-    d = ModemConfig(name="", port="")
     name = t.string("name", default_name)
     if not NAME.match(name):
         t.fail("name", f"must be lower-case letters, digits, '_' or '-', got {show(name)}")
-    port = t.required("port", "the modem's serial port, e.g. /dev/serial/by-id/usb-Quectel_EC25-if02-port0")
+    if "port" in t.data and "url" in t.data:
+        t.fail("url", "cannot be combined with port: a table is an AT modem (port) or a phone (url), not both")
+    if "url" in t.data:
+        return _phone(t, name)
+    for key in PHONE_ONLY_KEYS:
+        if key in t.data:
+            t.fail(key, "is for phones (url = ...); an AT modem (port = ...) has no such setting")
+    return _at_modem(t, name)
+
+
+def _phone(t: Table, name: str) -> ModemConfig:
+    d = ModemConfig(name="", port="")
+    phone = read_phone(t)
+    return ModemConfig(name=name, port="", url=phone.url, username=phone.username, password=phone.password,
+                       password_file=phone.password_file, adb_serial=phone.adb_serial,
+                       per_minute=t.number("per_minute", d.per_minute, 0),
+                       registration_timeout=t.number("registration_timeout", d.registration_timeout, 1, 3600))
+
+
+def _at_modem(t: Table, name: str) -> ModemConfig:
+    d = ModemConfig(name="", port="")
+    port = t.required("port", "the modem's serial port, e.g. /dev/serial/by-id/usb-Quectel_EC25-if02-port0, "
+                              "or url for a phone running SMS Gateway for Android")
     if not port.startswith("/"):
         t.fail("port", f"must be an absolute device path, got {show(port)}")
     pin, pin_file = _pin(t)

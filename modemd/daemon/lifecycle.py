@@ -27,7 +27,7 @@ from ..domain.errors import StorageError
 from ..config.tokens import generated_token, tokens_from_environment
 from ..modem.modem import ModemState
 from ..modem.pin_memory import PinMemory
-from ..modem.supervisor import ModemSupervisor
+from ..modem.driver import DriverSupervisor, build_supervisor
 from ..services.inbox import Inbox
 from ..services.otp import OtpService, load_secret
 from ..services.outbox import Outbox
@@ -52,7 +52,7 @@ class Daemon:
         self.config = config
         self.state_dir = config.server.state_dir or default_state_dir()
         self._reload_config = reload_config
-        self.supervisors: list[ModemSupervisor] = []
+        self.supervisors: list[DriverSupervisor] = []
         self.simulator = None
         self._sim_control = None
         self.backend = build_backend(config.database, self.state_dir)
@@ -111,8 +111,8 @@ class Daemon:
         await self._start_http()
 
     def _start_modem(self, m: ModemConfig) -> None:
-        sup = ModemSupervisor(m, pin_memory=PinMemory.in_dir(self.state_dir),
-                              on_state=lambda state, name=m.name: self._on_modem_state(name, state))
+        sup = build_supervisor(m, pin_memory=PinMemory.in_dir(self.state_dir), state_dir=self.state_dir,
+                               on_state=lambda state, name=m.name: self._on_modem_state(name, state))
         self.supervisors.append(sup)
         self.outbox.add_modem(sup.modem, m.pacing)
         self.inbox.attach(sup.modem)

@@ -13,7 +13,8 @@ The +CMS ERROR and +CME ERROR codes, their texts and classes: error_codes.py.
 Other exceptions: AtTimeout and ChannelClosed are TRANSIENT, or AMBIGUOUS when `after_payload` is set (the PDU
 and Ctrl-Z were written, no +CMGS / +CMS ERROR seen: smstools3 and gammu-smsd resend here and so accept
 duplicates); PromptNotReceived is TRANSIENT (nothing was submitted); CommandError (bare ERROR) is UNKNOWN;
-SimLocked is DEVICE_STATE.
+SimLocked is DEVICE_STATE. A phone's PhoneSendFailed (its RESULT_* cause) and PhoneRefused (an HTTP status) are
+classified by phone_errors.py's table.
 
 went_unanswered(): a PromptNotReceived, or an AtTimeout before the payload, says the modem did not answer a command
 it should have answered at once. The class stays TRANSIENT; the outbox first asks whether the modem answers at
@@ -24,6 +25,7 @@ modem is reported `not_responding` until it answers again.
 from __future__ import annotations
 
 from .error_codes import ErrorClass, cme_class, cme_meaning, cms_class, cms_meaning
+from .phone_errors import cause_class, cause_of, http_class
 
 
 class ModemdError(Exception):
@@ -112,6 +114,24 @@ class ChannelClosed(AtError):
         self.after_payload = after_payload
 
 
+class PhoneSendFailed(AtError):
+    """A phone running SMS Gateway for Android reported the message Failed, with its error text (phone_errors.py
+    classifies the RESULT_* cause it starts with, the way a +CMS ERROR code is)."""
+
+    def __init__(self, error_text: str, *, command: str | None = None):
+        self.error_text = error_text or "failed (the phone gave no reason)"
+        self.cause = cause_of(error_text)
+        super().__init__(f"phone: {self.error_text}", command=command)
+
+
+class PhoneRefused(AtError):
+    """The phone's local server answered a request with an HTTP error: nothing was queued on the phone."""
+
+    def __init__(self, status: int, message: str = "", *, command: str | None = None):
+        self.status = status
+        super().__init__(f"phone answered HTTP {status}{': ' + message if message else ''}", command=command)
+
+
 class SimLocked(ModemdError):
     """The SIM needs a PIN/PUK or is unusable. permanent=True: a human must act (PUK, wrong PIN, no SIM)."""
 
@@ -150,4 +170,8 @@ def classify(exc: BaseException) -> ErrorClass:
         return ErrorClass.TRANSIENT
     if isinstance(exc, SimLocked):
         return ErrorClass.DEVICE_STATE
+    if isinstance(exc, PhoneSendFailed):
+        return cause_class(exc.cause)
+    if isinstance(exc, PhoneRefused):
+        return http_class(exc.status)
     return ErrorClass.UNKNOWN

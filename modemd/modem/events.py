@@ -74,6 +74,31 @@ class RegistrationChanged:
 
 
 @dataclass(frozen=True)
+class SmsReceived:
+    """An SMS a phone received and decoded itself (SMS Gateway for Android's `sms:received` webhook): the text as
+    the phone joined it, the sender, when. `event_id` is the phone's id of the event, the same on every retry of
+    the webhook, so the inbox keeps one message per event."""
+    modem: str
+    event_id: str
+    sender: str
+    text: str
+    received_at: float
+
+
+@dataclass(frozen=True)
+class DeliveryReported:
+    """A delivery report a phone decoded (`sms:delivered`, or `sms:failed` after the message was sent), for the
+    message the phone accepted with `reference` (the driver's, as TP-MR is an AT modem's) to `recipient`. `status`
+    is on the TP-ST scale (TS 23.040 9.2.3.15: 0 received by the recipient, 0x40+ permanent error), so the inbox
+    settles it as it settles a +CDS."""
+    modem: str
+    reference: int
+    recipient: str
+    status: int
+    discharge_time: float | None
+
+
+@dataclass(frozen=True)
 class ModemLost:
     """The modem's port went away (unplugged, EIO); the modem is offline until it is opened and brought up again."""
     modem: str
@@ -81,9 +106,9 @@ class ModemLost:
 
 
 ModemEvent = Union[SmsStored, StatusReportStored, SmsDelivered, StatusReport, SmsStorageFull, SignalChanged,
-                   RegistrationChanged, ModemLost]
+                   RegistrationChanged, SmsReceived, DeliveryReported, ModemLost]
 EVENT_TYPES = (SmsStored, StatusReportStored, SmsDelivered, StatusReport, SmsStorageFull, SignalChanged,
-               RegistrationChanged, ModemLost)
+               RegistrationChanged, SmsReceived, DeliveryReported, ModemLost)
 E = TypeVar("E")
 
 

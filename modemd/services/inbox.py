@@ -23,7 +23,8 @@ from ..codec import pdu
 from ..domain.errors import AtError, StorageError
 from ..domain.redact import mask_number
 from ..domain.sms import new_message_id
-from ..modem.events import SmsDelivered, SmsStorageFull, SmsStored, StatusReport, StatusReportStored
+from ..modem.events import (DeliveryReported, SmsDelivered, SmsReceived, SmsStorageFull, SmsStored, StatusReport,
+                            StatusReportStored)
 from ..modem.quirks import DeviceProfile
 from ..store import InboundPart, InboxMessage, InboxStore
 
@@ -53,8 +54,10 @@ class StorageModem(Protocol):
 
 
 # What the inbox does for each modem event: read a stored location, take a routed PDU, or (storage full) look at
-# everything. All of them are only queued by the handler.
-INBOX_EVENTS = (SmsStored, StatusReportStored, SmsDelivered, StatusReport, SmsStorageFull)
+# everything; a phone's already decoded SMS and delivery reports are stored as they are. All of them are only queued
+# by the handler.
+INBOX_EVENTS = (SmsStored, StatusReportStored, SmsDelivered, StatusReport, SmsStorageFull, SmsReceived,
+                DeliveryReported)
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,10 @@ class _ModemInbox:
                 await self._take(stored)
         elif isinstance(item, (SmsDelivered, StatusReport)):
             await self._routed(item)
+        elif isinstance(item, SmsReceived):
+            await self._received(item)
+        elif isinstance(item, DeliveryReported):
+            await self._settle(item.reference, item.recipient, item.status, item.discharge_time)
         else:   # a sweep, a full storage, or something stored where the modem did not say: look at everything
             for stored in await self.modem.list_stored():
                 await self._take(stored)
@@ -207,20 +214,37 @@ class _ModemInbox:
         if message:
             self.inbox.announce_received(message)
 
+    async def _received(self, sms: SmsReceived) -> None:
+        """An SMS the device decoded and joined itself (a phone): one part, told apart from a repeat of the same
+        event by the event's id, as a PDU's digest tells a re-read apart."""
+        part = InboundPart(modem=sms.modem, sender=sms.sender, ref=-1, total=1, seq=1, text=sms.text,
+                           sc_timestamp=sms.received_at, received_at=time.time(),
+                           pdu_digest=_event_digest(sms.event_id))
+        message = await self.inbox.store.add_part(part, _inbox_id())
+        if message:
+            self.inbox.announce_received(message)
+
     async def _report(self, report: pdu.StatusReport) -> None:
         discharge = report.discharge_time.timestamp() if report.discharge_time else None
-        changed = await self.inbox.store.apply_status_report(
-            self.modem.name, report.message_reference, report.recipient, report.status, discharge, time.time(),
-            self.inbox.report_window)
+        await self._settle(report.message_reference, report.recipient, report.status, discharge)
+
+    async def _settle(self, reference: int, recipient: str, status: int, discharge: float | None) -> None:
+        changed = await self.inbox.store.apply_status_report(self.modem.name, reference, recipient, status,
+                                                             discharge, time.time(), self.inbox.report_window)
         if changed:
             self.inbox.announce_report(*changed)
         else:
             self.log.debug("[%s] status report for mr=%d (status 0x%02X) changed nothing", self.modem.name,
-                           report.message_reference, report.status)
+                           reference, status)
 
 
 def _digest(hex_pdu: str) -> str:
     return hashlib.sha256(hex_pdu.strip().upper().encode()).hexdigest()[:24]
+
+
+def _event_digest(event_id: str) -> str:
+    """Ids are case-sensitive (nanoids), unlike hex PDUs: hashed as they are."""
+    return hashlib.sha256(b"event:" + event_id.encode()).hexdigest()[:24]
 
 
 def _inbox_id() -> str:

@@ -8,8 +8,8 @@ import logging
 import time
 from typing import Awaitable, Callable, Protocol
 
-from ...domain.errors import (AtTimeout, ChannelClosed, CmeError, CmsError, ErrorClass, PromptNotReceived,
-                              StorageError, classify, cms_already_accepted, went_unanswered)
+from ...domain.errors import (AtTimeout, ChannelClosed, CmeError, CmsError, ErrorClass, PhoneRefused, PhoneSendFailed,
+                              PromptNotReceived, StorageError, classify, cms_already_accepted, went_unanswered)
 from ...domain.otp_seal import SealBroken
 from ...domain.policy import Pacing, RetryPolicy
 from ...domain.redact import mask_number
@@ -256,11 +256,15 @@ class OutboxWorker:
 
 
 def _error_code(exc: BaseException) -> str:
-    """A short, stable code for the API and metrics: 'CMS 42', 'CME 14', 'timeout', ..."""
+    """A short, stable code for the API and metrics: 'CMS 42', 'CME 14', 'RESULT_ERROR_NO_SERVICE', 'timeout', ..."""
     if isinstance(exc, CmsError):
         return f"CMS {exc.code}" if exc.code is not None else "CMS"
     if isinstance(exc, CmeError):
         return f"CME {exc.code}" if exc.code is not None else "CME"
+    if isinstance(exc, PhoneSendFailed):       # the phone's RESULT_* cause, as stable as a CMS code
+        return exc.cause or "phone_error"
+    if isinstance(exc, PhoneRefused):
+        return f"HTTP {exc.status}"
     for kind, code in ((AtTimeout, "timeout"), (ChannelClosed, "modem_lost"), (PromptNotReceived, "no_prompt")):
         if isinstance(exc, kind):
             return code

@@ -52,6 +52,7 @@ class AsgPhone:
         self._message_reference = itertools.count(1)
         self._concat_reference = itertools.count(1)
         self._tasks: set[asyncio.Task] = set()
+        self._pinging: asyncio.Task | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -59,7 +60,7 @@ class AsgPhone:
         self.running.set()
         self._spawn(self._send_loop())
         if self.ping_interval:
-            self._spawn(self._ping_loop())
+            self._pinging = self._spawn(self._ping_loop())
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -87,10 +88,11 @@ class AsgPhone:
         await asyncio.sleep(seconds)
         await self.restart()
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # ---- sending -----------------------------------------------------------------------------------------------
     def submit(self, message: PhoneMessage) -> PhoneMessage:
@@ -172,6 +174,26 @@ class AsgPhone:
             await asyncio.sleep(self.ping_interval)
             await self.running.wait()
             self.ping()
+
+    def update_settings(self, settings: dict[str, dict]) -> dict:
+        """PATCH /settings (settings.parse_settings checked it): a new signing key signs the next attempt of every
+        webhook, queued ones too (the app reads its key per request); a ping interval (re)starts the pings."""
+        webhooks, ping = settings["webhooks"], settings["ping"]
+        if "signing_key" in webhooks:
+            self.signing_key = self.sender.signing_key = webhooks["signing_key"]
+        if "retry_count" in webhooks:
+            self.sender.retry_count = webhooks["retry_count"]
+        if "interval_seconds" in ping:
+            if self._pinging is not None:
+                self._pinging.cancel()
+            self.ping_interval = float(ping["interval_seconds"])
+            self._pinging = self._spawn(self._ping_loop())
+        return self.settings()
+
+    def settings(self) -> dict:
+        return {"webhooks": {"signing_key": self.signing_key, "retry_count": self.sender.retry_count,
+                             "internet_required": False},
+                "ping": {"interval_seconds": int(self.ping_interval)} if self.ping_interval else {}}
 
     def state(self) -> dict:
         return {"running": self.running.is_set(), "deviceId": self.device_id, "faults": self.faults.as_dict(),

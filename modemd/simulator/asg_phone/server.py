@@ -14,6 +14,7 @@ import json
 from aiohttp import web
 
 from .request import BadRequest, parse_send
+from .settings import parse_settings
 from .state import ConflictError
 
 REALM = 'Basic realm="Access to SMS Gateway", charset=UTF-8'
@@ -30,6 +31,8 @@ def build_app(phone, username: str, password: str) -> web.Application:
         app.router.add_post(base, _post_message)
         app.router.add_get(base, _list_messages)
         app.router.add_get(base + "/{id}", _get_message)
+    app.router.add_get("/settings", _get_settings)
+    app.router.add_patch("/settings", _patch_settings)
     for base in ("/webhooks", "/webhook"):
         app.router.add_get(base, _list_webhooks)
         app.router.add_post(base, _post_webhook)
@@ -112,6 +115,14 @@ async def _get_message(request: web.Request) -> web.Response:
     if message is None:
         return web.Response(status=404)
     return _reply(message.view(phone.device_id))
+
+
+async def _get_settings(request: web.Request) -> web.Response:
+    return _reply(request.app[PHONE].settings())
+
+
+async def _patch_settings(request: web.Request) -> web.Response:
+    return _reply(request.app[PHONE].update_settings(parse_settings(await _body(request))))
 
 
 async def _list_webhooks(request: web.Request) -> web.Response:
