@@ -19,7 +19,7 @@ import base64
 import hashlib
 
 POLL_SECONDS = 3        # how fresh the page is: a modem unplugged shows within a poll (the daemon notices at once)
-ACTIVITY_SECONDS = 30   # the plots are per minute: reading them more often shows nothing new
+ACTIVITY_SECONDS = 30   # the plots are per minute; the page also reads them again when the queue's counts change
 
 STYLE = """
 body{font:14px system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
@@ -44,7 +44,7 @@ const POLL_MS = %(poll)d * 1000, ACTIVITY_MS = %(activity)d * 1000, KEY = 'modem
 const MODEM_FIELDS = ['name', 'state', 'signal_dbm', 'operator', 'registration', 'port', 'host', 'last_error'];
 const MODEM_HIDDEN = new Set(['queue_depth', 'rssi', 'imei', 'iccid', 'manufacturer', 'model', 'host_renewed_at']);
 const $ = (id) => document.getElementById(id);
-let timers = [];
+let timers = [], lastCounts = null;
 
 function token() { return sessionStorage.getItem(KEY); }
 
@@ -106,6 +106,10 @@ async function pollQueue() {
   $('queue-depth').textContent = String(q.depth);
   $('queue-oldest').textContent = age(q.oldest_queued_age_s);
   $('queue-counts').textContent = Object.entries(q.counts).map(([s, n]) => s + ' ' + n).join(' · ') || 'no messages';
+  // A message moved (sent, failed...): the plots may have changed too, so they need not wait for their own timer.
+  const counts = JSON.stringify(q.counts);
+  if (lastCounts !== null && counts !== lastCounts) run(pollActivity);
+  lastCounts = counts;
 }
 
 async function pollMessages() {
@@ -151,7 +155,7 @@ function plot(svgId, since, until, series) {
   svg.replaceChildren();
   svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
   const t0 = Date.parse(since), t1 = Date.parse(until);
-  const top = Math.max(1, ...series.flatMap((s) => s.points.map((p) => p.y)));
+  const top = Math.max(0, ...series.flatMap((s) => s.points.map((p) => p.y))) || 1;
   const x = (t) => PAD + (W - PAD - 4) * (t - t0) / Math.max(1, t1 - t0);
   const y = (v) => H - PAD + 8 - (H - PAD) * v / top;
   svgChild(svg, 'line', {x1: PAD, y1: y(0), x2: W - 4, y2: y(0), stroke: '#b8bfcc'});
@@ -162,9 +166,11 @@ function plot(svgId, since, until, series) {
     if (s.bars) {
       for (const p of s.points)
         svgChild(svg, 'rect', {x: x(p.t), y: y(p.y), width: 2, height: Math.max(0, y(0) - y(p.y)), fill: s.color});
-    } else if (s.points.length) {
+    } else {
+      // A dot per minute too: a minute with sends between two quiet ones is a line of one point, invisible alone.
       svgChild(svg, 'polyline', {points: s.points.map((p) => x(p.t) + ',' + y(p.y)).join(' '),
                                  fill: 'none', stroke: s.color, 'stroke-width': 1.5});
+      for (const p of s.points) svgChild(svg, 'circle', {cx: x(p.t), cy: y(p.y), r: 2.5, fill: s.color});
     }
   }
 }
@@ -193,7 +199,7 @@ function start() {
 
 function signOut(reason) {
   for (const t of timers) clearInterval(t);
-  timers = [];
+  timers = []; lastCounts = null;
   sessionStorage.removeItem(KEY);
   $('main').hidden = true; $('login').hidden = false;
   $('login-error').textContent = reason || '';
