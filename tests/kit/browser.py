@@ -71,13 +71,16 @@ class Chromium:
 
 class DevTools:
     """One page's DevTools session: `await call(method, **params)` returns the result (or raises the error); events
-    are kept in `events` in arrival order."""
+    are kept in `events` in arrival order, and an event with a handler (`on(method, handler)`) is handed to it too,
+    in a task of its own (a handler may call commands; the reader must go on reading their answers)."""
 
     def __init__(self, socket: aiohttp.ClientWebSocketResponse):
         self.socket = socket
         self.events: list[dict] = []
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future] = {}
+        self._handlers: dict[str, object] = {}
+        self._tasks: set[asyncio.Task] = set()
         self._reader = asyncio.ensure_future(self._read())
 
     async def _read(self) -> None:
@@ -88,8 +91,20 @@ class DevTools:
             future = self._waiting.pop(message.get("id"), None)
             if future is None:
                 self.events.append(message)
+                self._dispatch(message)
             elif not future.done():
                 future.set_result(message)
+
+    def on(self, method: str, handler) -> None:
+        """`await handler(params)` for each event `method` from now on."""
+        self._handlers[method] = handler
+
+    def _dispatch(self, message: dict) -> None:
+        handler = self._handlers.get(message.get("method"))
+        if handler is not None:
+            task = asyncio.ensure_future(handler(message["params"]))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def call(self, method: str, **params) -> dict:
         ident = next(self._ids)
@@ -119,3 +134,5 @@ class DevTools:
     async def close(self) -> None:
         await self.socket.close()
         self._reader.cancel()
+        for task in list(self._tasks):
+            task.cancel()
