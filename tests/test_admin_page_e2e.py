@@ -55,15 +55,19 @@ async def shows(page: DevTools, expression: str):
                              f"its errors: {page.errors()}") from None
 
 
-async def sign_in(page: DevTools, url: str) -> None:
+async def sign_in(page: DevTools, url: str, token: str = TOKEN) -> None:
     """Load the page and enter the token as an admin does: typed into the form, submitted."""
     await page.call("Page.navigate", url=url + "/admin")
     await shows(page, "document.readyState === 'complete' && !!document.getElementById('login-form')")
-    await page.evaluate(f"document.getElementById('token').value = {_js(TOKEN)}; "
+    await page.evaluate(f"document.getElementById('token').value = {_js(token)}; "
                         "document.getElementById('login-form').requestSubmit()")
 
 
 async def test_the_page_shows_a_send_and_an_unplugged_modem_without_errors(daemon, sim_process, page, tmp_path):
+    await sign_in(page, daemon.url, token="not-the-token-0123456789")
+    await shows(page, "document.getElementById('login-error').textContent.includes('not an admin token') && "
+                      "!document.getElementById('login').hidden && sessionStorage.length === 0")
+    page.events.clear()          # the refused token's 401s are the browser's own error lines, on purpose
     await sign_in(page, daemon.url)
     assert await page.evaluate("location.href") == daemon.url + "/admin", "the token must not reach the URL"
     await shows(page, "!!document.querySelector('#modems-body tr[data-state=\"ready\"]')")

@@ -118,8 +118,9 @@ async function pollMessages() {
     row.className = 'pick';
     row.dataset.id = m.id;
     row.addEventListener('click', () => showEvents(m.id));
-    for (const v of [m.id, m.to, m.status, m.modem, m.attempts, m.created_at, m.sent_at, m.error && m.error.message])
-      cell(row, v, v === m.status ? (m.status === 'failed' || m.status === 'expired' ? 'bad' : '') : '');
+    const bad = m.status === 'failed' || m.status === 'expired';
+    cell(row, m.id); cell(row, m.to); cell(row, m.status, bad ? 'bad' : '');
+    for (const v of [m.modem, m.attempts, m.created_at, m.sent_at, m.error && m.error.message]) cell(row, v);
   });
 }
 
@@ -136,8 +137,9 @@ async function pollWebhooks() {
   const hooks = await api('/v1/admin/webhooks');
   $('webhooks-pending').textContent = String(hooks.pending);
   fill('webhooks-body', hooks.data, (row, d) => {
-    for (const v of [d.seq, d.hook, d.event, d.state, d.attempts, d.queued_at, d.next_attempt_at, d.last_error])
-      cell(row, v, v === d.state && d.state === 'failed' ? 'bad' : '');
+    for (const v of [d.seq, d.hook, d.event]) cell(row, v);
+    cell(row, d.state, d.state === 'failed' ? 'bad' : '');
+    for (const v of [d.attempts, d.queued_at, d.next_attempt_at, d.last_error]) cell(row, v);
   });
 }
 
@@ -192,7 +194,7 @@ async function run(job) {
 function every(ms, job) { run(job); timers.push(setInterval(() => run(job), ms)); }
 
 function start() {
-  $('login').hidden = true; $('main').hidden = false;
+  $('login').hidden = true; $('main').hidden = false; $('sign-out').hidden = false;
   for (const job of [pollModems, pollQueue, pollMessages, pollWebhooks]) every(POLL_MS, job);
   every(ACTIVITY_MS, pollActivity);
 }
@@ -201,7 +203,8 @@ function signOut(reason) {
   for (const t of timers) clearInterval(t);
   timers = []; lastCounts = null;
   sessionStorage.removeItem(KEY);
-  $('main').hidden = true; $('login').hidden = false;
+  $('main').hidden = true; $('login').hidden = false; $('sign-out').hidden = true;
+  $('status').textContent = 'not signed in';
   $('login-error').textContent = reason || '';
 }
 
@@ -219,7 +222,7 @@ if (token()) start();
 """ % {"poll": POLL_SECONDS, "activity": ACTIVITY_SECONDS}
 
 BODY = """
-<header><h1>modemd</h1><span id="status">not signed in</span><button id="sign-out" type="button">sign out</button>
+<header><h1>modemd</h1><span id="status">not signed in</span><button id="sign-out" type="button" hidden>sign out</button>
 </header>
 <section id="login"><h2>Admin token</h2>
 <form id="login-form" autocomplete="off"><label for="token">A token of an app with the admin scope; kept in this
