@@ -214,7 +214,8 @@ $('login-form').addEventListener('submit', (event) => {
   $('token').value = '';
   if (!value) return;
   sessionStorage.setItem(KEY, value);
-  start();
+  // One request checks the token before the polls start, so a wrong one is refused once, not by every poll.
+  api('/v1/admin/queue').then(start, (err) => { if (err.message !== 'auth') $('login-error').textContent = err.message; });
 });
 $('sign-out').addEventListener('click', () => signOut(''));
 $('events-close').addEventListener('click', () => { $('events').hidden = true; });
