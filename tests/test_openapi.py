@@ -53,6 +53,9 @@ NEW_MESSAGE, NEW_OTP = "components.schemas.NewMessage.properties", "components.s
 UNLOCK, CHECK = "components.schemas.OtpUnlock.properties", "components.schemas.OtpCheck.properties"
 SEND, LIST = "paths[/v1/messages].post.parameters[0].schema", "paths[/v1/messages].get.parameters"
 INBOX = "paths[/v1/inbox].get.parameters[1].schema"
+ADMIN_MESSAGES, ADMIN_HOOKS = "paths[/v1/admin/messages].get.parameters[0].schema", \
+    "paths[/v1/admin/webhooks].get.parameters[0].schema"
+ACTIVITY = "paths[/v1/admin/activity].get.parameters[0].schema"
 CODE = f"^[0-9]{{{limits.MIN_CODE},{limits.MAX_CODE}}}$"
 PRIORITIES, STATES = list(limits.PRIORITIES), limits.MESSAGE_STATES
 NON_EMPTY = 1          # a string of at least one character, a page of at least one message: not a tunable limit
@@ -80,6 +83,10 @@ BOUNDS = {
     f"{LIST}[0].schema.enum": STATES,
     f"{LIST}[1].schema.minimum": NON_EMPTY, f"{LIST}[1].schema.maximum": limits.MAX_PAGE,
     f"{INBOX}.minimum": NON_EMPTY, f"{INBOX}.maximum": limits.MAX_PAGE,
+    **{f"{where}.{keyword}": bound for where in (ADMIN_MESSAGES, ADMIN_HOOKS) for keyword, bound in
+       (("minimum", NON_EMPTY), ("maximum", limits.MAX_PAGE), ("default", limits.DEFAULT_ADMIN_ROWS))},
+    f"{ACTIVITY}.minimum": 1, f"{ACTIVITY}.maximum": limits.MAX_ACTIVITY_HOURS,
+    f"{ACTIVITY}.default": limits.DEFAULT_ACTIVITY_HOURS,
     # Ids in the path: not checked (an id longer than any we make is a 404 like any other unknown id).
     "paths[/v1/messages/{id}].parameters[0].schema.maxLength": limits.MAX_ID,
     "paths[/v1/messages/{id}/events].parameters[0].schema.maxLength": limits.MAX_ID,
@@ -94,6 +101,15 @@ BOUNDS = {
     "components.schemas.Message.properties.status.enum": STATES,
     "components.schemas.Message.properties.priority.enum": PRIORITIES,
     "components.schemas.OtpUnlocked.properties.unlocked.minimum": 0,
+    "components.schemas.AdminQueue.properties.counts.additionalProperties.minimum": 0,
+    "components.schemas.AdminQueue.properties.depth.minimum": 0,
+    "components.schemas.AdminQueue.properties.oldest_queued_age_s.minimum": 0,
+    "components.schemas.AdminWebhooks.properties.pending.minimum": 0,
+    "components.schemas.AdminWebhooks.properties.data.items.properties.state.enum": ["pending", "failed"],
+    "components.schemas.AdminWebhooks.properties.data.items.properties.attempts.minimum": 0,
+    "components.schemas.AdminActivity.properties.minutes.items.properties.sends.minimum": 1,
+    "components.schemas.AdminActivity.properties.minutes.items.properties.latency_median_s.minimum": 0,
+    "components.schemas.AdminActivity.properties.minutes.items.properties.latency_max_s.minimum": 0,
     "components.schemas.OtpResult.properties.status.enum": VERIFY_STATES,   # no lower layer names them yet
     "components.schemas.OtpResult.properties.attempts_left.minimum": 0,
     "components.schemas.Otp.properties.sends.minimum": 1,             # a code's first SMS counts (IssuedOtp.sends)
@@ -203,6 +219,12 @@ PROBES = {
     f"{LIST}[1].schema.minimum": ("limit", _query("/v1/messages")),
     f"{LIST}[1].schema.maximum": ("limit", _query("/v1/messages")),
     f"{INBOX}.minimum": ("limit", _query("/v1/inbox")), f"{INBOX}.maximum": ("limit", _query("/v1/inbox")),
+    f"{ADMIN_MESSAGES}.minimum": ("limit", _query("/v1/admin/messages")),
+    f"{ADMIN_MESSAGES}.maximum": ("limit", _query("/v1/admin/messages")),
+    f"{ADMIN_HOOKS}.minimum": ("limit", _query("/v1/admin/webhooks")),
+    f"{ADMIN_HOOKS}.maximum": ("limit", _query("/v1/admin/webhooks")),
+    f"{ACTIVITY}.minimum": ("hours", lambda n: ("GET", "/v1/admin/activity", {"params": {"hours": str(n)}})),
+    f"{ACTIVITY}.maximum": ("hours", lambda n: ("GET", "/v1/admin/activity", {"params": {"hours": str(n)}})),
 }
 # The code's pattern is probed by its lengths: ^[0-9]{MIN_CODE,MAX_CODE}$.
 CODE_LENGTHS = ("code", lambda n: ("POST", "/v1/otp/verify", {"json": {"to": TO, "code": digits(n)}}))

@@ -6,7 +6,7 @@ Every endpoint but /healthz and /readyz needs `Authorization: Bearer <token>`. N
 This module builds the app, runs the middleware (authentication, unknown query parameters, problems) and serves
 the endpoints about the daemon itself (health, readiness, metrics, modems, the OpenAPI document). Behind it:
 messages.py (/v1/messages, /v1/batches and /v1/inbox; recipients.py checks a `to` of several numbers), otp.py
-(/v1/otp), validation.py (Problem, the app keys and the field checks both share). The compatibility layers are
+(/v1/otp), admin/ (the admin page and its reads), validation.py (Problem, the app keys and the field checks both share). The compatibility layers are
 sub-apps with middleware of their own: twilio/ (Twilio Verify v2 under /twilio). Every name other modules import
 from `modemd.api.app` is available here.
 """
@@ -29,6 +29,8 @@ from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .openapi import SPEC
 from .refusals import as_problem
 from .asg import PREFIX as ASG_PREFIX, build_asg_app
+from .admin import add_admin_routes
+from .admin.routes import PAGE_PATH as ADMIN_PAGE
 from .auth import LOCAL_APP, App
 from .peer_auth import is_admin, peer_of
 from ..domain.redact import mask_id
@@ -40,7 +42,9 @@ __all__ = ["build_app", "problems", "Problem", "invalid", "DaemonView", "DAEMON_
 
 log = logging.getLogger("modemd.api")
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
+# The admin page is public: an empty shell whose script asks for a token and sends it to the admin-scope reads
+# (api/admin/page.py says why).
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", ADMIN_PAGE})
 
 
 @web.middleware
@@ -151,6 +155,7 @@ def build_app(daemon: DaemonView) -> web.Application:
     app.router.add_post("/v1/otp", send_otp)
     app.router.add_post("/v1/otp/verify", verify_otp)
     app.router.add_post("/v1/otp/unlock", unlock_otp)
+    add_admin_routes(app)          # GET /admin and the /v1/admin/... reads it polls (api/admin/)
     app.add_subapp(ASG_PREFIX, build_asg_app(daemon))      # android-sms-gateway's local API (api/asg/)
     app.add_subapp(TWILIO_PREFIX, twilio_app(daemon))      # Twilio Verify v2's SMS part (api/twilio/)
     return app

@@ -17,7 +17,8 @@ from ..domain.sms import Priority, State
 __all__ = ["MAX_BODY", "MAX_DEPTH", "MIN_TTL", "MAX_TTL", "MAX_IDEMPOTENCY_KEY", "DEFAULT_PAGE", "MAX_PAGE",
            "MAX_NUMBER", "MAX_ID", "MAX_APP_NAME", "MIN_OTP_TTL", "MAX_OTP_TTL", "MIN_CODE", "MAX_CODE",
            "MAX_TEMPLATE", "DEFAULT_PRIORITY", "PRIORITIES", "PRIORITY_NAMES", "QUEUE_IF_UNAVAILABLE",
-           "MESSAGE_STATES", "MAX_RECIPIENTS"]
+           "MESSAGE_STATES", "MAX_RECIPIENTS", "DEFAULT_ADMIN_ROWS", "DEFAULT_ACTIVITY_HOURS", "MAX_ACTIVITY_HOURS",
+           "MAX_ACTIVITY_SENDS"]
 
 MAX_BODY = 64 * 1024             # bytes of a request body: our bodies are a few hundred; past it aiohttp answers 413
 MAX_DEPTH = 32                   # our bodies are flat objects; 32 leaves room and stays far below the recursion limit
@@ -41,4 +42,11 @@ DEFAULT_PRIORITY = Priority.NORMAL     # a message that does not say; OTP codes 
 PRIORITIES = {p.name.lower(): p for p in sorted(Priority, key=lambda p: p is not DEFAULT_PRIORITY)}
 PRIORITY_NAMES = {priority: name for name, priority in PRIORITIES.items()}
 QUEUE_IF_UNAVAILABLE = True            # queue a message (or code) even when no modem can send now
+# The admin page (api/admin/): rows of its tables without `limit` (a screenful; `limit` goes up to MAX_PAGE), and the
+# hours its plots cover: by default the last 3 (what an admin looks at after an alert), at most a day. A plot reads at
+# most MAX_ACTIVITY_SENDS sends (a busy modem sends ~6 a minute: 24 h of it is ~9,000); past it the oldest minutes
+# are left out and the answer says so.
+DEFAULT_ADMIN_ROWS = 20
+DEFAULT_ACTIVITY_HOURS, MAX_ACTIVITY_HOURS = 3, 24
+MAX_ACTIVITY_SENDS = 20_000
 MESSAGE_STATES = [state.value for state in State]       # the one list: domain.sms.State

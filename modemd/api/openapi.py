@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .. import __version__
 from ..config.model import SCOPES
-from .limits import (DEFAULT_PRIORITY, MAX_APP_NAME, MAX_CODE, MAX_ID, MAX_IDEMPOTENCY_KEY, MAX_NUMBER, MAX_OTP_TTL,
+from .limits import (DEFAULT_ACTIVITY_HOURS, DEFAULT_ADMIN_ROWS, MAX_ACTIVITY_HOURS, DEFAULT_PRIORITY, MAX_APP_NAME, MAX_CODE, MAX_ID, MAX_IDEMPOTENCY_KEY, MAX_NUMBER, MAX_OTP_TTL,
                      MAX_PAGE, MAX_RECIPIENTS, MAX_TEMPLATE, MAX_TTL, MESSAGE_STATES, MIN_CODE, MIN_OTP_TTL, MIN_TTL,
                      PRIORITIES, PRIORITY_NAMES, QUEUE_IF_UNAVAILABLE)
 
@@ -171,6 +171,34 @@ SCHEMAS = {
     "InboxPage": {"type": "object", "required": ["data", "next_after"], "properties": {
         "data": {"type": "array", "items": {"$ref": "#/components/schemas/InboundSms"}},
         "next_after": {"type": ["string", "null"], "description": "pass as `after` to get what came since"}}},
+    "AdminQueue": {"type": "object", "required": ["counts", "depth", "oldest_queued_at", "oldest_queued_age_s"],
+                   "properties": {
+        "counts": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0},
+                   "description": "messages per state (states with none left out)"},
+        "depth": {"type": "integer", "minimum": 0, "description": "messages queued"},
+        "oldest_queued_at": {**TIMESTAMP, "type": ["string", "null"], "description": "null: the queue is empty"},
+        "oldest_queued_age_s": {"type": ["number", "null"], "minimum": 0}}},
+    "AdminMessages": {"type": "object", "required": ["data"], "properties": {
+        "data": {"type": "array", "items": {"$ref": "#/components/schemas/Message"},
+                 "description": "newest first, every app's; `to` masked (+4915****678)"}}},
+    "AdminWebhooks": {"type": "object", "required": ["pending", "data"], "properties": {
+        "pending": {"type": "integer", "minimum": 0, "description": "deliveries pending in all"},
+        "data": {"type": "array", "description": "newest first; never a body", "items": {
+            "type": "object", "required": ["seq", "hook", "event", "state", "attempts", "queued_at"], "properties": {
+                "seq": {"type": "integer"}, "hook": {"type": "string", "description": "the webhook's key"},
+                "event": {"type": "string"}, "state": {"enum": ["pending", "failed"]},
+                "attempts": {"type": "integer", "minimum": 0}, "queued_at": TIMESTAMP,
+                "next_attempt_at": {**TIMESTAMP, "type": ["string", "null"]},
+                "finished_at": {**TIMESTAMP, "type": ["string", "null"]},
+                "last_error": {"type": ["string", "null"]}}}}}},
+    "AdminActivity": {"type": "object", "required": ["since", "until", "minutes", "truncated"], "properties": {
+        "since": TIMESTAMP, "until": TIMESTAMP,
+        "minutes": {"type": "array", "description": "minutes with at least one send, oldest first", "items": {
+            "type": "object", "required": ["at", "sends", "latency_median_s", "latency_max_s"], "properties": {
+                "at": TIMESTAMP, "sends": {"type": "integer", "minimum": 1},
+                "latency_median_s": {"type": "number", "minimum": 0, "description": "accepted to sent"},
+                "latency_max_s": {"type": "number", "minimum": 0}}}},
+        "truncated": {"type": "boolean", "description": "too many sends to read: the oldest minutes are left out"}}},
     "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
     "Ready": {"type": "object", "required": ["ready", "modems", "modems_ready", "hosts", "hosts_ready"], "properties": {
         "ready": {"type": "boolean", "description": "a message accepted now can be sent, by any host of the fleet"},
@@ -178,6 +206,7 @@ SCHEMAS = {
         "hosts": {"type": "integer"}, "hosts_ready": {"type": "integer"}}},
 }
 
+ADMIN_LIMIT = {"name": "limit", "in": "query", "schema": {**PAGE_LIMIT, "default": DEFAULT_ADMIN_ROWS}}
 MESSAGE_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": MAX_ID}}
 BATCH_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": MAX_ID}}
 
@@ -253,6 +282,24 @@ PATHS = {
     "/v1/otp/verify": {"post": {"summary": "check a code sent for this app", "security": scoped("otp"), "requestBody": _body("OtpCheck"),
                                 "responses": {"200": _json("OtpResult", "the outcome"), **COMMON,
                                               "429": _problem_response("rate limited", retry_after=True)}}},
+    "/admin": {"get": {"summary": "the admin page (HTML); it holds no data, its script reads /v1/admin/... with an "
+                               "admin token the admin enters", "security": [],
+                       "responses": {"200": {"description": "the page, its CSS and JS inline",
+                                             "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+    "/v1/admin/queue": {"get": {"summary": "queue depth, the oldest queued message's age, messages per state (admin)",
+                                "security": scoped("admin"),
+                                "responses": {"200": _json("AdminQueue", "the queue"), **AUTHED}}},
+    "/v1/admin/messages": {"get": {"summary": "every app's latest messages, numbers masked (admin)",
+                                   "security": scoped("admin"), "parameters": [ADMIN_LIMIT],
+                                   "responses": {"200": _json("AdminMessages", "newest first"), **AUTHED}}},
+    "/v1/admin/webhooks": {"get": {"summary": "webhook deliveries pending or failed (admin)",
+                                   "security": scoped("admin"), "parameters": [ADMIN_LIMIT],
+                                   "responses": {"200": _json("AdminWebhooks", "newest first"), **AUTHED}}},
+    "/v1/admin/activity": {"get": {"summary": "sends and accepted-to-sent latency per minute over the last hours "
+                                              "(admin)", "security": scoped("admin"), "parameters": [
+        {"name": "hours", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ACTIVITY_HOURS,
+                                                    "default": DEFAULT_ACTIVITY_HOURS}}],
+        "responses": {"200": _json("AdminActivity", "per minute"), **AUTHED}}},
 }
 
 SPEC = {

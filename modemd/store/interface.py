@@ -79,6 +79,13 @@ class Store(Protocol):
                    app: str | None = None) -> list[OutboundSms]:
         """Newest first; `after`: the last id of the previous page; `app`: only its messages."""
 
+    async def oldest_queued_at(self) -> float | None:
+        """When the longest-waiting queued message was accepted (None: the queue is empty)."""
+
+    async def sends_since(self, since: float, limit: int) -> list[tuple[float, float]]:
+        """(when, seconds from accepted to sent) of each move to sent at or after `since`, newest first, at most
+        `limit` of them (the admin page's plots: the bound keeps a busy day from being read whole)."""
+
     async def batch(self, batch_id: str, *, app: str | None = None) -> list[OutboundSms]:
         """The messages of a batch in the order its request named them; `app`: only if they are its ([] if not)."""
 
@@ -175,6 +182,10 @@ class WebhookStore(Protocol):
 
     async def deliveries(self, hook: str | None = None) -> list[dict]:
         """Every delivery, oldest first (inspection and tests)."""
+
+    async def unsettled(self, limit: int) -> list[dict]:
+        """Deliveries pending or failed, newest first, at most `limit`: {seq, hook, event_type, state, attempts,
+        queued_at, next_attempt_at, finished_at, last_error} (the admin page; never the body, which names numbers)."""
 
     async def prune(self, done_before: float, failed_before: float) -> int: ...
 

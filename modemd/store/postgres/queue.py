@@ -309,6 +309,20 @@ class Store:
             return row["at"]
         return await self.db.read(work)
 
+    async def oldest_queued_at(self) -> float | None:
+        async def work(conn):
+            row = await _one(conn, "SELECT created_at FROM messages WHERE state = 'queued' ORDER BY seq LIMIT 1")
+            return row["created_at"] if row else None
+        return await self.db.read(work)
+
+    async def sends_since(self, since: float, limit: int) -> list[tuple[float, float]]:
+        async def work(conn):
+            rows = await _all(conn, "SELECT e.at, e.at - m.created_at AS latency FROM message_events e JOIN messages m "
+                                    "ON m.id = e.message_id WHERE e.to_state = 'sent' AND e.at >= %s "
+                                    "ORDER BY e.at DESC LIMIT %s", (since, limit))
+            return [(r["at"], max(0.0, r["latency"])) for r in rows]
+        return await self.db.read(work)
+
     async def events(self, message_id: str) -> list[dict]:
         return await self.db.read(lambda conn: _all(
             conn, "SELECT at, from_state, to_state, reason FROM message_events WHERE message_id = %s ORDER BY rowid",

@@ -443,4 +443,9 @@ ASG_WEBHOOKS = """
     );
 """
 
-MIGRATIONS = [INITIAL, FLEET, WEBHOOK_FLEET, RATE_SLOTS, BATCHES, OTP_ISSUE, ASG_WEBHOOKS]
+# 8: the sends of the last hours, for the admin page's plots (the SQLite schema's version 12, SENT_EVENTS).
+SENT_EVENTS = """
+    CREATE INDEX message_events_sent ON message_events (at) WHERE to_state = 'sent';
+"""
+
+MIGRATIONS = [INITIAL, FLEET, WEBHOOK_FLEET, RATE_SLOTS, BATCHES, OTP_ISSUE, ASG_WEBHOOKS, SENT_EVENTS]

@@ -167,6 +167,10 @@ class WebhookStore:
             conn, "SELECT * FROM webhook_deliveries" + (" WHERE hook = %s" if hook else "") + " ORDER BY seq",
             (hook,) if hook else ()))
 
+    async def unsettled(self, limit: int) -> list[dict]:
+        return await self.db.read(lambda conn: _all(
+            conn, _UNSETTLED, (limit,)))
+
     async def prune(self, done_before: float, failed_before: float) -> int:
         async def work(conn):
             cursor = await conn.execute("DELETE FROM webhook_deliveries WHERE (state = 'done' AND finished_at < %s) "
@@ -273,3 +277,8 @@ async def _read_events(conn: psycopg.AsyncConnection, taken: list[dict]) -> list
             events.append(SourceEvent("sms:received", f"i{received['seq']}", received["id"],
                                       received["received_at"], received))
     return events
+
+
+# The admin page's view of deliveries not done: what and when, never the body (it names the message's numbers).
+_UNSETTLED = ("SELECT seq, hook, event_type, state, attempts, queued_at, next_attempt_at, finished_at, last_error "
+              "FROM webhook_deliveries WHERE state != 'done' ORDER BY seq DESC LIMIT %s")

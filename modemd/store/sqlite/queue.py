@@ -178,6 +178,21 @@ class Store:
             return min(times) if times else None
         return await self.db.read(work)
 
+    async def oldest_queued_at(self) -> float | None:
+        def work(conn):
+            # seq follows acceptance, and messages_state (state, seq) finds the first queued one in one probe.
+            row = conn.execute("SELECT created_at FROM messages WHERE state = 'queued' ORDER BY seq LIMIT 1").fetchone()
+            return row[0] if row else None
+        return await self.db.read(work)
+
+    async def sends_since(self, since: float, limit: int) -> list[tuple[float, float]]:
+        def work(conn):
+            rows = conn.execute("SELECT e.at, e.at - m.created_at FROM message_events e JOIN messages m ON m.id = "
+                                "e.message_id WHERE e.to_state = 'sent' AND e.at >= ? ORDER BY e.at DESC LIMIT ?",
+                                (since, limit))
+            return [(r[0], max(0.0, r[1])) for r in rows]
+        return await self.db.read(work)
+
     async def events(self, message_id: str) -> list[dict]:
         def work(conn):
             rows = conn.execute("SELECT at, from_state, to_state, reason FROM message_events WHERE message_id = ? "

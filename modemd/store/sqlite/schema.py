@@ -224,5 +224,11 @@ ASG_WEBHOOKS = """
     )
 """
 
+# 12: the admin page's plots read the sends of the last hours (queue.py sends_since): without this index that read
+#     scans every message's whole history, once a poll.
+SENT_EVENTS = """
+    CREATE INDEX message_events_sent ON message_events(at) WHERE to_state = 'sent'
+"""
+
 MIGRATIONS = [MESSAGES, OTP, INBOX, WEBHOOKS, INBOX_PART_DATA, REPORT_MATCH, APPS, MESSAGE_COUNTS, BATCHES,
-              OTP_RESEND, ASG_WEBHOOKS]
+              OTP_RESEND, ASG_WEBHOOKS, SENT_EVENTS]

@@ -88,6 +88,10 @@ class WebhookStore:
             return [dict(r) for r in conn.execute(sql, (hook,) if hook else ())]
         return await self.db.read(work)
 
+    async def unsettled(self, limit: int) -> list[dict]:
+        return await self.db.read(lambda conn: [dict(r) for r in conn.execute(
+            _UNSETTLED, (limit,))])
+
     async def prune(self, done_before: float, failed_before: float) -> int:
         return await self.db.write_bulk(lambda conn: conn.execute(
             "DELETE FROM webhook_deliveries WHERE (state = 'done' AND finished_at < ?) OR "
@@ -197,3 +201,8 @@ def _drop_unknown(conn: sqlite3.Connection, keys: list[str]) -> dict[str, int]:
     if counts:
         conn.execute(f"DELETE FROM webhook_deliveries WHERE {where}", keys)
     return counts
+
+
+# The admin page's view of deliveries not done: what and when, never the body (it names the message's numbers).
+_UNSETTLED = ("SELECT seq, hook, event_type, state, attempts, queued_at, next_attempt_at, finished_at, last_error "
+              "FROM webhook_deliveries WHERE state != 'done' ORDER BY seq DESC LIMIT ?")
