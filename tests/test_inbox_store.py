@@ -66,6 +66,20 @@ async def test_the_same_part_read_twice_is_stored_once(inbox):
     assert [m.text for m in await inbox.list()] == ["hello world"]
 
 
+async def test_a_single_part_stored_again_after_its_message_was_made_is_dropped(store, inbox):
+    """A phone retries a webhook modemd stored but did not answer (it restarted); a SIM slot is read again after a
+    crash between the commit and the delete: the same single part, its message made already, is not a new one,
+    across a new store object too (what a restart makes). Another digest from the same sender is."""
+    single = part(1, 1, "your parcel is here", ref=-1)
+    assert (await inbox.add_part(single, "in_5")).text == "your parcel is here"
+    again = backend_class(store, "inbox", "InboxStore")(store)
+    assert await again.add_part(single, "in_6") is None
+    assert await again.add_part(part(1, 1, "your parcel is here", ref=-1, sender="+447700900999"), "in_7")
+    other = InboundPart(**{**single.__dict__, "pdu_digest": "another event"})
+    assert (await again.add_part(other, "in_8")).id == "in_8"
+    assert sorted(m.id for m in await again.list()) == ["in_5", "in_7", "in_8"]
+
+
 async def test_missing_parts_are_given_up_on_and_marked_incomplete(inbox):
     await inbox.add_part(part(1, 3, "one "), "in_4")
     await inbox.add_part(part(3, 3, "three"), "in_4")

@@ -163,9 +163,14 @@ async def _complete(conn: psycopg.AsyncConnection, modem: str, sender: str, ref:
     received = max(r["received_at"] for r in rows)
     await conn.execute(f"DELETE FROM inbox_parts WHERE {where}", key)
     message_id, stamp = new_id(), min(stamps) if stamps else None
-    row = await _one(conn, "INSERT INTO inbox (id, modem, sender, text, parts, complete, sc_timestamp, received_at) "
-                           "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING seq",
-                     (message_id, modem, sender, text, len(rows), int(complete), stamp, received))
+    # A single part remembers its digest: the same one stored again later is not a new message (schema 9).
+    row = await _one(conn, "INSERT INTO inbox (id, modem, sender, text, parts, complete, sc_timestamp, received_at, "
+                           "source_digest) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (modem, sender, "
+                           "source_digest) WHERE source_digest IS NOT NULL DO NOTHING RETURNING seq",
+                     (message_id, modem, sender, text, len(rows), int(complete), stamp, received,
+                      digest if ref < 0 else None))
+    if row is None:
+        return None
     return InboxMessage(message_id, modem, sender, text, len(rows), complete, stamp, received, row["seq"])
 
 

@@ -448,4 +448,10 @@ SENT_EVENTS = """
     CREATE INDEX message_events_sent ON message_events (at) WHERE to_state = 'sent';
 """
 
-MIGRATIONS = [INITIAL, FLEET, WEBHOOK_FLEET, RATE_SLOTS, BATCHES, OTP_ISSUE, ASG_WEBHOOKS, SENT_EVENTS]
+# 9: what a single-part SMS was received as, to drop it stored again (the SQLite schema's version 13, INBOX_SOURCE).
+INBOX_SOURCE = """
+    ALTER TABLE inbox ADD COLUMN source_digest text;
+    CREATE UNIQUE INDEX inbox_source ON inbox (modem, sender, source_digest) WHERE source_digest IS NOT NULL;
+"""
+
+MIGRATIONS = [INITIAL, FLEET, WEBHOOK_FLEET, RATE_SLOTS, BATCHES, OTP_ISSUE, ASG_WEBHOOKS, SENT_EVENTS, INBOX_SOURCE]

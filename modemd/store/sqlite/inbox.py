@@ -85,7 +85,7 @@ def _add_part(conn: sqlite3.Connection, part: InboundPart, new_id: str) -> Inbox
 
 
 def _complete(conn: sqlite3.Connection, modem: str, sender: str, ref: int, total: int, new_id: str, *,
-              complete: bool, digest: str = "") -> InboxMessage:
+              complete: bool, digest: str = "") -> InboxMessage | None:
     key = (modem, sender, ref, total, digest) if ref < 0 else (modem, sender, ref, total)
     where = "modem = ? AND sender = ? AND ref = ? AND total = ?" + (" AND pdu_digest = ?" if ref < 0 else "")
     rows = conn.execute(f"SELECT * FROM inbox_parts WHERE {where} ORDER BY seq", key).fetchall()
@@ -93,9 +93,13 @@ def _complete(conn: sqlite3.Connection, modem: str, sender: str, ref: int, total
     stamps = [r["sc_timestamp"] for r in rows if r["sc_timestamp"] is not None]
     received = max(r["received_at"] for r in rows)
     conn.execute(f"DELETE FROM inbox_parts WHERE {where}", key)
-    cur = conn.execute("INSERT INTO inbox (id, modem, sender, text, parts, complete, sc_timestamp, received_at) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (new_id, modem, sender, text, len(rows), int(complete),
-                                                           min(stamps) if stamps else None, received))
+    # A single part remembers its digest: the same one stored again later is not a new message (schema 13).
+    cur = conn.execute("INSERT OR IGNORE INTO inbox (id, modem, sender, text, parts, complete, sc_timestamp, "
+                       "received_at, source_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (new_id, modem, sender, text, len(rows), int(complete), min(stamps) if stamps else None,
+                        received, digest if ref < 0 else None))
+    if cur.rowcount == 0:
+        return None
     return InboxMessage(new_id, modem, sender, text, len(rows), complete, min(stamps) if stamps else None, received,
                         cur.lastrowid)
 

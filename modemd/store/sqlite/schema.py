@@ -230,5 +230,13 @@ SENT_EVENTS = """
     CREATE INDEX message_events_sent ON message_events(at) WHERE to_state = 'sent'
 """
 
+# 13: a single-part SMS remembers what it was received as (its PDU's digest; a phone's: its event id's), so the same
+#     one stored again (a phone's webhook retried across a restart of modemd, a SIM slot read again after a crash
+#     between the commit and the delete) is dropped for as long as the message is kept (inbox.py).
+INBOX_SOURCE = """
+    ALTER TABLE inbox ADD COLUMN source_digest TEXT;
+    CREATE UNIQUE INDEX inbox_source ON inbox(modem, sender, source_digest) WHERE source_digest IS NOT NULL
+"""
+
 MIGRATIONS = [MESSAGES, OTP, INBOX, WEBHOOKS, INBOX_PART_DATA, REPORT_MATCH, APPS, MESSAGE_COUNTS, BATCHES,
-              OTP_RESEND, ASG_WEBHOOKS, SENT_EVENTS]
+              OTP_RESEND, ASG_WEBHOOKS, SENT_EVENTS, INBOX_SOURCE]
