@@ -22,7 +22,7 @@ PAGE_TIMEOUT = 20.0      # the page polls every few seconds; the daemon sends on
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180),
               pytest.mark.skipif(chromium_path() is None, reason="chromium is not installed (Debian package "
-                                 "`chromium`, listed in requirements/debian-test.txt)")]
+                                 "`chromium`, listed in requirements/debian-test-optional.txt)")]
 
 
 @pytest.fixture
