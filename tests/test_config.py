@@ -94,7 +94,8 @@ def test_every_key_of_the_schema_is_looked_up(write, monkeypatch):
         real_init(self, Recording(data, re.sub(r"\[\d+\]\Z", "", path)), path, allowed, ctx)
     monkeypatch.setattr(reader.Table, "__init__", recording_init)
     load_config(write(f'{MODEM}[[apps]]\nname = "shop"\ntokens = ["{TOKEN}"]\n'
-                      f'[[webhooks]]\nurl = "http://127.0.0.1:9000/x"\nevents = ["sms:sent"]\nsecret = "{SECRET}"\n'))
+                      f'[[webhooks]]\nurl = "http://127.0.0.1:9000/x"\nevents = ["sms:sent"]\nsecret = "{SECRET}"\n'
+                      f'[[routes]]\nmodem = "modem0"\n'))
     never = {f"{table}.{key}" for table, keys in KEYS.items() for key in keys if key not in looked_up.get(table, ())}
     assert never == set()
 

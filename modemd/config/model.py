@@ -55,7 +55,7 @@ DEFAULT_REGISTRATION_TIMEOUT = 60.0
 # What a SIGHUP may change in a running daemon; everything else (the modems, where it listens, where it keeps
 # state) needs a restart, because changing it means closing ports or sockets the queue is working through.
 RESTART_KEYS = ("simulate", "server.listen", "server.unix_socket", "server.state_dir", "server.max_connections",
-                "server.idle_timeout", "modems", "database")
+                "server.idle_timeout", "modems", "database", "discovery", "routes")
 # Seconds a host's claim on a message (and its place in the fleet) lasts without renewal; renewed every third of it.
 DEFAULT_LEASE = 30.0
 
@@ -139,10 +139,36 @@ class ModemConfig:
     password: str | None = field(default=None, repr=False)
     password_file: Path | None = None
     adb_serial: str | None = None            # modemd runs adb forward/reverse for this phone (modem/adb.py)
+    # Who the modem is (config/identity.py): an AT modem may be named by these instead of (or besides) its port;
+    # discovery (modem/discovery.py) then finds its port among [discovery] paths, and follows it when it moves.
+    imei: str | None = None                  # the device (AT+CGSN)
+    iccid: str | None = None                 # the SIM card (AT+CCID and vendors' variants)
+    imsi: str | None = None                  # the subscription (AT+CIMI)
+    # Routing (config/routing.py, domain/routing.py): the groups a send or a [[routes]] rule may name, and the
+    # number android-sms-gateway's simNumber picks this modem by (None: its place among the [[modems]], from 1;
+    # config.modems.sim_numbers).
+    groups: tuple[str, ...] = ()
+    sim_number: int | None = None
+    # The SIM's budget (prepaid plans; operators bar SIMs that burst): SMS parts per clock hour, day and month (local
+    # time); None: no cap. A modem at its budget claims nothing until the next period.
+    sms_per_hour: int | None = None
+    sms_per_day: int | None = None
+    sms_per_month: int | None = None
+    # Quarantine (smstools3's blockafter/blocktime): after this many failed sends in a row (0: never), the modem
+    # sends nothing for quarantine_time seconds, twice as long each time it is quarantined again without a success
+    # between, at most quarantine_max.
+    quarantine_after: int = 5
+    quarantine_time: float = 60.0
+    quarantine_max: float = 3600.0
 
     @property
     def pacing(self) -> Pacing:
         return Pacing(self.per_minute)
+
+    @property
+    def identity(self) -> dict[str, str]:
+        """The identity keys this table gives ({"imei": ..., "iccid": ...}); empty for a modem named by port only."""
+        return {k: v for k, v in (("imei", self.imei), ("iccid", self.iccid), ("imsi", self.imsi)) if v}
 
     @property
     def is_phone(self) -> bool:
@@ -150,8 +176,36 @@ class ModemConfig:
 
     @property
     def address(self) -> str:
-        """Where the modem is, for logs and /v1/modems: the serial port, or the phone's URL."""
-        return self.url or self.port
+        """Where the modem is, for logs and /v1/modems: the serial port, the phone's URL, or (a modem named by
+        identity before discovery found it) what it is looked for by."""
+        return self.url or self.port or " ".join(f"{k}:{v}" for k, v in self.identity.items())
+
+
+# Where discovery looks for modems by default: udev's stable links, then the kernel's names of USB serial ports
+# (usb-serial drivers: ttyUSB, CDC ACM: ttyACM). A by-id link and the ttyUSB it points to are one port.
+DEFAULT_DISCOVERY_PATHS = ("/dev/serial/by-id/*", "/dev/ttyUSB*", "/dev/ttyACM*")
+
+
+@dataclass(frozen=True)
+class DiscoveryConfig:
+    """[discovery]: the ports searched for the modems named by identity (a contract: checks outside this repo write
+    `paths`), and how long a probe of one port waits for an answer."""
+    paths: tuple[str, ...] = DEFAULT_DISCOVERY_PATHS
+    probe_timeout: float = 1.0
+
+
+@dataclass(frozen=True)
+class RouteConfig:
+    """One [[routes]] rule: a message that matches every key given (an empty key matches everything) goes to
+    `modem` or to one of `group`'s modems. Rules are tried in order; the first that matches wins; a message no rule
+    matches may go through any modem."""
+    modem: str | None = None
+    group: str | None = None
+    prefixes: tuple[str, ...] = ()        # "+49", "+4915": the number starts with one
+    countries: frozenset[str] = frozenset()   # ISO 3166 regions of the number ("DE")
+    apps: frozenset[str] = frozenset()    # the app that sent it
+    kinds: frozenset[str] = frozenset()   # "sms", "otp"
+    priorities: frozenset[str] = frozenset()   # "high", "normal"
 
 
 @dataclass(frozen=True)
@@ -209,6 +263,8 @@ class Config:
     retention: RetentionConfig = RetentionConfig()
     webhooks: tuple[WebhookConfig, ...] = ()
     database: DatabaseConfig = DatabaseConfig()
+    discovery: DiscoveryConfig = DiscoveryConfig()
+    routes: tuple[RouteConfig, ...] = ()
     warnings: tuple[str, ...] = field(default=(), compare=False)   # worth logging, not worth refusing to start
 
 
@@ -233,6 +289,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "retention": _keys(RetentionConfig),
     "webhooks": _keys(WebhookConfig, leave_out=("payload", "hook_id")),    # registered through /asg only
     "database": _keys(DatabaseConfig, leave_out=("password",)),   # the password comes from a file or credential
+    "discovery": _keys(DiscoveryConfig),
+    "routes": _keys(RouteConfig),
 }
 
 

@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+from .identity import IDENTITY_KEYS, read_identity
 from .model import BAUD_RATES, ModemConfig, QueueConfig, RetentionConfig
 from .phones import PHONE_ONLY_KEYS, read_phone
 from .reader import ConfigError, Table, num, read_secret_file, show
@@ -31,8 +32,27 @@ def read_modems(top: Table) -> tuple[ModemConfig, ...]:
                 t.fail("url", f"{json.dumps(modem.url)} is already the url of modems[{j}]")
             if modem.adb_serial and other.adb_serial == modem.adb_serial:
                 t.fail("adb_serial", f"{json.dumps(modem.adb_serial)} is already the adb_serial of modems[{j}]")
+            for key, value in modem.identity.items():
+                if other.identity.get(key) == value:
+                    t.fail(key, f"{json.dumps(value)} is already the {key} of modems[{j}]")
         modems.append(modem)
+    _check_sim_numbers(top, modems)
     return tuple(modems)
+
+
+def sim_numbers(modems: tuple[ModemConfig, ...] | list[ModemConfig]) -> dict[int, str]:
+    """android-sms-gateway's simNumber -> the modem's name: a table's sim_number, else its place (from 1)."""
+    return {m.sim_number or i: m.name for i, m in enumerate(modems, 1)}
+
+
+def _check_sim_numbers(top: Table, modems: list[ModemConfig]) -> None:
+    seen: dict[int, int] = {}
+    for i, m in enumerate(modems):
+        number = m.sim_number or i + 1
+        if number in seen:
+            raise ConfigError(top.key(f"modems[{i}].sim_number"), f"{number} is already the sim_number of "
+                              f"modems[{seen[number]}] (set or by its place); give each modem its own")
+        seen[number] = i
 
 
 def _modem(t: Table, default_name: str) -> ModemConfig:
@@ -41,37 +61,63 @@ def _modem(t: Table, default_name: str) -> ModemConfig:
         t.fail("name", f"must be lower-case letters, digits, '_' or '-', got {show(name)}")
     if "port" in t.data and "url" in t.data:
         t.fail("url", "cannot be combined with port: a table is an AT modem (port) or a phone (url), not both")
+    common = _common(t, name)
     if "url" in t.data:
-        return _phone(t, name)
+        return _phone(t, common)
     for key in PHONE_ONLY_KEYS:
         if key in t.data:
             t.fail(key, "is for phones (url = ...); an AT modem (port = ...) has no such setting")
-    return _at_modem(t, name)
+    return _at_modem(t, common)
 
 
-def _phone(t: Table, name: str) -> ModemConfig:
+def _common(t: Table, name: str) -> dict:
+    """The keys every modem has, phone or AT: pacing, routing, the SIM's budget and quarantine."""
     d = ModemConfig(name="", port="")
+    groups = t.strings("groups")
+    for i, group in enumerate(groups):
+        if not NAME.match(group):
+            raise ConfigError(t.key(f"groups[{i}]"), f"must be lower-case letters, digits, '_' or '-', got "
+                                                    f"{show(group)}")
+    budgets = {key: t.get(key, None, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+                          "an integer >= 1 (SMS parts), or leave it out for no cap")
+               for key in ("sms_per_hour", "sms_per_day", "sms_per_month")}
+    quarantine_time = t.number("quarantine_time", d.quarantine_time, 1)
+    quarantine_max = t.number("quarantine_max", d.quarantine_max, 1)
+    if quarantine_max < quarantine_time:
+        t.fail("quarantine_max", f"must be >= quarantine_time ({num(quarantine_time)}), got {num(quarantine_max)}")
+    return dict(name=name, per_minute=t.number("per_minute", d.per_minute, 0),
+                registration_timeout=t.number("registration_timeout", d.registration_timeout, 1, 3600),
+                groups=tuple(dict.fromkeys(groups)), sim_number=t.get("sim_number", None, lambda v: isinstance(v, int) and not isinstance(v, bool)
+                                                    and 1 <= v <= 255, "an integer from 1 to 255"), **budgets,
+                quarantine_after=t.integer("quarantine_after", d.quarantine_after, 0, 1000),
+                quarantine_time=quarantine_time, quarantine_max=quarantine_max)
+
+
+def _phone(t: Table, common: dict) -> ModemConfig:
+    for key in IDENTITY_KEYS:
+        if key in t.data:
+            t.fail(key, "is for AT modems: a phone (url = ...) is found by its url (and adb_serial)")
     phone = read_phone(t)
-    return ModemConfig(name=name, port="", url=phone.url, username=phone.username, password=phone.password,
-                       password_file=phone.password_file, adb_serial=phone.adb_serial,
-                       per_minute=t.number("per_minute", d.per_minute, 0),
-                       registration_timeout=t.number("registration_timeout", d.registration_timeout, 1, 3600))
+    return ModemConfig(port="", url=phone.url, username=phone.username, password=phone.password,
+                       password_file=phone.password_file, adb_serial=phone.adb_serial, **common)
 
 
-def _at_modem(t: Table, name: str) -> ModemConfig:
+def _at_modem(t: Table, common: dict) -> ModemConfig:
     d = ModemConfig(name="", port="")
-    port = t.required("port", "the modem's serial port, e.g. /dev/serial/by-id/usb-Quectel_EC25-if02-port0, "
-                              "or url for a phone running SMS Gateway for Android")
-    if not port.startswith("/"):
+    identity = read_identity(t)
+    port = t.string("port", None) if identity else \
+        t.required("port", "the modem's serial port, e.g. /dev/serial/by-id/usb-Quectel_EC25-if02-port0; or imei, "
+                           "iccid or imsi for modemd to find it among [discovery] paths; or url for a phone running "
+                           "SMS Gateway for Android")
+    if port is not None and not port.startswith("/"):
         t.fail("port", f"must be an absolute device path, got {show(port)}")
     pin, pin_file = _pin(t)
     smsc = t.string("smsc", None)
     if smsc is not None and not _E164.match(smsc):
         t.fail("smsc", f"must be an international number like \"+491770610000\", got {show(smsc)}")
-    return ModemConfig(name=name, port=port, baud=t.choice("baud", d.baud, BAUD_RATES),
-                       rtscts=t.boolean("rtscts", d.rtscts), pin=pin, pin_file=pin_file, smsc=smsc,
-                       per_minute=t.number("per_minute", d.per_minute, 0),
-                       registration_timeout=t.number("registration_timeout", d.registration_timeout, 1, 3600))
+    return ModemConfig(port=port or "", baud=t.choice("baud", d.baud, BAUD_RATES),
+                       rtscts=t.boolean("rtscts", d.rtscts), pin=pin, pin_file=pin_file, smsc=smsc, **identity,
+                       **common)
 
 
 def _pin(t: Table) -> tuple[str | None, Path | None]:

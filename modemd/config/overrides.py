@@ -86,7 +86,8 @@ def restart_required(running: Config, new: Config) -> tuple[str, ...]:
               "server.unix_socket": lambda c: c.server.unix_socket, "server.state_dir": lambda c: c.server.state_dir,
               "server.max_connections": lambda c: c.server.max_connections,
               "server.idle_timeout": lambda c: c.server.idle_timeout,
-              "modems": lambda c: c.modems, "database": lambda c: c.database}
+              "modems": lambda c: c.modems, "database": lambda c: c.database,
+              "discovery": lambda c: c.discovery, "routes": lambda c: c.routes}
     return tuple(k for k in RESTART_KEYS if values[k](running) != values[k](new))
 
 
@@ -98,4 +99,4 @@ def reloaded(running: Config, new: Config) -> tuple[Config, tuple[str, ...]]:
                      unix_socket=running.server.unix_socket, state_dir=running.server.state_dir,
                      max_connections=running.server.max_connections, idle_timeout=running.server.idle_timeout)
     return replace(new, simulate=running.simulate, modems=running.modems, server=server,
-                   database=running.database), kept
+                   database=running.database, discovery=running.discovery, routes=running.routes), kept

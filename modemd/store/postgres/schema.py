@@ -454,4 +454,12 @@ INBOX_SOURCE = """
     CREATE UNIQUE INDEX inbox_source ON inbox (modem, sender, source_digest) WHERE source_digest IS NOT NULL;
 """
 
-MIGRATIONS = [INITIAL, FLEET, WEBHOOK_FLEET, RATE_SLOTS, BATCHES, OTP_ISSUE, ASG_WEBHOOKS, SENT_EVENTS, INBOX_SOURCE]
+# 10: a message's route (a modem or a group), and what each modem sent since a time (the SQLite schema's version 14,
+#     ROUTES).
+ROUTES = """
+    ALTER TABLE messages ADD COLUMN route text;
+    CREATE INDEX messages_modem_sent ON messages (modem, sent_at) WHERE sent_at IS NOT NULL;
+"""
+
+MIGRATIONS = [INITIAL, FLEET, WEBHOOK_FLEET, RATE_SLOTS, BATCHES, OTP_ISSUE, ASG_WEBHOOKS, SENT_EVENTS, INBOX_SOURCE,
+              ROUTES]

@@ -238,5 +238,13 @@ INBOX_SOURCE = """
     CREATE UNIQUE INDEX inbox_source ON inbox(modem, sender, source_digest) WHERE source_digest IS NOT NULL
 """
 
+# 14: routing and SIM budgets. A message may be bound to a modem or a group ("modem:NAME", "group:NAME"; NULL: any
+#     modem), and only a modem it names claims it (domain/routing.py). What each modem sent since a time (a SIM's
+#     budget per hour, day, month; counters per modem) is read by modem and sent_at.
+ROUTES = """
+    ALTER TABLE messages ADD COLUMN route TEXT;
+    CREATE INDEX messages_modem_sent ON messages(modem, sent_at) WHERE sent_at IS NOT NULL
+"""
+
 MIGRATIONS = [MESSAGES, OTP, INBOX, WEBHOOKS, INBOX_PART_DATA, REPORT_MATCH, APPS, MESSAGE_COUNTS, BATCHES,
-              OTP_RESEND, ASG_WEBHOOKS, SENT_EVENTS, INBOX_SOURCE]
+              OTP_RESEND, ASG_WEBHOOKS, SENT_EVENTS, INBOX_SOURCE, ROUTES]
