@@ -89,8 +89,8 @@ async def test_the_idempotency_digest_includes_the_named_route(api):
 
 @pytest.mark.parametrize("extra, waiting", [
     ({"modem": "de1"}, "for modem de1, which is offline (not registered)"),
-    ({"modem": "de2"}, "for modem de2, which is paused (home)"),
-    ({"group": "de"}, "for group de, none of whose modems can send: de1 offline (not registered), de2 paused (home)"),
+    ({"modem": "de2"}, "for modem de2, which is paused"),
+    ({"group": "de"}, "for group de, none of whose modems can send: de1 offline (not registered), de2 paused"),
     ({"modem": "fr1"}, None),
     ({"group": "fr"}, None),
     ({}, None),

@@ -16,6 +16,8 @@ from ..domain.sms import Kind, OutboundSms, Priority, State
 
 ROUTE_FIELDS = {MODEM, GROUP}
 READY = "ready"
+# modem.state.REGISTRATION_TEXT's words for no network service (TS 27.007 7.2 <stat> 0, 2, 3).
+NO_SERVICE = {"not registered", "searching", "denied"}
 
 
 def requested_route(daemon: DaemonView, body: dict) -> str | None:
@@ -73,10 +75,12 @@ def waiting_reason(sms: OutboundSms, states: list[dict]) -> str | None:
 
 
 def _condition(state: dict) -> str:
-    """A modem's state in words: "offline (not registered)", "paused", "host_lost" on a fleet."""
+    """A modem's state in words: "offline (not registered)", "paused", "host lost on host b" on a fleet. The
+    registration is told only when it is why (searching, denied, not registered): a modem unplugged keeps the
+    last one it had ("home"), which would read as if it could send."""
     words = str(state.get("state", "unknown")).replace("_", " ")
     registration = state.get("registration_text")
-    if registration and registration != "unknown" and registration not in words:
+    if registration in NO_SERVICE and registration not in words:
         words += f" ({registration})"
     host = state.get("host")
     return f"{words} on host {host}" if host and state.get("host_renewed_at") is not None else words
