@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from kit import SimProcess, running_daemon, wait_for
+import re
+
+from kit import SimProcess, run_modemd, running_daemon, wait_for
 from kit.processes import config_toml
 
 DE, FR = "+4915112345678", "+33612345678"
@@ -64,6 +66,9 @@ def test_route_by_country_and_a_pinned_message_waits_for_its_modem(tmp_path, fre
         assert shown["status"] == "queued" and shown["route"] == {"modem": "de"}, shown
         assert shown["waiting"] == "for modem de, which is offline", shown
         assert "only via de" not in texts(fr)
+        shown_by_cli = run_modemd("queue", "show", "--config", str(tmp_path / "modemd.toml"), pinned["id"])
+        assert shown_by_cli.returncode == 0, shown_by_cli.stderr
+        assert re.search(r"route\s+modem de\n\s+waiting\s+for modem de, which is offline", shown_by_cli.stdout)
 
         de.control.request("reappear")       # a new pty behind the same link, like a replugged USB modem
         wait_for(lambda: status(daemon, pinned["id"])["status"] == "sent", timeout=40)
