@@ -46,6 +46,8 @@ def test_route_by_country_and_a_pinned_message_waits_for_its_modem(tmp_path, fre
             running_daemon(tmp_path, config=routed_config(free_port, de, fr), port=free_port) as daemon:
         wait_for(lambda: all(m["state"] == "ready" for m in daemon.call("GET", "/v1/modems")[1]["data"]),
                  timeout=20)
+        assert {m["name"]: m["groups"] for m in daemon.call("GET", "/v1/modems")[1]["data"]} == {"de": ["de"],
+                                                                                              "fr": ["fr"]}
         # (a) the rules: +49 through the de modem, +33 through the fr one.
         for to, text in ((DE, "hallo"), (FR, "bonjour"), (DE, "tschüss"), (FR, "salut")):
             assert daemon.call("POST", "/v1/messages", {"to": to, "text": text})[0] == 202

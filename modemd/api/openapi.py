@@ -11,6 +11,7 @@ from ..config.model import SCOPES
 from .limits import (DEFAULT_ACTIVITY_HOURS, DEFAULT_ADMIN_ROWS, MAX_ACTIVITY_HOURS, DEFAULT_PRIORITY, MAX_APP_NAME, MAX_CODE, MAX_ID, MAX_IDEMPOTENCY_KEY, MAX_NUMBER, MAX_OTP_TTL,
                      MAX_PAGE, MAX_RECIPIENTS, MAX_TEMPLATE, MAX_TTL, MESSAGE_STATES, MIN_CODE, MIN_OTP_TTL, MIN_TTL,
                      PRIORITIES, PRIORITY_NAMES, QUEUE_IF_UNAVAILABLE)
+from .routing import ROUTE_SCHEMA
 
 E164 = {"type": "string", "description": "phone number; E.164 (+4915112345678) or national with the server's "
         "default region", "maxLength": MAX_NUMBER, "examples": ["+4915112345678"]}
@@ -85,13 +86,6 @@ def scoped(*scopes: str) -> list[dict]:
     return [{"bearer": [scope]} for scope in scopes]
 
 
-# The optional route of a send (api/routing.py, docs/routing.md): one of them, a name some modem reports.
-ROUTE_FIELDS = {
-    "modem": {"type": ["string", "null"],
-              "description": "only this modem sends it (it waits while that modem cannot); not with group"},
-    "group": {"type": ["string", "null"],
-              "description": "any modem of this group sends it; not with modem. Neither: the [[routes]] rules"}}
-
 SCHEMAS = {
     "Problem": {"type": "object", "required": ["type", "title", "status"], "properties": {
         "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
@@ -105,7 +99,7 @@ SCHEMAS = {
         "to": RECIPIENTS, "text": {"type": "string", "minLength": 1, "description": "any Unicode; split into parts"},
         "priority": {**PRIORITY, "default": PRIORITY_NAMES[DEFAULT_PRIORITY]},
         "ttl": {**_integer(MIN_TTL, MAX_TTL), "description": "seconds until it expires unsent; null = no deadline"},
-        "queue_if_unavailable": {"type": "boolean", "default": QUEUE_IF_UNAVAILABLE}, **ROUTE_FIELDS}},
+        "queue_if_unavailable": {"type": "boolean", "default": QUEUE_IF_UNAVAILABLE}, **ROUTE_SCHEMA}},
     "MessageSummary": {"type": "object", "required": ["id", "status", "to", "parts"], "properties": {
         "id": {"type": "string"}, "status": {"enum": MESSAGE_STATES}, "to": {"type": "string"},
         "parts": {"type": "integer", "minimum": 1}}},
@@ -146,7 +140,7 @@ SCHEMAS = {
         "to": E164, "ttl": _integer(MIN_OTP_TTL, MAX_OTP_TTL), "length": _integer(MIN_CODE, MAX_CODE),
         "template": {"type": ["string", "null"], "maxLength": MAX_TEMPLATE,
                      "description": "must contain {code}; may use {app}, {minutes}; must fit one GSM-7 SMS"},
-        "queue_if_unavailable": {"type": "boolean", "default": QUEUE_IF_UNAVAILABLE}, **ROUTE_FIELDS}},
+        "queue_if_unavailable": {"type": "boolean", "default": QUEUE_IF_UNAVAILABLE}, **ROUTE_SCHEMA}},
     "OtpUnlock": {"type": "object", "required": ["to"], "additionalProperties": False, "properties": {
         "to": E164, "app": {"type": ["string", "null"], "minLength": 1, "maxLength": MAX_APP_NAME,
                             "description": "only this app's lock (default: every app's)"}}},
@@ -173,6 +167,8 @@ SCHEMAS = {
         "iccid": {"type": ["string", "null"], "description": "masked"},
         "queue_depth": {"type": "integer"}, "last_error": {"type": ["string", "null"]},
         "host": {"type": ["string", "null"], "description": "the modemd host the modem is on ([database] node)"},
+        "groups": {"type": "array", "items": {"type": "string"},
+                   "description": "its [[modems]] groups: a send's \"group\" and the [[routes]] name them"},
         "host_renewed_at": {**TIMESTAMP, "type": ["string", "null"],
                             "description": "when that host last renewed its lease on the shared database (null: "
                                            "one host on SQLite)"}}},

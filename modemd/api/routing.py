@@ -15,6 +15,12 @@ from ..domain.routing import GROUP, MODEM, route_key, route_of, split_route
 from ..domain.sms import Kind, OutboundSms, Priority, State
 
 ROUTE_FIELDS = {MODEM, GROUP}
+# The fields as openapi.py states them in NewMessage and NewOtp (docs/routing.md).
+ROUTE_SCHEMA = {
+    MODEM: {"type": ["string", "null"],
+            "description": "only this modem sends it (it waits while that modem cannot); not with group"},
+    GROUP: {"type": ["string", "null"],
+            "description": "any modem of this group sends it; not with modem. Neither: the [[routes]] rules"}}
 READY = "ready"
 # modem.state.REGISTRATION_TEXT's words for no network service (TS 27.007 7.2 <stat> 0, 2, 3).
 NO_SERVICE = {"not registered", "searching", "denied"}
