@@ -119,3 +119,20 @@ async def test_another_hosts_modems_and_groups_are_known(api):
     assert status == 202, body
     assert (await show(api, body["id"]))["waiting"] == "for group uk, none of whose modems can send: uk1 host " \
                                                        "lost on host b"
+
+
+@pytest.mark.parametrize("path, body", [("/v1/messages", {"text": "hi", "modem": "de1"}),
+                                        ("/v1/messages", {"text": "hi", "group": "de"}),
+                                        ("/v1/otp", {"modem": "de2"}),
+                                        ("/v1/otp", {}),                        # the kinds = ["otp"] rule: de2
+                                        ("/v1/messages", {"text": "hi", "to": [DE, "+4915199999999"],
+                                                          "group": "de"})])
+async def test_queue_if_unavailable_false_refuses_a_route_no_modem_can_serve(api, path, body):
+    status, problem = await send(api, {"to": DE, **body, "queue_if_unavailable": False}, path)
+    assert status == 503 and problem["detail"].startswith("nothing was queued: a message would wait for "), problem
+    assert await api.store.counts() == {}
+
+
+async def test_queue_if_unavailable_false_accepts_a_route_a_modem_can_serve(api):
+    status, body = await send(api, {"to": FR, "text": "hi", "queue_if_unavailable": False})    # rule: group fr
+    assert status == 202, body

@@ -11,12 +11,13 @@ from aiohttp import web
 
 from .limits import DEFAULT_PAGE, DEFAULT_PRIORITY, MAX_PAGE, PRIORITY_NAMES
 from .recipients import recipients
-from .routing import ROUTE_FIELDS, requested_route, waiting_reason
+from .routing import (ROUTE_FIELDS, message_route, requested_route, unavailable_unless_routable,
+                      waiting_reason)
 from .sending import SendOrder, queue_send
 from .validation import (APP, Problem, daemon_of, destination, idempotency_key, int_param, invalid, iso, part_count,
                          priority_field, send_body, text_field, ttl_field, unavailable_unless_queued)
 from ..domain.routing import route_view
-from ..domain.sms import OutboundSms, State, new_batch_id
+from ..domain.sms import Kind, OutboundSms, State, new_batch_id
 from ..store import IdempotencyMismatch
 
 log = logging.getLogger("modemd.api")   # the API's log lines keep one logger name, whichever module writes
@@ -34,6 +35,9 @@ async def create_message(request: web.Request) -> web.Response:
     numbers = recipients(daemon, body["to"]) if several else [destination(daemon, body.get("to"))]
     order = _order(request, body, numbers, several, requested_route(daemon, body))
     unavailable_unless_queued(daemon, body)
+    unavailable_unless_routable(daemon, body, {message_route(daemon, order.route, n, app=request[APP].name,
+                                                             kind=Kind.SMS, priority=order.priority)
+                                               for n in numbers})
     try:
         result = await queue_send(request, order)
     except IdempotencyMismatch as exc:

@@ -15,7 +15,7 @@ from aiohttp import web
 from .limits import MAX_APP_NAME, MAX_CODE, MAX_ID, MAX_OTP_TTL, MAX_TEMPLATE, MIN_CODE, MIN_OTP_TTL
 from .validation import (APP, TOKEN_ID, daemon_of, invalid, iso, json_object, limits_of, number_field, only_fields,
                          optional_int, send_limits, send_request, unavailable_unless_queued)
-from .routing import ROUTE_FIELDS, message_route, requested_route
+from .routing import ROUTE_FIELDS, message_route, requested_route, unavailable_unless_routable
 from ..services.otp import IssuedOtp, OtpError, VerifyOutcome
 from ..domain.sms import Kind, Priority
 from ..domain.redact import mask_number
@@ -33,6 +33,8 @@ async def send_otp(request: web.Request) -> web.Response:
     if template is not None and (not isinstance(template, str) or len(template) > MAX_TEMPLATE):
         raise invalid("template", f"a string of at most {MAX_TEMPLATE} characters containing {{code}}")
     unavailable_unless_queued(daemon, body)
+    unavailable_unless_routable(daemon, body, {message_route(daemon, route, to, app=request[APP].name,
+                                                             kind=Kind.OTP, priority=Priority.HIGH)})
     issued = await issue_otp(request, to, ttl=ttl, length=length, template=template, route=route)
     return web.json_response({"id": issued.id, "to": issued.to, "status": "pending",
                               "expires_at": iso(issued.expires_at), "message_id": issued.message_id,

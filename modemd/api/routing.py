@@ -64,9 +64,29 @@ def message_route(daemon: DaemonView, requested: str | None, to: str, *, app: st
 def waiting_reason(sms: OutboundSms, states: list[dict]) -> str | None:
     """Why a queued message with a route is not going out: none of the modems it may go through can send now.
     None when one can, or the message is not queued, or goes through any modem."""
-    if sms.state is not State.QUEUED or sms.route is None:
+    if sms.state is not State.QUEUED:
         return None
-    kind, name = split_route(sms.route)
+    return route_blocked(sms.route, states)
+
+
+def unavailable_unless_routable(daemon: DaemonView, body: dict, routes: set[str | None]) -> None:
+    """queue_if_unavailable=false (validation.unavailable_unless_queued) for routed messages: 503, nothing queued,
+    when a message would wait because no modem of its route can send now."""
+    if body.get("queue_if_unavailable", True) is not False:
+        return
+    states = daemon.modem_states()
+    for route in routes:
+        reason = route_blocked(route, states)
+        if reason is not None:
+            raise Problem(503, "No modem of the route can send now", f"nothing was queued: a message would wait "
+                          f"{reason}", retry_after=30)
+
+
+def route_blocked(route: str | None, states: list[dict]) -> str | None:
+    """What keeps a message with `route` from going out now (None: a modem of it is ready, or it has no route)."""
+    if route is None:
+        return None
+    kind, name = split_route(route)
     serving = [s for s in states if (s["name"] == name if kind == MODEM else name in (s.get("groups") or ()))]
     if any(s.get("state") == READY for s in serving):
         return None
