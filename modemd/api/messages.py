@@ -43,8 +43,9 @@ async def create_message(request: web.Request) -> web.Response:
     except IdempotencyMismatch as exc:
         first_batch = {"first_batch_id": exc.first.batch_id} if exc.first.batch_id else {}
         raise Problem(422, "Idempotency-Key reused", "this Idempotency-Key was used in the last 24 h for a "
-                      "different message (another to, text, priority, ttl, modem or group); nothing was queued. Use a new key "
-                      "for a new message.", field="Idempotency-Key", first_id=exc.first.id, **first_batch) from None
+                      "different message (another to, text, priority, ttl, modem or group); nothing was queued. Use "
+                      "a new key for a new message.", field="Idempotency-Key", first_id=exc.first.id,
+                      **first_batch) from None
     status = 202 if result.created else 200
     if several:
         return _batch_response(result.messages, status)
