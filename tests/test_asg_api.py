@@ -121,7 +121,7 @@ async def test_the_deprecated_message_field_and_valid_until_are_taken(api):
     (text(message="hi"), "exactly one of textMessage or message"),
     (text(textMessage={"text": ""}), "textMessage.text: required"),
     (text(isEncrypted=True), "isEncrypted: modemd does not decrypt"),
-    (text(simNumber=2), "simNumber: choosing a SIM is not supported"),
+    (text(simNumber=2), "simNumber: 2 is no SIM of this server; its SIMs are 1"),
     (text(ttl=60, validUntil="2030-01-01T00:00:00Z"), "fields conflict: ttl and validUntil"),
     (text(validUntil="2001-01-01T00:00:00Z"), "validUntil:"),
     (text(validUntil="tomorrow"), "validUntil: a date and time"),
@@ -138,11 +138,22 @@ async def test_a_bad_body_is_refused_whole_in_the_apps_error_shape(api, body, sa
     assert await queued(api) == 0
 
 
-async def test_a_sim_number_needs_exactly_one_modem(any_store):
+async def test_a_sim_number_pins_the_message_to_that_modem(any_store):
     two = ONE_MODEM + [{"name": "sim1", "state": "ready"}]
-    async with api_client(FakeDaemon(any_store, tokens=TokenSet([], apps()), modems=two)) as api:
-        status, refused, _ = await send(api, text(simNumber=1))
-        assert status == 400 and "simNumber" in refused["message"]
+    sims = {1: "sim0", 7: "sim1"}          # [[modems]] sim_number = 7 for the second
+    async with api_client(FakeDaemon(any_store, tokens=TokenSet([], apps()), modems=two, sim_numbers=sims)) as api:
+        status, accepted, _ = await send(api, text(simNumber=7))
+        assert status == 202, accepted
+        assert {m.route for m in await any_store.list()} == {"modem:sim1"}
+        status, refused, _ = await send(api, text(simNumber=2))
+        assert status == 400 and refused["message"] == "simNumber: 2 is no SIM of this server; its SIMs are 1, 7"
+        status, refused, _ = await send(api, text(simNumber="1"))
+        assert status == 400 and refused["message"].startswith("simNumber: '1' is no SIM")
+
+
+async def test_without_a_sim_number_the_message_has_no_route(api):
+    status, accepted, _ = await send(api, text())
+    assert status == 202 and {m.route for m in await api.store.list()} == {None}
 
 
 async def test_malformed_json_and_unknown_paths_answer_in_the_apps_shape(api):

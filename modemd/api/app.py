@@ -201,4 +201,5 @@ def modem_view(state: dict, queued: int) -> dict:
             "registration": state["registration_text"], "manufacturer": ident["manufacturer"] or None,
             "model": ident["model"] or None, "imei": mask_id(ident["imei"], 8),
             "iccid": mask_id(ident["iccid"], 7), "queue_depth": queued, "last_error": state["last_error"] or None,
-            "host": state.get("host"), "host_renewed_at": iso(state.get("host_renewed_at"))}
+            "host": state.get("host"), "host_renewed_at": iso(state.get("host_renewed_at")),
+            "groups": list(state.get("groups") or ())}

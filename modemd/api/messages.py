@@ -11,17 +11,20 @@ from aiohttp import web
 
 from .limits import DEFAULT_PAGE, DEFAULT_PRIORITY, MAX_PAGE, PRIORITY_NAMES
 from .recipients import recipients
+from .routing import (ROUTE_FIELDS, message_route, requested_route, unavailable_unless_routable,
+                      waiting_reason)
 from .sending import SendOrder, queue_send
 from .validation import (APP, Problem, daemon_of, destination, idempotency_key, int_param, invalid, iso, part_count,
                          priority_field, send_body, text_field, ttl_field, unavailable_unless_queued)
-from ..domain.sms import OutboundSms, State, new_batch_id
+from ..domain.routing import route_view
+from ..domain.sms import Kind, OutboundSms, State, new_batch_id
 from ..store import IdempotencyMismatch
 
 log = logging.getLogger("modemd.api")   # the API's log lines keep one logger name, whichever module writes
 
 
 # ---- messages ----------------------------------------------------------------------------------------------------
-SEND_FIELDS = {"to", "text", "priority", "ttl", "queue_if_unavailable"}
+SEND_FIELDS = {"to", "text", "priority", "ttl", "queue_if_unavailable"} | ROUTE_FIELDS
 
 
 async def create_message(request: web.Request) -> web.Response:
@@ -30,15 +33,19 @@ async def create_message(request: web.Request) -> web.Response:
     daemon, body = await send_body(request, SEND_FIELDS)
     several = isinstance(body.get("to"), list)
     numbers = recipients(daemon, body["to"]) if several else [destination(daemon, body.get("to"))]
-    order = _order(request, body, numbers, several)
+    order = _order(request, body, numbers, several, requested_route(daemon, body))
     unavailable_unless_queued(daemon, body)
+    unavailable_unless_routable(daemon, body, {message_route(daemon, order.route, n, app=request[APP].name,
+                                                             kind=Kind.SMS, priority=order.priority)
+                                               for n in numbers})
     try:
         result = await queue_send(request, order)
     except IdempotencyMismatch as exc:
         first_batch = {"first_batch_id": exc.first.batch_id} if exc.first.batch_id else {}
         raise Problem(422, "Idempotency-Key reused", "this Idempotency-Key was used in the last 24 h for a "
-                      "different message (another to, text, priority or ttl); nothing was queued. Use a new key "
-                      "for a new message.", field="Idempotency-Key", first_id=exc.first.id, **first_batch) from None
+                      "different message (another to, text, priority, ttl, modem or group); nothing was queued. Use "
+                      "a new key for a new message.", field="Idempotency-Key", first_id=exc.first.id,
+                      **first_batch) from None
     status = 202 if result.created else 200
     if several:
         return _batch_response(result.messages, status)
@@ -46,13 +53,13 @@ async def create_message(request: web.Request) -> web.Response:
     return web.json_response(message_summary(sms), status=status, headers={"Location": f"/v1/messages/{sms.id}"})
 
 
-def _order(request: web.Request, body: dict, numbers: list[str], several: bool) -> SendOrder:
+def _order(request: web.Request, body: dict, numbers: list[str], several: bool, route: str | None) -> SendOrder:
     """The body's other fields, checked; a batch id if the request named several numbers."""
     text = text_field(body.get("text"))
     return SendOrder(numbers=numbers, text=text, parts=part_count(text),
                      priority=priority_field(body["priority"]) if "priority" in body else DEFAULT_PRIORITY,
                      ttl=ttl_field(body.get("ttl")), batch_id=new_batch_id() if several else None,
-                     idempotency_key=idempotency_key(request))
+                     idempotency_key=idempotency_key(request), route=route)
 
 
 def _batch_response(messages: list[OutboundSms], status: int) -> web.Response:
@@ -74,8 +81,9 @@ async def get_batch(request: web.Request) -> web.Response:
 
 
 async def get_message(request: web.Request) -> web.Response:
+    """The message; while it waits for a route no modem can serve now, `waiting` says which and why."""
     sms = await _find(request)
-    return web.json_response(message_view(sms))
+    return web.json_response(message_view(sms, waiting_reason(sms, daemon_of(request).modem_states())))
 
 
 async def message_events(request: web.Request) -> web.Response:
@@ -140,12 +148,13 @@ def message_summary(sms: OutboundSms) -> dict:
     return {"id": sms.id, "status": sms.state.value, "to": sms.to, "parts": sms.parts}
 
 
-def message_view(sms: OutboundSms) -> dict:
+def message_view(sms: OutboundSms, waiting: str | None = None) -> dict:
+    """`route` always ({"modem": ...}, {"group": ...} or null: any modem); `waiting`: routing.waiting_reason."""
     view = {**message_summary(sms), "priority": PRIORITY_NAMES[sms.priority],
-            "attempts": sms.attempts, "created_at": iso(sms.created_at)}
+            "attempts": sms.attempts, "created_at": iso(sms.created_at), "route": route_view(sms.route)}
     optional = {"error": _error(sms), "modem": sms.modem, "sent_at": iso(sms.sent_at),
                 "delivered_at": iso(sms.delivered_at), "expires_at": iso(sms.deadline),
-                "possible_duplicate": sms.possible_duplicate or None, "batch_id": sms.batch_id}
+                "possible_duplicate": sms.possible_duplicate or None, "batch_id": sms.batch_id, "waiting": waiting}
     view.update({k: v for k, v in optional.items() if v is not None})
     return view
 

@@ -11,6 +11,7 @@ from ..config.model import SCOPES
 from .limits import (DEFAULT_ACTIVITY_HOURS, DEFAULT_ADMIN_ROWS, MAX_ACTIVITY_HOURS, DEFAULT_PRIORITY, MAX_APP_NAME, MAX_CODE, MAX_ID, MAX_IDEMPOTENCY_KEY, MAX_NUMBER, MAX_OTP_TTL,
                      MAX_PAGE, MAX_RECIPIENTS, MAX_TEMPLATE, MAX_TTL, MESSAGE_STATES, MIN_CODE, MIN_OTP_TTL, MIN_TTL,
                      PRIORITIES, PRIORITY_NAMES, QUEUE_IF_UNAVAILABLE)
+from .routing import ROUTE_SCHEMA
 
 E164 = {"type": "string", "description": "phone number; E.164 (+4915112345678) or national with the server's "
         "default region", "maxLength": MAX_NUMBER, "examples": ["+4915112345678"]}
@@ -91,12 +92,14 @@ SCHEMAS = {
         "detail": {"type": "string"}, "field": {"type": "string"}, "retry_after": {"type": "integer"},
         "status_now": {"type": "string"},
         "first_id": {"type": "string", "description": "the message an Idempotency-Key was first used for"},
-        "first_batch_id": {"type": "string", "description": "its batch, if that request named several numbers"}}},
+        "first_batch_id": {"type": "string", "description": "its batch, if that request named several numbers"},
+        "known": {"type": "array", "items": {"type": "string"},
+                  "description": "an unknown modem or group: the names known"}}},
     "NewMessage": {"type": "object", "required": ["to", "text"], "additionalProperties": False, "properties": {
         "to": RECIPIENTS, "text": {"type": "string", "minLength": 1, "description": "any Unicode; split into parts"},
         "priority": {**PRIORITY, "default": PRIORITY_NAMES[DEFAULT_PRIORITY]},
         "ttl": {**_integer(MIN_TTL, MAX_TTL), "description": "seconds until it expires unsent; null = no deadline"},
-        "queue_if_unavailable": {"type": "boolean", "default": QUEUE_IF_UNAVAILABLE}}},
+        "queue_if_unavailable": {"type": "boolean", "default": QUEUE_IF_UNAVAILABLE}, **ROUTE_SCHEMA}},
     "MessageSummary": {"type": "object", "required": ["id", "status", "to", "parts"], "properties": {
         "id": {"type": "string"}, "status": {"enum": MESSAGE_STATES}, "to": {"type": "string"},
         "parts": {"type": "integer", "minimum": 1}}},
@@ -106,8 +109,15 @@ SCHEMAS = {
                                               "properties": {
             "at": TIMESTAMP, "from": {"enum": [*MESSAGE_STATES, None], "description": "null: the message was accepted"},
             "to": {"enum": MESSAGE_STATES}, "reason": {"type": "string"}}}}}},
-    "Message": {"type": "object", "required": ["id", "status", "to", "parts", "priority", "attempts", "created_at"],
+    "Message": {"type": "object", "required": ["id", "status", "to", "parts", "priority", "attempts", "created_at",
+                                               "route"],
                 "properties": {
+        "route": {"description": "the modem or group it goes through; null: any modem",
+                  "oneOf": [{"type": "null"},
+                            {"type": "object", "required": ["modem"], "properties": {"modem": {"type": "string"}}},
+                            {"type": "object", "required": ["group"], "properties": {"group": {"type": "string"}}}]},
+        "waiting": {"type": "string", "description": "queued for a route no modem can serve now: which and why "
+                                                     "(GET /v1/messages/{id} only)"},
         "id": {"type": "string"}, "status": {"enum": MESSAGE_STATES}, "to": {"type": "string"},
         "parts": {"type": "integer"}, "priority": PRIORITY, "attempts": {"type": "integer"},
         "created_at": TIMESTAMP, "sent_at": TIMESTAMP, "delivered_at": TIMESTAMP, "expires_at": TIMESTAMP,
@@ -130,7 +140,7 @@ SCHEMAS = {
         "to": E164, "ttl": _integer(MIN_OTP_TTL, MAX_OTP_TTL), "length": _integer(MIN_CODE, MAX_CODE),
         "template": {"type": ["string", "null"], "maxLength": MAX_TEMPLATE,
                      "description": "must contain {code}; may use {app}, {minutes}; must fit one GSM-7 SMS"},
-        "queue_if_unavailable": {"type": "boolean", "default": QUEUE_IF_UNAVAILABLE}}},
+        "queue_if_unavailable": {"type": "boolean", "default": QUEUE_IF_UNAVAILABLE}, **ROUTE_SCHEMA}},
     "OtpUnlock": {"type": "object", "required": ["to"], "additionalProperties": False, "properties": {
         "to": E164, "app": {"type": ["string", "null"], "minLength": 1, "maxLength": MAX_APP_NAME,
                             "description": "only this app's lock (default: every app's)"}}},
@@ -157,6 +167,8 @@ SCHEMAS = {
         "iccid": {"type": ["string", "null"], "description": "masked"},
         "queue_depth": {"type": "integer"}, "last_error": {"type": ["string", "null"]},
         "host": {"type": ["string", "null"], "description": "the modemd host the modem is on ([database] node)"},
+        "groups": {"type": "array", "items": {"type": "string"},
+                   "description": "its [[modems]] groups: a send's \"group\" and the [[routes]] name them"},
         "host_renewed_at": {**TIMESTAMP, "type": ["string", "null"],
                             "description": "when that host last renewed its lease on the shared database (null: "
                                            "one host on SQLite)"}}},

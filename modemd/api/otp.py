@@ -15,37 +15,46 @@ from aiohttp import web
 from .limits import MAX_APP_NAME, MAX_CODE, MAX_ID, MAX_OTP_TTL, MAX_TEMPLATE, MIN_CODE, MIN_OTP_TTL
 from .validation import (APP, TOKEN_ID, daemon_of, invalid, iso, json_object, limits_of, number_field, only_fields,
                          optional_int, send_limits, send_request, unavailable_unless_queued)
+from .routing import ROUTE_FIELDS, message_route, requested_route, unavailable_unless_routable
 from ..services.otp import IssuedOtp, OtpError, VerifyOutcome
+from ..domain.sms import Kind, Priority
 from ..domain.redact import mask_number
 
 log = logging.getLogger("modemd.api")   # the API's log lines keep one logger name, whichever module writes
 
 
 async def send_otp(request: web.Request) -> web.Response:
-    daemon, body, to = await send_request(request, {"to", "ttl", "length", "template", "queue_if_unavailable"})
+    daemon, body, to = await send_request(request, {"to", "ttl", "length", "template", "queue_if_unavailable"}
+                                          | ROUTE_FIELDS)
+    route = requested_route(daemon, body)
     ttl = optional_int(body, "ttl", MIN_OTP_TTL, MAX_OTP_TTL)
     length = optional_int(body, "length", MIN_CODE, MAX_CODE)
     template = body.get("template")
     if template is not None and (not isinstance(template, str) or len(template) > MAX_TEMPLATE):
         raise invalid("template", f"a string of at most {MAX_TEMPLATE} characters containing {{code}}")
     unavailable_unless_queued(daemon, body)
-    issued = await issue_otp(request, to, ttl=ttl, length=length, template=template)
+    unavailable_unless_routable(daemon, body, {message_route(daemon, route, to, app=request[APP].name,
+                                                             kind=Kind.OTP, priority=Priority.HIGH)})
+    issued = await issue_otp(request, to, ttl=ttl, length=length, template=template, route=route)
     return web.json_response({"id": issued.id, "to": issued.to, "status": "pending",
                               "expires_at": iso(issued.expires_at), "message_id": issued.message_id,
                               "sends": issued.sends}, status=202)
 
 
 async def issue_otp(request: web.Request, to: str, *, ttl: int | None = None, length: int | None = None,
-                    template: str | None = None, code: str | None = None) -> IssuedOtp:
+                    template: str | None = None, code: str | None = None, route: str | None = None) -> IssuedOtp:
     """A code for `to` (E.164, allowed here) from the request's app, queued: what every way of asking for one does
-    (POST /v1/otp; the /twilio layer's Verifications). The service's refusals are 422s naming the field (OtpError)
-    or RateLimited / QueueFull for the caller's middleware to answer."""
+    (POST /v1/otp; the /twilio layer's Verifications). `route`: the modem or group the request named, else the
+    [[routes]] rules decide (routing.py). The service's refusals are 422s naming the field (OtpError) or RateLimited
+    / QueueFull for the caller's middleware to answer."""
     daemon = daemon_of(request)
+    app = request[APP].name
     try:
         issued = await daemon.otp.issue(to, token_id=request[TOKEN_ID], ttl=ttl, length=length,
-                                        template=template, app=request[APP].name,
+                                        template=template, app=app,
                                         bound=limits_of(daemon).otp_bound, extra_limits=send_limits(request),
-                                        code=code)
+                                        code=code, route=message_route(daemon, route, to, app=app, kind=Kind.OTP,
+                                                                       priority=Priority.HIGH))
     except OtpError as exc:
         raise invalid(exc.field, exc.reason) from None
     log.info("otp %s to %s %s, message %s", issued.id, mask_number(issued.to),

@@ -19,9 +19,10 @@ from aiohttp import web
 
 from .limits import PRIORITY_NAMES
 from .recipients import within_app_limits
+from .routing import message_route
 from .validation import APP, DaemonView, daemon_of, limits_of, send_limits
 from ..domain.redact import mask_number
-from ..domain.sms import OutboundSms, Priority, new_message_id
+from ..domain.sms import Kind, OutboundSms, Priority, new_message_id
 from ..store import EnqueuedBatch
 
 log = logging.getLogger("modemd.api")   # the API's log lines keep one logger name, whichever module writes
@@ -38,6 +39,7 @@ class SendOrder:
     batch_id: str | None                # None: one number, a message of its own
     idempotency_key: str | None = None  # scoped to the app already (validation.idempotency_key)
     recipients_field: str = "to"        # the request's name for its numbers, for a refusal
+    route: str | None = None            # the modem or group the request named (routing.py); None: the rules decide
 
 
 async def queue_send(request: web.Request, order: SendOrder) -> EnqueuedBatch:
@@ -57,20 +59,27 @@ async def queue_send(request: web.Request, order: SendOrder) -> EnqueuedBatch:
 def _new_messages(request: web.Request, order: SendOrder) -> list[OutboundSms]:
     """One message per number. The first carries the request's idempotency key and digest: what the store
     recognises a replay by."""
-    now = time.time()
+    now, app, daemon = time.time(), request[APP].name, daemon_of(request)
     batch = [OutboundSms(id=new_message_id(now), to=to, text=order.text, parts=order.parts, priority=order.priority,
                          next_attempt_at=now, deadline=now + order.ttl if order.ttl else None, created_at=now,
-                         updated_at=now, app=request[APP].name, batch_id=order.batch_id) for to in order.numbers]
+                         updated_at=now, app=app, batch_id=order.batch_id,
+                         route=message_route(daemon, order.route, to, app=app, kind=Kind.SMS,
+                                             priority=order.priority))
+             for to in order.numbers]
     to = order.numbers if order.batch_id is not None else order.numbers[0]
-    digest = request_digest(to, order.text, order.priority, order.ttl)
+    digest = request_digest(to, order.text, order.priority, order.ttl, order.route)
     batch[0] = replace(batch[0], idempotency_key=order.idempotency_key, request_digest=digest)
     return batch
 
 
-def request_digest(to: str | list[str], text: str, priority: Priority, ttl: int | None) -> str:
+def request_digest(to: str | list[str], text: str, priority: Priority, ttl: int | None,
+                   route: str | None = None) -> str:
     """What the request asked for, after normalising (a number written two ways is the same request). `to` as the
-    request gave it, one number or a list: a batch of one is not the same request as its number alone."""
-    canonical = json.dumps([to, text, int(priority), ttl], ensure_ascii=False)
+    request gave it, one number or a list: a batch of one is not the same request as its number alone. The route
+    the request named counts (the same text pinned to another modem is another request); it is appended only when
+    given, so a request naming none keeps the digest it had before routes existed (a replay across the upgrade)."""
+    canonical = json.dumps([to, text, int(priority), ttl] + ([route] if route is not None else []),
+                           ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 

@@ -43,6 +43,8 @@ class DaemonView(Protocol):
     default_region: str | None
     limits: LimitsConfig
     admin_socket: Path | None          # requests on it are authenticated by the peer's credentials, not a token
+    routes: tuple                      # the [[routes]] rules (config.model.RouteConfig), for messages naming no route
+    sim_numbers: dict[int, str]        # android-sms-gateway's simNumber -> modem name (config.modems.sim_numbers)
 
     def ready(self) -> bool: ...
     def modem_states(self) -> list[dict]: ...

@@ -257,7 +257,8 @@ def cmd_queue_show(args, client: ApiClient) -> int:
 
 def _format_shown(m: dict) -> str:
     fields = [("to", m["to"]), ("status", m["status"]), ("parts", m["parts"]), ("priority", m["priority"]),
-              ("attempts", m["attempts"]), ("modem", m.get("modem")), ("created", m["created_at"]),
+              ("attempts", m["attempts"]), ("route", _route_text(m.get("route"))), ("waiting", m.get("waiting")),
+              ("modem", m.get("modem")), ("created", m["created_at"]),
               ("sent", m.get("sent_at")), ("delivered", m.get("delivered_at")), ("expires", m.get("expires_at")),
               ("batch", m.get("batch_id")), ("possible duplicate", m.get("possible_duplicate") or None)]
     if m.get("error"):
@@ -266,6 +267,11 @@ def _format_shown(m: dict) -> str:
     lines.append("  history")
     lines += [f"    {e['at']}  {e['from'] or '-':<9} -> {e['to']:<9} {e['reason']}" for e in m["events"]]
     return "\n".join(lines)
+
+
+def _route_text(route: dict | None) -> str | None:
+    """{"modem": "de1"} -> "modem de1"; None (any modem) is left out."""
+    return None if not route else " ".join(next(iter(route.items())))
 
 
 def cmd_queue_retry(args, client: ApiClient) -> int:

@@ -22,10 +22,12 @@ from ..api.app import build_app
 from ..api.auth import TokenSet
 from ..api.metrics import Metrics
 from ..config.loader import Config, ConfigError, ModemConfig, reloaded
+from ..config.modems import sim_numbers
 from ..config.paths import default_state_dir
 from ..domain.errors import StorageError
+from ..domain.routing import modem_keys
 from ..config.tokens import generated_token, tokens_from_environment
-from ..modem.modem import ModemState
+from ..modem.modem import ModemState, ModemStatus
 from ..modem.pin_memory import PinMemory
 from ..modem.driver import DriverSupervisor, build_supervisor
 from ..services.inbox import Inbox
@@ -53,6 +55,9 @@ class Daemon:
         self.state_dir = config.server.state_dir or default_state_dir()
         self._reload_config = reload_config
         self.supervisors: list[DriverSupervisor] = []
+        self._groups: dict[str, tuple[str, ...]] = {}     # each modem's groups, for the API and the other hosts
+        self.routes = config.routes                       # [[routes]]: restart-only, so fixed here
+        self.sim_numbers: dict[int, str] = {}             # android-sms-gateway's simNumber -> modem (start())
         self.simulator = None
         self._sim_control = None
         self.backend = build_backend(config.database, self.state_dir)
@@ -98,6 +103,7 @@ class Daemon:
         modems = list(self.config.modems)
         if self.config.simulate:
             modems.append(await self._start_simulator())
+        self.sim_numbers = sim_numbers(modems)
         for modem in modems:
             self._start_modem(modem)
         if self.fleet:
@@ -114,7 +120,9 @@ class Daemon:
         sup = build_supervisor(m, pin_memory=PinMemory.in_dir(self.state_dir), state_dir=self.state_dir,
                                on_state=lambda state, name=m.name: self._on_modem_state(name, state))
         self.supervisors.append(sup)
-        self.outbox.add_modem(sup.modem, m.pacing)
+        self._groups[m.name] = m.groups
+        self.outbox.add_modem(sup.modem, m.pacing, routes=modem_keys(m.name, m.groups),
+                              signal=lambda: _signal(sup.modem.status))
         self.inbox.attach(sup.modem)
         sup.start()
 
@@ -193,7 +201,7 @@ class Daemon:
     def local_modem_states(self) -> list[dict]:
         renewed = self.fleet.renewed_at if self.fleet else None
         return [{"name": s.name, "port": s.port, **s.modem.status.as_dict(), "host": self.node,
-                 "host_renewed_at": renewed} for s in self.supervisors]
+                 "host_renewed_at": renewed, "groups": list(self._groups.get(s.name, ()))} for s in self.supervisors]
 
     def modem_states(self) -> list[dict]:
         """This host's modems, then (on a fleet) the other hosts' as they last reported them."""
@@ -293,6 +301,11 @@ class Daemon:
             await self.fleet.stop()
         await self.store.close()
         log.info("stopped")
+
+
+def _signal(status: ModemStatus) -> int:
+    """A modem's signal for the order the outbox wakes its workers in: CSQ 0..31, -1 when unknown."""
+    return -1 if status.rssi is None else status.rssi
 
 
 def _tune_gc() -> None:

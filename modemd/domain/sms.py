@@ -128,6 +128,7 @@ class OutboundSms:
     app: str = "default"             # the app that queued it (api.auth.App.name): only it (and admin) sees it
     request_digest: str | None = None   # what the request asked for; a reused Idempotency-Key must ask the same
     batch_id: str | None = None      # the request that queued it for several recipients at once (new_batch_id)
+    route: str | None = None         # "modem:NAME" / "group:NAME": only those modems send it; None: any (routing.py)
 
     def expired(self, now: float) -> bool:
         return self.deadline is not None and now >= self.deadline

@@ -137,9 +137,10 @@ class OtpService:
 
     async def issue(self, to: str, *, token_id: str, ttl: int | None = None, length: int | None = None,
                     template: str | None = None, app: str = "default", bound: int | None = None,
-                    extra_limits: list[Limit] = (), code: str | None = None) -> IssuedOtp:
+                    extra_limits: list[Limit] = (), code: str | None = None, route: str | None = None) -> IssuedOtp:
         """Raises OtpError (bad input / country not allowed) or RateLimited. `to` is already E.164. `code`: the
-        caller's own code (digits, an allowed length), else one is made.
+        caller's own code (digits, an allowed length), else one is made. `route`: the modems its SMS may go
+        through (domain.routing; None: any), for a resend of the same code too.
 
         The same code on resend (as Twilio Verify does): while the app's code for this number is pending and valid
         for RESEND_MIN_LEFT more seconds, a new send sends that code again, under the same verification id and
@@ -156,40 +157,41 @@ class OtpService:
         now = self._clock()
         limits = self._send_limits(to, country, token_id, app) + list(extra_limits)
         resend_until = now + RESEND_MIN_LEFT if code is None else None
-        verification, message = self._new_code(to, code or new_code(length), now, ttl, template, app)
+        verification, message = self._new_code(to, code or new_code(length), now, ttl, template, app, route)
         pending = await self.store.issue(verification, message, limits, bound, resend_until=resend_until)
         if pending is None:
             return IssuedOtp(verification.id, to, verification.expires_at, message.id, 1, now)
         again = self._open_code(pending, length)
         if again is not None:
-            message = self._sms(to, again, now, pending.expires_at, template, app)
+            message = self._sms(to, again, now, pending.expires_at, template, app, route)
             sends = await self.store.resend(pending.id, message, limits, bound, now=now, valid_after=resend_until,
                                             app=app)
             if sends is not None:
                 return IssuedOtp(pending.id, to, pending.expires_at, message.id, sends, pending.created_at)
         # The pending code cannot be sent again (another length, a seal the secret no longer opens, or it was used
         # or expired meanwhile): a new code, which supersedes it.
-        verification, message = self._new_code(to, code or new_code(length), now, ttl, template, app)
+        verification, message = self._new_code(to, code or new_code(length), now, ttl, template, app, route)
         await self.store.issue(verification, message, limits, bound)
         return IssuedOtp(verification.id, to, verification.expires_at, message.id, 1, now)
 
-    def _new_code(self, to: str, code: str, now: float, ttl: int, template: str, app: str
+    def _new_code(self, to: str, code: str, now: float, ttl: int, template: str, app: str, route: str | None
                   ) -> tuple[Verification, OutboundSms]:
         verification_id = "otp_" + new_message_id(now)[4:]
-        message = self._sms(to, code, now, now + ttl, template, app)
+        message = self._sms(to, code, now, now + ttl, template, app, route)
         return Verification(id=verification_id, destination=to, code_hmac=self._mac(verification_id, code),
                             created_at=now, expires_at=now + ttl, attempts=0, max_attempts=self.settings.max_attempts,
                             status="pending", message_id=message.id, app=app,
                             code_sealed=self._sealer.seal(code, verification_id)), message
 
-    def _sms(self, to: str, code: str, now: float, expires_at: float, template: str, app: str) -> OutboundSms:
+    def _sms(self, to: str, code: str, now: float, expires_at: float, template: str, app: str,
+             route: str | None) -> OutboundSms:
         """The SMS carrying `code`, its text sealed until the outbox sends it; it is not sent after the code
         expires. The text gives the minutes the code is still valid for."""
         message_id = new_message_id(now)
         text = render(template, code=code, app=self.settings.app, minutes=max(1, int(expires_at - now) // 60))
         return OutboundSms(id=message_id, to=to, kind=Kind.OTP, priority=Priority.HIGH,
                            text=self._sealer.seal(text, message_id), parts=1, next_attempt_at=now,
-                           deadline=expires_at, created_at=now, updated_at=now, app=app)
+                           deadline=expires_at, created_at=now, updated_at=now, app=app, route=route)
 
     def _open_code(self, pending: PendingCode, length: int) -> str | None:
         """The pending code, if it can be sent again as asked: None for another length, or a seal that does not

@@ -10,7 +10,7 @@ for state"): the methods that move a message return False when it was not in a s
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Collection, Protocol, Sequence
 
 from ..domain.sms import OutboundSms, State
 from .records import (Delivery, Enqueued, EnqueuedBatch, HookSpec, InboundPart, InboxMessage, Limit, PendingCode,
@@ -33,8 +33,11 @@ class Store(Protocol):
         Idempotency-Key and digest (the others none): a replay returns the messages the key first queued, in their
         order, counting against nothing. enqueue(sms) is the batch of one."""
 
-    async def claim_next(self, modem: str, now: float | None = None) -> OutboundSms | None:
-        """queued -> sending for the most urgent due message; its attempt counts from here."""
+    async def claim_next(self, modem: str, now: float | None = None, *,
+                         routes: Collection[str] | None = None) -> OutboundSms | None:
+        """queued -> sending for the most urgent due message whose route (domain.routing) is None or one of
+        `routes`, the keys of the modem claiming (None: its own name's key only); its attempt counts from here. A
+        message routed elsewhere is left for its modems, however urgent."""
 
     async def mark_sent(self, message_id: str, references: list[int], *, purge_text: bool) -> bool: ...
 
@@ -70,7 +73,9 @@ class Store(Protocol):
     async def counts(self) -> dict[str, int]:
         """Messages per state (states with none left out)."""
 
-    async def next_due_at(self) -> float | None: ...
+    async def next_due_at(self, routes: Collection[str] | None = None) -> float | None:
+        """When the next queued message is due (None: none queued); with `routes`, of the messages claim_next with
+        those routes may take."""
 
     async def events(self, message_id: str) -> list[dict]:
         """The message's history, oldest first: {at, from_state, to_state, reason} per move."""

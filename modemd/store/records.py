@@ -192,7 +192,7 @@ Render = Callable[[SourceEvent, HookSpec], tuple[str, str]]
 # The columns of a message both backends write and read, in the order of outbound_values.
 MESSAGE_COLUMNS = ("id, kind, destination, body, parts, priority, state, attempts, next_attempt_at, deadline, "
                    "created_at, updated_at, sent_at, delivered_at, error_code, error_text, modem, refs, "
-                   "possible_duplicate, ambiguous, idempotency_key, app, request_digest, batch_id")
+                   "possible_duplicate, ambiguous, idempotency_key, app, request_digest, batch_id, route")
 
 
 def outbound_values(sms: OutboundSms) -> tuple:
@@ -200,7 +200,7 @@ def outbound_values(sms: OutboundSms) -> tuple:
     return (sms.id, sms.kind.value, sms.to, sms.text, sms.parts, int(sms.priority), sms.state.value, sms.attempts,
             sms.next_attempt_at, sms.deadline, sms.created_at, sms.updated_at, sms.sent_at, sms.delivered_at,
             sms.error_code, sms.error_text, sms.modem, json.dumps(sms.references), int(sms.possible_duplicate),
-            sms.ambiguous, sms.idempotency_key, sms.app, sms.request_digest, sms.batch_id)
+            sms.ambiguous, sms.idempotency_key, sms.app, sms.request_digest, sms.batch_id, sms.route)
 
 
 def outbound_from_row(row: Mapping) -> OutboundSms:
@@ -213,7 +213,7 @@ def outbound_from_row(row: Mapping) -> OutboundSms:
         error_code=row["error_code"], error_text=row["error_text"], modem=row["modem"],
         references=json.loads(row["refs"]), possible_duplicate=bool(row["possible_duplicate"]),
         ambiguous=row["ambiguous"], idempotency_key=row["idempotency_key"], app=row["app"],
-        request_digest=row["request_digest"], batch_id=row["batch_id"])
+        request_digest=row["request_digest"], batch_id=row["batch_id"], route=row["route"])
 
 
 def report_settlement(state: str, refs: list[int], reports: dict, at: float) -> tuple[State, str, dict] | None:

@@ -16,7 +16,8 @@ class FakeDaemon:
     """The daemon's view the HTTP API needs (api.validation.DaemonView), for in-process API tests: the store and
     the OTP service behind it are real; modems are not there (`ready` says what the test wants)."""
 
-    def __init__(self, store, otp=None, *, tokens=None, ready: bool = False, modems: list[dict] = ()):
+    def __init__(self, store, otp=None, *, tokens=None, ready: bool = False, modems: list[dict] = (),
+                 routes: tuple = (), sim_numbers: dict[int, str] | None = None):
         from modemd.api.metrics import Metrics
         self.store, self.otp = store, otp
         self.metrics = Metrics()
@@ -30,6 +31,9 @@ class FakeDaemon:
         self.admin_socket = None      # the API is reached over TCP only
         self.accepted = 0
         self._ready = ready
+        self.routes = routes            # [[routes]] rules (config.model.RouteConfig)
+        self.sim_numbers = sim_numbers if sim_numbers is not None else \
+            {i: m["name"] for i, m in enumerate(self._modems, 1)}
 
     def ready(self):
         return self._ready

@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ...domain.routing import MODEM, route_key
 from ...domain.sms import OutboundSms, Priority, State, named_batch_id, new_batch_id
 from ...services.webhooks.asg_payload import ASG, failure_reason
 from ..limits import DEFAULT_PRIORITY, MAX_TTL, MIN_TTL
@@ -62,7 +63,20 @@ def send_order(request: web.Request, body: dict) -> tuple[str, SendOrder]:
     # app, and not a key a client of POST /v1/messages can write (theirs are "<app>:<key>").
     return asg_id, SendOrder(numbers=numbers, text=text, parts=part_count(text, field), priority=_priority(body),
                              ttl=_ttl(body), batch_id=named_batch_id(ASG, app, asg_id),
-                             idempotency_key=f"{app}/{ASG}/{asg_id}", recipients_field="phoneNumbers")
+                             idempotency_key=f"{app}/{ASG}/{asg_id}", recipients_field="phoneNumbers",
+                             route=_sim_route(request, body))
+
+
+def _sim_route(request: web.Request, body: dict) -> str | None:
+    """simNumber picks a SIM, as on the app's phone: here the modem with that sim_number ([[modems]]; by default
+    its place from 1), which alone then sends the message. Left out: the [[routes]] rules decide."""
+    if "simNumber" not in body:
+        return None
+    number, sims = body["simNumber"], daemon_of(request).sim_numbers
+    if isinstance(number, bool) or not isinstance(number, int) or number not in sims:
+        known = ", ".join(str(n) for n in sorted(sims)) or "none"
+        raise invalid("simNumber", f"{number!r} is no SIM of this server; its SIMs are {known}")
+    return route_key(MODEM, sims[number])
 
 
 def message_id(value: Any, field: str) -> str:
@@ -77,9 +91,6 @@ def _supported(request: web.Request, body: dict) -> None:
             raise invalid(name, reason)
     if body.get("isEncrypted", False) is not False:
         raise invalid("isEncrypted", "modemd does not decrypt; send the text and numbers as they are (over TLS)")
-    if "simNumber" in body and not (body["simNumber"] == 1 and len(daemon_of(request).modem_states()) == 1):
-        raise invalid("simNumber", "choosing a SIM is not supported by modemd yet; leave it out (1 is accepted "
-                                   "where modemd has exactly one modem)")
     for name in ("withDeliveryReport",):       # modemd asks for a delivery report whatever this says
         if not isinstance(body.get(name, True), bool):
             raise invalid(name, "true or false")

@@ -49,6 +49,11 @@ STOP_GRACE = 140.0
 PURGE_INTERVAL = 3600.0
 
 
+def _no_signal() -> int:
+    """The signal of a modem that reports none: woken after those that do."""
+    return -1
+
+
 class Outbox:
     def __init__(self, store: Store, *, policy: RetryPolicy = RetryPolicy(), keep_sent_text: bool = True,
                  retention: float = 7 * 24 * 3600.0,
@@ -62,16 +67,25 @@ class Outbox:
         # hands in OtpService.reveal. Plain SMS are sent as stored.
         self.reveal: Callable[[OutboundSms], str] = lambda sms: sms.text or ""
         self._workers: list[OutboxWorker] = []
+        self._signal: dict[OutboxWorker, Callable[[], int]] = {}
         self._housekeeping: asyncio.Task | None = None
 
     def wake(self) -> None:
-        """Called after an enqueue commits: idle workers look at the queue now."""
-        for worker in self._workers:
+        """Called after an enqueue commits: idle workers look at the queue now, the strongest signal first. Their
+        tasks resume in the order their events are set, and so claim in that order: of the modems that may send a
+        message (its route), the best placed one tends to take it. A modem that cannot send does not claim at all
+        (OutboxWorker._step)."""
+        for worker in sorted(self._workers, key=lambda w: -self._signal.get(w, _no_signal)()):
             worker.wake.set()
 
-    def add_modem(self, modem: SendingModem, pacing: Pacing = Pacing()) -> None:
-        worker = OutboxWorker(self, modem, pacing)
+    def add_modem(self, modem: SendingModem, pacing: Pacing = Pacing(), *, routes: frozenset[str] | None = None,
+                  signal: Callable[[], int] | None = None) -> None:
+        """`routes`: what the modem may send (domain.routing.modem_keys; None: messages for it by name, or for any
+        modem). `signal`: its current signal strength (CSQ 0..31, -1 unknown), for the order of wake()."""
+        worker = OutboxWorker(self, modem, pacing, routes)
         self._workers.append(worker)
+        if signal is not None:
+            self._signal[worker] = signal
         worker.start()
 
     async def recover(self) -> None:

@@ -13,6 +13,7 @@ from ...domain.errors import (AtTimeout, ChannelClosed, CmeError, CmsError, Erro
 from ...domain.otp_seal import SealBroken
 from ...domain.policy import Pacing, RetryPolicy
 from ...domain.redact import mask_number
+from ...domain.routing import modem_keys
 from ...domain.sms import Kind, OutboundSms
 from ...modem.modem import SendResult, SmsSendFailed
 from ...store import Store
@@ -75,9 +76,13 @@ class OutboxWorker:
     """One modem's loop: claim the next due message, send it, record what happened (the module docstring of
     outbox.py has the rules)."""
 
-    def __init__(self, outbox: OutboxView, modem: SendingModem, pacing: Pacing):
+    def __init__(self, outbox: OutboxView, modem: SendingModem, pacing: Pacing,
+                 routes: frozenset[str] | None = None):
         self.outbox = outbox
         self.modem = modem
+        # The routes this modem serves (domain.routing.modem_keys: its name and its groups): it claims messages
+        # routed to one of them or to no modem in particular, and leaves the others to their modems.
+        self.routes = modem_keys(modem.name) if routes is None else routes
         self.log = logging.LoggerAdapter(log, {"modem": modem.name})   # MODEMD_MODEM in the journal
         self.pacing = pacing
         self.wake = asyncio.Event()
@@ -130,7 +135,7 @@ class OutboxWorker:
         if delay > 0:
             await self._idle(delay)
             return
-        sms = await self.outbox.store.claim_next(self.modem.name)
+        sms = await self.outbox.store.claim_next(self.modem.name, routes=self.routes)
         if sms is None:
             await self._idle(await self._time_to_next_due())
             return
@@ -138,7 +143,8 @@ class OutboxWorker:
         await self._send(sms)
 
     async def _time_to_next_due(self) -> float:
-        due = await self.outbox.store.next_due_at()
+        # Of what this modem may send: a message due for another modem must not keep this one spinning.
+        due = await self.outbox.store.next_due_at(self.routes)
         return 30.0 if due is None else min(30.0, max(0.0, due - time.time()))
 
     async def _idle(self, seconds: float) -> None:

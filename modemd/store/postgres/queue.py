@@ -24,12 +24,13 @@ import asyncio
 import json
 import logging
 import time
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 import psycopg
 from psycopg.rows import dict_row
 
 from ...domain.errors import StorageError
+from ...domain.routing import modem_keys
 from ...domain.sms import OutboundSms, State, can_move
 from ..errors import IdempotencyMismatch, QueueFull
 from ..records import (IDEMPOTENCY_WINDOW, MESSAGE_COLUMNS, Enqueued, EnqueuedBatch, Limit, limits_per_message,
@@ -131,13 +132,16 @@ class Store:
                 raise
             return await self.db.batched(work)  # another host accepted the same key meanwhile: find its messages
 
-    async def claim_next(self, modem: str, now: float | None = None) -> OutboundSms | None:
-        """queued -> sending for the most urgent due message no other host is claiming; the attempt counts now,
-        and the message is this host's until its lease runs out."""
+    async def claim_next(self, modem: str, now: float | None = None, *,
+                         routes: Collection[str] | None = None) -> OutboundSms | None:
+        """queued -> sending for the most urgent due message no other host is claiming and `modem` may send (its
+        route is NULL or one of `routes`; None: the modem's own key only); the attempt counts now, and the message
+        is this host's until its lease runs out."""
         now = time.time() if now is None else now
+        keys = sorted(modem_keys(modem) if routes is None else routes)
 
         async def work(conn):
-            row = await claim(conn, now, f"claimed by {modem} on {self.node}",
+            row = await claim(conn, now, f"claimed by {modem} on {self.node}", routes=keys,
                               sets={"modem": modem, "node": self.node, "lease_until": now + self.lease},
                               adjust=("count_attempt",), returning=_COLUMNS)
             return None if row is None else outbound_from_row(row)
@@ -303,9 +307,14 @@ class Store:
             return {r["state"]: int(r["n"]) for r in rows}
         return await self.db.read(work)
 
-    async def next_due_at(self) -> float | None:
+    async def next_due_at(self, routes: Collection[str] | None = None) -> float | None:
+        """When the next queued message is due; with `routes`, the next one a modem serving them may send."""
+        where, args = ("", ()) if routes is None else (" AND (route IS NULL OR route = ANY(%s::text[]))",
+                                                       (sorted(routes),))
+
         async def work(conn):
-            row = await _one(conn, "SELECT min(next_attempt_at) AS at FROM messages WHERE state = 'queued'")
+            row = await _one(conn, f"SELECT min(next_attempt_at) AS at FROM messages WHERE state = 'queued'{where}",
+                             args)
             return row["at"]
         return await self.db.read(work)
 

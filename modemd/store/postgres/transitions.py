@@ -12,6 +12,7 @@ in `src`: exactly one of them moves it, the other gets None.
 from __future__ import annotations
 
 import functools
+from typing import Sequence
 
 import psycopg
 from psycopg.rows import dict_row
@@ -57,14 +58,14 @@ def move_statement(message_id: str, src: State, dst: State, reason: str, now: fl
             (dst.value, now, *sets.values(), message_id, src.value, *owner, now, src.value, dst.value, reason))
 
 
-async def claim(conn: psycopg.AsyncConnection, now: float, reason: str, *, sets: dict,
+async def claim(conn: psycopg.AsyncConnection, now: float, reason: str, *, sets: dict, routes: Sequence[str],
                 adjust: tuple[str, ...] = (), returning: str = "state") -> dict | None:
     """queued -> sending for the most urgent due message that no other transaction holds (FOR UPDATE SKIP LOCKED:
-    two hosts claiming at once take two messages), with its event row: the same one statement as a move, which
-    picks its message itself. The moved row, or None."""
+    two hosts claiming at once take two messages) and whose route is NULL or one of `routes` (domain.routing),
+    with its event row: the same one statement as a move, which picks its message itself. The moved row, or None."""
     async with conn.cursor(row_factory=dict_row) as cursor:
         await cursor.execute(_statement(tuple(sets), adjust, returning, False, True),
-                             (State.SENDING.value, now, *sets.values(), now, now, State.QUEUED.value,
+                             (State.SENDING.value, now, *sets.values(), now, now, list(routes), State.QUEUED.value,
                               now, State.QUEUED.value, State.SENDING.value, reason))
         return _moved(await cursor.fetchone())
 
@@ -77,8 +78,10 @@ def _moved(row: dict | None) -> dict | None:
 
 
 # The message a claim takes: the most urgent due one, skipping rows another transaction holds.
+# Messages routed to other modems are stepped over in the due order (domain.routing: NULL is any modem).
 DUE = ("(SELECT id FROM messages WHERE state = 'queued' AND next_attempt_at <= %s AND (deadline IS NULL OR "
-       "deadline > %s) ORDER BY priority, next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)")
+       "deadline > %s) AND (route IS NULL OR route = ANY(%s::text[])) ORDER BY priority, next_attempt_at, seq "
+       "LIMIT 1 FOR UPDATE SKIP LOCKED)")
 
 
 @functools.lru_cache(maxsize=64)

@@ -10,7 +10,7 @@ import json
 import sqlite3
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 from ..errors import IdempotencyMismatch, QueueFull
 from ..records import (IDEMPOTENCY_WINDOW, MESSAGE_COLUMNS, Enqueued, EnqueuedBatch, Limit, limits_per_message,
@@ -19,6 +19,7 @@ from .database import Database
 from .limits import index_of
 from .schema import MIGRATIONS
 from .transitions import move, write_event
+from ...domain.routing import modem_keys
 from ...domain.sms import OutboundSms, Priority, State, can_move
 
 _COLUMNS = MESSAGE_COLUMNS
@@ -56,10 +57,13 @@ class Store:
         return await self.db.write(lambda conn: insert_batch(
             conn, batch, bound, counted=lambda: index.hit_all(conn, hits, batch[0].created_at)))
 
-    async def claim_next(self, modem: str, now: float | None = None) -> OutboundSms | None:
-        """queued -> sending for the most urgent due message; the attempt is counted now, before the modem works."""
+    async def claim_next(self, modem: str, now: float | None = None, *,
+                         routes: Collection[str] | None = None) -> OutboundSms | None:
+        """queued -> sending for the most urgent due message `modem` may send (its route is None or one of
+        `routes`; None: the modem's own key only); the attempt is counted now, before the modem works."""
         now = time.time() if now is None else now
-        return await self.db.write(lambda conn: _claim(conn, modem, now))
+        keys = sorted(modem_keys(modem) if routes is None else routes)
+        return await self.db.write(lambda conn: _claim(conn, modem, now, keys))
 
     async def mark_sent(self, message_id: str, references: list[int], *, purge_text: bool) -> bool:
         now = time.time()
@@ -168,11 +172,15 @@ class Store:
                                                      "HAVING sum(n) > 0")}
         return await self.db.read(work)
 
-    async def next_due_at(self) -> float | None:
+    async def next_due_at(self, routes: Collection[str] | None = None) -> float | None:
+        """When the next queued message is due; with `routes`, the next one a modem serving them may send."""
+        where, keys = ("", ()) if routes is None else (f" AND {_routable(len(routes))}", tuple(sorted(routes)))
+
         def work(conn):
             # One index probe per priority (min() over the whole partial index scans it: 16 ms at 100k queued).
             dues = [conn.execute("SELECT next_attempt_at FROM messages INDEXED BY messages_due WHERE state = 'queued' "
-                                 "AND priority = ? ORDER BY next_attempt_at LIMIT 1", (int(p),)).fetchone()
+                                 f"AND priority = ?{where} ORDER BY next_attempt_at LIMIT 1", (int(p), *keys)
+                                 ).fetchone()
                     for p in Priority]
             times = [row[0] for row in dues if row is not None]
             return min(times) if times else None
@@ -257,13 +265,20 @@ def _by_idempotency_key(conn: sqlite3.Connection, key: str, now: float) -> Outbo
     return None
 
 
-def _claim(conn: sqlite3.Connection, modem: str, now: float) -> OutboundSms | None:
+def _routable(keys: int) -> str:
+    """The condition a message's route meets when one of `keys` (bound after it) may send it."""
+    return f"(route IS NULL OR route IN ({', '.join('?' * keys)}))" if keys else "route IS NULL"
+
+
+def _claim(conn: sqlite3.Connection, modem: str, now: float, keys: Sequence[str]) -> OutboundSms | None:
     due = conn.execute(
         # INDEXED BY: with a big backlog the planner otherwise picks messages_state and sorts every queued row
         # (24 ms per claim at 100k queued, measured by bench/bench_startup.py; 0.005 ms with the due index).
+        # Messages routed elsewhere are stepped over in the index's order, so the order stays priority, due, seq.
         "SELECT id FROM messages INDEXED BY messages_due WHERE state = 'queued' AND next_attempt_at <= ? "
-        "AND (deadline IS NULL OR deadline > ?) ORDER BY priority, next_attempt_at, seq LIMIT 1",
-        (now, now)).fetchone()
+        f"AND (deadline IS NULL OR deadline > ?) AND {_routable(len(keys))} "
+        "ORDER BY priority, next_attempt_at, seq LIMIT 1",
+        (now, now, *keys)).fetchone()
     if due is None:
         return None
     row = move(conn, due["id"], State.QUEUED, State.SENDING, f"claimed by {modem}", now, sets={"modem": modem},
