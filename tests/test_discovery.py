@@ -171,3 +171,21 @@ async def test_supervisor_named_by_identity_follows_its_modem_to_another_path(tm
     finally:
         await discovery.stop()
         await supervisor.stop()
+
+
+async def test_a_bring_up_that_finds_another_modem_releases_the_port_and_discovery_finds_the_right_one(
+        tmp_path, two_modems, caplog):
+    supervisor = ModemSupervisor(ModemConfig("b", "", imei=IMEI_B, registration_timeout=3.0))
+    supervisor.attach(two_modems[0].port)                    # IMEI_A's port, as if a stale probe had said so
+    discovery = _discovery(tmp_path, [supervisor])
+    await discovery.start()
+    supervisor.start()
+    try:
+        await until(lambda: supervisor.modem.can_send, timeout=10)
+    finally:
+        await discovery.stop()
+        await supervisor.stop()
+    assert supervisor.port == two_modems[1].port
+    [warning] = [r.getMessage() for r in caplog.records if "is not this modem" in r.getMessage()]
+    assert "expected IMEI 86675804*****29, found IMEI 86675804*****11" in warning
+    assert IMEI_A not in caplog.text and IMEI_B not in caplog.text

@@ -62,6 +62,7 @@ class ModemSupervisor:
         self.on_released: Callable[[str], None] | None = None    # discovery: this realpath is free again
         self._attached = asyncio.Event()     # discovery gave a modem named by identity its port
         self._port_event = asyncio.Event()   # hot-plug: a watched port appeared or went; retry now
+        self._mismatch = False               # the last bring-up found another modem on the port
         self.log = logging.LoggerAdapter(log, {"modem": settings.name})   # MODEMD_MODEM in the journal
         self._status_interval = status_interval
         self._lost = asyncio.Event()
@@ -131,13 +132,25 @@ class ModemSupervisor:
             await self._sleep(delay)
 
     async def _run_by_identity(self) -> None:
+        """Wait for discovery to attach us, then run sessions on that port. A port that stays (a bring-up that
+        failed, a modem busy or hung) is retried with the same backoff as a port-named modem's; a port that is gone,
+        or holds another modem, is released, and discovery looks again."""
+        attempt = 0
         while not self._stopping.is_set():
-            self.modem.mark_offline(f"looking for {identity_text(self.identity)} among the discovery paths")
-            await self._wait_attached()
-            if self._stopping.is_set():
-                return
-            await self._session()
-            self._release()
+            if not self._attached.is_set():
+                self.modem.mark_offline(f"looking for {identity_text(self.identity)} among the discovery paths")
+                await self._wait_attached()
+                attempt = 0
+                continue
+            self._port_event.clear()
+            self._mismatch = False
+            if await self._session():
+                attempt = 0
+            if self._mismatch or not os.path.exists(self.port):
+                self._release()
+                continue
+            await self._sleep(REOPEN_DELAYS[min(attempt, len(REOPEN_DELAYS) - 1)])
+            attempt += 1
 
     async def _wait_attached(self) -> None:
         waits = [asyncio.ensure_future(e.wait()) for e in (self._attached, self._stopping)]
@@ -160,6 +173,7 @@ class ModemSupervisor:
         try:
             await self.modem.bring_up()
         except IdentityMismatch as exc:
+            self._mismatch = True
             self.log.warning("[%s] %s is not this modem: expected %s, found %s; releasing the port%s", self.name,
                              self.port, identity_text(exc.expected), identity_text(exc.found),
                              " and looking for it among the discovery paths" if self.identity else "")
