@@ -62,7 +62,7 @@ def test_two_modems_swapping_paths_keep_their_names(tmp_path, dev, free_port):
     with SimProcess(tmp_path, "ttyUSB2", link=str(dev / "ttyUSB2"), **A) as sim_a, \
             SimProcess(tmp_path, "ttyUSB5", link=str(dev / "ttyUSB5"), **B) as sim_b, \
             SimProcess(tmp_path, "ttyUSB9", link=str(dev / "ttyUSB9"), **C), \
-            running_daemon(tmp_path, port=free_port, config=_config(dev, tables)) as daemon:
+            running_daemon(tmp_path, port=free_port, config=_config(dev, tables), log_level="debug") as daemon:
         wait_for(lambda: _ready_on(daemon, "a", dev / "ttyUSB2") and _ready_on(daemon, "b", dev / "ttyUSB5"),
                  timeout=15)
         sim_a.control.request("vanish")

@@ -38,6 +38,7 @@ from ..config.identity import same_modem
 from ..config.model import DiscoveryConfig
 from .hotplug import HotplugWatcher
 from .port_probe import IN_USE_ELSEWHERE, MODEM, NOT_A_MODEM, OURS, SECONDARY, PortFinding, probe_port
+from .state import identity_text
 from .supervisor import ModemSupervisor
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,9 @@ class Discovery:
         probed = await asyncio.gather(*(probe_port(path, real, self.settings.probe_timeout)
                                         for path, real, _ in new))
         fresh = {key: finding for (_, _, key), finding in zip(new, probed)}
+        for finding in probed:
+            log.debug("probed %s: %s %s", finding.path, finding.status, finding.detail or identity_text(
+                finding.identity))
         present = {c[2] for c in candidates}
         self._known = {k: f for k, f in {**self._known, **fresh}.items()
                        if k in present and f.status in (MODEM, NOT_A_MODEM)}

@@ -8,7 +8,8 @@ What a probe does to a port, and why no more:
 - it writes only "AT\r" first and waits `timeout`: a GPS's NMEA port, a Zigbee stick or a console on ttyUSB get one
   line they ignore, nothing that changes their state (no ESC, no ATZ: a resync's ESC means "cancel" to a modem but
   is a byte a non-modem may act on);
-- only after an OK: ATE0 (so answers are not mixed with echo), AT+CGMI/+CGMM, AT+CGSN (IMEI), AT+CIMI (IMSI: needs
+- only after an OK: a resync (ESC, then "AT" until the line is quiet: drains what a previous user left unread),
+  ATE0 (so answers are not mixed with echo), AT+CGMI/+CGMM, AT+CGSN (IMEI), AT+CIMI (IMSI: needs
   the SIM unlocked, so a SIM waiting for its PIN has none) and the ICCID commands (sim.ICCID_COMMANDS; readable
   without the PIN). Nothing is written that a bring-up would not write anyway; no PIN, no settings.
 """
@@ -79,6 +80,12 @@ async def _ask(channel: AtChannel, finding: PortFinding, timeout: float) -> Port
         return finding
     except AtError as exc:       # ERROR to a bare AT, or the port went away
         finding.status, finding.detail = NOT_A_MODEM, f"AT: {exc}"
+        return finding
+    # It answers AT, so it is a modem, and a resync's ESC is safe now. It drains what the port's previous user left
+    # unread (a reply that came after it closed): without it, those lines would be taken for the answers to our
+    # identity commands, and a wrong identity remembered for this port until it is replugged.
+    if not await channel.resync():
+        finding.status, finding.detail = NOT_A_MODEM, "answered AT once, then not the resync's probes"
         return finding
     try:
         await _read_identity(ModemCommands(os.path.basename(finding.path), channel, channel.log), finding)
