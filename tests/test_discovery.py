@@ -189,3 +189,10 @@ async def test_a_bring_up_that_finds_another_modem_releases_the_port_and_discove
     [warning] = [r.getMessage() for r in caplog.records if "is not this modem" in r.getMessage()]
     assert "expected IMEI 86675804*****29, found IMEI 86675804*****11" in warning
     assert IMEI_A not in caplog.text and IMEI_B not in caplog.text
+
+
+async def test_a_modem_named_by_port_and_identity_is_not_used_where_another_modem_is(tmp_path, two_modems):
+    both = ModemSupervisor(ModemConfig("b", two_modems[0].port, imei=IMEI_B))    # port: IMEI_A's
+    mine = ModemSupervisor(ModemConfig("a", two_modems[0].port, imei=IMEI_A))
+    await _discovery(tmp_path, [both, mine]).scan()
+    assert both.port == two_modems[1].port and mine.port == two_modems[0].port
