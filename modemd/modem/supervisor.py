@@ -154,9 +154,11 @@ class ModemSupervisor:
 
     async def _wait_attached(self) -> None:
         waits = [asyncio.ensure_future(e.wait()) for e in (self._attached, self._stopping)]
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for task in waits:
-            task.cancel()
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:                           # also when stop() cancels us: no waiter left pending
+            for task in waits:
+                task.cancel()
 
     def _release(self) -> None:
         """Let go of the port discovery gave us, and ask it to look again."""
