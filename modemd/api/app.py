@@ -31,6 +31,7 @@ from .refusals import as_problem
 from .asg import PREFIX as ASG_PREFIX, build_asg_app
 from .admin import add_admin_routes
 from .admin.routes import PAGE_PATH as ADMIN_PAGE
+from .ports import add_port_routes
 from .auth import LOCAL_APP, App
 from .peer_auth import is_admin, peer_of
 from ..domain.redact import mask_id
@@ -156,6 +157,7 @@ def build_app(daemon: DaemonView) -> web.Application:
     app.router.add_post("/v1/otp/verify", verify_otp)
     app.router.add_post("/v1/otp/unlock", unlock_otp)
     add_admin_routes(app)          # GET /admin and the /v1/admin/... reads it polls (api/admin/)
+    add_port_routes(app)           # GET /v1/admin/ports: what discovery finds (`modemd modems`; api/ports.py)
     app.add_subapp(ASG_PREFIX, build_asg_app(daemon))      # android-sms-gateway's local API (api/asg/)
     app.add_subapp(TWILIO_PREFIX, twilio_app(daemon))      # Twilio Verify v2's SMS part (api/twilio/)
     return app
@@ -200,6 +202,7 @@ def modem_view(state: dict, queued: int) -> dict:
             "signal_dbm": state["signal_dbm"], "rssi": state["rssi"], "operator": state["operator"] or None,
             "registration": state["registration_text"], "manufacturer": ident["manufacturer"] or None,
             "model": ident["model"] or None, "imei": mask_id(ident["imei"], 8),
-            "iccid": mask_id(ident["iccid"], 7), "queue_depth": queued, "last_error": state["last_error"] or None,
+            "iccid": mask_id(ident["iccid"], 7), "imsi": mask_id(ident.get("imsi") or "", 5),
+            "queue_depth": queued, "last_error": state["last_error"] or None,
             "host": state.get("host"), "host_renewed_at": iso(state.get("host_renewed_at")),
             "groups": list(state.get("groups") or ())}

@@ -165,6 +165,7 @@ SCHEMAS = {
         "manufacturer": {"type": ["string", "null"]}, "model": {"type": ["string", "null"]},
         "imei": {"type": ["string", "null"], "description": "masked"},
         "iccid": {"type": ["string", "null"], "description": "masked"},
+        "imsi": {"type": ["string", "null"], "description": "masked (MCC+MNC and the last two digits)"},
         "queue_depth": {"type": "integer"}, "last_error": {"type": ["string", "null"]},
         "host": {"type": ["string", "null"], "description": "the modemd host the modem is on ([database] node)"},
         "groups": {"type": "array", "items": {"type": "string"},
@@ -183,6 +184,16 @@ SCHEMAS = {
     "InboxPage": {"type": "object", "required": ["data", "next_after"], "properties": {
         "data": {"type": "array", "items": {"$ref": "#/components/schemas/InboundSms"}},
         "next_after": {"type": ["string", "null"], "description": "pass as `after` to get what came since"}}},
+    "Port": {"type": "object", "required": ["path", "realpath", "status"], "properties": {
+        "path": {"type": "string"}, "realpath": {"type": "string"},
+        "status": {"type": "string", "description": "modem, not a modem, in use, unavailable, ours (held by a "
+                                                   "configured modem), another port of the same modem"},
+        "detail": {"type": "string"}, "manufacturer": {"type": "string"}, "model": {"type": "string"},
+        "imei": {"type": "string"}, "iccid": {"type": "string"}, "imsi": {"type": "string"},
+        "modem": {"type": ["string", "null"], "description": "the configured modem it is or is held by"},
+        "config": {"type": ["string", "null"], "description": "a [[modems]] table to paste for an unconfigured modem"}}},
+    "PortList": {"type": "object", "required": ["data"], "properties": {
+        "data": {"type": "array", "items": {"$ref": "#/components/schemas/Port"}}}},
     "AdminQueue": {"type": "object", "required": ["counts", "depth", "oldest_queued_at", "oldest_queued_age_s"],
                    "properties": {
         "counts": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0},
@@ -307,6 +318,11 @@ PATHS = {
     "/v1/admin/webhooks": {"get": {"summary": "webhook deliveries pending or failed (admin)",
                                    "security": scoped("admin"), "parameters": [ADMIN_LIMIT],
                                    "responses": {"200": _json("AdminWebhooks", "newest first"), **AUTHED}}},
+    "/v1/admin/ports": {"get": {"summary": "serial ports discovery finds, matched or not, identities unmasked, with the "
+                                           "config lines for unconfigured modems (admin; runs a discovery pass)",
+                                "security": scoped("admin"),
+                                "responses": {"200": _json("PortList", "in the order of [discovery] paths"),
+                                              **AUTHED}}},
     "/v1/admin/activity": {"get": {"summary": "sends and accepted-to-sent latency per minute over the last hours "
                                               "(admin)", "security": scoped("admin"), "parameters": [
         {"name": "hours", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ACTIVITY_HOURS,

@@ -96,8 +96,9 @@ def _add_simulate(sub) -> None:
     p.add_argument("--device", default="ec25", choices=["android", "asg-phone", "e3372", "ec25"],
                    help="which device to be: Quectel EC25 (default), Huawei E3372, an Android phone's ACM port, "
                         "or a phone running SMS Gateway for Android in local-server mode (asg-phone)")
-    from ..simulator.cli import add_phone_options
+    from ..simulator.cli import add_identity_options, add_phone_options
     add_phone_options(p)
+    add_identity_options(p)
     p.set_defaults(func=cmd_simulate)
 
 

@@ -57,6 +57,8 @@ def add_commands(sub) -> None:
     p.add_argument("id")
     p = _command(queue, "cancel", "cancel a queued message", cmd_queue_cancel)
     p.add_argument("id")
+    from .modems import add_modems_command
+    add_modems_command(sub, _command, _finish)
     p = _command(sub, "inbox", "received SMS, oldest first", cmd_inbox)
     p.add_argument("--after", metavar="ID", help="only what came after this message id")
     p.add_argument("--limit", type=int, default=50)

@@ -30,6 +30,8 @@ from ..config.tokens import generated_token, tokens_from_environment
 from ..modem.modem import ModemState, ModemStatus
 from ..modem.pin_memory import PinMemory
 from ..modem.driver import DriverSupervisor, build_supervisor
+from ..modem.discovery import Discovery
+from ..modem.supervisor import ModemSupervisor
 from ..services.inbox import Inbox
 from ..services.otp import OtpService, load_secret
 from ..services.outbox import Outbox
@@ -84,6 +86,7 @@ class Daemon:
         self._reload = asyncio.Event()
         self._modem_changed = asyncio.Event()
         self._housekeeping: asyncio.Task | None = None
+        self.discovery: Discovery | None = None      # finds modems named by identity; hot-plug for all AT modems
         self.admin_socket = admin_socket_path(self.state_dir)
 
     # ---- start -------------------------------------------------------------------------------------------------
@@ -106,6 +109,9 @@ class Daemon:
         self.sim_numbers = sim_numbers(modems)
         for modem in modems:
             self._start_modem(modem)
+        self.discovery = Discovery(self.config.discovery,
+                                   [s for s in self.supervisors if isinstance(s, ModemSupervisor)])
+        await self.discovery.start()
         if self.fleet:
             # A message accepted on any host wakes this one's workers at once (LISTEN/NOTIFY), and this host's lease
             # is renewed from now on, its modems with it.
@@ -203,6 +209,10 @@ class Daemon:
         return [{"name": s.name, "port": s.port, **s.modem.status.as_dict(), "host": self.node,
                  "host_renewed_at": renewed, "groups": list(self._groups.get(s.name, ()))} for s in self.supervisors]
 
+    async def port_findings(self) -> list[dict]:
+        """GET /v1/admin/ports: a discovery pass over the [discovery] paths, what it found (modem/discovery.py)."""
+        return [f.as_dict() for f in await self.discovery.scan()] if self.discovery else []
+
     def modem_states(self) -> list[dict]:
         """This host's modems, then (on a fleet) the other hosts' as they last reported them."""
         return self.local_modem_states() + (self.fleet.other_modems() if self.fleet else [])
@@ -291,6 +301,8 @@ class Daemon:
             self._housekeeping.cancel()
         await self.outbox.stop()
         await self.inbox.stop()
+        if self.discovery:
+            await self.discovery.stop()
         await asyncio.gather(*(sup.stop() for sup in self.supervisors), return_exceptions=True)
         if self._sim_control:
             await self._sim_control.stop()

@@ -27,8 +27,9 @@ from ..config.model import ModemConfig
 from ..domain.errors import AtError, AtTimeout, CmsError, SimLocked
 from .commands import COMMAND_TIMEOUT, SIM_BUSY_DELAY, SIM_BUSY_RETRIES, ModemCommands, first_line
 from .events import E, EventHandlers, ModemLost, RegistrationChanged, SignalChanged
-from .state import (REGISTERED_STATES, REGISTRATION_TEXT, SIGNAL_LOG_STEP, ModemIdentity, ModemState,
-                    ModemStateTracker, ModemStatus, SendResult, SmsSendFailed, StoredPdu)
+from .state import (REGISTERED_STATES, REGISTRATION_TEXT, SIGNAL_LOG_STEP, IdentityMismatch, ModemIdentity,
+                    ModemState, ModemStateTracker, ModemStatus, SendResult, SmsSendFailed, StoredPdu)
+from ..config.identity import same_modem
 from .pin_memory import PinMemory
 from .quirks import GENERIC, DeviceProfile, profile_for_model
 from .network import Network
@@ -70,9 +71,11 @@ class Modem:
         self._tracker.set_state(ModemState.INITIALIZING)
         await self._reset()
         await self._read_identity()
+        await self._verify_identity(before_pin=True)
         await self._network.radio_on()
         await self._sim.unlock(self.profile.sim_ready_delay)
         await self._sim.read_identity()
+        await self._verify_identity(before_pin=False)
         await self._configure_sms()
         await self._network.enable_registration_urcs()
         await self._network.wait_for_registration(self.settings.registration_timeout)
@@ -117,9 +120,25 @@ class Modem:
         ident.model = await self._at.info("AT+CGMM", "+CGMM:")
         ident.revision = await self._at.info("AT+CGMR", "+CGMR:")
         ident.imei = await self._at.info("AT+CGSN", "+CGSN:")
+        ident.iccid = ident.imsi = ""        # the SIM's are read anew: the port may hold another modem now
         self.profile = profile_for_model(ident.model)
         for command in self.profile.extra_init:
             await self._at.optional(command)
+
+    async def _verify_identity(self, *, before_pin: bool) -> None:
+        """A [[modems]] table that names its modem (imei, iccid, imsi): is this it? IMEI and ICCID are checked before
+        the PIN (ICCID is readable without it), so a configured PIN never reaches another modem's SIM; IMSI needs
+        the SIM open and is checked after. IdentityMismatch if not."""
+        keys = ("imei", "iccid") if before_pin else ("imsi",)
+        wanted = {k: v for k, v in self.settings.identity.items() if k in keys}
+        if not wanted:
+            return
+        if "iccid" in wanted:
+            await self._sim.read_iccid()
+        ident = self.status.identity
+        seen = {"imei": ident.imei, "iccid": ident.iccid, "imsi": ident.imsi}
+        if not same_modem(wanted, seen):
+            raise IdentityMismatch(wanted, {k: seen[k] for k in wanted})
 
     async def _configure_sms(self) -> None:
         try:

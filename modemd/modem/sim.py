@@ -17,6 +17,10 @@ from .commands import COMMAND_TIMEOUT, ModemCommands, first_line
 from .pin_memory import PinMemory, PinMemoryUnreadable, sim_key
 from .state import ModemState, ModemStateTracker
 
+# ICCID has no 27.007 command; each vendor has its own (SIMCom and most: +CCID, Quectel +QCCID, Huawei ^ICCID, some
+# +ICCID). Tried in this order; discovery (probe.py) reads it the same way.
+ICCID_COMMANDS = ("AT+CCID", "AT+QCCID", "AT^ICCID", "AT+ICCID")
+
 
 class Sim:
     def __init__(self, at: ModemCommands, tracker: ModemStateTracker, log: logging.LoggerAdapter, *,
@@ -57,14 +61,14 @@ class Sim:
     async def read_identity(self) -> None:
         ident = self.status.identity
         ident.imsi = await self._at.optional_info("AT+CIMI", "+CIMI:")
-        await self._read_iccid()
+        await self.read_iccid()
 
     # ---- the PIN -----------------------------------------------------------------------------------------------
     async def _check_pin_record(self) -> str:
         """Before the PIN goes out: did this SIM reject this very PIN in an earlier process? Returns its record key."""
         if self._pin_memory is None:
             return ""
-        sim = sim_key(await self._read_iccid(), self.name)
+        sim = sim_key(await self.read_iccid(), self.name)
         if sim.startswith("modem:"):
             self.log.warning("[%s] cannot read the SIM's ICCID; rejected PINs are recorded under the modem's name "
                              "(another SIM in this modem is not told apart)", self.name)
@@ -113,12 +117,19 @@ class Sim:
         return SimLocked(reason, permanent=permanent)
 
     # ---- identity ----------------------------------------------------------------------------------------------
-    async def _read_iccid(self) -> str:
+    async def read_iccid(self) -> str:
         """Readable before the PIN is entered (EF_ICCID is not PIN-protected, TS 31.102 4.1.1). ICCID has no 27.007
-        command; each vendor has its own (Quectel +QCCID, Huawei ^ICCID, SIMCom +CCID). "" if none answers."""
-        for command in ("AT+CCID", "AT+QCCID", "AT^ICCID", "AT+ICCID"):
-            iccid = await self._at.optional_info(command, command[2:] + ":")
-            if iccid:
-                self.status.identity.iccid = iccid.strip('"')
-                return self.status.identity.iccid
-        return ""
+        command; each vendor has its own (ICCID_COMMANDS). "" if none answers."""
+        iccid = await iccid_of(self._at)
+        if iccid:
+            self.status.identity.iccid = iccid
+        return iccid
+
+
+async def iccid_of(at: ModemCommands) -> str:
+    """The first answer of the ICCID_COMMANDS, quotes stripped; "" if none answers."""
+    for command in ICCID_COMMANDS:
+        iccid = await at.optional_info(command, command[2:] + ":")
+        if iccid:
+            return iccid.strip('"')
+    return ""

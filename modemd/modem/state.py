@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from ..domain.errors import AtError, ModemdError
+from ..domain.redact import mask_id
 from .events import RegistrationChanged, SignalChanged
 
 # TS 27.007 7.2 <stat>: 1 registered home, 5 roaming; 6/7 (E-UTRAN) "registered for SMS only" still carry SMS.
@@ -105,6 +106,26 @@ class SmsSendFailed(ModemdError):
         self.cause = cause
         self.parts_sent = parts_sent
         self.references = references
+
+
+class IdentityMismatch(ModemdError):
+    """The modem on the port is not the one its [[modems]] table names (imei/iccid/imsi): the keys compared, as
+    configured and as the modem printed them."""
+
+    def __init__(self, expected: dict[str, str], found: dict[str, str]):
+        super().__init__(f"expected {identity_text(expected)}, found {identity_text(found)}")
+        self.expected, self.found = expected, found
+
+
+# How much of each identity a log or a listing shows: the head names the maker or issuer (IMEI's TAC, ICCID's
+# issuer, IMSI's MCC+MNC), the last two digits tell two units apart (domain.redact.mask_id).
+IDENTITY_HEADS = {"imei": 8, "iccid": 7, "imsi": 5}
+
+
+def identity_text(identity: dict[str, str]) -> str:
+    """'IMEI 86675804*****53 ICCID 8949020***********92', masked; 'no identity' when nothing is known."""
+    shown = [f"{k.upper()} {mask_id(v, IDENTITY_HEADS[k])}" for k, v in identity.items() if v and k in IDENTITY_HEADS]
+    return " ".join(shown) or "no identity"
 
 
 class ModemStateTracker:

@@ -14,12 +14,19 @@ found the same after a send: Modem.check_answering) is `not_responding`: it send
 so. The supervisor then probes it every HUNG_PROBE_INTERVAL seconds; the first answer brings it back (ready, or not
 registered). Silent for REOPEN_AFTER_SILENCE seconds, the port is closed and opened again and the modem brought up
 anew (which often clears a stuck AT parser); until a bring-up gets answers it stays `not_responding`.
+
+A modem named by identity (imei/iccid/imsi in its [[modems]] table) has no port of its own: it waits until
+discovery (discovery.py) finds its modem and attach()es it to that port; when the port is lost, or the bring-up finds
+another modem there (IdentityMismatch: released, WARNING with both identities masked), it lets go (on_released) and
+waits again. A modem named by port keeps reopening its path, backing off; hot-plug events (port_event(), from
+discovery's inotify watch) cut a backoff short, so a modem replugged after a long absence is back at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Callable
 
@@ -30,6 +37,7 @@ from ..domain.errors import AtError, AtTimeout, ChannelClosed, SimLocked
 from .events import ModemLost
 from .modem import Modem, ModemState
 from .pin_memory import PinMemory
+from .state import IdentityMismatch, identity_text
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +56,13 @@ class ModemSupervisor:
     def __init__(self, settings: ModemConfig, *, status_interval: float = STATUS_INTERVAL,
                  on_state: Callable[[ModemState], None] | None = None, pin_memory: PinMemory | None = None):
         self.name = settings.name
-        self.port = settings.port
+        self.configured_port = settings.port
+        self.port = settings.port            # where the modem is now ("" while a modem named by identity is unfound)
+        self.identity = settings.identity    # {} for a modem named by port alone
+        self.on_released: Callable[[str], None] | None = None    # discovery: this realpath is free again
+        self._attached = asyncio.Event()     # discovery gave a modem named by identity its port
+        self._port_event = asyncio.Event()   # hot-plug: a watched port appeared or went; retry now
+        self._mismatch = False               # the last bring-up found another modem on the port
         self.log = logging.LoggerAdapter(log, {"modem": settings.name})   # MODEMD_MODEM in the journal
         self._status_interval = status_interval
         self._lost = asyncio.Event()
@@ -66,6 +80,21 @@ class ModemSupervisor:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"modem-{self.name}")
+
+    @property
+    def awaiting_port(self) -> bool:
+        """A modem named by identity that discovery has not (or no longer) found."""
+        return bool(self.identity) and not self._attached.is_set() and not self._stopping.is_set()
+
+    def attach(self, port: str) -> None:
+        """Discovery found this modem on `port`: open it there."""
+        self.log.info("[%s] found %s on %s", self.name, identity_text(self.identity), port)
+        self.port = self.channel.port = port
+        self._attached.set()
+
+    def port_event(self) -> None:
+        """Hot-plug saw a port appear or go: a reopen waiting in its backoff tries now."""
+        self._port_event.set()
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -90,13 +119,53 @@ class ModemSupervisor:
         self._lost.set()      # the session ends; _run opens the port again
 
     async def _run(self) -> None:
+        if self.identity:
+            await self._run_by_identity()
+            return
         attempt = 0
         while not self._stopping.is_set():
+            self._port_event.clear()           # events from before this attempt are answered by it
             if await self._session():
                 attempt = 0
             delay = REOPEN_DELAYS[min(attempt, len(REOPEN_DELAYS) - 1)]
             attempt += 1
             await self._sleep(delay)
+
+    async def _run_by_identity(self) -> None:
+        """Wait for discovery to attach us, then run sessions on that port. A port that stays (a bring-up that
+        failed, a modem busy or hung) is retried with the same backoff as a port-named modem's; a port that is gone,
+        or holds another modem, is released, and discovery looks again."""
+        attempt = 0
+        while not self._stopping.is_set():
+            if not self._attached.is_set():
+                self.modem.mark_offline(f"looking for {identity_text(self.identity)} among the discovery paths")
+                await self._wait_attached()
+                attempt = 0
+                continue
+            self._port_event.clear()
+            self._mismatch = False
+            if await self._session():
+                attempt = 0
+            if self._mismatch or not os.path.exists(self.port):
+                self._release()
+                continue
+            await self._sleep(REOPEN_DELAYS[min(attempt, len(REOPEN_DELAYS) - 1)])
+            attempt += 1
+
+    async def _wait_attached(self) -> None:
+        waits = [asyncio.ensure_future(e.wait()) for e in (self._attached, self._stopping)]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:                           # also when stop() cancels us: no waiter left pending
+            for task in waits:
+                task.cancel()
+
+    def _release(self) -> None:
+        """Let go of the port discovery gave us, and ask it to look again."""
+        released, self.port = self.port, ""
+        self._attached.clear()
+        if self.on_released and released:
+            self.on_released(os.path.realpath(released))
 
     async def _session(self) -> bool:
         """One open -> bring-up -> poll cycle. True if the modem was up at some point (resets the backoff)."""
@@ -105,6 +174,14 @@ class ModemSupervisor:
             return False
         try:
             await self.modem.bring_up()
+        except IdentityMismatch as exc:
+            self._mismatch = True
+            self.log.warning("[%s] %s is not this modem: expected %s, found %s; releasing the port%s", self.name,
+                             self.port, identity_text(exc.expected), identity_text(exc.found),
+                             " and looking for it among the discovery paths" if self.identity else "")
+            self.modem.mark_offline(f"another modem is on {self.port}: {identity_text(exc.found)}")
+            await self.channel.close()
+            return False
         except SimLocked as exc:
             self.log.error("[%s] SIM locked: %s; waiting for the modem to be replugged or the daemon restarted",
                            self.name, exc)
@@ -229,8 +306,10 @@ class ModemSupervisor:
         return self._lost.is_set() or self._stopping.is_set()
 
     async def _sleep(self, seconds: float) -> None:
-        try:        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancel of a stop()
-            async with asyncio.timeout(seconds):
-                await self._stopping.wait()
-        except TimeoutError:
-            pass
+        """The backoff between reopen attempts; ends early on stop() or a hot-plug event."""
+        waits = [asyncio.ensure_future(e.wait()) for e in (self._stopping, self._port_event)]
+        try:        # asyncio.wait, not wait_for: on 3.11 wait_for can swallow the cancel of a stop()
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()

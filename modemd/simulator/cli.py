@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
+from dataclasses import replace
 
 from .control import ControlServer
 from .faults import Faults
@@ -29,6 +31,22 @@ def add_phone_options(p: argparse.ArgumentParser) -> None:
                    help="asg-phone: send system:ping this often (default off, as the app)")
 
 
+def _digits(low: int, high: int, what: str):
+    def parse(value: str) -> str:
+        if not re.fullmatch(rf"[0-9]{{{low},{high}}}", value):
+            raise argparse.ArgumentTypeError(f"{what} must be {low} to {high} digits, got {value!r}")
+        return value
+    return parse
+
+
+def add_identity_options(p: argparse.ArgumentParser) -> None:
+    """--imei/--iccid/--imsi (also on `modemd simulate`): several simulators told apart by identity."""
+    p.add_argument("--imei", type=_digits(15, 16, "--imei"), help="IMEI it prints for AT+CGSN (default: the device's)")
+    p.add_argument("--iccid", type=_digits(18, 22, "--iccid"),
+                   help="ICCID it prints for AT+CCID/+QCCID (default: the device's)")
+    p.add_argument("--imsi", type=_digits(6, 15, "--imsi"), help="IMSI it prints for AT+CIMI (default: the device's)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="modemd-simulator", description="a simulated AT modem (Quectel EC25) on a pty")
     p.add_argument("--link", default=DEFAULT_LINK, help=f"stable symlink to the pty (default {DEFAULT_LINK})")
@@ -39,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which device to be: Quectel EC25 (default), Huawei E3372, an Android phone's ACM port, "
                         "or a phone running SMS Gateway for Android in local-server mode (asg-phone)")
     add_phone_options(p)
+    add_identity_options(p)
     return p
 
 
@@ -49,7 +68,8 @@ def _options(args) -> dict:
     phone = {name: opts.get(name) for name in ("listen", "username", "password", "signing_key",
                                                "webhook_retry_delay", "ping_interval")}
     return {"link": link, "handset": opts.get("handset") or f"{link}.handset.jsonl",
-            "control": opts.get("control"), "pin": opts.get("pin"), "device": opts.get("device") or "ec25", **phone}
+            "control": opts.get("control"), "pin": opts.get("pin"), "device": opts.get("device") or "ec25", **phone,
+            "identity": {k: opts[k] for k in ("imei", "iccid", "imsi") if opts.get(k)}}
 
 
 def run_simulator(args=None, **kwargs) -> int:
@@ -67,7 +87,7 @@ async def _serve(opts: dict) -> None:
         from .asg_phone.serve import serve
         return await serve(opts)
     modem = SimulatedModem(link=opts["link"], handset_path=opts["handset"], faults=Faults(pin=opts["pin"]),
-                           profile=DEVICES[opts["device"]])
+                           profile=replace(DEVICES[opts["device"]], **opts["identity"]))
     await modem.start()
     control = ControlServer(modem, opts["control"]) if opts["control"] else None
     if control:
@@ -85,6 +105,8 @@ def _announce(modem: SimulatedModem, opts: dict) -> None:
     print(f"simulated modem ({modem.profile.manufacturer} {modem.profile.model}) on {modem.port} -> {modem.pts}",
           flush=True)
     print(f"SMS it sends are recorded in {opts['handset']}", flush=True)
+    p = modem.profile
+    print(f"IMEI {p.imei}, ICCID {p.iccid}, IMSI {p.imsi}", flush=True)
     if opts["control"]:
         print(f"control socket: {opts['control']} (JSON lines, e.g. {{\"op\": \"state\"}})", flush=True)
     print("try: gammu, minicom, or `modemd run --port " + modem.port + "`; Ctrl-C stops", flush=True)

@@ -6,6 +6,7 @@ Requests: {"op": "<name>", ...}; replies: {"ok": true, ...} or {"ok": false, "er
   inject_sms            {"sender", "text", "store"?, "order"?, "duplicate"?} -> {"indices": [...]}
   inject_status_report  {"message_reference", "recipient", "status"?} -> {"index": n | null}
   vanish                {"seconds"?: 2.0}; reappear -> {"pts": "/dev/pts/N"}
+  move                  {"link": "/tmp/x/ttyUSB7", "seconds"?: 0.5}: unplug, back at the new path -> {"port", "pts"}
   handset               -> {"messages": [...]}
   urc                   {"line": "^RSSI: 12"}
   ping
@@ -57,6 +58,14 @@ async def _reappear(modem, req):
     return {"pts": modem.pts, "port": modem.port}
 
 
+async def _move(modem, req):
+    link = req["link"]
+    if not isinstance(link, str) or not link.startswith("/") or not os.path.isdir(os.path.dirname(link)):
+        raise ValueError(f"link must be an absolute path in an existing directory, got {link!r}")
+    await modem.move(link, req.get("seconds"))
+    return {"port": modem.port, "pts": modem.pts}
+
+
 async def _handset(modem, req):
     return {"messages": [asdict(m) for m in modem.handset.messages()]}
 
@@ -71,7 +80,7 @@ async def _ping(modem, req):
 
 
 OPS = {"fault": _fault, "state": _state, "inject_sms": _inject_sms, "inject_status_report": _inject_status_report,
-       "vanish": _vanish, "reappear": _reappear, "handset": _handset, "urc": _urc, "ping": _ping}
+       "vanish": _vanish, "reappear": _reappear, "move": _move, "handset": _handset, "urc": _urc, "ping": _ping}
 
 
 async def handle_request(modem, line: bytes) -> dict:

@@ -76,6 +76,18 @@ class SimulatedModem:
         self.dialect.power_up()
         self._port.open()
 
+    async def move(self, link: str, seconds: float | None = None) -> None:
+        """Replug on another path: unplugged (if present), then back at `link` (a new pts), after `seconds` if
+        given. Two modems swap paths by one vanishing, the other moving to its path, the first moving to the
+        other's."""
+        if self._port.is_open:
+            await self.vanish()
+        self._port.link = link
+        if seconds:
+            self._later(seconds, lambda: asyncio.ensure_future(self.reappear()))
+        else:
+            await self.reappear()
+
     # ------------------------------------------------------------------------------------------- network side
     def inject_sms(self, sender: str, text: str, *, store: bool = True, order: list[int] | None = None,
                    duplicate: int | None = None) -> list[int]:

@@ -86,16 +86,19 @@ class SimProcess:
     """`modemd simulate` in its own process: a pty linked at `link`, the handset's record in a JSON-lines file, and
     its control socket driven with modemd's own ControlClient (`sim.control.fault("no_answer", True)`)."""
 
-    def __init__(self, directory: Path, name: str = "ttyUSB2", *, device: str = "ec25", network_delay: float = 0.0):
+    def __init__(self, directory: Path, name: str = "ttyUSB2", *, device: str = "ec25", network_delay: float = 0.0,
+                 link: str | None = None, **identity: str):
+        """identity: imei=, iccid=, imsi= (`modemd simulate --imei ...`); link: the port's path if not
+        directory/name (a glob-matched directory of its own, for discovery tests)."""
         directory = Path(directory)
-        self.link = str(directory / name)
+        self.link = link or str(directory / name)
         self.handset = directory / f"{name}.handset.jsonl"
         control_path = str(directory / f"{name}.sock")
         self.log_path = directory / f"{name}.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             MODEMD + ["simulate", "--device", device, "--link", self.link, "--handset", str(self.handset),
-                      "--control", control_path], stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                      "--control", control_path, *(f"--{k}={v}" for k, v in identity.items())], stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         from modemd.simulator import ControlClient   # here: bench_growth measures its own RSS without the simulator
         self.control = ControlClient(control_path)
         wait_for(lambda: self._exited() or (os.path.exists(self.link) and os.path.exists(control_path)))
