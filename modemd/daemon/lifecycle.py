@@ -114,7 +114,7 @@ class Daemon:
         sup = build_supervisor(m, pin_memory=PinMemory.in_dir(self.state_dir), state_dir=self.state_dir,
                                on_state=lambda state, name=m.name: self._on_modem_state(name, state))
         self.supervisors.append(sup)
-        self.outbox.add_modem(sup.modem, m.pacing)
+        self.outbox.add_modem(sup.modem, m.pacing, m.sim_policy)
         self.inbox.attach(sup.modem)
         sup.start()
 
@@ -193,7 +193,7 @@ class Daemon:
     def local_modem_states(self) -> list[dict]:
         renewed = self.fleet.renewed_at if self.fleet else None
         return [{"name": s.name, "port": s.port, **s.modem.status.as_dict(), "host": self.node,
-                 "host_renewed_at": renewed} for s in self.supervisors]
+                 "host_renewed_at": renewed, "health": self.outbox.health(s.name)} for s in self.supervisors]
 
     def modem_states(self) -> list[dict]:
         """This host's modems, then (on a fleet) the other hosts' as they last reported them."""

@@ -11,11 +11,12 @@ from typing import Awaitable, Callable, Protocol
 from ...domain.errors import (AtTimeout, ChannelClosed, CmeError, CmsError, ErrorClass, PhoneRefused, PhoneSendFailed,
                               PromptNotReceived, StorageError, classify, cms_already_accepted, went_unanswered)
 from ...domain.otp_seal import SealBroken
-from ...domain.policy import Pacing, RetryPolicy
+from ...domain.policy import Pacing, RetryPolicy, SimPolicy
 from ...domain.redact import mask_number
 from ...domain.sms import Kind, OutboundSms
 from ...modem.modem import SendResult, SmsSendFailed
 from ...store import Store
+from .health import ModemHealth
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +76,13 @@ class OutboxWorker:
     """One modem's loop: claim the next due message, send it, record what happened (the module docstring of
     outbox.py has the rules)."""
 
-    def __init__(self, outbox: OutboxView, modem: SendingModem, pacing: Pacing):
+    def __init__(self, outbox: OutboxView, modem: SendingModem, pacing: Pacing, sim: SimPolicy = SimPolicy()):
         self.outbox = outbox
         self.modem = modem
         self.log = logging.LoggerAdapter(log, {"modem": modem.name})   # MODEMD_MODEM in the journal
+        # The SIM's budgets and quarantine: asked before each claim, told every outcome (health.py).
+        self.health = ModemHealth(modem.name, sim, lambda since: outbox.store.sent_parts(modem.name, since),
+                                  self.log)
         self.pacing = pacing
         self.wake = asyncio.Event()
         self._stopping = False
@@ -125,6 +129,10 @@ class OutboxWorker:
     async def _step(self) -> None:
         if not self.modem.can_send:
             await self._idle(1.0)
+            return
+        held = await self.health.hold_off()     # quarantined, or at a budget: a timer to its end
+        if held > 0:
+            await self._idle(held)
             return
         delay = self._next_send_at - time.monotonic()
         if delay > 0:
@@ -202,6 +210,7 @@ class OutboxWorker:
         store = self.outbox.store
         purge = sms.kind is Kind.OTP or not self.outbox.keep_sent_text
         await store.mark_sent(sms.id, result.references, purge_text=purge)
+        self.health.sent(result.parts)
         self.log.info("[%s] message %s to %s sent (%d part(s), mr %s)", self.modem.name, sms.id, mask_number(sms.to),
                       result.parts, ",".join(map(str, result.references)))
         await self.outbox.notify(sms.id, "sent")
@@ -212,6 +221,7 @@ class OutboxWorker:
         reason = str(exc.cause)
         self.log.warning("[%s] message %s to %s: %s (%s)", self.modem.name, sms.id, mask_number(sms.to), reason,
                          "modem not responding" if hung else kind.name.lower())
+        self._note_failure(sms, exc, code or "error", kind, gone=hung or not self.modem.can_send)
         if cms_already_accepted(exc.cause):
             # CMS 197: the SC already holds a message with this reference (TP-RD): the earlier try went out.
             await self.outbox.store.mark_sent(sms.id, exc.references, purge_text=sms.kind is Kind.OTP)
@@ -234,6 +244,15 @@ class OutboxWorker:
             self.outbox.wake()   # another modem may take it now
         else:
             await self._retry(sms, reason, code)
+
+    def _note_failure(self, sms: OutboundSms, exc: SmsSendFailed, code: str, kind: ErrorClass, gone: bool) -> None:
+        """Tell the modem's health (budget, quarantine, last result) before the store hears of it: a send that may
+        have left counts against the budget whatever the message's fate."""
+        if cms_already_accepted(exc.cause):
+            self.health.sent(sms.parts)
+            return
+        maybe_left = sms.parts if kind is ErrorClass.AMBIGUOUS or exc.parts_sent else 0
+        self.health.failed(exc.cause, code, maybe_left=maybe_left, modem_gone=gone)
 
     async def _retry(self, sms: OutboundSms, reason: str, code: str | None) -> None:
         policy = self.outbox.policy
