@@ -174,6 +174,7 @@ class OutboxWorker:
             hung = await self._hung(failure)
             await self._record(sms, lambda: self._handle_failure(sms, failure, hung))
             return
+        self.health.sent(result.parts)     # now, not when recorded: the next claim asks the budget first
         self._record_behind(sms, lambda: self._sent(sms, result))
 
     def _record_behind(self, sms: OutboundSms, outcome: Callable[[], Awaitable[None]]) -> None:
@@ -210,7 +211,6 @@ class OutboxWorker:
         store = self.outbox.store
         purge = sms.kind is Kind.OTP or not self.outbox.keep_sent_text
         await store.mark_sent(sms.id, result.references, purge_text=purge)
-        self.health.sent(result.parts)
         self.log.info("[%s] message %s to %s sent (%d part(s), mr %s)", self.modem.name, sms.id, mask_number(sms.to),
                       result.parts, ",".join(map(str, result.references)))
         await self.outbox.notify(sms.id, "sent")
