@@ -172,6 +172,7 @@ class OutboxWorker:
         except SmsSendFailed as exc:
             failure = exc
             hung = await self._hung(failure)
+            self._note_failure(sms, failure, gone=hung or not self.modem.can_send)
             await self._record(sms, lambda: self._handle_failure(sms, failure, hung))
             return
         self.health.sent(result.parts)     # now, not when recorded: the next claim asks the budget first
@@ -221,7 +222,6 @@ class OutboxWorker:
         reason = str(exc.cause)
         self.log.warning("[%s] message %s to %s: %s (%s)", self.modem.name, sms.id, mask_number(sms.to), reason,
                          "modem not responding" if hung else kind.name.lower())
-        self._note_failure(sms, exc, code or "error", kind, gone=hung or not self.modem.can_send)
         if cms_already_accepted(exc.cause):
             # CMS 197: the SC already holds a message with this reference (TP-RD): the earlier try went out.
             await self.outbox.store.mark_sent(sms.id, exc.references, purge_text=sms.kind is Kind.OTP)
@@ -245,14 +245,16 @@ class OutboxWorker:
         else:
             await self._retry(sms, reason, code)
 
-    def _note_failure(self, sms: OutboundSms, exc: SmsSendFailed, code: str, kind: ErrorClass, gone: bool) -> None:
-        """Tell the modem's health (budget, quarantine, last result) before the store hears of it: a send that may
-        have left counts against the budget whatever the message's fate."""
+    def _note_failure(self, sms: OutboundSms, exc: SmsSendFailed, gone: bool) -> None:
+        """Tell the modem's health (budget, quarantine, last result), once, before the store is (perhaps
+        repeatedly: _record) told: a send that may have left counts against the budget whatever the message's fate;
+        `gone`: the modem was unplugged or hung, which is no failure of the SIM's."""
         if cms_already_accepted(exc.cause):
             self.health.sent(sms.parts)
             return
-        maybe_left = sms.parts if kind is ErrorClass.AMBIGUOUS or exc.parts_sent else 0
-        self.health.failed(exc.cause, code, maybe_left=maybe_left, modem_gone=gone)
+        ambiguous = classify(exc.cause) is ErrorClass.AMBIGUOUS or exc.parts_sent
+        self.health.failed(exc.cause, _error_code(exc.cause), maybe_left=sms.parts if ambiguous else 0,
+                           modem_gone=gone)
 
     async def _retry(self, sms: OutboundSms, reason: str, code: str | None) -> None:
         policy = self.outbox.policy
