@@ -45,9 +45,10 @@ def test_a_sim_at_its_daily_budget_is_skipped_and_its_budget_survives_a_restart(
         with running_daemon(tmp_path, config=config, port=free_port) as daemon:
             ids = [send(daemon, f"budget {i}") for i in range(3)]
             wait_for(lambda: len(a.messages()) == 2, timeout=30)
+            # The counts are the store's: the second send is recorded a moment after the modem answered.
             health = wait_for(lambda: (m := modem(daemon, "a"))["health"]["sending"].startswith(
-                "budget: day 2/2, until 00:00") and m, timeout=15)
-            assert health["health"]["budget"]["day"]["used"] == 2 and health["counts"]["sent_today"] == 2
+                "budget: day 2/2, until 00:00") and m["counts"]["sent_today"] == 2 and m, timeout=15)
+            assert health["health"]["budget"]["day"]["used"] == 2
             assert message(daemon, ids[2])["status"] == "queued"     # A alone: it waits
         # Restarted with B beside it: A's usage comes back from the store, so the third goes through B.
         config = config_toml(port=free_port, extra=modems_toml(("a", a, budget), ("b", b, "")))
@@ -69,7 +70,9 @@ def test_a_failing_sim_is_quarantined_and_comes_back(tmp_path, free_port):
             wait_for(lambda: modem(daemon, "b")["state"] == "ready", timeout=20)
             b.control.fault("registration", 0)          # B off the network for now: A takes every message
             wait_for(lambda: modem(daemon, "b")["state"] == "not_registered", timeout=20)
-            a.control.fault("cms_errors", [38, 38])     # network out of order: the SIM's side, it counts
+            # Network out of order: the SIM's side, it counts. More than it takes, so that A goes on failing (its
+            # probe after each quarantine too) until the fault is cleared below.
+            a.control.fault("cms_errors", [38] * 20)
             first = [send(daemon, f"quarantine {i}") for i in range(2)]
             state = wait_for(lambda: (m := modem(daemon, "a"))["health"]["quarantine"] and m, timeout=20)
             assert state["health"]["quarantine"]["failures"] == 2
