@@ -79,6 +79,19 @@ async def test_budget_loads_from_the_store_and_counts_in_memory_until_the_period
     assert store.asked[-1] == at(2026, 5, 5) and budget.full() is None
 
 
+@pytest.mark.parametrize("period, now, text", [
+    ("day", (2026, 10, 25, 0, 30), "budget: day 9/9, until 00:00"),         # a 25-hour day: still "midnight"
+    ("hour", (2026, 5, 4, 23, 10), "budget: hour 9/9, until 00:00"),
+    ("hour", (2026, 5, 4, 13, 10), "budget: hour 9/9, until 14:00"),
+    ("month", (2026, 5, 31, 9, 0), "budget: month 9/9, until 00:00"),       # the month ends at the coming midnight
+    ("month", (2026, 5, 30, 9, 0), "budget: month 9/9, until 2026-06-01 00:00"),
+])
+async def test_budget_text_says_when_the_period_ends(berlin, period, now, text):
+    budget = SimBudget({period: 9}, SentParts(parts=9))
+    await budget.refresh(at(*now))
+    assert budget_text(*budget.full(), at(*now)) == text
+
+
 async def test_the_budget_that_ends_last_is_the_one_that_holds(berlin):
     budget = SimBudget({"hour": 1, "day": 5, "month": 5}, SentParts(parts=5))
     await budget.refresh(at(2026, 5, 4, 10, 30))

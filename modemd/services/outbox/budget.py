@@ -90,8 +90,10 @@ class SimBudget:
 
 
 def budget_text(period: str, usage: Usage, now: float) -> str:
-    """"budget: day 500/500, until 00:00": the local time the period ends (with its date when that is more than a
-    day away: a month's budget)."""
+    """"budget: day 500/500, until 00:00": the local time the period ends, with its date when that is later than
+    the coming midnight (a month's budget, most days)."""
     end = datetime.fromtimestamp(usage.until)
-    when = end.strftime("%H:%M") if usage.until - now <= 24 * 3600 else end.strftime("%Y-%m-%d %H:%M")
+    tomorrow = datetime.fromtimestamp(now).date() + timedelta(days=1)
+    soon = end.date() < tomorrow or end.date() == tomorrow and end.time() == datetime.min.time()
+    when = end.strftime("%H:%M") if soon else end.strftime("%Y-%m-%d %H:%M")
     return f"budget: {period} {usage.used}/{usage.limit}, until {when}"
