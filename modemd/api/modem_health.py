@@ -9,8 +9,32 @@ from __future__ import annotations
 import time
 
 from ..services.outbox.budget import period_start
+from ..services.outbox.health import OUTCOMES
 from ..store import Store
 from .validation import iso
+
+TIMESTAMP = {"type": "string", "format": "date-time"}
+# The OpenAPI schemas of the two objects (openapi.py puts them beside Modem).
+HEALTH_SCHEMAS = {
+    "ModemHealth": {"type": "object", "properties": {
+        "sim": {"type": ["string", "null"]}, "registration": {"type": ["string", "null"]},
+        "signal_dbm": {"type": ["integer", "null"]},
+        "sending": {"type": ["string", "null"], "description": "ok, or why the modem claims nothing now: "
+                    "'budget: day 500/500, until 00:00', 'quarantined until 14:03:07 (5 failures in a row: CMS 38)'"},
+        "budget": {"type": "object", "additionalProperties": {"type": ["object", "null"], "properties": {
+            "used": {"type": "integer"}, "limit": {"type": "integer"}, "resets_at": TIMESTAMP}},
+            "description": "hour, day, month: SMS parts used this period and the cap (null: no cap)"},
+        "quarantine": {"type": ["object", "null"], "properties": {
+            "until": TIMESTAMP, "failures": {"type": "integer"}, "reason": {"type": "string"}}},
+        "failures_in_a_row": {"type": "integer", "minimum": 0},
+        "last_result": {"type": ["object", "null"], "properties": {
+            "at": TIMESTAMP, "outcome": {"enum": list(OUTCOMES)}, "error": {"type": ["string", "null"]}}},
+        "recent_errors": {"type": "array", "items": {"type": "object", "properties": {
+            "at": TIMESTAMP, "error": {"type": "string"}, "message": {"type": "string"}}}}}},
+    "ModemCounts": {"type": "object", "description": "this modem's messages since local midnight", "properties": {
+        name: {"type": "integer", "minimum": 0}
+        for name in ("sent_today", "failed_today", "possible_duplicate", "unknown")}},
+}
 
 
 async def with_counts(store: Store, states: list[dict], now: float | None = None) -> list[dict]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .. import __version__
 from ..config.model import SCOPES
-from ..services.outbox.health import OUTCOMES
+from .modem_health import HEALTH_SCHEMAS
 from .limits import (DEFAULT_ACTIVITY_HOURS, DEFAULT_ADMIN_ROWS, MAX_ACTIVITY_HOURS, DEFAULT_PRIORITY, MAX_APP_NAME, MAX_CODE, MAX_ID, MAX_IDEMPOTENCY_KEY, MAX_NUMBER, MAX_OTP_TTL,
                      MAX_PAGE, MAX_RECIPIENTS, MAX_TEMPLATE, MAX_TTL, MESSAGE_STATES, MIN_CODE, MIN_OTP_TTL, MIN_TTL,
                      PRIORITIES, PRIORITY_NAMES, QUEUE_IF_UNAVAILABLE)
@@ -163,25 +163,7 @@ SCHEMAS = {
                                            "one host on SQLite)"},
         "health": {"$ref": "#/components/schemas/ModemHealth"},
         "counts": {"$ref": "#/components/schemas/ModemCounts"}}},
-    # docs/health.md: the SIM's budgets and quarantine (services/outbox/health.py), the last result, today's counts.
-    "ModemHealth": {"type": "object", "properties": {
-        "sim": {"type": ["string", "null"]}, "registration": {"type": ["string", "null"]},
-        "signal_dbm": {"type": ["integer", "null"]},
-        "sending": {"type": ["string", "null"], "description": "ok, or why the modem claims nothing now: "
-                    "'budget: day 500/500, until 00:00', 'quarantined until 14:03:07 (5 failures in a row: CMS 38)'"},
-        "budget": {"type": "object", "additionalProperties": {"type": ["object", "null"], "properties": {
-            "used": {"type": "integer"}, "limit": {"type": "integer"}, "resets_at": TIMESTAMP}},
-            "description": "hour, day, month: SMS parts used this period and the cap (null: no cap)"},
-        "quarantine": {"type": ["object", "null"], "properties": {
-            "until": TIMESTAMP, "failures": {"type": "integer"}, "reason": {"type": "string"}}},
-        "failures_in_a_row": {"type": "integer", "minimum": 0},
-        "last_result": {"type": ["object", "null"], "properties": {
-            "at": TIMESTAMP, "outcome": {"enum": list(OUTCOMES)}, "error": {"type": ["string", "null"]}}},
-        "recent_errors": {"type": "array", "items": {"type": "object", "properties": {
-            "at": TIMESTAMP, "error": {"type": "string"}, "message": {"type": "string"}}}}}},
-    "ModemCounts": {"type": "object", "description": "this modem's messages since local midnight", "properties": {
-        name: {"type": "integer", "minimum": 0}
-        for name in ("sent_today", "failed_today", "possible_duplicate", "unknown")}},
+    **HEALTH_SCHEMAS,                   # ModemHealth, ModemCounts (api/modem_health.py)
     "ModemList": {"type": "object", "required": ["data"], "properties": {
         "data": {"type": "array", "items": {"$ref": "#/components/schemas/Modem"}}}},
     "InboundSms": {"type": "object", "required": ["id", "from", "text", "parts", "complete", "modem", "received_at"],
