@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from kit import in_state, outbound, running_outbox, until
-from modemd.domain.errors import CmsError
+from modemd.domain.errors import AtTimeout, CmsError
 from modemd.domain.policy import RetryPolicy, SimPolicy
 from modemd.domain.sms import State
 from test_outbox import ScriptedModem
@@ -77,3 +77,19 @@ async def test_the_message_s_own_errors_do_not_quarantine_the_sim(store):
         assert outbox.health("a")["quarantine"] is None
         assert outbox.health("a")["last_result"]["outcome"] == "sent"
         assert [e["error"] for e in outbox.health("a")["recent_errors"]] == ["CMS 1"] * 3
+
+
+async def test_a_send_that_may_have_left_counts_against_the_budget_across_a_restart(store):
+    a = ScriptedModem("a")
+    a.failures = [AtTimeout("no +CMGS", after_payload=True)]       # ambiguous: it may have reached the network
+    [sms] = await queue(store, 1)
+    sim = {"a": SimPolicy(sms_per_day=1)}
+    async with running_outbox(store, [a], sims=sim) as outbox:
+        await until(lambda: outbox.health("a")["sending"].startswith("budget: day 1/1"))
+        assert outbox.health("a")["last_result"]["outcome"] == "unknown"
+    got = await store.get(sms.id)
+    assert got.state is State.QUEUED and got.possible_duplicate and a.sent == []     # the resend waits for tomorrow
+    again = ScriptedModem("a")
+    async with running_outbox(store, [again], sims=sim) as outbox:
+        await until(lambda: outbox.health("a")["sending"].startswith("budget: day 1/1"))    # from the store
+    assert again.sent == [] and (await store.get(sms.id)).state is State.QUEUED
