@@ -11,7 +11,7 @@ import json
 import aiohttp
 import pytest
 
-from kit import TOKEN, until
+from kit import TOKEN, config_toml, running_daemon, until
 from kit.browser import Chromium, DevTools, chromium_path
 from modemd.domain.redact import mask_number
 
@@ -103,8 +103,8 @@ async def test_the_page_shows_a_send_and_an_unplugged_modem_without_errors(daemo
 
 
 async def test_a_field_the_modem_list_gains_shows_as_a_column_of_its_own(daemon, page):
-    """Per-modem budgets and counters are not in /v1/modems yet (issue 16, items 3 and 5): the page shows any field
-    it does not know after the ones it does. The browser's answer of /v1/modems is given such a field here."""
+    """A field /v1/modems gains that the page does not know yet shows as a column after the ones it does. The
+    browser's answer of /v1/modems is given such a field here."""
     async def with_counters(params):
         body = await page.call("Fetch.getResponseBody", requestId=params["requestId"])
         modems = json.loads(base64.b64decode(body["body"]) if body["base64Encoded"] else body["body"])
@@ -121,3 +121,24 @@ async def test_a_field_the_modem_list_gains_shows_as_a_column_of_its_own(daemon,
     assert head[:len(MODEM_FIELDS)] == MODEM_FIELDS and head[-1] == "sent_today"
     assert await page.evaluate("document.querySelector('#modems-body tr').lastChild.textContent") == "17"
     assert unexpected(page.errors()) == [], page.errors()
+
+
+async def test_the_modem_table_shows_budget_counts_and_last_send(sim_process, page, tmp_path, free_port):
+    """A SIM with a daily budget of one: after one send its row says it claims nothing until midnight (marked bad),
+    with its budget used, today's counts and its last send (docs/health.md)."""
+    modems = f'[[modems]]\nname = "ec25"\nport = "{sim_process.link}"\nsms_per_day = 1\n'
+    with running_daemon(tmp_path, config=config_toml(port=free_port, extra=modems), port=free_port) as daemon:
+        await sign_in(page, daemon.url)
+        status, sent = daemon.call("POST", "/v1/messages", {"to": TO, "text": "one of one"})
+        assert status == 202, sent
+        row = "document.querySelector('#modems-body tr')"
+        field = lambda name: f"{row}.querySelector('td[data-field={_js(name)}]')"    # noqa: E731
+        await shows(page, f"{row} && {row}.dataset.sending.startsWith('budget: day 1/1, until 00:00')")
+        await shows(page, f"{field('today')}.textContent === '1 sent · 0 failed'")
+        assert await page.evaluate(f"{field('sending')}.className") == "bad"
+        assert await page.evaluate(f"{field('budget')}.textContent") == "day 1/1"
+        assert await page.evaluate(f"{field('quarantine')}.textContent") == ""
+        assert (await page.evaluate(f"{field('last_result')}.textContent")).startswith("sent, ")
+        head = await page.evaluate("Array.from(document.querySelectorAll('#modems-head th'), th => th.textContent)")
+        assert head[len(MODEM_FIELDS):] == ["sending", "budget", "quarantine", "today", "last_result"]
+        assert unexpected(page.errors()) == [], page.errors()

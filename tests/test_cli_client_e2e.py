@@ -50,6 +50,9 @@ def test_status_send_and_queue_over_the_unix_socket(setup):
     assert sim.messages()[0]["text"] == "from the CLI ✓"
     listed = cli("queue", "list", "--config", str(cfg), "--json")
     assert json.loads(listed.stdout)["data"][0]["id"] == message_id
+    # The modem's counters line: today's send is counted once it is recorded as sent (docs/health.md).
+    wait_for(lambda: "today: 1 sent, 0 failed" in cli("status", "--config", str(cfg)).stdout, timeout=15)
+    assert "last send: sent at " in cli("status", "--config", str(cfg)).stdout
 
 
 def test_send_to_several_numbers_queues_one_batch(setup):

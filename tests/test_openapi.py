@@ -26,6 +26,7 @@ from modemd.api.asg import PREFIX as ASG_PREFIX
 from modemd.api.openapi import SPEC, VERIFY_STATES
 from modemd.modem.state import ModemState
 from modemd.services.otp import OtpService, OtpSettings
+from modemd.services.outbox.health import OUTCOMES
 from modemd.store.sqlite.otp import OtpStore
 
 
@@ -113,6 +114,11 @@ BOUNDS = {
     "components.schemas.OtpResult.properties.status.enum": VERIFY_STATES,   # no lower layer names them yet
     "components.schemas.OtpResult.properties.attempts_left.minimum": 0,
     "components.schemas.Otp.properties.sends.minimum": 1,             # a code's first SMS counts (IssuedOtp.sends)
+    # a modem's health (docs/health.md)
+    **{f"components.schemas.ModemCounts.properties.{name}.minimum": 0
+       for name in ("sent_today", "failed_today", "possible_duplicate", "unknown")},
+    "components.schemas.ModemHealth.properties.failures_in_a_row.minimum": 0,
+    "components.schemas.ModemHealth.properties.last_result.properties.outcome.enum": list(OUTCOMES),
     # a modem's own states, and the fleet's host_lost (daemon/backend.py: its host stopped renewing its lease)
     "components.schemas.Modem.properties.state.enum": sorted([state.value for state in ModemState] + ["host_lost"]),
 }

@@ -26,6 +26,7 @@ from .twilio import PREFIX as TWILIO_PREFIX, twilio_app
 from .validation import (DAEMON_KEY, TOKEN_ID, DaemonView, Problem, daemon_of, identify, invalid, iso,
                          visible_ascii)
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .modem_health import health_view, with_counts
 from .openapi import SPEC
 from .refusals import as_problem
 from .asg import PREFIX as ASG_PREFIX, build_asg_app
@@ -186,14 +187,16 @@ async def openapi(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     daemon = daemon_of(request)
-    body = daemon.metrics.render(await daemon.store.counts(), daemon.modem_states())
+    body = daemon.metrics.render(await daemon.store.counts(), await with_counts(daemon.store, daemon.modem_states()))
     return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
 async def list_modems(request: web.Request) -> web.Response:
     daemon = daemon_of(request)
     counts = await daemon.store.counts()
-    return web.json_response({"data": [modem_view(m, counts.get("queued", 0)) for m in daemon.modem_states()]})
+    modems = await with_counts(daemon.store, daemon.modem_states())
+    return web.json_response({"data": [{**modem_view(m, counts.get("queued", 0)), "health": health_view(m),
+                                        "counts": m["counts"]} for m in modems]})
 
 
 def modem_view(state: dict, queued: int) -> dict:

@@ -29,6 +29,15 @@ class Metrics:
                                  registry=r)
         self.modem_up = Gauge("modemd_modem_ready", "1 if the modem can send", ["host", "modem"], registry=r)
         self.signal = Gauge("modemd_modem_signal_dbm", "Received signal strength", ["host", "modem"], registry=r)
+        # A SIM's budgets, quarantine and today's counters (docs/health.md), read from /v1/modems' view at scrape time.
+        self.budget_used = Gauge("modemd_modem_budget_used_parts", "SMS parts sent this clock period (hour, day, "
+                                 "month) against the SIM's budget", ["host", "modem", "period"], registry=r)
+        self.budget_limit = Gauge("modemd_modem_budget_limit_parts", "The SIM's budget of SMS parts per clock period",
+                                  ["host", "modem", "period"], registry=r)
+        self.quarantined = Gauge("modemd_modem_quarantined", "1 while the modem is quarantined after failed sends",
+                                 ["host", "modem"], registry=r)
+        self.today = Gauge("modemd_modem_messages_today", "The modem's messages since local midnight by outcome "
+                           "(sent, failed, possible_duplicate, unknown)", ["host", "modem", "outcome"], registry=r)
         self.renewed = Gauge("modemd_host_lease_renewed_timestamp_seconds",
                              "When the host last renewed its lease on the shared database", ["host"], registry=r)
         self.verify = Counter("modemd_otp_verifications", "OTP verify outcomes", ["status"], registry=r)
@@ -69,4 +78,16 @@ class Metrics:
                 self.signal.labels(**labels).set(modem["signal_dbm"])
             if modem.get("host_renewed_at") is not None:
                 self.renewed.labels(host=labels["host"]).set(modem["host_renewed_at"])
+            self._modem_health(labels, modem.get("health"), modem.get("counts") or {})
         return generate_latest(self.registry)
+
+    def _modem_health(self, labels: dict, health: dict | None, counts: dict) -> None:
+        for outcome, n in counts.items():
+            self.today.labels(**labels, outcome=outcome.removesuffix("_today")).set(n)
+        if health is None:          # another host's modem, on a modemd without health
+            return
+        self.quarantined.labels(**labels).set(1 if health.get("quarantine") else 0)
+        for period, usage in (health.get("budget") or {}).items():
+            if usage is not None:
+                self.budget_used.labels(**labels, period=period).set(usage["used"])
+                self.budget_limit.labels(**labels, period=period).set(usage["limit"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .. import __version__
 from ..config.model import SCOPES
+from .modem_health import HEALTH_SCHEMAS
 from .limits import (DEFAULT_ACTIVITY_HOURS, DEFAULT_ADMIN_ROWS, MAX_ACTIVITY_HOURS, DEFAULT_PRIORITY, MAX_APP_NAME, MAX_CODE, MAX_ID, MAX_IDEMPOTENCY_KEY, MAX_NUMBER, MAX_OTP_TTL,
                      MAX_PAGE, MAX_RECIPIENTS, MAX_TEMPLATE, MAX_TTL, MESSAGE_STATES, MIN_CODE, MIN_OTP_TTL, MIN_TTL,
                      PRIORITIES, PRIORITY_NAMES, QUEUE_IF_UNAVAILABLE)
@@ -172,7 +173,10 @@ SCHEMAS = {
                    "description": "its [[modems]] groups: a send's \"group\" and the [[routes]] name them"},
         "host_renewed_at": {**TIMESTAMP, "type": ["string", "null"],
                             "description": "when that host last renewed its lease on the shared database (null: "
-                                           "one host on SQLite)"}}},
+                                           "one host on SQLite)"},
+        "health": {"$ref": "#/components/schemas/ModemHealth"},
+        "counts": {"$ref": "#/components/schemas/ModemCounts"}}},
+    **HEALTH_SCHEMAS,                   # ModemHealth, ModemCounts (api/modem_health.py)
     "ModemList": {"type": "object", "required": ["data"], "properties": {
         "data": {"type": "array", "items": {"$ref": "#/components/schemas/Modem"}}}},
     "InboundSms": {"type": "object", "required": ["id", "from", "text", "parts", "complete", "modem", "received_at"],

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from .client import ApiClient, ApiResponse, ApiUnavailable, resolve
+from .health_lines import health_lines
 
 EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_TEMPFAIL, EXIT_NOPERM, EXIT_CONFIG = 0, 1, 69, 75, 77, 78
 
@@ -154,6 +155,7 @@ def _format_status(body: dict) -> str:
         lines.append(f"  {m['name']:<10} {m['state']:<15} {m['operator'] or '-':<16} {signal:<14} {m['port']}{host}")
         if m.get("last_error"):
             lines.append(f"  {'':<10} last error: {m['last_error']}")
+        lines.extend(health_lines(m))
     return "\n".join(lines)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..domain.policy import OtpSettings
-from ..domain.policy import Pacing, RetryPolicy
+from ..domain.policy import Pacing, RetryPolicy, SimPolicy
 
 DEFAULT_PATH = Path("/etc/modemd/modemd.toml")
 BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
@@ -164,6 +164,11 @@ class ModemConfig:
     @property
     def pacing(self) -> Pacing:
         return Pacing(self.per_minute)
+
+    @property
+    def sim_policy(self) -> SimPolicy:
+        return SimPolicy(self.sms_per_hour, self.sms_per_day, self.sms_per_month, self.quarantine_after,
+                         self.quarantine_time, self.quarantine_max)
 
     @property
     def identity(self) -> dict[str, str]:

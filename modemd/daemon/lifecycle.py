@@ -127,7 +127,7 @@ class Daemon:
                                on_state=lambda state, name=m.name: self._on_modem_state(name, state))
         self.supervisors.append(sup)
         self._groups[m.name] = m.groups
-        self.outbox.add_modem(sup.modem, m.pacing, routes=modem_keys(m.name, m.groups),
+        self.outbox.add_modem(sup.modem, m.pacing, m.sim_policy, routes=modem_keys(m.name, m.groups),
                               signal=lambda: _signal(sup.modem.status))
         self.inbox.attach(sup.modem)
         sup.start()
@@ -207,7 +207,8 @@ class Daemon:
     def local_modem_states(self) -> list[dict]:
         renewed = self.fleet.renewed_at if self.fleet else None
         return [{"name": s.name, "port": s.port, **s.modem.status.as_dict(), "host": self.node,
-                 "host_renewed_at": renewed, "groups": list(self._groups.get(s.name, ()))} for s in self.supervisors]
+                 "host_renewed_at": renewed, "groups": list(self._groups.get(s.name, ())),
+                 "health": self.outbox.health(s.name)} for s in self.supervisors]
 
     async def port_findings(self) -> list[dict]:
         """GET /v1/admin/ports: a discovery pass over the [discovery] paths, what it found (modem/discovery.py)."""

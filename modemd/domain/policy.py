@@ -121,3 +121,20 @@ class Pacing:
     @property
     def interval(self) -> float:
         return 60.0 / self.per_minute if self.per_minute > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class SimPolicy:
+    """One SIM's budget and quarantine ([[modems]] sms_per_hour/day/month, quarantine_*; services/outbox/budget.py
+    and quarantine.py apply them; docs/health.md). A budget of None has no cap; quarantine_after 0: never."""
+    sms_per_hour: int | None = None
+    sms_per_day: int | None = None
+    sms_per_month: int | None = None
+    quarantine_after: int = 5
+    quarantine_time: float = 60.0
+    quarantine_max: float = 3600.0
+
+    @property
+    def budgets(self) -> dict[str, int | None]:
+        """The cap per clock period, by the period's name."""
+        return {"hour": self.sms_per_hour, "day": self.sms_per_day, "month": self.sms_per_month}

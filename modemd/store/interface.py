@@ -94,6 +94,13 @@ class Store(Protocol):
     async def batch(self, batch_id: str, *, app: str | None = None) -> list[OutboundSms]:
         """The messages of a batch in the order its request named them; `app`: only if they are its ([] if not)."""
 
+    async def sent_parts(self, modem: str, since: float) -> int:
+        """The SMS parts `modem` sent since then, with those that may have left (an unconfirmed, ambiguous send):
+        what a SIM budget counts (store/modem_usage.py has the definitions)."""
+
+    async def modem_counts(self, modem: str, since: float) -> dict[str, int]:
+        """{sent, failed, possible_duplicate, unknown}: `modem`'s messages since then (store/modem_usage.py)."""
+
 
 class OtpStore(Protocol):
     """One-time passcode verifications and the rate limits of every send path."""

@@ -42,7 +42,23 @@ SCRIPT = """
 const POLL_MS = %(poll)d * 1000, ACTIVITY_MS = %(activity)d * 1000, KEY = 'modemd-admin-token';
 // The modem fields shown first, in this order; any other field /v1/modems carries (budgets, counters) follows them.
 const MODEM_FIELDS = ['name', 'state', 'signal_dbm', 'operator', 'registration', 'port', 'host', 'last_error'];
-const MODEM_HIDDEN = new Set(['queue_depth', 'rssi', 'imei', 'iccid', 'manufacturer', 'model', 'host_renewed_at']);
+const MODEM_HIDDEN = new Set(['queue_depth', 'rssi', 'imei', 'iccid', 'manufacturer', 'model', 'host_renewed_at',
+                              'health', 'counts']);
+// A modem's sending health (docs/health.md), a column each after the fields above: why it claims nothing now (at a
+// budget, quarantined) or "ok", its budgets used, its quarantine, today's counters and its last send.
+const COUNTED = [['sent_today', 'sent'], ['failed_today', 'failed'], ['possible_duplicate', 'possible duplicate'],
+                 ['unknown', 'unknown']];
+const MODEM_HEALTH = {
+  sending: (h) => h.sending,
+  budget: (h) => Object.entries(h.budget || {}).filter(([, u]) => u).map(([p, u]) => p + ' ' + u.used + '/' + u.limit)
+    .join(' · '),
+  quarantine: (h) => h.quarantine && ('until ' + h.quarantine.until + ' (' + h.quarantine.failures + ' failures: ' +
+    h.quarantine.reason + ')'),
+  today: (h, m) => m.counts && COUNTED.filter(([k], i) => i < 2 || m.counts[k])
+    .map(([k, label]) => m.counts[k] + ' ' + label).join(' · '),
+  last_result: (h) => h.last_result &&
+    (h.last_result.outcome + (h.last_result.error ? ' (' + h.last_result.error + ')' : '') + ', ' + h.last_result.at),
+};
 const $ = (id) => document.getElementById(id);
 let timers = [], lastCounts = null;
 
@@ -91,13 +107,18 @@ async function pollModems() {
   const extra = [];
   for (const m of modems) for (const k of Object.keys(m))
     if (!MODEM_FIELDS.includes(k) && !MODEM_HIDDEN.has(k) && !extra.includes(k)) extra.push(k);
-  const fields = MODEM_FIELDS.concat(extra);
+  const fields = MODEM_FIELDS.concat(Object.keys(MODEM_HEALTH), extra);
   header('modems-head', fields);
   fill('modems-body', modems, (row, m) => {
+    const health = m.health || {};
     row.dataset.modem = m.name;
     row.dataset.state = m.state;
-    for (const f of fields)
-      cell(row, shown(m[f]), f === 'state' ? (m.state === 'ready' ? 'ok' : 'bad') : '');
+    row.dataset.sending = health.sending || '';
+    for (const f of fields) {
+      const value = f in MODEM_HEALTH ? MODEM_HEALTH[f](health, m) : shown(m[f]);
+      const good = f === 'state' ? m.state === 'ready' : f === 'sending' && value ? value === 'ok' : null;
+      cell(row, value, good === null ? '' : good ? 'ok' : 'bad').dataset.field = f;
+    }
   });
 }
 

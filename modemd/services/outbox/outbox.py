@@ -20,6 +20,9 @@ order:
                 A modem that does answer the probes had its chance: that try counts (TRANSIENT below), so a modem
                 that answers AT but never prompts for this message cannot hold it forever.
   TRANSIENT     back off exponentially with full jitter (base 5 s, x2, capped at 10 min), at most `max_attempts`
+Per SIM, before each claim (health.py): a modem at one of its budgets (budget.py: parts per clock hour, day,
+month) or in quarantine (quarantine.py: after `quarantine_after` failures in a row that are the SIM's or the
+network's, not the message's own) claims nothing until the period or the pause ends; the others take its messages.
 Deadlines: a message past its deadline is never claimed and ends `expired`; the validity period handed to the
 network is the time left, rounded down (network_validity), so the SC drops it too instead of delivering a dead
 code late.
@@ -33,7 +36,7 @@ import time
 from typing import Awaitable, Callable
 
 from ...domain.errors import StorageError
-from ...domain.policy import Pacing, RetryPolicy
+from ...domain.policy import Pacing, RetryPolicy, SimPolicy
 from ...domain.sms import OutboundSms
 from ...store import Store
 from .worker import OutboxWorker, SendingModem
@@ -78,15 +81,23 @@ class Outbox:
         for worker in sorted(self._workers, key=lambda w: -self._signal.get(w, _no_signal)()):
             worker.wake.set()
 
-    def add_modem(self, modem: SendingModem, pacing: Pacing = Pacing(), *, routes: frozenset[str] | None = None,
-                  signal: Callable[[], int] | None = None) -> None:
-        """`routes`: what the modem may send (domain.routing.modem_keys; None: messages for it by name, or for any
-        modem). `signal`: its current signal strength (CSQ 0..31, -1 unknown), for the order of wake()."""
-        worker = OutboxWorker(self, modem, pacing, routes)
+    def add_modem(self, modem: SendingModem, pacing: Pacing = Pacing(), sim: SimPolicy = SimPolicy(), *,
+                  routes: frozenset[str] | None = None, signal: Callable[[], int] | None = None) -> None:
+        """`sim`: the SIM's budgets and quarantine (health.py). `routes`: what the modem may send
+        (domain.routing.modem_keys; None: messages for it by name, or for any modem). `signal`: its current signal
+        strength (CSQ 0..31, -1 unknown), for the order of wake()."""
+        worker = OutboxWorker(self, modem, pacing, sim, routes)
         self._workers.append(worker)
         if signal is not None:
             self._signal[worker] = signal
         worker.start()
+
+    def health(self, modem: str) -> dict | None:
+        """The sending health of a modem (budgets, quarantine, last result: health.py), None if it has no worker."""
+        for worker in self._workers:
+            if worker.modem.name == modem:
+                return worker.health.as_dict()
+        return None
 
     async def recover(self) -> None:
         ids = await self.store.recover_interrupted(self.policy.max_attempts, self.policy.max_ambiguous)

@@ -11,12 +11,13 @@ from typing import Awaitable, Callable, Protocol
 from ...domain.errors import (AtTimeout, ChannelClosed, CmeError, CmsError, ErrorClass, PhoneRefused, PhoneSendFailed,
                               PromptNotReceived, StorageError, classify, cms_already_accepted, went_unanswered)
 from ...domain.otp_seal import SealBroken
-from ...domain.policy import Pacing, RetryPolicy
+from ...domain.policy import Pacing, RetryPolicy, SimPolicy
 from ...domain.redact import mask_number
 from ...domain.routing import modem_keys
 from ...domain.sms import Kind, OutboundSms
 from ...modem.modem import SendResult, SmsSendFailed
 from ...store import Store
+from .health import ModemHealth
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class OutboxWorker:
     """One modem's loop: claim the next due message, send it, record what happened (the module docstring of
     outbox.py has the rules)."""
 
-    def __init__(self, outbox: OutboxView, modem: SendingModem, pacing: Pacing,
+    def __init__(self, outbox: OutboxView, modem: SendingModem, pacing: Pacing, sim: SimPolicy = SimPolicy(),
                  routes: frozenset[str] | None = None):
         self.outbox = outbox
         self.modem = modem
@@ -84,6 +85,9 @@ class OutboxWorker:
         # routed to one of them or to no modem in particular, and leaves the others to their modems.
         self.routes = modem_keys(modem.name) if routes is None else routes
         self.log = logging.LoggerAdapter(log, {"modem": modem.name})   # MODEMD_MODEM in the journal
+        # The SIM's budgets and quarantine: asked before each claim, told every outcome (health.py).
+        self.health = ModemHealth(modem.name, sim, lambda since: outbox.store.sent_parts(modem.name, since),
+                                  self.log)
         self.pacing = pacing
         self.wake = asyncio.Event()
         self._stopping = False
@@ -131,6 +135,10 @@ class OutboxWorker:
         if not self.modem.can_send:
             await self._idle(1.0)
             return
+        held = await self.health.hold_off()     # quarantined, or at a budget: a timer to its end
+        if held > 0:
+            await self._idle(held)
+            return
         delay = self._next_send_at - time.monotonic()
         if delay > 0:
             await self._idle(delay)
@@ -170,8 +178,10 @@ class OutboxWorker:
         except SmsSendFailed as exc:
             failure = exc
             hung = await self._hung(failure)
+            self._note_failure(sms, failure, gone=hung or not self.modem.can_send)
             await self._record(sms, lambda: self._handle_failure(sms, failure, hung))
             return
+        self.health.sent(result.parts)     # now, not when recorded: the next claim asks the budget first
         self._record_behind(sms, lambda: self._sent(sms, result))
 
     def _record_behind(self, sms: OutboundSms, outcome: Callable[[], Awaitable[None]]) -> None:
@@ -240,6 +250,17 @@ class OutboxWorker:
             self.outbox.wake()   # another modem may take it now
         else:
             await self._retry(sms, reason, code)
+
+    def _note_failure(self, sms: OutboundSms, exc: SmsSendFailed, gone: bool) -> None:
+        """Tell the modem's health (budget, quarantine, last result), once, before the store is (perhaps
+        repeatedly: _record) told: a send that may have left counts against the budget whatever the message's fate;
+        `gone`: the modem was unplugged or hung, which is no failure of the SIM's."""
+        if cms_already_accepted(exc.cause):
+            self.health.sent(sms.parts)
+            return
+        ambiguous = classify(exc.cause) is ErrorClass.AMBIGUOUS or exc.parts_sent
+        self.health.failed(exc.cause, _error_code(exc.cause), maybe_left=sms.parts if ambiguous else 0,
+                           modem_gone=gone)
 
     async def _retry(self, sms: OutboundSms, reason: str, code: str | None) -> None:
         policy = self.outbox.policy

@@ -35,6 +35,7 @@ from ...domain.sms import OutboundSms, State, can_move
 from ..errors import IdempotencyMismatch, QueueFull
 from ..records import (IDEMPOTENCY_WINDOW, MESSAGE_COLUMNS, Enqueued, EnqueuedBatch, Limit, limits_per_message,
                        outbound_from_row, outbound_values)
+from ..modem_usage import counts_query, sent_parts_query
 from .database import Database
 from .limits import LOCK_CLASS, raise_if_refused, send_hits
 from .transitions import claim, event_statement, move
@@ -49,6 +50,7 @@ LEASE = 30.0
 LISTEN_RETRY = 1.0
 
 _COLUMNS = MESSAGE_COLUMNS
+SENT_PARTS, COUNTS = sent_parts_query("%s"), counts_query("%s")
 _INSERT = f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join(['%s'] * len(_COLUMNS.split(',')))})"
 
 
@@ -300,6 +302,16 @@ class Store:
 
     async def batch(self, batch_id: str, *, app: str | None = None) -> list[OutboundSms]:
         return await self.db.read(lambda conn: _batch(conn, batch_id, app))
+
+    async def sent_parts(self, modem: str, since: float) -> int:
+        async def work(conn):
+            return int((await _one(conn, SENT_PARTS, (modem, since) * 2))["parts"])
+        return await self.db.read(work)
+
+    async def modem_counts(self, modem: str, since: float) -> dict[str, int]:
+        async def work(conn):
+            return {name: int(n) for name, n in (await _one(conn, COUNTS, (modem, since) * 4)).items()}
+        return await self.db.read(work)
 
     async def counts(self) -> dict[str, int]:
         async def work(conn):

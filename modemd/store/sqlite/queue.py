@@ -16,6 +16,7 @@ from ..errors import IdempotencyMismatch, QueueFull
 from ..records import (IDEMPOTENCY_WINDOW, MESSAGE_COLUMNS, Enqueued, EnqueuedBatch, Limit, limits_per_message,
                        outbound_from_row, outbound_values)
 from .database import Database
+from ..modem_usage import counts_query, sent_parts_query
 from .limits import index_of
 from .schema import MIGRATIONS
 from .transitions import move, write_event
@@ -23,6 +24,7 @@ from ...domain.routing import modem_keys
 from ...domain.sms import OutboundSms, Priority, State, can_move
 
 _COLUMNS = MESSAGE_COLUMNS
+SENT_PARTS, COUNTS = sent_parts_query("?"), counts_query("?")
 _INSERT = f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMNS.split(',')))})"
 
 
@@ -164,6 +166,12 @@ class Store:
 
     async def batch(self, batch_id: str, *, app: str | None = None) -> list[OutboundSms]:
         return await self.db.read(lambda conn: _batch(conn, batch_id, app))
+
+    async def sent_parts(self, modem: str, since: float) -> int:
+        return await self.db.read(lambda conn: conn.execute(SENT_PARTS, (modem, since) * 2).fetchone()[0])
+
+    async def modem_counts(self, modem: str, since: float) -> dict[str, int]:
+        return await self.db.read(lambda conn: dict(conn.execute(COUNTS, (modem, since) * 4).fetchone()))
 
     async def counts(self) -> dict[str, int]:
         """Messages per state (those with none left out), from the counters the schema's triggers keep."""
