@@ -17,7 +17,7 @@ from modemd.domain.redact import mask_number
 
 TO = "+4915112345678"
 # The fields the page shows first (page.py MODEM_FIELDS), in its order.
-MODEM_FIELDS = ["name", "state", "signal_dbm", "operator", "registration", "port", "host", "last_error"]
+MODEM_FIELDS = ["name", "state", "signal_dbm", "operator", "registration", "port", "host", "groups", "last_error"]
 PAGE_TIMEOUT = 20.0      # the page polls every few seconds; the daemon sends on the simulator in about one
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180),

@@ -41,8 +41,10 @@ SCRIPT = """
 'use strict';
 const POLL_MS = %(poll)d * 1000, ACTIVITY_MS = %(activity)d * 1000, KEY = 'modemd-admin-token';
 // The modem fields shown first, in this order; any other field /v1/modems carries (budgets, counters) follows them.
-const MODEM_FIELDS = ['name', 'state', 'signal_dbm', 'operator', 'registration', 'port', 'host', 'last_error'];
-const MODEM_HIDDEN = new Set(['queue_depth', 'rssi', 'imei', 'iccid', 'manufacturer', 'model', 'host_renewed_at',
+const MODEM_FIELDS = ['name', 'state', 'signal_dbm', 'operator', 'registration', 'port', 'host', 'groups',
+                      'last_error'];
+const MODEM_HIDDEN = new Set(['queue_depth', 'rssi', 'imei', 'iccid', 'imsi', 'manufacturer', 'model',
+                              'host_renewed_at',
                               'health', 'counts']);
 // A modem's sending health (docs/health.md), a column each after the fields above: why it claims nothing now (at a
 // budget, quarantined) or "ok", its budgets used, its quarantine, today's counters and its last send.
@@ -99,6 +101,7 @@ function age(seconds) {
 }
 
 function shown(value) {
+  if (Array.isArray(value)) return value.join(', ');
   return value !== null && typeof value === 'object' ? JSON.stringify(value) : value;
 }
 
