@@ -50,6 +50,8 @@ def test_a_sim_at_its_daily_budget_is_skipped_and_its_budget_survives_a_restart(
                 "budget: day 2/2, until 00:00") and m["counts"]["sent_today"] == 2 and m, timeout=15)
             assert health["health"]["budget"]["day"]["used"] == 2
             assert message(daemon, ids[2])["status"] == "queued"     # A alone: it waits
+            # ... and the daemon says it cannot send now: a modem at its budget is not one that can.
+            assert daemon.call("GET", "/readyz")[0] == 503
         # Restarted with B beside it: A's usage comes back from the store, so the third goes through B.
         config = config_toml(port=free_port, extra=modems_toml(("a", a, budget), ("b", b, "")))
         with running_daemon(tmp_path, config=config, port=free_port) as daemon:
@@ -59,6 +61,7 @@ def test_a_sim_at_its_daily_budget_is_skipped_and_its_budget_survives_a_restart(
             assert modem(daemon, "a")["health"]["sending"].startswith("budget: day 2/2")
             assert {message(daemon, i)["modem"] for i in (ids[2], fourth)} == {"b"}
             assert modem(daemon, "b")["counts"]["sent_today"] == 2
+            assert daemon.call("GET", "/readyz")[0] == 200
     assert texts(a) == ["budget 0", "budget 1"] and texts(b) == ["budget 2", "budget 3"]
 
 

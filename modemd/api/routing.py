@@ -13,6 +13,7 @@ from typing import Any
 from .validation import DaemonView, Problem, invalid
 from ..domain.routing import GROUP, MODEM, route_key, route_of, split_route
 from ..domain.sms import Kind, OutboundSms, Priority, State
+from ..services.outbox.health import held_off, sends_now
 
 ROUTE_FIELDS = {MODEM, GROUP}
 # The fields as openapi.py states them in NewMessage and NewOtp (docs/routing.md).
@@ -88,7 +89,7 @@ def route_blocked(route: str | None, states: list[dict]) -> str | None:
         return None
     kind, name = split_route(route)
     serving = [s for s in states if (s["name"] == name if kind == MODEM else name in (s.get("groups") or ()))]
-    if any(s.get("state") == READY for s in serving):
+    if any(sends_now(s) for s in serving):
         return None
     if kind == MODEM:
         if not serving:
@@ -105,6 +106,8 @@ def _condition(state: dict) -> str:
     registration is told only when it is why (searching, denied, not registered): a modem unplugged keeps the
     last one it had ("home"), which would read as if it could send."""
     words = str(state.get("state", "unknown")).replace("_", " ")
+    if state.get("state") == READY and held_off(state):
+        words = f"ready but holding off ({held_off(state)})"
     registration = state.get("registration_text")
     if registration in NO_SERVICE and registration not in words:
         words += f" ({registration})"

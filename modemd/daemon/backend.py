@@ -20,6 +20,7 @@ from typing import Any, Callable
 from ..config.loader import ConfigError
 from ..config.model import DatabaseConfig
 from ..domain.errors import StorageError
+from ..services.outbox.health import sends_now
 
 log = logging.getLogger(__name__)
 
@@ -147,4 +148,4 @@ class Fleet:
         return found
 
     def others_can_send(self) -> bool:
-        return any(m["state"] == "ready" for m in self.other_modems())
+        return any(sends_now(m) for m in self.other_modems())

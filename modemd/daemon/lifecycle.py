@@ -35,6 +35,7 @@ from ..modem.supervisor import ModemSupervisor
 from ..services.inbox import Inbox
 from ..services.otp import OtpService, load_secret
 from ..services.outbox import Outbox
+from ..services.outbox.health import sends_now
 from ..services.webhooks import WebhookDispatcher
 from ..services.webhooks.registered import registered_hooks
 from ..store import InboxMessage
@@ -220,10 +221,12 @@ class Daemon:
 
     def ready(self) -> bool:
         """A message accepted now can be sent: by a modem of this host, or on a fleet by one of a live host's (if
-        this host reaches the database at all: it could accept nothing otherwise)."""
+        this host reaches the database at all: it could accept nothing otherwise). A modem at its budget or in
+        quarantine cannot send now, whatever its state says (services/outbox/health.sends_now)."""
         if self.fleet and not self.fleet.reachable:
             return False
-        return any(s.modem.can_send for s in self.supervisors) or bool(self.fleet and self.fleet.others_can_send())
+        return any(sends_now(s) for s in self.local_modem_states()) or \
+            bool(self.fleet and self.fleet.others_can_send())
 
     # ---- reload and stop ---------------------------------------------------------------------------------------
     def request_stop(self) -> None:

@@ -85,5 +85,18 @@ class ModemHealth:
                 "last_result": self.last_result, "recent_errors": list(self.recent_errors)}
 
 
+def sends_now(state: dict) -> bool:
+    """Can the modem a state dict describes (Daemon.modem_states(): this host's or another host's, as reported) send
+    now? Ready, and not held off by its budget or a quarantine. /readyz, routing's waiting reasons and the fleet's
+    view of other hosts all ask this one question."""
+    return state.get("state") == "ready" and (state.get("health") or {}).get("sending", "ok") == "ok"
+
+
+def held_off(state: dict) -> str | None:
+    """Why a ready modem claims nothing now ("budget: day 2/2, until 00:00", "quarantined until ..."), or None."""
+    sending = (state.get("health") or {}).get("sending", "ok")
+    return None if sending == "ok" else sending
+
+
 def _what(held: str | None) -> str:
     return "quarantine" if held and held.startswith("quarantined") else "budget period"
