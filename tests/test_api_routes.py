@@ -136,3 +136,14 @@ async def test_queue_if_unavailable_false_refuses_a_route_no_modem_can_serve(api
 async def test_queue_if_unavailable_false_accepts_a_route_a_modem_can_serve(api):
     status, body = await send(api, {"to": FR, "text": "hi", "queue_if_unavailable": False})    # rule: group fr
     assert status == 202, body
+
+
+def test_a_ready_modem_held_off_by_its_budget_cannot_take_a_routed_message():
+    from modemd.api.routing import route_blocked
+    held = {"name": "de1", "state": "ready", "groups": ["de"],
+            "health": {"sending": "budget: day 2/2, until 00:00"}}
+    assert route_blocked("modem:de1", [held]) == \
+        "for modem de1, which is ready but holding off (budget: day 2/2, until 00:00)"
+    free = {**held, "name": "de2", "health": {"sending": "ok"}}
+    assert route_blocked("group:de", [held, free]) is None
+    assert route_blocked("group:de", [held]).startswith("for group de, none of whose modems can send: de1 ready but")
