@@ -140,5 +140,6 @@ async def test_the_modem_table_shows_budget_counts_and_last_send(sim_process, pa
         assert await page.evaluate(f"{field('quarantine')}.textContent") == ""
         assert (await page.evaluate(f"{field('last_result')}.textContent")).startswith("sent, ")
         head = await page.evaluate("Array.from(document.querySelectorAll('#modems-head th'), th => th.textContent)")
-        assert head[len(MODEM_FIELDS):] == ["sending", "budget", "quarantine", "today", "last_result"]
+        assert head[len(MODEM_FIELDS):] == ["queue", "sending", "budget", "quarantine", "today", "last_result"]
+        assert await page.evaluate(f"{field('queue')}.textContent") == "0"
         assert unexpected(page.errors()) == [], page.errors()

@@ -4,13 +4,15 @@ ModemHealth, its tracker's ModemStatus)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
+import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from kit import FakeDaemon, api_client
+from kit import FakeDaemon, api_client, outbound
 from modemd.api.auth import TokenSet
 from modemd.domain.errors import CmsError
 from modemd.domain.policy import SimPolicy
@@ -32,7 +34,7 @@ async def modem_state(name: str, *, used: int, policy: SimPolicy, failures: int 
         health.failed(CmsError(38), "CMS 38")
     status = ModemStatus(state=ModemState.READY, sim="ready", registration=1, rssi=20)
     return {"name": name, "port": f"/dev/{name}", **status.as_dict(), "host": None, "host_renewed_at": None,
-            "health": health.as_dict()}
+            "health": health.as_dict(), "groups": [f"{name}-group"]}
 
 
 @pytest.fixture
@@ -81,3 +83,20 @@ async def test_metrics_per_modem(api):
     assert samples[("modemd_modem_quarantined", (("modem", "b"),))] == 1
     assert samples[("modemd_modem_messages_today", (("modem", "b"), ("outcome", "failed")))] == 1
     assert samples[("modemd_modem_messages_today", (("modem", "a"), ("outcome", "sent")))] == 0
+
+
+async def test_each_modem_has_the_queue_it_may_take(api):
+    """Unrouted messages are every modem's; one routed to a modem or its group is that modem's alone."""
+    now = time.time()
+    for route, age in ((None, 20), ("modem:a", 90), ("group:b-group", 5), ("modem:elsewhere", 500)):
+        sms = outbound(created_at=now - age, next_attempt_at=now + 3600)
+        await api.store.enqueue(dataclasses.replace(sms, route=route))
+    a, b = (await get(api, "/v1/modems"))["data"]
+    assert a["queue"]["depth"] == 2 and a["queue"]["oldest_age_s"] == pytest.approx(90, abs=5)
+    assert b["queue"]["depth"] == 2 and b["queue"]["oldest_age_s"] == pytest.approx(20, abs=5)
+    assert a["queue_depth"] == 4                                      # the whole queue, as before
+    samples = {(s.name, s.labels["modem"]): s.value
+               for family in text_string_to_metric_families(await get(api, "/metrics")) for s in family.samples
+               if s.name.startswith("modemd_modem_queue") or s.name.startswith("modemd_modem_oldest")}
+    assert samples[("modemd_modem_queue_messages", "a")] == 2
+    assert samples[("modemd_modem_oldest_queued_age_seconds", "b")] == pytest.approx(20, abs=5)

@@ -118,6 +118,8 @@ BOUNDS = {
     **{f"components.schemas.ModemCounts.properties.{name}.minimum": 0
        for name in ("sent_today", "failed_today", "possible_duplicate", "unknown")},
     "components.schemas.ModemHealth.properties.failures_in_a_row.minimum": 0,
+    "components.schemas.ModemQueue.properties.depth.minimum": 0,
+    "components.schemas.ModemQueue.properties.oldest_age_s.minimum": 0,
     "components.schemas.ModemHealth.properties.last_result.properties.outcome.enum": list(OUTCOMES),
     # a modem's own states, and the fleet's host_lost (daemon/backend.py: its host stopped renewing its lease)
     "components.schemas.Modem.properties.state.enum": sorted([state.value for state in ModemState] + ["host_lost"]),

@@ -127,3 +127,15 @@ async def test_the_route_survives_a_reopen(tmp_path):
         await s.enqueue(sms)
     async with kit.open_store(tmp_path / "modemd.db") as s:
         assert (await s.get(sms.id)).route == "group:de"
+
+
+async def test_queued_by_route_counts_what_waits_per_route(store):
+    now = time.time()
+    for route, age in ((None, 30), (None, 5), ("modem:de1", 60), ("group:fr", 10)):
+        await store.enqueue(make(route, now=now - age))
+    by_route = await store.queued_by_route()
+    assert {route: n for route, (n, _) in by_route.items()} == {None: 2, "modem:de1": 1, "group:fr": 1}
+    assert by_route["modem:de1"][1] == pytest.approx(now - 60)
+    assert by_route[None][1] == pytest.approx(now - 30)
+    await store.claim_next("de1", routes=DE1)                       # the oldest it may take: gone from the queue
+    assert "modem:de1" not in await store.queued_by_route()

@@ -196,7 +196,7 @@ async def list_modems(request: web.Request) -> web.Response:
     counts = await daemon.store.counts()
     modems = await with_counts(daemon.store, daemon.modem_states())
     return web.json_response({"data": [{**modem_view(m, counts.get("queued", 0)), "health": health_view(m),
-                                        "counts": m["counts"]} for m in modems]})
+                                        "counts": m["counts"], "queue": m["queue"]} for m in modems]})
 
 
 def modem_view(state: dict, queued: int) -> dict:

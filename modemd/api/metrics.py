@@ -38,6 +38,10 @@ class Metrics:
                                  ["host", "modem"], registry=r)
         self.today = Gauge("modemd_modem_messages_today", "The modem's messages since local midnight by outcome "
                            "(sent, failed, possible_duplicate, unknown)", ["host", "modem", "outcome"], registry=r)
+        self.modem_queue = Gauge("modemd_modem_queue_messages", "Queued messages this modem may take (unrouted, or "
+                                 "routed to it or its groups)", ["host", "modem"], registry=r)
+        self.modem_oldest = Gauge("modemd_modem_oldest_queued_age_seconds", "How long the oldest queued message this "
+                                  "modem may take has waited (0: none)", ["host", "modem"], registry=r)
         self.renewed = Gauge("modemd_host_lease_renewed_timestamp_seconds",
                              "When the host last renewed its lease on the shared database", ["host"], registry=r)
         self.verify = Counter("modemd_otp_verifications", "OTP verify outcomes", ["status"], registry=r)
@@ -79,6 +83,9 @@ class Metrics:
             if modem.get("host_renewed_at") is not None:
                 self.renewed.labels(host=labels["host"]).set(modem["host_renewed_at"])
             self._modem_health(labels, modem.get("health"), modem.get("counts") or {})
+            if modem.get("queue"):
+                self.modem_queue.labels(**labels).set(modem["queue"]["depth"])
+                self.modem_oldest.labels(**labels).set(modem["queue"]["oldest_age_s"] or 0)
         return generate_latest(self.registry)
 
     def _modem_health(self, labels: dict, health: dict | None, counts: dict) -> None:

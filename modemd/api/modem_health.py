@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from ..domain.routing import modem_keys
 from ..services.outbox.budget import period_start
 from ..services.outbox.health import OUTCOMES
 from ..store import Store
@@ -31,6 +32,11 @@ HEALTH_SCHEMAS = {
             "at": TIMESTAMP, "outcome": {"enum": list(OUTCOMES)}, "error": {"type": ["string", "null"]}}},
         "recent_errors": {"type": "array", "items": {"type": "object", "properties": {
             "at": TIMESTAMP, "error": {"type": "string"}, "message": {"type": "string"}}}}}},
+    "ModemQueue": {"type": "object", "description": "queued messages this modem may take: those sent to any modem, "
+                   "and those routed to it or to one of its groups", "properties": {
+                       "depth": {"type": "integer", "minimum": 0},
+                       "oldest_age_s": {"type": ["number", "null"], "minimum": 0,
+                                        "description": "seconds the oldest of them has waited; null: none"}}},
     "ModemCounts": {"type": "object", "description": "this modem's messages since local midnight", "properties": {
         name: {"type": "integer", "minimum": 0}
         for name in ("sent_today", "failed_today", "possible_duplicate", "unknown")}},
@@ -39,15 +45,27 @@ HEALTH_SCHEMAS = {
 
 async def with_counts(store: Store, states: list[dict], now: float | None = None) -> list[dict]:
     """Each modem's state with "counts": its messages since local midnight (sent_today, failed_today,
-    possible_duplicate, unknown)."""
-    since = period_start("day", time.time() if now is None else now)
+    possible_duplicate, unknown), and "queue": what waits that it may take (modem_queue)."""
+    now = time.time() if now is None else now
+    since = period_start("day", now)
+    by_route = await store.queued_by_route()
     out = []
     for state in states:
         counts = await store.modem_counts(state["name"], since)
         out.append({**state, "counts": {"sent_today": counts["sent"], "failed_today": counts["failed"],
                                         "possible_duplicate": counts["possible_duplicate"],
-                                        "unknown": counts["unknown"]}})
+                                        "unknown": counts["unknown"]},
+                    "queue": modem_queue(by_route, state["name"], state.get("groups") or (), now)})
     return out
+
+
+def modem_queue(by_route: dict[str | None, tuple[int, float]], name: str, groups, now: float) -> dict:
+    """{depth, oldest_age_s}: the queued messages this modem may take (unrouted ones, and those routed to it or to
+    one of its groups: domain/routing.py), and how long the oldest of them has waited (None: none)."""
+    keys = modem_keys(name, groups)
+    mine = [found for route, found in by_route.items() if route is None or route in keys]
+    oldest = min((created for _, created in mine), default=None)
+    return {"depth": sum(n for n, _ in mine), "oldest_age_s": None if oldest is None else round(now - oldest, 3)}
 
 
 def health_view(state: dict) -> dict:

@@ -167,7 +167,8 @@ SCHEMAS = {
         "imei": {"type": ["string", "null"], "description": "masked"},
         "iccid": {"type": ["string", "null"], "description": "masked"},
         "imsi": {"type": ["string", "null"], "description": "masked (MCC+MNC and the last two digits)"},
-        "queue_depth": {"type": "integer"}, "last_error": {"type": ["string", "null"]},
+        "queue_depth": {"type": "integer", "description": "messages queued in all (this modem's share: queue)"},
+        "last_error": {"type": ["string", "null"]},
         "host": {"type": ["string", "null"], "description": "the modemd host the modem is on ([database] node)"},
         "groups": {"type": "array", "items": {"type": "string"},
                    "description": "its [[modems]] groups: a send's \"group\" and the [[routes]] name them"},
@@ -175,8 +176,9 @@ SCHEMAS = {
                             "description": "when that host last renewed its lease on the shared database (null: "
                                            "one host on SQLite)"},
         "health": {"$ref": "#/components/schemas/ModemHealth"},
-        "counts": {"$ref": "#/components/schemas/ModemCounts"}}},
-    **HEALTH_SCHEMAS,                   # ModemHealth, ModemCounts (api/modem_health.py)
+        "counts": {"$ref": "#/components/schemas/ModemCounts"},
+        "queue": {"$ref": "#/components/schemas/ModemQueue"}}},
+    **HEALTH_SCHEMAS,                   # ModemHealth, ModemCounts, ModemQueue (api/modem_health.py)
     "ModemList": {"type": "object", "required": ["data"], "properties": {
         "data": {"type": "array", "items": {"$ref": "#/components/schemas/Modem"}}}},
     "InboundSms": {"type": "object", "required": ["id", "from", "text", "parts", "complete", "modem", "received_at"],

@@ -101,6 +101,9 @@ class Store(Protocol):
     async def modem_counts(self, modem: str, since: float) -> dict[str, int]:
         """{sent, failed, possible_duplicate, unknown}: `modem`'s messages since then (store/modem_usage.py)."""
 
+    async def queued_by_route(self) -> dict[str | None, tuple[int, float]]:
+        """Queued messages per route (None: any modem): (how many, the oldest's created_at)."""
+
 
 class OtpStore(Protocol):
     """One-time passcode verifications and the rate limits of every send path."""

@@ -39,3 +39,10 @@ def counts_query(placeholder: str) -> str:
     columns = (_SENT.format(agg="count(*)", p=p), _FAILED.format(p=p), _DUPLICATES.format(p=p),
                _UNCONFIRMED.format(agg="count(*)", p=p))
     return "SELECT " + ", ".join(f"({sql}) AS {name}" for sql, name in zip(columns, COUNTERS))
+
+
+# What waits in the queue per route (domain/routing.py: "modem:NAME", "group:NAME", or NULL for any modem): a modem's
+# queue is the unrouted messages and those of its own routes (api/modem_health.py adds them up). One pass over the
+# queued rows (messages_due is partial on state = 'queued'); the admin page asks every few seconds.
+QUEUED_BY_ROUTE = ("SELECT route, count(*) AS n, min(created_at) AS oldest FROM messages WHERE state = 'queued' "
+                   "GROUP BY route")

@@ -45,12 +45,14 @@ const MODEM_FIELDS = ['name', 'state', 'signal_dbm', 'operator', 'registration',
                       'last_error'];
 const MODEM_HIDDEN = new Set(['queue_depth', 'rssi', 'imei', 'iccid', 'imsi', 'manufacturer', 'model',
                               'host_renewed_at',
-                              'health', 'counts']);
-// A modem's sending health (docs/health.md), a column each after the fields above: why it claims nothing now (at a
-// budget, quarantined) or "ok", its budgets used, its quarantine, today's counters and its last send.
+                              'health', 'counts', 'queue']);
+// A modem's sending health (docs/health.md), a column each after the fields above: the queued messages it may take
+// (and the oldest one's wait), why it claims nothing now (at a budget, quarantined) or "ok", its budgets used, its
+// quarantine, today's counters and its last send.
 const COUNTED = [['sent_today', 'sent'], ['failed_today', 'failed'], ['possible_duplicate', 'possible duplicate'],
                  ['unknown', 'unknown']];
 const MODEM_HEALTH = {
+  queue: (h, m) => m.queue && (m.queue.depth + (m.queue.depth ? ' (oldest ' + age(m.queue.oldest_age_s) + ')' : '')),
   sending: (h) => h.sending,
   budget: (h) => Object.entries(h.budget || {}).filter(([, u]) => u).map(([p, u]) => p + ' ' + u.used + '/' + u.limit)
     .join(' · '),

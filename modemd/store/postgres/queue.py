@@ -35,7 +35,7 @@ from ...domain.sms import OutboundSms, State, can_move
 from ..errors import IdempotencyMismatch, QueueFull
 from ..records import (IDEMPOTENCY_WINDOW, MESSAGE_COLUMNS, Enqueued, EnqueuedBatch, Limit, limits_per_message,
                        outbound_from_row, outbound_values)
-from ..modem_usage import counts_query, sent_parts_query
+from ..modem_usage import QUEUED_BY_ROUTE, counts_query, sent_parts_query
 from .database import Database
 from .limits import LOCK_CLASS, raise_if_refused, send_hits
 from .transitions import claim, event_statement, move
@@ -311,6 +311,11 @@ class Store:
     async def modem_counts(self, modem: str, since: float) -> dict[str, int]:
         async def work(conn):
             return {name: int(n) for name, n in (await _one(conn, COUNTS, (modem, since) * 4)).items()}
+        return await self.db.read(work)
+
+    async def queued_by_route(self) -> dict[str | None, tuple[int, float]]:
+        async def work(conn):
+            return {r["route"]: (int(r["n"]), float(r["oldest"])) for r in await _all(conn, QUEUED_BY_ROUTE)}
         return await self.db.read(work)
 
     async def counts(self) -> dict[str, int]:

@@ -16,7 +16,7 @@ from ..errors import IdempotencyMismatch, QueueFull
 from ..records import (IDEMPOTENCY_WINDOW, MESSAGE_COLUMNS, Enqueued, EnqueuedBatch, Limit, limits_per_message,
                        outbound_from_row, outbound_values)
 from .database import Database
-from ..modem_usage import counts_query, sent_parts_query
+from ..modem_usage import QUEUED_BY_ROUTE, counts_query, sent_parts_query
 from .limits import index_of
 from .schema import MIGRATIONS
 from .transitions import move, write_event
@@ -172,6 +172,9 @@ class Store:
 
     async def modem_counts(self, modem: str, since: float) -> dict[str, int]:
         return await self.db.read(lambda conn: dict(conn.execute(COUNTS, (modem, since) * 4).fetchone()))
+
+    async def queued_by_route(self) -> dict[str | None, tuple[int, float]]:
+        return await self.db.read(lambda conn: {r[0]: (r[1], r[2]) for r in conn.execute(QUEUED_BY_ROUTE)})
 
     async def counts(self) -> dict[str, int]:
         """Messages per state (those with none left out), from the counters the schema's triggers keep."""
