@@ -39,7 +39,8 @@ from ...domain.sms import OutboundSms, State
 from ..errors import QueueFull, RateLimited
 from ..records import LOCK_DECAY, RESENT, Limit, PendingCode, Verification, VerifyOutcome, verify_step
 from .limits import hit_all, limit_arrays, prune as prune_limits
-from .queue import NOTIFY, Store, message_statements
+from .enqueue import NOTIFY, message_statements
+from .queue import Store
 from .steps import Interfered, Result, Step, Steps, as_one
 from .transitions import move, move_statement
 

@@ -27,46 +27,27 @@ import time
 from typing import Callable, Collection, Sequence
 
 import psycopg
-from psycopg.rows import dict_row
 
 from ...domain.errors import StorageError
 from ...domain.routing import modem_keys
 from ...domain.sms import OutboundSms, State, can_move
-from ..errors import IdempotencyMismatch, QueueFull
-from ..records import (IDEMPOTENCY_WINDOW, MESSAGE_COLUMNS, Enqueued, EnqueuedBatch, Limit, limits_per_message,
-                       outbound_from_row, outbound_values)
-from ..modem_usage import QUEUED_BY_ROUTE, counts_query, sent_parts_query
+from ..records import MESSAGE_COLUMNS, Enqueued, EnqueuedBatch, Limit, limits_per_message, outbound_from_row
 from .database import Database
-from .limits import LOCK_CLASS, raise_if_refused, send_hits
-from .transitions import claim, event_statement, move
+from .enqueue import CHANNEL, insert_batch
+from .queue_reads import QueueReads, fetch_all, fetch_one
+from .transitions import claim, move
 
 log = logging.getLogger(__name__)
 
-# The channel a new message is announced on.
-CHANNEL = "modemd_queue"
 # Seconds a claim holds a message for its host; the host renews it every LEASE / 3 while it runs.
 LEASE = 30.0
 # Pause between two tries to LISTEN again after the connection was lost.
 LISTEN_RETRY = 1.0
 
 _COLUMNS = MESSAGE_COLUMNS
-SENT_PARTS, COUNTS = sent_parts_query("%s"), counts_query("%s")
-_INSERT = f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join(['%s'] * len(_COLUMNS.split(',')))})"
 
 
-async def _one(conn: psycopg.AsyncConnection, query: str, params: Sequence = ()) -> dict | None:
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(query, params)
-        return await cursor.fetchone()
-
-
-async def _all(conn: psycopg.AsyncConnection, query: str, params: Sequence = ()) -> list[dict]:
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(query, params)
-        return await cursor.fetchall()
-
-
-class Store:
+class Store(QueueReads):
     """store.Store on PostgreSQL; also the database the other record kinds (OtpStore, InboxStore, WebhookStore) of
     this backend share. `node`: this host's name in the fleet ([database] node)."""
 
@@ -171,7 +152,7 @@ class Store:
         now = time.time()
 
         async def work(conn):
-            row = await _one(conn, "SELECT state FROM messages WHERE id = %s", (message_id,))
+            row = await fetch_one(conn, "SELECT state FROM messages WHERE id = %s", (message_id,))
             if row is None or row["state"] not in ("queued", "sending", "sent"):
                 return False
             source = State(row["state"])
@@ -190,7 +171,7 @@ class Store:
     async def retry(self, message_id: str) -> bool:
         """failed -> queued with fresh attempts, by an admin (plain SMS whose text is kept only)."""
         async def work(conn):
-            row = await _one(conn, "SELECT kind, body FROM messages WHERE id = %s AND state = 'failed'",
+            row = await fetch_one(conn, "SELECT kind, body FROM messages WHERE id = %s AND state = 'failed'",
                              (message_id,))
             if row is None or row["kind"] != "sms" or row["body"] is None:
                 return False
@@ -213,7 +194,7 @@ class Store:
         now = time.time() if now is None else now
 
         async def work(conn):
-            row = await _one(conn, "SELECT state FROM messages WHERE id = %s", (message_id,))
+            row = await fetch_one(conn, "SELECT state FROM messages WHERE id = %s", (message_id,))
             if row is None or State(row["state"]) not in sources:
                 return False
             return await _moved(move(conn, message_id, State(row["state"]), target, reason, now, sets=sets))
@@ -233,7 +214,7 @@ class Store:
         now = time.time() if now is None else now
 
         async def work(conn):
-            due = await _all(conn, "SELECT id FROM messages WHERE state = 'queued' AND deadline IS NOT NULL AND "
+            due = await fetch_all(conn, "SELECT id FROM messages WHERE state = 'queued' AND deadline IS NOT NULL AND "
                                    "deadline <= %s FOR UPDATE SKIP LOCKED", (now,))
             sets = {"body": None, "error_text": "deadline passed before it could be sent"}
             return [row["id"] for row in due
@@ -270,89 +251,16 @@ class Store:
             return cursor.rowcount
         return await self.db.write(work)
 
-    async def nodes(self) -> list[dict]:
-        """Every host that ever renewed: name, started_at, renewed_at, lease, modems, otp_key (the fleet views)."""
-        async def work(conn):
-            rows = await _all(conn, "SELECT name, started_at, renewed_at, lease, modems, otp_key FROM nodes "
-                                    "ORDER BY name")
-            return [{**row, "modems": json.loads(row["modems"])} for row in rows]
-        return await self.db.read(work)
-
-    # ---- reads -------------------------------------------------------------------------------------------------
-    async def get(self, message_id: str) -> OutboundSms | None:
-        async def work(conn):
-            row = await _one(conn, f"SELECT {_COLUMNS} FROM messages WHERE id = %s", (message_id,))
-            return outbound_from_row(row) if row else None
-        return await self.db.read(work)
-
-    async def list(self, *, state: State | None = None, limit: int = 50, after: str | None = None,
-                   app: str | None = None) -> list[OutboundSms]:
-        async def work(conn):
-            where, args = ["true"], []
-            if app is not None:
-                where.append("app = %s"); args.append(app)
-            if state:
-                where.append("state = %s"); args.append(state.value)
-            if after:
-                where.append("seq < (SELECT seq FROM messages WHERE id = %s)"); args.append(after)
-            rows = await _all(conn, f"SELECT {_COLUMNS} FROM messages WHERE {' AND '.join(where)} ORDER BY seq DESC "
-                                    "LIMIT %s", (*args, limit))
-            return [outbound_from_row(r) for r in rows]
-        return await self.db.read(work)
-
-    async def batch(self, batch_id: str, *, app: str | None = None) -> list[OutboundSms]:
-        return await self.db.read(lambda conn: _batch(conn, batch_id, app))
-
-    async def sent_parts(self, modem: str, since: float) -> int:
-        async def work(conn):
-            return int((await _one(conn, SENT_PARTS, (modem, since) * 2))["parts"])
-        return await self.db.read(work)
-
-    async def modem_counts(self, modem: str, since: float) -> dict[str, int]:
-        async def work(conn):
-            return {name: int(n) for name, n in (await _one(conn, COUNTS, (modem, since) * 4)).items()}
-        return await self.db.read(work)
-
-    async def queued_by_route(self) -> dict[str | None, tuple[int, float]]:
-        async def work(conn):
-            return {r["route"]: (int(r["n"]), float(r["oldest"])) for r in await _all(conn, QUEUED_BY_ROUTE)}
-        return await self.db.read(work)
-
-    async def counts(self) -> dict[str, int]:
-        async def work(conn):
-            rows = await _all(conn, "SELECT state, sum(n) AS n FROM message_counts GROUP BY state HAVING sum(n) > 0")
-            return {r["state"]: int(r["n"]) for r in rows}
-        return await self.db.read(work)
-
     async def next_due_at(self, routes: Collection[str] | None = None) -> float | None:
         """When the next queued message is due; with `routes`, the next one a modem serving them may send."""
         where, args = ("", ()) if routes is None else (" AND (route IS NULL OR route = ANY(%s::text[]))",
                                                        (sorted(routes),))
 
         async def work(conn):
-            row = await _one(conn, f"SELECT min(next_attempt_at) AS at FROM messages WHERE state = 'queued'{where}",
+            row = await fetch_one(conn, f"SELECT min(next_attempt_at) AS at FROM messages WHERE state = 'queued'{where}",
                              args)
             return row["at"]
         return await self.db.read(work)
-
-    async def oldest_queued_at(self) -> float | None:
-        async def work(conn):
-            row = await _one(conn, "SELECT created_at FROM messages WHERE state = 'queued' ORDER BY seq LIMIT 1")
-            return row["created_at"] if row else None
-        return await self.db.read(work)
-
-    async def sends_since(self, since: float, limit: int) -> list[tuple[float, float]]:
-        async def work(conn):
-            rows = await _all(conn, "SELECT e.at, e.at - m.created_at AS latency FROM message_events e JOIN messages m "
-                                    "ON m.id = e.message_id WHERE e.to_state = 'sent' AND e.at >= %s "
-                                    "ORDER BY e.at DESC LIMIT %s", (since, limit))
-            return [(r["at"], max(0.0, r["latency"])) for r in rows]
-        return await self.db.read(work)
-
-    async def events(self, message_id: str) -> list[dict]:
-        return await self.db.read(lambda conn: _all(
-            conn, "SELECT at, from_state, to_state, reason FROM message_events WHERE message_id = %s ORDER BY rowid",
-            (message_id,)))
 
 
 async def _moved(moving) -> bool:
@@ -360,98 +268,9 @@ async def _moved(moving) -> bool:
 
 
 # ---- SQL, run inside a transaction of Database.write ------------------------------------------------------------
-async def insert_message(conn: psycopg.AsyncConnection, sms: OutboundSms, bound: int | None = None,
-                         limits: Sequence[Limit] = (), along: Sequence[tuple[str, tuple]] = ()) -> Enqueued:
-    """insert_batch of one message."""
-    queued = await insert_batch(conn, [sms], bound, [limits], along)
-    return Enqueued(queued.messages[0], queued.created)
-
-
-async def insert_batch(conn: psycopg.AsyncConnection, batch: Sequence[OutboundSms], bound: int | None = None,
-                       limits: Sequence[Sequence[Limit]] = (), along: Sequence[tuple[str, tuple]] = ()
-                       ) -> EnqueuedBatch:
-    """Queue every message of `batch` unless a replay of an accepted Idempotency-Key (batch[0]'s: counted against
-    nothing), `limits[i]` refuse batch[i] (RateLimited) or `bound` has no room for them all (QueueFull). `along`:
-    statements of the caller's to send with the inserts (an OTP's verification row).
-
-    The checks and the inserts go out in one round trip (pipeline mode), the checks first, and are read after: a
-    refusal raises having written rows that the request's savepoint (Database.batched) or transaction then takes
-    back, the rate-limit hits and the NOTIFY with them. Each message's limits are one modemd_hit, run in turn: each
-    sees the hits of the ones before it in this transaction, so a bucket every message counts against (the app's)
-    is checked as if the messages had come one by one."""
-    first = batch[0]
-    if first.idempotency_key:
-        existing = await _by_idempotency_key(conn, first.idempotency_key, first.created_at)
-        if existing and existing.request_digest != first.request_digest:
-            raise IdempotencyMismatch(existing)
-        if existing:
-            return EnqueuedBatch(await _batch_of(conn, existing), created=False)
-    async with conn.pipeline():
-        if len(limits) > 1:
-            await _lock_buckets(conn, limits)
-        hits = [await send_hits(conn, each, first.created_at) for each in limits]
-        queued = await conn.execute(QUEUED) if bound is not None else None
-        for statement, params in along:
-            await conn.execute(statement, params)
-        for statement, params in [statement for sms in batch for statement in message_statements(sms)] + [NOTIFY]:
-            await conn.execute(statement, params)
-        for sent in hits:
-            await raise_if_refused(sent)
-        if queued is not None and (await queued.fetchone())[0] + len(batch) > bound:
-            raise QueueFull(f"{bound} messages may wait; {len(batch)} more do not fit")
-    return EnqueuedBatch(list(batch), created=True)
-
-
-async def _lock_buckets(conn: psycopg.AsyncConnection, limits: Sequence[Sequence[Limit]]) -> None:
-    """Every bucket of a batch's messages locked at once, in the order and with the keys modemd_hit locks them
-    (sorted by name; limits.LOCK_CLASS): its calls per message then take no lock another transaction can hold in
-    between, so two batches that name the same numbers in another order do not deadlock."""
-    buckets = list({limit.bucket for each in limits for limit in each})
-    # Sorted by the database, as modemd_hit sorts: its collation, not Python's code point order, decides.
-    await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(b)) FROM (SELECT DISTINCT b FROM "
-                       "unnest(%s::text[]) AS b ORDER BY b) AS sorted", (LOCK_CLASS, buckets))
-
-
-def message_statements(sms: OutboundSms) -> list[tuple[str, tuple]]:
-    """What queues `sms` once it is accepted: its row and its first event (then NOTIFY, once per transaction)."""
-    return [(_INSERT, outbound_values(sms)), event_statement(sms.id, sms.created_at, None, sms.state, "accepted")]
-
-
-# Wakes every host's outbox once the transaction commits: NOTIFY as a function, so it can end a statement of several
-# writes (steps.as_one).
-NOTIFY = ("SELECT pg_notify(%s, '')", (CHANNEL,))
-
-
-# Messages waiting to be sent, from the counters (the shards of message_counts): a few rows, not a scan.
-QUEUED = "SELECT coalesce(sum(n), 0) FROM message_counts WHERE state = 'queued'"
-
-
-
-async def _by_idempotency_key(conn: psycopg.AsyncConnection, key: str, now: float) -> OutboundSms | None:
-    row = await _one(conn, f"SELECT {_COLUMNS} FROM messages WHERE idempotency_key = %s", (key,))
-    if row is None:
-        return None
-    if row["created_at"] >= now - IDEMPOTENCY_WINDOW:
-        return outbound_from_row(row)
-    await conn.execute("UPDATE messages SET idempotency_key = NULL WHERE id = %s", (row["id"],))
-    return None
-
-
-async def _batch_of(conn: psycopg.AsyncConnection, first: OutboundSms) -> list[OutboundSms]:
-    """The messages the request that queued `first` queued: its batch, or `first` alone."""
-    return [first] if first.batch_id is None else await _batch(conn, first.batch_id)
-
-
-async def _batch(conn: psycopg.AsyncConnection, batch_id: str, app: str | None = None) -> list[OutboundSms]:
-    mine, args = (" AND app = %s", (app,)) if app is not None else ("", ())
-    rows = await _all(conn, f"SELECT {_COLUMNS} FROM messages WHERE batch_id = %s{mine} ORDER BY seq",
-                      (batch_id, *args))
-    return [outbound_from_row(row) for row in rows]
-
-
 async def _recover(conn: psycopg.AsyncConnection, now: float, max_attempts: int, max_ambiguous: int, which: str,
                    args: tuple, why: str) -> list[str]:
-    rows = await _all(conn, f"SELECT id, attempts, ambiguous FROM messages WHERE state = 'sending' AND {which} "
+    rows = await fetch_all(conn, f"SELECT id, attempts, ambiguous FROM messages WHERE state = 'sending' AND {which} "
                             "FOR UPDATE SKIP LOCKED", args)
     for row in rows:
         if row["attempts"] >= max_attempts or row["ambiguous"] >= max_ambiguous:
