@@ -1,4 +1,5 @@
-"""The outbound queue in SQLite: enqueue (idempotency, bound, rate limits), claim, the lifecycle moves, reads.
+"""The outbound queue in SQLite: enqueue (idempotency, bound, rate limits), claim, the lifecycle moves; its reads
+are QueueReads (queue_reads.py).
 
 Every state change goes through transitions.move() (compare-and-set, checked against the transition table, with
 its message_events row). Callers act on a change (webhooks, metrics) only after the write that made it committed.
@@ -16,19 +17,18 @@ from ..errors import IdempotencyMismatch, QueueFull
 from ..records import (IDEMPOTENCY_WINDOW, MESSAGE_COLUMNS, Enqueued, EnqueuedBatch, Limit, limits_per_message,
                        outbound_from_row, outbound_values)
 from .database import Database
-from ..modem_usage import QUEUED_BY_ROUTE, counts_query, sent_parts_query
 from .limits import index_of
+from .queue_reads import QueueReads, batch_rows
 from .schema import MIGRATIONS
 from .transitions import move, write_event
 from ...domain.routing import modem_keys
 from ...domain.sms import OutboundSms, Priority, State, can_move
 
 _COLUMNS = MESSAGE_COLUMNS
-SENT_PARTS, COUNTS = sent_parts_query("?"), counts_query("?")
 _INSERT = f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMNS.split(',')))})"
 
 
-class Store:
+class Store(QueueReads):
     """store.Store on SQLite; also the file the other record kinds (OtpStore, InboxStore, WebhookStore) share."""
 
     def __init__(self, path: Path):
@@ -142,47 +142,6 @@ class Store:
         while this one runs; its own are recovered at start-up."""
         return []
 
-    # ---- reads -------------------------------------------------------------------------------------------------
-    async def get(self, message_id: str) -> OutboundSms | None:
-        def work(conn):
-            row = conn.execute(f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,)).fetchone()
-            return outbound_from_row(row) if row else None
-        return await self.db.read(work)
-
-    async def list(self, *, state: State | None = None, limit: int = 50, after: str | None = None,
-                   app: str | None = None) -> list[OutboundSms]:
-        """Newest first; `after` is the id of the last message of the previous page; `app`: only its messages."""
-        def work(conn):
-            where, args = ["1=1"], []
-            if app is not None:
-                where.append("app = ?"); args.append(app)
-            if state:
-                where.append("state = ?"); args.append(state.value)
-            if after:
-                where.append("seq < (SELECT seq FROM messages WHERE id = ?)"); args.append(after)
-            sql = f"SELECT {_COLUMNS} FROM messages WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?"
-            return [outbound_from_row(r) for r in conn.execute(sql, (*args, limit))]
-        return await self.db.read(work)
-
-    async def batch(self, batch_id: str, *, app: str | None = None) -> list[OutboundSms]:
-        return await self.db.read(lambda conn: _batch(conn, batch_id, app))
-
-    async def sent_parts(self, modem: str, since: float) -> int:
-        return await self.db.read(lambda conn: conn.execute(SENT_PARTS, (modem, since) * 2).fetchone()[0])
-
-    async def modem_counts(self, modem: str, since: float) -> dict[str, int]:
-        return await self.db.read(lambda conn: dict(conn.execute(COUNTS, (modem, since) * 4).fetchone()))
-
-    async def queued_by_route(self) -> dict[str | None, tuple[int, float]]:
-        return await self.db.read(lambda conn: {r[0]: (r[1], r[2]) for r in conn.execute(QUEUED_BY_ROUTE)})
-
-    async def counts(self) -> dict[str, int]:
-        """Messages per state (those with none left out), from the counters the schema's triggers keep."""
-        def work(conn):
-            return {r[0]: r[1] for r in conn.execute("SELECT state, sum(n) FROM message_counts GROUP BY state "
-                                                     "HAVING sum(n) > 0")}
-        return await self.db.read(work)
-
     async def next_due_at(self, routes: Collection[str] | None = None) -> float | None:
         """When the next queued message is due; with `routes`, the next one a modem serving them may send."""
         where, keys = ("", ()) if routes is None else (f" AND {_routable(len(routes))}", tuple(sorted(routes)))
@@ -195,28 +154,6 @@ class Store:
                     for p in Priority]
             times = [row[0] for row in dues if row is not None]
             return min(times) if times else None
-        return await self.db.read(work)
-
-    async def oldest_queued_at(self) -> float | None:
-        def work(conn):
-            # seq follows acceptance, and messages_state (state, seq) finds the first queued one in one probe.
-            row = conn.execute("SELECT created_at FROM messages WHERE state = 'queued' ORDER BY seq LIMIT 1").fetchone()
-            return row[0] if row else None
-        return await self.db.read(work)
-
-    async def sends_since(self, since: float, limit: int) -> list[tuple[float, float]]:
-        def work(conn):
-            rows = conn.execute("SELECT e.at, e.at - m.created_at FROM message_events e JOIN messages m ON m.id = "
-                                "e.message_id WHERE e.to_state = 'sent' AND e.at >= ? ORDER BY e.at DESC LIMIT ?",
-                                (since, limit))
-            return [(r[0], max(0.0, r[1])) for r in rows]
-        return await self.db.read(work)
-
-    async def events(self, message_id: str) -> list[dict]:
-        def work(conn):
-            rows = conn.execute("SELECT at, from_state, to_state, reason FROM message_events WHERE message_id = ? "
-                                "ORDER BY rowid", (message_id,))
-            return [dict(r) for r in rows]
         return await self.db.read(work)
 
 
@@ -251,13 +188,7 @@ def insert_batch(conn: sqlite3.Connection, batch: Sequence[OutboundSms], bound: 
 
 def _batch_of(conn: sqlite3.Connection, first: OutboundSms) -> list[OutboundSms]:
     """The messages the request that queued `first` queued: its batch, or `first` alone."""
-    return [first] if first.batch_id is None else _batch(conn, first.batch_id)
-
-
-def _batch(conn: sqlite3.Connection, batch_id: str, app: str | None = None) -> list[OutboundSms]:
-    mine, args = (" AND app = ?", (app,)) if app is not None else ("", ())
-    rows = conn.execute(f"SELECT {_COLUMNS} FROM messages WHERE batch_id = ?{mine} ORDER BY seq", (batch_id, *args))
-    return [outbound_from_row(row) for row in rows]
+    return [first] if first.batch_id is None else batch_rows(conn, first.batch_id)
 
 
 def queued_count(conn: sqlite3.Connection) -> int:
