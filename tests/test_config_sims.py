@@ -10,6 +10,7 @@ import pytest
 from modemd.config.loader import ConfigError, load_config
 from modemd.config.model import DEFAULT_DISCOVERY_PATHS, RouteConfig
 from modemd.config.modems import sim_numbers
+from modemd.domain.policy import SimPolicy
 
 IMEI, ICCID, IMSI = "866758040123453", "89490200001234567892", "262011234567890"
 
@@ -71,9 +72,9 @@ def test_groups_budgets_quarantine_and_sim_numbers(load):
                   '[[modems]]\nname = "fr1"\nport = "/dev/ttyUSB1"\nsim_number = 7\n')
     de1, fr1 = config.modems
     assert de1.groups == ("de", "prepaid")
-    assert (de1.sms_per_hour, de1.sms_per_day, de1.sms_per_month) == (10, 100, 1000)
-    assert (de1.quarantine_after, de1.quarantine_time, de1.quarantine_max) == (3, 30.0, 300.0)
-    assert (fr1.sms_per_day, fr1.quarantine_after) == (None, 5)
+    assert de1.sim == SimPolicy(sms_per_hour=10, sms_per_day=100, sms_per_month=1000, quarantine_after=3,
+                                quarantine_time=30.0, quarantine_max=300.0)
+    assert fr1.sim == SimPolicy()
     assert sim_numbers(config.modems) == {1: "de1", 7: "fr1"}
 
 

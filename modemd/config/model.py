@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..domain.policy import OtpSettings
-from ..domain.policy import Pacing, RetryPolicy, SimPolicy
+from ..domain.policy import Pacing, RetryPolicy, SimPolicy, SimPolicy
 
 DEFAULT_PATH = Path("/etc/modemd/modemd.toml")
 BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
@@ -149,26 +149,13 @@ class ModemConfig:
     # config.modems.sim_numbers).
     groups: tuple[str, ...] = ()
     sim_number: int | None = None
-    # The SIM's budget (prepaid plans; operators bar SIMs that burst): SMS parts per clock hour, day and month (local
-    # time); None: no cap. A modem at its budget claims nothing until the next period.
-    sms_per_hour: int | None = None
-    sms_per_day: int | None = None
-    sms_per_month: int | None = None
-    # Quarantine (smstools3's blockafter/blocktime): after this many failed sends in a row (0: never), the modem
-    # sends nothing for quarantine_time seconds, twice as long each time it is quarantined again without a success
-    # between, at most quarantine_max.
-    quarantine_after: int = 5
-    quarantine_time: float = 60.0
-    quarantine_max: float = 3600.0
+    # The SIM's budget (sms_per_hour/day/month) and quarantine (quarantine_after/time/max): the very object the
+    # outbox applies (domain.policy.SimPolicy, services/outbox/health.py), its fields written flat in the table.
+    sim: SimPolicy = SimPolicy()
 
     @property
     def pacing(self) -> Pacing:
         return Pacing(self.per_minute)
-
-    @property
-    def sim_policy(self) -> SimPolicy:
-        return SimPolicy(self.sms_per_hour, self.sms_per_day, self.sms_per_month, self.quarantine_after,
-                         self.quarantine_time, self.quarantine_max)
 
     @property
     def identity(self) -> dict[str, str]:
@@ -286,7 +273,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "auth": _keys(AuthConfig),
     "apps": _keys(AppConfig),
     "limits": _keys(LimitsConfig),
-    "modems": _keys(ModemConfig),
+    "modems": (*_keys(ModemConfig, leave_out=("sim",)), *_keys(SimPolicy)),   # SimPolicy's fields, flat
     "otp": _keys(OtpSettings),
     # The file's names for RetryPolicy's fields (backoff_*), then QueueConfig's own.
     "queue": ("max_attempts", "backoff_base", "backoff_factor", "backoff_cap", "max_ambiguous", "device_pause",

@@ -13,7 +13,7 @@ from .model import BAUD_RATES, ModemConfig, QueueConfig, RetentionConfig
 from .phones import PHONE_ONLY_KEYS, read_phone
 from .reader import ConfigError, Table, num, read_secret_file, show
 from .values import NAME
-from ..domain.policy import RetryPolicy
+from ..domain.policy import RetryPolicy, SimPolicy
 
 _PIN = re.compile(r"[0-9]{4,8}\Z")                 # TS 31.102: a PIN is 4 to 8 decimal digits
 _E164 = re.compile(r"\+[1-9][0-9]{5,14}\Z")        # ITU-T E.164: at most 15 digits
@@ -78,6 +78,16 @@ def _common(t: Table, name: str) -> dict:
         if not NAME.match(group):
             raise ConfigError(t.key(f"groups[{i}]"), f"must be lower-case letters, digits, '_' or '-', got "
                                                     f"{show(group)}")
+    return dict(name=name, per_minute=t.number("per_minute", d.per_minute, 0),
+                registration_timeout=t.number("registration_timeout", d.registration_timeout, 1, 3600),
+                groups=tuple(dict.fromkeys(groups)),
+                sim_number=t.get("sim_number", None, lambda v: isinstance(v, int) and not isinstance(v, bool)
+                                 and 1 <= v <= 255, "an integer from 1 to 255"), sim=_sim_policy(t))
+
+
+def _sim_policy(t: Table) -> SimPolicy:
+    """The SIM's budgets and quarantine (domain.policy.SimPolicy, written flat in the table)."""
+    d = SimPolicy()
     budgets = {key: t.get(key, None, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
                           "an integer >= 1 (SMS parts), or leave it out for no cap")
                for key in ("sms_per_hour", "sms_per_day", "sms_per_month")}
@@ -85,12 +95,8 @@ def _common(t: Table, name: str) -> dict:
     quarantine_max = t.number("quarantine_max", d.quarantine_max, 1)
     if quarantine_max < quarantine_time:
         t.fail("quarantine_max", f"must be >= quarantine_time ({num(quarantine_time)}), got {num(quarantine_max)}")
-    return dict(name=name, per_minute=t.number("per_minute", d.per_minute, 0),
-                registration_timeout=t.number("registration_timeout", d.registration_timeout, 1, 3600),
-                groups=tuple(dict.fromkeys(groups)), sim_number=t.get("sim_number", None, lambda v: isinstance(v, int) and not isinstance(v, bool)
-                                                    and 1 <= v <= 255, "an integer from 1 to 255"), **budgets,
-                quarantine_after=t.integer("quarantine_after", d.quarantine_after, 0, 1000),
-                quarantine_time=quarantine_time, quarantine_max=quarantine_max)
+    return SimPolicy(**budgets, quarantine_after=t.integer("quarantine_after", d.quarantine_after, 0, 1000),
+                     quarantine_time=quarantine_time, quarantine_max=quarantine_max)
 
 
 def _phone(t: Table, common: dict) -> ModemConfig:

@@ -128,7 +128,7 @@ class Daemon:
                                on_state=lambda state, name=m.name: self._on_modem_state(name, state))
         self.supervisors.append(sup)
         self._groups[m.name] = m.groups
-        self.outbox.add_modem(sup.modem, m.pacing, m.sim_policy, routes=modem_keys(m.name, m.groups),
+        self.outbox.add_modem(sup.modem, m.pacing, m.sim, routes=modem_keys(m.name, m.groups),
                               signal=lambda: _signal(sup.modem.status))
         self.inbox.attach(sup.modem)
         sup.start()
