@@ -13,7 +13,6 @@ import asyncio
 import gc
 import logging
 import signal
-import time
 from typing import Callable
 
 from aiohttp import web
@@ -40,14 +39,13 @@ from ..services.webhooks import WebhookDispatcher
 from ..services.webhooks.registered import registered_hooks
 from ..store import InboxMessage
 from .backend import build_backend
-from .listeners import admin_socket_path, socket_path, start_listeners
+from .housekeeping import prune_forever, start_simulated_modem
+from .listeners import admin_socket_path, start_listeners
 from .notify import Notifier
 from .state_lock import StateLock
 
 log = logging.getLogger(__name__)
 
-# How often old OTP verifications and rate-limit hits are pruned.
-PRUNE_INTERVAL = 3600.0
 # How often the STATUS= line for systemd is refreshed (only sent when it changed).
 STATUS_INTERVAL = 5.0
 
@@ -106,7 +104,8 @@ class Daemon:
         await self.webhooks.start()     # after recovery, so its sending -> failed changes are announced too
         modems = list(self.config.modems)
         if self.config.simulate:
-            modems.append(await self._start_simulator())
+            self.simulator, self._sim_control, simulated = await start_simulated_modem(self.state_dir)
+            modems.append(simulated)
         self.sim_numbers = sim_numbers(modems)
         for modem in modems:
             self._start_modem(modem)
@@ -120,7 +119,8 @@ class Daemon:
             self.fleet.start(self.local_modem_states)
         self.outbox.start()
         self.inbox.start()
-        self._housekeeping = asyncio.create_task(self._prune_loop(), name="otp-prune")
+        self._housekeeping = asyncio.create_task(prune_forever(self.otp, self.retention, lambda: self.config.retention),
+                                                 name="otp-prune")
         await self._start_http()
 
     def _start_modem(self, m: ModemConfig) -> None:
@@ -133,21 +133,6 @@ class Daemon:
         self.inbox.attach(sup.modem)
         sup.start()
 
-    async def _prune_loop(self) -> None:
-        """Rate-limit hits and old verifications would otherwise grow the database (and the limit index) forever.
-        The first prune runs at start-up: it also loads the rate-limit index on the writer thread (a day of hits),
-        so the first OTP request does not load it on the event loop."""
-        while True:
-            try:
-                await self.otp.prune()
-                kept = self.config.retention
-                pruned = await self.retention.prune(time.time(), records=kept.records, numbers=kept.numbers)
-                if pruned:
-                    log.info("retention: numbers masked %s, records deleted %s", pruned.masked, pruned.deleted)
-            except Exception:      # a failed prune is retried next time; it must not stop the loop
-                log.exception("pruning old records failed")
-            await asyncio.sleep(PRUNE_INTERVAL)
-
     def _tokens(self, config: Config) -> TokenSet:
         tokens = [*config.auth.tokens, *tokens_from_environment()]
         if not tokens and not config.apps:
@@ -156,19 +141,6 @@ class Daemon:
             log.warning("no API token configured (config auth.tokens, $MODEMD_TOKEN or a systemd credential); "
                         "%s %s", "generated one and saved it in" if made else "using the one saved in", path)
         return TokenSet(tokens, config.apps)
-
-    async def _start_simulator(self) -> ModemConfig:
-        from ..simulator import ControlServer, SimulatedModem   # only the demo and tests need them
-        handset = self.state_dir / "handset.jsonl"
-        control = socket_path(self.state_dir / "sim-modem0.sock")
-        self.simulator = SimulatedModem(link=str(self.state_dir / "sim-modem0"), handset_path=str(handset))
-        await self.simulator.start()
-        if control:
-            self._sim_control = ControlServer(self.simulator, str(control))
-            await self._sim_control.start()
-        log.info("simulated modem on %s; SMS it sends are recorded in %s%s", self.simulator.port, handset,
-                 f"; its control socket (inbound SMS, faults) is {control}" if control else "")
-        return ModemConfig(name="sim0", port=self.simulator.port, registration_timeout=10.0)
 
     async def _start_http(self) -> None:
         self._runner = await start_listeners(build_app(self), self.config.server, self.admin_socket)
