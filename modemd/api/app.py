@@ -35,7 +35,7 @@ from .admin.routes import PAGE_PATH as ADMIN_PAGE
 from .ports import add_port_routes
 from .auth import LOCAL_APP, App
 from .peer_auth import is_admin, peer_of
-from ..domain.redact import mask_id
+from ..domain.redact import mask_id, mask_identity
 
 __all__ = ["build_app", "problems", "Problem", "invalid", "DaemonView", "DAEMON_KEY", "TOKEN_ID", "PUBLIC_PATHS",
            "MAX_BODY", "MAX_TTL", "MAX_IDEMPOTENCY_KEY", "MAX_PAGE", "healthz", "readyz", "openapi", "metrics",
@@ -204,8 +204,8 @@ def modem_view(state: dict, queued: int) -> dict:
     return {"name": state["name"], "port": state["port"], "state": state["state"],
             "signal_dbm": state["signal_dbm"], "rssi": state["rssi"], "operator": state["operator"] or None,
             "registration": state["registration_text"], "manufacturer": ident["manufacturer"] or None,
-            "model": ident["model"] or None, "imei": mask_id(ident["imei"], 8),
-            "iccid": mask_id(ident["iccid"], 7), "imsi": mask_id(ident.get("imsi") or "", 5),
+            "model": ident["model"] or None, "imei": mask_identity("imei", ident["imei"]),
+            "iccid": mask_identity("iccid", ident["iccid"]), "imsi": mask_identity("imsi", ident.get("imsi") or ""),
             "queue_depth": queued, "last_error": state["last_error"] or None,
             "host": state.get("host"), "host_renewed_at": iso(state.get("host_renewed_at")),
             "groups": list(state.get("groups") or ())}

@@ -19,6 +19,16 @@ def mask_number(number: str) -> str:
     return plus + digits[:head] + "*" * hidden + digits[-3:]
 
 
+# Digits of each identity kept in front when it is shown masked: an IMEI's TAC (the model), an ICCID's industry,
+# country and issuer, an IMSI's MCC and MNC (the operator).
+IDENTITY_HEADS = {"imei": 8, "iccid": 7, "imsi": 5}
+
+
+def mask_identity(kind: str, value: str) -> str | None:
+    """An IMEI, ICCID or IMSI as logs and the API show it (mask_id with the kind's head); None for an empty value."""
+    return mask_id(value, IDENTITY_HEADS[kind])
+
+
 def mask_id(value: str, keep_head: int) -> str | None:
     """IMEI/ICCID: the head names the model or issuer, not the unit; the tail tells two devices apart.
 

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from ..domain.errors import AtError, ModemdError
-from ..domain.redact import mask_id
+from ..domain.redact import IDENTITY_HEADS, mask_identity
 from .events import RegistrationChanged, SignalChanged
 
 # TS 27.007 7.2 <stat>: 1 registered home, 5 roaming; 6/7 (E-UTRAN) "registered for SMS only" still carry SMS.
@@ -119,12 +119,9 @@ class IdentityMismatch(ModemdError):
 
 # How much of each identity a log or a listing shows: the head names the maker or issuer (IMEI's TAC, ICCID's
 # issuer, IMSI's MCC+MNC), the last two digits tell two units apart (domain.redact.mask_id).
-IDENTITY_HEADS = {"imei": 8, "iccid": 7, "imsi": 5}
-
-
 def identity_text(identity: dict[str, str]) -> str:
     """'IMEI 86675804*****53 ICCID 8949020***********92', masked; 'no identity' when nothing is known."""
-    shown = [f"{k.upper()} {mask_id(v, IDENTITY_HEADS[k])}" for k, v in identity.items() if v and k in IDENTITY_HEADS]
+    shown = [f"{k.upper()} {mask_identity(k, v)}" for k, v in identity.items() if v and k in IDENTITY_HEADS]
     return " ".join(shown) or "no identity"
 
 
