@@ -35,7 +35,7 @@ from .quirks import GENERIC, DeviceProfile, profile_for_model
 from .network import Network
 from .sim import Sim
 from .urcs import event_for
-from ..domain.redact import mask_id, mask_number
+from ..domain.redact import mask_identity, mask_number
 
 __all__ = ["Modem", "ModemState", "ModemIdentity", "ModemStatus", "ModemStateTracker", "StoredPdu", "SendResult",
            "SmsSendFailed", "REGISTERED_STATES", "REGISTRATION_TEXT", "SIGNAL_LOG_STEP", "COMMAND_TIMEOUT",
@@ -85,7 +85,7 @@ class Modem:
                                 "" if registered else REGISTRATION_TEXT.get(self.status.registration or 0, "unknown"))
         ident = self.status.identity
         self.log.info("[%s] up: %s %s rev %s, IMEI %s, operator %r, signal %s dBm, %s", self.name,
-                      ident.manufacturer, ident.model, ident.revision, mask_id(ident.imei, 8), self.status.operator,
+                      ident.manufacturer, ident.model, ident.revision, mask_identity("imei", ident.imei), self.status.operator,
                       self.status.signal_dbm, REGISTRATION_TEXT.get(self.status.registration or 0, "unknown"))
         return self.status
 

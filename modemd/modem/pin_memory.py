@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..domain.redact import mask_id
+from ..domain.redact import mask_identity
 
 FILE_NAME = "rejected-pins.json"
 VERSION = 1
@@ -52,7 +52,7 @@ class Rejection:
     @property
     def sim_label(self) -> str:
         kind, _, value = self.sim.partition(":")
-        return f"SIM {mask_id(value, 7)}" if kind == "iccid" else f"the SIM in {value} (ICCID unreadable)"
+        return f"SIM {mask_identity("iccid", value)}" if kind == "iccid" else f"the SIM in {value} (ICCID unreadable)"
 
     def refusal(self) -> str:
         when = self.at.replace("T", " ").removesuffix("Z") + " UTC"
