@@ -14,7 +14,7 @@ import pytest
 
 from kit import wait_for
 from modemd.log.setup import JournalFormatter, TRACE
-from modemd.domain.redact import mask_number
+from modemd.domain.redact import mask_number, mask_numbers_in
 
 
 def record(level, msg, *args):
@@ -214,3 +214,14 @@ def test_a_flood_of_client_made_errors_is_one_line_a_minute():
         assert lines == ["Error handling request from 127.0.0.1", "a normal line"], lines[:5]
     finally:
         logger.removeHandler(handler)
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("invalid phone number: +49 151 12345678", "invalid phone number: +4915******678"),
+    ("Phone number +4915112345678 is invalid; 3 tries", "Phone number +4915******678 is invalid; 3 tries"),
+    ("number 015112345678 unreachable", "number 0151*****678 unreachable"),
+    ("RESULT_ERROR_GENERIC_FAILURE (code 1)", "RESULT_ERROR_GENERIC_FAILURE (code 1)"),
+])
+def test_numbers_in_text_from_outside_are_masked(text, shown):
+    """A phone's error message may quote the recipient; it reaches the log, last_error and /v1/modems masked."""
+    assert mask_numbers_in(text) == shown

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
+# A phone number inside free text (a phone's error message): a '+' and digits, or seven digits or more, spaces and
+# dashes allowed between them.
+_NUMBER_IN_TEXT = re.compile(r"\+?\d[\d \-]{5,}\d")
+
 
 def mask_number(number: str) -> str:
     """'+447700900123' -> '+4477****123': enough to tell numbers apart in a log, not enough to dial.
@@ -22,6 +28,12 @@ def mask_number(number: str) -> str:
 # Digits of each identity kept in front when it is shown masked: an IMEI's TAC (the model), an ICCID's industry,
 # country and issuer, an IMSI's MCC and MNC (the operator).
 IDENTITY_HEADS = {"imei": 8, "iccid": 7, "imsi": 5}
+
+
+def mask_numbers_in(text: str) -> str:
+    """Text that came from outside (a phone's error message, which may quote the recipient), with every phone
+    number in it masked (mask_number), before it reaches a log line, a state or an API answer."""
+    return _NUMBER_IN_TEXT.sub(lambda m: mask_number(re.sub(r"[ \-]", "", m.group())), text)
 
 
 def mask_identity(kind: str, value: str) -> str | None:

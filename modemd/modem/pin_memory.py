@@ -52,7 +52,7 @@ class Rejection:
     @property
     def sim_label(self) -> str:
         kind, _, value = self.sim.partition(":")
-        return f"SIM {mask_identity("iccid", value)}" if kind == "iccid" else f"the SIM in {value} (ICCID unreadable)"
+        return f"SIM {mask_identity('iccid', value)}" if kind == "iccid" else f"the SIM in {value} (ICCID unreadable)"
 
     def refusal(self) -> str:
         when = self.at.replace("T", " ").removesuffix("Z") + " UTC"

@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from ...domain.errors import ChannelClosed, PhoneRefused
+from ...domain.redact import mask_numbers_in
 
 # The local server runs on the phone itself, reached over loopback (adb forward) or the LAN: it answers in well
 # under a second unless the app is stopped or the phone asleep; 15 s is generous and still bounds a hung request.
@@ -84,4 +85,6 @@ async def _json(response: aiohttp.ClientResponse) -> Any:
 
 
 def _message(data: Any) -> str:
-    return str(data.get("message", "")) if isinstance(data, dict) else ""
+    """The phone's error text, numbers masked: it may quote the recipient, and it ends up in the log, the modem's
+    last error and /v1/modems."""
+    return mask_numbers_in(str(data.get("message", ""))) if isinstance(data, dict) else ""
