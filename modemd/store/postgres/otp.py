@@ -31,13 +31,14 @@ store's index would be wrong here, another host writes the same table); prune de
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Awaitable, Callable
 
 import psycopg
 
 from ...domain.sms import OutboundSms, State
 from ..errors import QueueFull, RateLimited
 from ..records import LOCK_DECAY, RESENT, Limit, PendingCode, Verification, VerifyOutcome, verify_step
+from .leases import split
 from .limits import hit_all, limit_arrays, prune as prune_limits
 from .enqueue import NOTIFY, message_statements
 from .queue import Store
@@ -62,22 +63,43 @@ class OtpStore:
 
     def __init__(self, store: Store):
         self.db = store.db
+        self.leases = store.leases
 
     async def issue(self, verification: Verification, sms: OutboundSms, limits: list[Limit],
                     bound: int | None = None, *, resend_until: float | None = None) -> PendingCode | None:
         """Check the limits, supersede the number's pending code, write the verification and its SMS: atomically.
         Raises RateLimited (and writes nothing) when a limit is reached. With `resend_until`: the app's pending
         code for the number, if one is valid after that time, and nothing written (store.OtpStore.issue)."""
-        # Two sends to one number in one batch: the second must see the first's code to supersede or resend it, so
-        # they do not run together (Database.batched's key).
-        return await self.db.batched(steps=lambda: _issue(verification, sms, limits, bound, resend_until),
-                                     key=_number_key(verification.app, verification.destination))
+        # The large buckets (the app's token, the country) from this host's leases (leases.py), the number's own in
+        # the transaction. Two sends to one number in one batch: the second must see the first's code to supersede
+        # or resend it, so they do not run together (Database.batched's key).
+        leased, counted = split(limits)
+        return await self._leased(leased, verification.created_at, lambda: self.db.batched(
+            steps=lambda: _issue(verification, sms, counted, bound, resend_until),
+            key=_number_key(verification.app, verification.destination)), accepted=lambda pending: pending is None)
 
     async def resend(self, verification_id: str, sms: OutboundSms, limits: list[Limit], bound: int | None = None,
                      *, now: float, valid_after: float, app: str) -> int | None:
         """The pending code sent again in `sms` (store.OtpStore.resend): its sends, or None if no longer pending."""
-        return await self.db.batched(steps=lambda: _resend(verification_id, sms, limits, bound, now, valid_after, app),
-                                     key=_number_key(app, sms.to))
+        leased, counted = split(limits)
+        return await self._leased(leased, now, lambda: self.db.batched(
+            steps=lambda: _resend(verification_id, sms, counted, bound, now, valid_after, app),
+            key=_number_key(app, sms.to)), accepted=lambda sends: sends is not None)
+
+    async def _leased(self, leased: list[Limit], now: float, request: Callable[[], Awaitable],
+                      accepted: Callable[[object], bool]):
+        """`await request()` with a hit of each leased limit taken first (RateLimited: not run). The hits are given
+        back when it raises or its outcome says nothing was sent (an issue that found a code to resend, a resend
+        whose code is gone)."""
+        taken = await self.leases.take(leased, now)
+        try:
+            outcome = await request()
+        except Exception:
+            self.leases.give_back(taken)
+            raise
+        if not accepted(outcome):
+            self.leases.give_back(taken)
+        return outcome
 
     async def hit(self, limits: list[Limit], now: float) -> None:
         """Count one event against each limit, or raise RateLimited without counting any."""

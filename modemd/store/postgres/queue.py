@@ -34,6 +34,7 @@ from ...domain.sms import OutboundSms, State, can_move
 from ..records import MESSAGE_COLUMNS, Enqueued, EnqueuedBatch, Limit, limits_per_message, outbound_from_row
 from .database import Database
 from .enqueue import CHANNEL, insert_batch
+from .leases import Leases
 from .queue_reads import QueueReads, fetch_all, fetch_one
 from .transitions import claim, move
 
@@ -53,6 +54,7 @@ class Store(QueueReads):
 
     def __init__(self, url: str, password: str | None, node: str, *, lease: float = LEASE):
         self.db = Database(url, password)
+        self.leases = Leases(self.db)       # this host's blocks of the hot rate-limit buckets (OTP sends)
         self.node = node
         self.lease = lease
         self._listeners: list[Callable[[], None]] = []
@@ -68,6 +70,7 @@ class Store(QueueReads):
         if self._listen_task:
             self._listen_task.cancel()
             await asyncio.gather(self._listen_task, return_exceptions=True)
+        await self.leases.close()
         await self.db.close()
 
     # ---- wake-ups across hosts ---------------------------------------------------------------------------------

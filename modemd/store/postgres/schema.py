@@ -461,5 +461,48 @@ ROUTES = """
     CREATE INDEX messages_modem_sent ON messages (modem, sent_at) WHERE sent_at IS NOT NULL;
 """
 
+# 11: a large bucket's hits leased to a host in blocks (store/postgres/leases.py): under the bucket's lock, the last
+#     lease's unused hits given back (p_back hits of slot p_back_slot), then, if the window has room, at most p_want
+#     hits and a SHARE-th (4) of the room (at least 1) counted in the current slot, committed at once. Refused:
+#     granted 0 and the seconds until one more hit fits, as modemd_hit answers. The lock key and 100 slots are
+#     modemd_hit's (limits.LOCK_CLASS, limits.SLOTS).
+LEASES = """
+    CREATE FUNCTION modemd_lease(p_bucket text, p_limit integer, p_window double precision, p_now double precision,
+                                 p_want integer, p_back_slot bigint, p_back integer)
+    RETURNS TABLE (lease_slot bigint, granted integer, retry_after double precision)
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        v_width double precision := p_window / 100;
+        v_first bigint := floor((p_now - p_window) / v_width);
+        v_total bigint;
+        v_slot record;
+    BEGIN
+        PERFORM pg_advisory_xact_lock(29292, hashtext(p_bucket));
+        IF p_back > 0 THEN
+            UPDATE rate_slots s SET n = greatest(s.n - p_back, 0)
+                WHERE s.bucket = p_bucket AND s.width = v_width AND s.slot = p_back_slot;
+        END IF;
+        lease_slot := floor(p_now / v_width);
+        SELECT coalesce(sum(s.n), 0) INTO v_total FROM rate_slots s
+            WHERE s.bucket = p_bucket AND s.width = v_width AND s.slot >= v_first;
+        IF v_total >= p_limit THEN
+            granted := 0;
+            FOR v_slot IN SELECT s.slot, s.n FROM rate_slots s
+                    WHERE s.bucket = p_bucket AND s.width = v_width AND s.slot >= v_first ORDER BY s.slot LOOP
+                v_total := v_total - v_slot.n;
+                IF v_total < p_limit THEN
+                    retry_after := greatest((v_slot.slot + 1) * v_width + p_window - p_now, 0.001);
+                    RETURN NEXT; RETURN;
+                END IF;
+            END LOOP;
+            retry_after := p_window; RETURN NEXT; RETURN;
+        END IF;
+        granted := least(p_want, greatest(1, (p_limit - v_total) / 4));
+        INSERT INTO rate_slots AS s (bucket, width, slot, n) VALUES (p_bucket, v_width, lease_slot, granted)
+            ON CONFLICT (bucket, width, slot) DO UPDATE SET n = s.n + granted;
+        RETURN NEXT;
+    END $$;
+"""
+
 MIGRATIONS = [INITIAL, FLEET, WEBHOOK_FLEET, RATE_SLOTS, BATCHES, OTP_ISSUE, ASG_WEBHOOKS, SENT_EVENTS, INBOX_SOURCE,
-              ROUTES]
+              ROUTES, LEASES]
