@@ -12,7 +12,7 @@ import pytest
 psycopg = pytest.importorskip("psycopg")
 
 from modemd.store.errors import RateLimited                          # noqa: E402
-from modemd.store.postgres.steps import Interfered, Step, run_steps  # noqa: E402
+from modemd.store.postgres.steps import Interfered, Merged, Step, run_steps  # noqa: E402
 
 pytestmark = pytest.mark.asyncio
 
@@ -161,3 +161,44 @@ async def test_batched_takes_work_or_steps(db):
         await db.batched()
     with pytest.raises(TypeError):
         await db.batched(lambda conn: None, steps=lambda: insert("x"))
+
+
+# ---- Merged parts: a round's parts of one form go out as one statement ----------------------------------------
+SENT_FORMS: list[int] = []
+
+
+def _inserted_all(parts):
+    """A batch form: every part's row in one INSERT, each part answered with its position and the row it wrote."""
+    SENT_FORMS.append(len(parts))
+    return ("INSERT INTO steps_probe (name, n) SELECT * FROM unnest(%s::text[], %s::integer[]) "
+            "RETURNING (SELECT i FROM unnest(%s::text[]) WITH ORDINALITY AS p(name, i) WHERE p.name = "
+            "steps_probe.name), name, n", ([name for name, _ in parts], [n for _, n in parts], [name for name, _ in parts]))
+
+
+def merged_insert(name: str, n: int):
+    (written,) = yield Step([Merged(_inserted_all, (name, n))])
+    (read,) = yield Step([("SELECT n FROM steps_probe WHERE name = %s", (name,))], reads_only=True)
+    return written.rows, read.rows[0][0]
+
+
+async def test_merged_parts_go_out_as_one_statement_and_each_request_gets_its_own_rows(db):
+    SENT_FORMS.clear()
+    outcomes = await together(db, lambda: merged_insert("a", 1), lambda: insert("plain", 7),
+                              lambda: merged_insert("b", 2), lambda: merged_insert("c", 3))
+    assert outcomes == [([("a", 1)], 1), 7, ([("b", 2)], 2), ([("c", 3)], 3)]
+    assert SENT_FORMS == [3]                                   # the three parts in one statement
+    assert await rows(db) == {"a": 1, "plain": 7, "b": 2, "c": 3}
+
+
+async def test_a_merged_part_alone_is_its_form_for_one(db):
+    SENT_FORMS.clear()
+    assert await db.write(lambda conn: run_steps(conn, lambda: merged_insert("solo", 5))) == ([("solo", 5)], 5)
+    assert SENT_FORMS == [1]
+
+
+async def test_a_failing_merged_statement_runs_the_batch_alone_and_fails_only_its_request(db):
+    await db.write(lambda conn: conn.execute("INSERT INTO steps_probe (name, n) VALUES ('taken', 0)"))
+    outcomes = await together(db, lambda: merged_insert("x", 1), lambda: merged_insert("taken", 2))
+    assert outcomes[0] == ([("x", 1)], 1)
+    assert isinstance(outcomes[1], psycopg.errors.UniqueViolation)
+    assert await rows(db) == {"taken": 0, "x": 1}

@@ -5,6 +5,7 @@ otp.py). A new message NOTIFYs every host when its transaction commits (queue.py
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import psycopg
@@ -15,12 +16,12 @@ from ..records import (IDEMPOTENCY_WINDOW, MESSAGE_COLUMNS, Enqueued, EnqueuedBa
                        outbound_values)
 from .limits import LOCK_CLASS, raise_if_refused, send_hits
 from .queue_reads import batch_rows, fetch_one
-from .transitions import event_statement
+from .steps import Statement, as_one
+from .transitions import EVENTS_COLUMNS, event_values
 
 # The channel a new message is announced on.
 CHANNEL = "modemd_queue"
 _COLUMNS = MESSAGE_COLUMNS
-_INSERT = f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join(['%s'] * len(_COLUMNS.split(',')))})"
 
 
 async def insert_message(conn: psycopg.AsyncConnection, sms: OutboundSms, bound: int | None = None,
@@ -75,9 +76,51 @@ async def _lock_buckets(conn: psycopg.AsyncConnection, limits: Sequence[Sequence
                        "unnest(%s::text[]) AS b ORDER BY b) AS sorted", (LOCK_CLASS, buckets))
 
 
-def message_statements(sms: OutboundSms) -> list[tuple[str, tuple]]:
-    """What queues `sms` once it is accepted: its row and its first event (then NOTIFY, once per transaction)."""
-    return [(_INSERT, outbound_values(sms)), event_statement(sms.id, sms.created_at, None, sms.state, "accepted")]
+@dataclass(frozen=True)
+class Table:
+    """A table's columns that a new row gives, and their types: many rows go in as one statement of constant text
+    (Table.insert_many: an array per column, unnest), which psycopg converts once and the server prepares, where
+    multi-row VALUES made each batch size a new statement for both to parse."""
+    name: str
+    columns: str                # "id, kind, ..."
+    types: tuple[str, ...]      # PostgreSQL's, one per column
+
+    def insert_one(self) -> str:
+        return f"INSERT INTO {self.name} ({self.columns}) VALUES ({', '.join(['%s'] * len(self.types))})"
+
+    def insert_many(self) -> str:
+        arrays = ", ".join(f"%s::{kind}[]" for kind in self.types)
+        return f"INSERT INTO {self.name} ({self.columns}) SELECT * FROM unnest({arrays})"
+
+
+MESSAGES = Table("messages", _COLUMNS, (
+    "text", "text", "text", "text", "integer", "integer", "text", "integer", "double precision", "double precision",
+    "double precision", "double precision", "double precision", "double precision", "text", "text", "text", "text",
+    "integer", "integer", "text", "text", "text", "text", "text"))
+EVENTS = Table("message_events", EVENTS_COLUMNS, ("text", "double precision", "text", "text", "text"))
+
+
+def message_rows(sms: OutboundSms) -> list[tuple[Table, tuple]]:
+    """What queues `sms` once it is accepted, as rows (the table, the values): its own and its first event's (then
+    NOTIFY, once per transaction)."""
+    return [(MESSAGES, outbound_values(sms)), (EVENTS, event_values(sms.id, sms.created_at, None, sms.state,
+                                                                      "accepted"))]
+
+
+def message_statements(sms: OutboundSms) -> list[Statement]:
+    """message_rows as INSERT statements."""
+    return [(table.insert_one(), values) for table, values in message_rows(sms)]
+
+
+def inserted(parts: list[tuple[tuple[Table, tuple], ...]]) -> Statement:
+    """A steps.Merged form: every part's rows (message_rows' shape), one INSERT per table in the order the tables
+    first appear, as one statement that ends with the NOTIFY. It answers no part (NULL position)."""
+    tables: dict[Table, list[tuple]] = {}
+    for rows in parts:
+        for table, values in rows:
+            tables.setdefault(table, []).append(values)
+    inserts = [(table.insert_many(), tuple(list(column) for column in zip(*rows))) for table, rows in tables.items()]
+    return as_one([*inserts, ("SELECT NULL::integer, pg_notify(%s, '')", (CHANNEL,))])
 
 
 # Wakes every host's outbox once the transaction commits: NOTIFY as a function, so it can end a statement of several

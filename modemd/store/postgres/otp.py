@@ -40,9 +40,9 @@ from ..errors import QueueFull, RateLimited
 from ..records import LOCK_DECAY, RESENT, Limit, PendingCode, Verification, VerifyOutcome, verify_step
 from .leases import split
 from .limits import hit_all, limit_arrays, prune as prune_limits
-from .enqueue import NOTIFY, message_statements
+from .enqueue import Table, inserted, message_rows
 from .queue import Store
-from .steps import Interfered, Result, Step, Steps, as_one
+from .steps import Interfered, Merged, Result, Statement, Step, Steps
 from .transitions import move, move_statement
 
 SUPERSEDED = "superseded by a newer code"
@@ -147,12 +147,10 @@ def _issue(v: Verification, sms: OutboundSms, limits: list[Limit], bound: int | 
            resend_until: float | None) -> Steps:
     # What decides (room in the queue, a pending code to send again, the limits) and what must come first (the issue
     # lock, then the supersede) is one statement, modemd_issue (schema version 6), which writes nothing unless it
-    # accepts; the writes follow in a second step. Round trips, not the work, were most of a send's time
-    # (bench/bench_fleet.py).
-    (decided,) = yield Step([(
-        "SELECT queue_full, refused, retry_after, superseded, pending_id, pending_sealed, pending_created, "
-        "pending_expires, pending_sends FROM modemd_issue(%s, %s, %s, %s, %s, %s, %s, %s)",
-        (*limit_arrays(limits), float(v.created_at), v.app, v.destination, bound, resend_until))], refusable=True)
+    # accepts; the writes follow in a second step. Round trips, then psycopg's work per statement, were most of a
+    # send's time (bench/bench_fleet.py): both steps are Merged, one statement for a whole batch's sends.
+    (decided,) = yield Step([Merged(_decide_all, (limits, float(v.created_at), v.app, v.destination, bound,
+                                                  resend_until))], refusable=True)
     queue_full, refused, retry_after, superseded, *pending = decided.rows[0]
     _raise_if_refused(queue_full, refused, retry_after, bound)
     if pending[0] is not None:
@@ -162,13 +160,40 @@ def _issue(v: Verification, sms: OutboundSms, limits: list[Limit], bound: int | 
     # codes to one person (a shop and a bank) keep their own codes.
     cancels = [move_statement(message_id, State.QUEUED, State.CANCELED, SUPERSEDED, v.created_at,
                               sets={"body": None, "error_text": SUPERSEDED}) for message_id in superseded]
-    yield Step([*cancels, as_one([
-        ("INSERT INTO otp_verifications (id, destination, code_hmac, created_at, expires_at, attempts, max_attempts, "
-         "status, message_id, app, sends, code_sealed) VALUES (%s, %s, %s, %s, %s, 0, %s, 'pending', %s, %s, 1, %s)",
-         (v.id, v.destination, v.code_hmac, v.created_at, v.expires_at, v.max_attempts, v.message_id, v.app,
-          v.code_sealed)),
-        *message_statements(sms), NOTIFY])], final=True)
+    yield Step([*cancels, Merged(inserted, (
+        (_VERIFICATIONS, (v.id, v.destination, v.code_hmac, v.created_at, v.expires_at, 0, v.max_attempts,
+                               "pending", v.message_id, v.app, 1, v.code_sealed)),
+        *message_rows(sms)))], final=True)
     return None
+
+
+_VERIFICATIONS = Table("otp_verifications", "id, destination, code_hmac, created_at, expires_at, attempts, "
+                       "max_attempts, status, message_id, app, sends, code_sealed", (
+                           "text", "text", "bytea", "double precision", "double precision", "integer", "integer",
+                           "text", "text", "text", "integer", "text"))
+
+
+def _decide_all(parts: list[tuple]) -> Statement:
+    """steps.Merged form of a batch's OTP sends' decisions: modemd_issue_all (schema version 12), each request's
+    limits laid end to end in the three arrays."""
+    buckets, maxima, windows = [], [], []
+    counts, nows, apps, destinations, bounds, resend_untils = [], [], [], [], [], []
+    for limits, now, app, destination, bound, resend_until in parts:
+        each = limit_arrays(limits)
+        buckets += each[0]
+        maxima += each[1]
+        windows += each[2]
+        counts.append(len(limits))
+        nows.append(now)
+        apps.append(app)
+        destinations.append(destination)
+        bounds.append(bound)
+        resend_untils.append(resend_until)
+    return ("SELECT request, queue_full, refused, retry_after, superseded, pending_id, pending_sealed, "
+            "pending_created, pending_expires, pending_sends FROM modemd_issue_all(%s::text[], %s::integer[], "
+            "%s::double precision[], %s::integer[], %s::double precision[], %s::text[], %s::text[], %s::bigint[], "
+            "%s::double precision[])",
+            (buckets, maxima, windows, counts, nows, apps, destinations, bounds, resend_untils))
 
 
 def _resend(verification_id: str, sms: OutboundSms, limits: list[Limit], bound: int | None, now: float,
@@ -185,7 +210,7 @@ def _resend(verification_id: str, sms: OutboundSms, limits: list[Limit], bound: 
     # One SMS of a code in the queue: the last one, if it has not left yet, gives way to this one.
     yield Step([move_statement(previous, State.QUEUED, State.CANCELED, RESENT, now,
                                sets={"body": None, "error_text": RESENT}),
-                as_one([*message_statements(sms), NOTIFY])], final=True)
+                Merged(inserted, tuple(message_rows(sms)))], final=True)
     return sends
 
 

@@ -504,5 +504,30 @@ LEASES = """
     END $$;
 """
 
+# 12: the OTP sends of a batch decided in one statement (otp.py, steps.Merged): modemd_issue for each, in order, so
+#     each sees what the ones before it counted and superseded, as separate statements would. Request i's limits are
+#     p_counts[i] consecutive elements of the three limit arrays. Rows: request i's position, then modemd_issue's.
+ISSUE_ALL = """
+    CREATE FUNCTION modemd_issue_all(p_buckets text[], p_limits integer[], p_windows double precision[],
+                                     p_counts integer[], p_nows double precision[], p_apps text[],
+                                     p_destinations text[], p_bounds bigint[], p_resend_untils double precision[])
+    RETURNS TABLE (request integer, queue_full boolean, refused text, retry_after double precision,
+                   superseded text[], pending_id text, pending_sealed text, pending_created double precision,
+                   pending_expires double precision, pending_sends integer)
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        v_from integer := 1;
+        v_to integer;
+    BEGIN
+        FOR v_i IN 1 .. coalesce(array_length(p_apps, 1), 0) LOOP
+            v_to := v_from + p_counts[v_i] - 1;
+            RETURN QUERY SELECT v_i, d.* FROM modemd_issue(p_buckets[v_from:v_to], p_limits[v_from:v_to],
+                p_windows[v_from:v_to], p_nows[v_i], p_apps[v_i], p_destinations[v_i], p_bounds[v_i],
+                p_resend_untils[v_i]) d;
+            v_from := v_to + 1;
+        END LOOP;
+    END $$;
+"""
+
 MIGRATIONS = [INITIAL, FLEET, WEBHOOK_FLEET, RATE_SLOTS, BATCHES, OTP_ISSUE, ASG_WEBHOOKS, SENT_EVENTS, INBOX_SOURCE,
-              ROUTES, LEASES]
+              ROUTES, LEASES, ISSUE_ALL]

@@ -100,7 +100,15 @@ def _statement(columns: tuple[str, ...], adjust: tuple[str, ...], returning: str
             "SELECT moved_id, %s, %s, %s, %s FROM moved) SELECT * FROM moved")
 
 
+EVENTS_COLUMNS = "message_id, at, from_state, to_state, reason"
+
+
 def event_statement(message_id: str, at: float, src: State | None, dst: State, reason: str) -> tuple[str, tuple]:
     """One row of a message's history; src None: the message was created in dst (accepted)."""
-    return ("INSERT INTO message_events (message_id, at, from_state, to_state, reason) VALUES (%s, %s, %s, %s, %s)",
-            (message_id, at, src.value if src else None, dst.value, reason))
+    return (f"INSERT INTO message_events ({EVENTS_COLUMNS}) VALUES (%s, %s, %s, %s, %s)",
+            event_values(message_id, at, src, dst, reason))
+
+
+def event_values(message_id: str, at: float, src: State | None, dst: State, reason: str) -> tuple:
+    """event_statement's values, in EVENTS_COLUMNS' order."""
+    return message_id, at, src.value if src else None, dst.value, reason
