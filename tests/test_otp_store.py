@@ -440,3 +440,32 @@ async def test_concurrent_issues_on_several_hosts_leave_one_pending_code(pg):
         states = {m.id: (await stores[0].get(m.id)).state for _, m in issued}
         for v, message in issued:
             assert states[message.id] is (State.QUEUED if statuses[v.id] == "pending" else State.CANCELED)
+
+
+async def test_codes_to_many_numbers_on_several_hosts_keep_a_large_limit_global(pg):
+    """The country's and the app's large limits are leased to each host in blocks (store/postgres/leases.py): of
+    sends spread over the hosts at once, never more than the cap is accepted, and once the hosts close, what is
+    counted is what was sent. A send that found a code to resend counts nothing."""
+    from modemd.store.postgres.limits import EXACT_UP_TO
+    country = Limit("otp-country:DE", EXACT_UP_TO + 30, 86400.0)
+    async with AsyncExitStack() as stack:
+        stores = await hosts(stack, pg)
+        otps = [otp_store(s) for s in stores]
+        now = time.time()
+        first, _ = await issue(otps[0], now=now, limits=[country])
+        pending, _ = await issue(otps[1], now=now + 1, limits=[country], resend_until=now + 31)
+        assert pending.id == first.id                                           # found: its hit given back
+
+        async def send(i):
+            try:
+                await issue(otps[i % HOSTS], to=f"+49151123{i:05d}", now=now, limits=[country])
+                return True
+            except RateLimited:
+                return False
+        accepted = 1 + sum(await asyncio.gather(*(send(i) for i in range(country.limit + 40))))
+        assert country.limit - 10 <= accepted <= country.limit
+        assert await count(stores[0], "otp_verifications") == accepted
+        for store in stores:
+            await store.leases.close()
+        slots = await query(stores[0], "SELECT coalesce(sum(n), 0) FROM rate_slots WHERE bucket = %s", (country.bucket,))
+        assert slots == [(accepted,)]
