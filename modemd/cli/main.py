@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub)
     from .pin import add_commands as add_pin_commands
     add_pin_commands(sub)
+    from .copy_store import add_command as add_copy_command
+    add_copy_command(sub)
     return parser
 
 
