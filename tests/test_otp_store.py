@@ -467,5 +467,6 @@ async def test_codes_to_many_numbers_on_several_hosts_keep_a_large_limit_global(
         assert await count(stores[0], "otp_verifications") == accepted
         for store in stores:
             await store.leases.close()
-        slots = await query(stores[0], "SELECT coalesce(sum(n), 0) FROM rate_slots WHERE bucket = %s", (country.bucket,))
+        slots = await query(stores[0], "SELECT coalesce(sum(n), 0) FROM rate_slots WHERE bucket = %s",
+                            (country.bucket,))
         assert slots == [(accepted,)]

@@ -172,7 +172,8 @@ def _inserted_all(parts):
     SENT_FORMS.append(len(parts))
     return ("INSERT INTO steps_probe (name, n) SELECT * FROM unnest(%s::text[], %s::integer[]) "
             "RETURNING (SELECT i FROM unnest(%s::text[]) WITH ORDINALITY AS p(name, i) WHERE p.name = "
-            "steps_probe.name), name, n", ([name for name, _ in parts], [n for _, n in parts], [name for name, _ in parts]))
+            "steps_probe.name), name, n",
+            ([name for name, _ in parts], [n for _, n in parts], [name for name, _ in parts]))
 
 
 def merged_insert(name: str, n: int):

@@ -1,6 +1,7 @@
-"""store/postgres/transfer.py on a real SQLite file and a real PostgreSQL: what changes on the way. A send left `sending` becomes
-this host's interrupted send (taken back at start-up); the webhook events the SQLite daemon had captured are not
-captured again, the later ones are; the sequences continue after the copied ids; the copy is one transaction."""
+"""store/postgres/transfer.py on a real SQLite file and a real PostgreSQL: what changes on the way. A send left
+`sending` becomes this host's interrupted send (taken back at start-up); the webhook events the SQLite daemon had
+captured are not captured again, the later ones are; the sequences continue after the copied ids; the copy is one
+transaction."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""`modemd copy-to-postgres`: one box's SQLite store copied into the PostgreSQL its config now names (store/postgres/transfer.py),
-so a daemon that outgrew one box keeps its queue, its pending codes, its inbox and its webhooks when it joins a fleet.
+"""`modemd copy-to-postgres`: one box's SQLite store copied into the PostgreSQL its config now names
+(store/postgres/transfer.py), so a daemon that outgrew one box keeps its queue, its pending codes, its inbox and its
+webhooks when it joins a fleet.
 
 The admin stops modemd, adds [database] url (and password_file) to the config, runs this, and starts modemd again.
 While it runs it holds the state directory's lock, as the daemon does: it refuses to run beside a daemon, and a

@@ -17,8 +17,9 @@ The rules that keep it so, and keep the count near what was used:
   next lease's statement or by the sweeper, and when the store closes. A host that dies keeps its unused hits
   counted until their slot leaves the window: fewer sends allowed, never more.
 - A lease asks for what this host used of the last one (doubled when it ran out, up to MAX_BLOCK), and is granted
-  at most a SHARE-th of the room left (at least 1): near the cap leases are single hits, so the hits other hosts
-  hold unused, the only way a request is refused while the cap has room, stay few and go back within TTL.
+  at most a quarter of the room left (at least 1; modemd_lease): near the cap leases are single hits, so the hits
+  other hosts hold unused, the only way a request is refused while the cap has room, stay few and go back within
+  TTL.
 - A request that is refused or fails gives its hits back to the lease they came from (a lease that ended meanwhile
   returns them to the database); a request cancelled while its transaction may still commit keeps them (a hit
   counted and not used only refuses early).
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 TTL = 0.5                   # seconds a lease's unused hits stay this host's
 FIRST_BLOCK = 8             # hits the first lease of a bucket asks for
 MAX_BLOCK = 512             # ~0.25 s of 2,000 sends/s
-SHARE = 4                   # a lease takes at most this part of the room left in the window (modemd_lease)
+CLOSE_WAIT = 2.0            # seconds closing waits to give unused hits back (a database that is gone: it does not)
 
 _LEASE = ("SELECT lease_slot, granted, retry_after FROM modemd_lease(%s, %s, %s, %s, %s, %s, %s)")
 _RETURN = "UPDATE rate_slots SET n = greatest(n - %s, 0) WHERE bucket = %s AND width = %s AND slot = %s"
@@ -106,8 +107,7 @@ class Leases:
             if not lease.closed:
                 lease.used -= 1
             else:                       # its unused hits went back without this one: it goes back on its own
-                key = (lease.bucket, lease.width, lease.slot)
-                self._unreturned[key] = self._unreturned.get(key, 0) + 1
+                self._queue_return(lease.bucket, lease.width, lease.slot, 1)
                 self._sweep_soon()
         taken.leases.clear()
 
@@ -120,9 +120,9 @@ class Leases:
         for lease in list(self._current.values()):
             self._end(lease)
         try:
-            await self._return_unused()
-        except StorageError as exc:
-            log.debug("leased hits not given back on close (they count until their slot leaves): %s", exc)
+            await asyncio.wait_for(self._return_unused(), CLOSE_WAIT)
+        except (StorageError, asyncio.TimeoutError) as exc:
+            log.debug("leased hits not given back on close (they count until their slot leaves): %r", exc)
 
     # ---- leasing -------------------------------------------------------------------------------------------------
     async def _take_one(self, limit: Limit, now: float) -> _Lease:
