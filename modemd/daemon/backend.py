@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from ..config.digest import differing
 from ..config.loader import ConfigError
 from ..config.model import DatabaseConfig
 from ..domain.errors import StorageError
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 
 # A host silent this long is taken as gone for good (decommissioned, renamed): its modems leave the views.
 FORGET_AFTER = 86400.0
+# How the config's sections (config/digest.py) are named in a log line.
+_SECTION_NAMES = {"apps": "[[apps]]", "limits": "[limits]", "otp": "[otp] settings", "routes": "[[routes]]",
+                  "webhooks": "[[webhooks]]"}
 # Seconds between two looks at the fleet (this host's renewal, the other hosts' rows); at most a third of the lease.
 FLEET_INTERVAL = 2.0
 
@@ -82,13 +86,17 @@ class Fleet:
         self.renewed_at: float | None = None    # this host's last renewal that committed
         self.reachable = False                  # the last renewal reached the database
         self.otp_key = ""                       # which OTP secret this host has (key_id)
+        self.config: dict[str, str] = {}        # this host's config digests (config/digest.py)
+        self._disagreeing: dict[str, tuple[str, ...]] = {}     # host -> the sections last warned about
         self._task: asyncio.Task | None = None
 
-    async def join(self, otp_secret: bytes, modems: list[dict]) -> None:
+    async def join(self, otp_secret: bytes, modems: list[dict], config: dict[str, str] | None = None) -> None:
         """Before this host serves: refuse to join a fleet whose live hosts have another OTP secret (a code issued
         on one host would never verify on another, and one host could not open the codes another sealed), then
-        the first renewal, so the other hosts know this one."""
+        the first renewal, so the other hosts know this one. `config`: this host's config digests, compared with
+        the other hosts' at every renewal (a WARNING when they differ)."""
         self.otp_key = key_id(otp_secret)
+        self.config = dict(config or {})
         now = time.time()
         others = [n for n in await self.store.nodes() if n["name"] != self.node and self.alive(n, now)]
         differ = sorted(n["name"] for n in others if n["otp_key"] and n["otp_key"] != self.otp_key)
@@ -108,9 +116,28 @@ class Fleet:
 
     async def renew(self, modems: list[dict]) -> None:
         now = time.time()
-        await self.store.renew(modems, now, otp_key=self.otp_key)
+        await self.store.renew(modems, now, otp_key=self.otp_key, config=self.config)
         self.renewed_at, self.reachable = now, True
         self.others = [n for n in await self.store.nodes() if n["name"] != self.node]
+        self._compare_configs(now)
+
+    def _compare_configs(self, now: float) -> None:
+        """A WARNING when a live host's apps, limits, OTP settings, routes or webhooks differ from this host's (a
+        client may call any host; each routes, limits and announces what it accepts), again when that changes, and
+        an INFO when they agree again."""
+        for node in self.others:
+            if not self.alive(node, now):
+                continue
+            name, sections = node["name"], tuple(differing(self.config, node.get("config") or {}))
+            if sections == self._disagreeing.get(name, ()):
+                continue
+            if sections:
+                log.warning("host %s has other %s than this host: a message is routed, limited and announced by "
+                            "the host that accepts it, so give every host the same (docs/fleet.md)", name,
+                            ", ".join(_SECTION_NAMES[s] for s in sections))
+            else:
+                log.info("host %s's config agrees with this host's again", name)
+            self._disagreeing[name] = sections
 
     async def _run(self, modems: Callable[[], list[dict]]) -> None:
         lost = False

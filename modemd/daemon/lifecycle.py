@@ -20,6 +20,7 @@ from aiohttp import web
 from ..api.app import build_app
 from ..api.auth import TokenSet
 from ..api.metrics import Metrics
+from ..config.digest import section_digests
 from ..config.loader import Config, ConfigError, ModemConfig, reloaded
 from ..config.modems import sim_numbers
 from ..config.paths import default_state_dir
@@ -98,7 +99,7 @@ class Daemon:
         otp_secret = load_secret(self.state_dir)
         self.otp = OtpService(self.backend.otp, otp_secret, self.config.otp)
         if self.fleet:       # refused here if the other hosts have another OTP secret; known to them from now on
-            await self.fleet.join(otp_secret, [])
+            await self.fleet.join(otp_secret, [], section_digests(self.config))
         self.outbox.reveal = self.otp.reveal        # OTP texts are sealed at rest; opened only to be sent
         await self.outbox.recover()
         await self.webhooks.start()     # after recovery, so its sending -> failed changes are announced too
@@ -262,6 +263,8 @@ class Daemon:
         self.limits = new.limits
         self.otp.settings = new.otp
         self.webhooks.update_hooks(list(new.webhooks))
+        if self.fleet:
+            self.fleet.config = section_digests(new)        # the other hosts see it at the next renewal
         self.outbox.policy, self.outbox.keep_sent_text = new.queue.retry, new.queue.keep_sent_text
         self.outbox.retention = new.queue.retention
         logging.getLogger().setLevel(new.server.log_level.upper() if new.server.log_level != "trace" else 5)

@@ -238,17 +238,20 @@ class Store(QueueReads):
             conn, now, max_attempts, max_ambiguous, "lease_until < %s", (now,),
             "its host stopped renewing the lease"))
 
-    async def renew(self, modems: list[dict], now: float | None = None, *, otp_key: str = "") -> int:
-        """This host is alive: its row in `nodes` (with its modems as it sees them, and which OTP secret it has)
-        and the leases of its sends in flight run on for another LEASE. Returns how many leases were renewed."""
+    async def renew(self, modems: list[dict], now: float | None = None, *, otp_key: str = "",
+                    config: dict[str, str] | None = None) -> int:
+        """This host is alive: its row in `nodes` (with its modems as it sees them, which OTP secret it has, and its
+        config's digests: config/digest.py) and the leases of its sends in flight run on for another LEASE. Returns
+        how many leases were renewed."""
         now = time.time() if now is None else now
 
         async def work(conn):
             await conn.execute(
-                "INSERT INTO nodes (name, started_at, renewed_at, lease, modems, otp_key) VALUES (%s, %s, %s, %s, "
-                "%s, %s) ON CONFLICT (name) DO UPDATE SET renewed_at = excluded.renewed_at, lease = excluded.lease, "
-                "modems = excluded.modems, otp_key = excluded.otp_key",
-                (self.node, now, now, self.lease, json.dumps(modems), otp_key))
+                "INSERT INTO nodes (name, started_at, renewed_at, lease, modems, otp_key, config) VALUES (%s, %s, "
+                "%s, %s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET renewed_at = excluded.renewed_at, "
+                "lease = excluded.lease, modems = excluded.modems, otp_key = excluded.otp_key, "
+                "config = excluded.config",
+                (self.node, now, now, self.lease, json.dumps(modems), otp_key, json.dumps(config or {})))
             cursor = await conn.execute("UPDATE messages SET lease_until = %s WHERE state = 'sending' AND node = %s",
                                         (now + self.lease, self.node))
             return cursor.rowcount

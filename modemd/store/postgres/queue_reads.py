@@ -36,11 +36,12 @@ class QueueReads:
     db: Database
 
     async def nodes(self) -> list[dict]:
-        """Every host that ever renewed: name, started_at, renewed_at, lease, modems, otp_key (the fleet views)."""
+        """Every host that ever renewed: name, started_at, renewed_at, lease, modems, otp_key, config (the fleet
+        views)."""
         async def work(conn):
-            rows = await fetch_all(conn, "SELECT name, started_at, renewed_at, lease, modems, otp_key FROM nodes "
-                                    "ORDER BY name")
-            return [{**row, "modems": json.loads(row["modems"])} for row in rows]
+            rows = await fetch_all(conn, "SELECT name, started_at, renewed_at, lease, modems, otp_key, config "
+                                         "FROM nodes ORDER BY name")
+            return [{**row, "modems": json.loads(row["modems"]), "config": json.loads(row["config"])} for row in rows]
         return await self.db.read(work)
 
     async def get(self, message_id: str) -> OutboundSms | None:

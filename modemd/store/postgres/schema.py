@@ -258,7 +258,7 @@ WEBHOOK_FLEET = """
 
 # Columns only this backend has (the rest is the SQLite schema's, tests/test_postgres_store.py).
 OWN_COLUMNS = {"messages": ["lease_until", "node"], "message_counts": ["shard"],
-               "nodes": ["lease", "modems", "name", "otp_key", "renewed_at", "started_at"],
+               "nodes": ["config", "lease", "modems", "name", "otp_key", "renewed_at", "started_at"],
                "webhook_backlog": ["id", "ref", "source"],
                "rate_slots": ["bucket", "n", "slot", "width"], "webhook_deliveries": ["lease_until", "node"]}
 # Tables of the SQLite schema this backend does without, and what stands in for them.
@@ -529,5 +529,11 @@ ISSUE_ALL = """
     END $$;
 """
 
+# 13: what each host's config says about the fleet's shared behaviour (config/digest.py: a digest per section, JSON),
+#     so hosts can tell they disagree (daemon/backend.py Fleet).
+NODE_CONFIG = """
+    ALTER TABLE nodes ADD COLUMN config text NOT NULL DEFAULT '{}';
+"""
+
 MIGRATIONS = [INITIAL, FLEET, WEBHOOK_FLEET, RATE_SLOTS, BATCHES, OTP_ISSUE, ASG_WEBHOOKS, SENT_EVENTS, INBOX_SOURCE,
-              ROUTES, LEASES, ISSUE_ALL]
+              ROUTES, LEASES, ISSUE_ALL, NODE_CONFIG]
