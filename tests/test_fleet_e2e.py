@@ -98,6 +98,7 @@ def test_every_host_shows_every_hosts_modems_and_a_dead_host_shows_as_lost(serve
         metrics = scrape(a)
         assert 'modemd_modem_ready{host="b",modem="sim-b"} 1.0' in metrics
         assert 'modemd_host_lease_renewed_timestamp_seconds{host="b"}' in metrics
+        assert "has other" not in a.daemon.output() + b.daemon.output()     # the same config: no warning
         b.daemon.kill()
         kit.wait_for(lambda: modems()["sim-b"]["state"] == "host_lost", kit.FLEET_LEASE + 10)
         assert a.daemon.get("/readyz", auth=False)[1]["hosts_ready"] == 1
@@ -238,3 +239,17 @@ def test_a_database_that_cannot_be_reached_at_start_is_one_line_and_exit_75(tmp_
     assert result.returncode == 75, result.stderr
     assert "Traceback" not in result.stderr and "hunter2" not in result.stderr + result.stdout
     assert "database postgresql://modemd@127.0.0.1:1/modemd unavailable" in result.stderr
+
+
+def test_hosts_whose_routes_differ_say_so_in_their_logs(server, tmp_path):
+    """Host b routes +44 to its own modem, host a has no routes: each names the other in a WARNING (config/digest.py),
+    and only the routes, not the sections they share."""
+    otp_secret = b"f" * 32
+    with ExitStack() as stack:
+        a = kit.start_host(tmp_path, server, "a", otp_secret, stack=stack)
+        b = kit.start_host(tmp_path, server, "b", otp_secret, stack=stack,
+                           extra='[[routes]]\nmodem = "sim-b"\nprefixes = ["+44"]\n')
+        warning = "host {} has other [[routes]] than this host"
+        kit.wait_for(lambda: warning.format("b") in a.daemon.output(), 15)
+        kit.wait_for(lambda: warning.format("a") in b.daemon.output(), 15)
+        assert "[[apps]]" not in a.daemon.output() and "[limits]" not in a.daemon.output()
