@@ -198,3 +198,21 @@ async def test_a_phones_delivery_report_settles_the_sent_message(service, store)
     await until(lambda: service.reports)
     assert service.reports == [(sms.id, "delivered")]
     assert (await store.get(sms.id)).state is State.DELIVERED
+
+
+async def test_a_report_that_comes_before_the_send_is_recorded_settles_it_once_it_is(service, store):
+    """The phone says "delivered" before the outbox has written "sent" (it does so just after, in a task of its
+    own): the report is stored unmatched and remembered; the outbox's "sent" (Inbox.message_sent) settles it."""
+    from modemd.modem.events import DeliveryReported
+    now = time.time()
+    sms = OutboundSms(id=new_message_id(), to=TO, text="hello", parts=1, next_attempt_at=now, created_at=now,
+                      updated_at=now)
+    await store.enqueue(sms)
+    assert (await store.claim_next("m0")).id == sms.id
+    service.modem.emit(DeliveryReported("m0", 31, TO, 0x00, now))
+    await until(lambda: len(service.inbox.held) == 1)
+    assert (await store.get(sms.id)).state is State.SENDING and service.reports == []
+    assert await store.mark_sent(sms.id, [31], purge_text=False)
+    await service.inbox.message_sent(await store.get(sms.id))
+    assert service.reports == [(sms.id, "delivered")] and len(service.inbox.held) == 0
+    assert (await store.get(sms.id)).state is State.DELIVERED

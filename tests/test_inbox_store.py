@@ -306,3 +306,24 @@ def test_each_backends_inbox_store_offers_what_the_interface_declares():
         for name in declared:
             assert inspect.iscoroutinefunction(getattr(backend, name, None)), f"{backend.__module__}: {name}"
             assert shape(getattr(backend, name)) == shape(getattr(Declared, name)), f"{backend.__module__}: {name}"
+
+
+async def test_a_report_that_came_before_its_message_was_recorded_sent_settles_it_then(store, inbox):
+    """A phone reports "delivered" with its answer; the outbox writes "sent" just after (domain/held_reports.py):
+    the report is kept unmatched, then apply_held_report links it to the message once sent, and settles it."""
+    now = time.time()
+    await store.enqueue(OutboundSms(id="msg_early", to=TO, text="hi", parts=1, next_attempt_at=now, created_at=now,
+                                    updated_at=now))
+    assert (await store.claim_next("m0")).id == "msg_early"                  # sending: the phone has it
+    received = time.time()
+    assert await inbox.apply_status_report("m0", 42, TO, 0x00, 9.0, received, 3600.0) is None
+    held = ("m0", 42, TO, received)
+    assert await inbox.apply_held_report("msg_early", *held) is None        # not sent yet: nothing written
+    assert await store.mark_sent("msg_early", [42], purge_text=False)
+    assert await inbox.apply_held_report("msg_early", "m1", 42, TO, received) is None       # another modem's
+    assert await inbox.apply_held_report("msg_early", "m0", 43, TO, received) is None       # another reference
+    assert await inbox.apply_held_report("msg_early", "m0", 42, TO, received + 1) is None   # no such report
+    assert await inbox.apply_held_report("msg_early", *held) == ("msg_early", "delivered")
+    got = await store.get("msg_early")
+    assert got.state is State.DELIVERED and got.delivered_at == 9.0
+    assert await inbox.apply_held_report("msg_early", *held) is None        # linked once

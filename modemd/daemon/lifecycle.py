@@ -153,9 +153,12 @@ class Daemon:
             self.outbox.wake()         # messages that waited for this modem go now, not at the next poll
             self.inbox.modem_up(name)  # and whatever arrived while it was away is read
 
-    def _on_message_change(self, sms, event: str) -> None:
+    def _on_message_change(self, sms, event: str):
         self.metrics.message_changed(sms, event)
         self.webhooks.wake()
+        if event == "sent":         # a delivery report that came first settles it now (domain/held_reports.py)
+            return self.inbox.message_sent(sms)
+        return None
 
     def _on_received(self, message: InboxMessage) -> None:
         self.metrics.message_received()

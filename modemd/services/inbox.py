@@ -22,11 +22,12 @@ from typing import Callable, Protocol
 from ..codec import pdu
 from ..domain.errors import AtError, StorageError
 from ..domain.redact import mask_number
-from ..domain.sms import new_message_id
+from ..domain.sms import OutboundSms, new_message_id
 from ..modem.events import (DeliveryReported, SmsDelivered, SmsReceived, SmsStorageFull, SmsStored, StatusReport,
                             StatusReportStored)
 from ..modem.quirks import DeviceProfile
 from ..store import InboundPart, InboxMessage, InboxStore
+from ..domain.held_reports import HeldReports
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class Inbox:
         self.report_window = report_window
         self._workers: dict[str, _ModemInbox] = {}
         self._reaper: asyncio.Task | None = None
+        self.held = HeldReports()       # reports that came before their message was recorded sent
 
     def attach(self, modem: StorageModem) -> None:
         """Serve `modem`: its inbox events are queued for a worker of its own, which reads what they announce."""
@@ -112,6 +114,14 @@ class Inbox:
                  message.parts, "" if message.complete else ", incomplete", extra={"modem": message.modem})
         if self._on_received:
             self._on_received(message)
+
+    async def message_sent(self, sms: OutboundSms) -> None:
+        """The outbox recorded `sms` sent: a report that came before (held_reports.py) settles it now."""
+        for held in self.held.take_for(sms):
+            changed = await self.store.apply_held_report(sms.id, held.modem, held.reference, held.recipient,
+                                                         held.received_at)
+            if changed:
+                self.announce_report(*changed)
 
     def announce_report(self, message_id: str, state: str) -> None:
         """A delivery report settled a message (delivered or failed): log it and tell on_report."""
@@ -229,11 +239,14 @@ class _ModemInbox:
         await self._settle(report.message_reference, report.recipient, report.status, discharge)
 
     async def _settle(self, reference: int, recipient: str, status: int, discharge: float | None) -> None:
+        now = time.time()
         changed = await self.inbox.store.apply_status_report(self.modem.name, reference, recipient, status,
-                                                             discharge, time.time(), self.inbox.report_window)
+                                                             discharge, now, self.inbox.report_window)
         if changed:
             self.inbox.announce_report(*changed)
         else:
+            # Perhaps its message is not recorded sent yet; if it was stored unmatched, the "sent" settles it.
+            self.inbox.held.remember(self.modem.name, reference, recipient, now)
             self.log.debug("[%s] status report for mr=%d (status 0x%02X) changed nothing", self.modem.name,
                            reference, status)
 

@@ -162,7 +162,15 @@ class InboxStore(Protocol):
                                   discharge_time: float | None, now: float,
                                   window: float) -> tuple[str, str] | None:
         """Match a report to the message `modem` sent to `recipient` with this TP-MR within `window` seconds and
-        settle it (domain.delivery); (message id, new state) if it moved."""
+        settle it (domain.delivery); (message id, new state) if it moved. A report that matched nothing is kept
+        unmatched (received_at = `now`)."""
+
+    async def apply_held_report(self, message_id: str, modem: str, reference: int, recipient: str,
+                                received_at: float) -> tuple[str, str] | None:
+        """A report that came before its message was recorded `sent` (a phone reports at once, and the outbox
+        writes "sent" just after): the unmatched report stored by apply_status_report at `received_at`, linked to
+        `message_id` if that message is sent by `modem` to `recipient` with this reference, and settled. (message
+        id, new state) if it moved; None if the report or the message does not fit (nothing written)."""
 
     async def list(self, *, after: str | None = None, limit: int = 50) -> list[InboxMessage]:
         """Oldest first; `after`: the last id seen."""

@@ -45,10 +45,6 @@ POLL_INTERVAL = 10.0
 # Messages whose delivery reports are still matched to their reference: a report comes within minutes, rarely days;
 # older ones are forgotten first.
 REMEMBERED_SENDS = 4096
-# A delivery report that comes with or right after the send's own answer is held this long after send_sms()
-# returned: the outbox records "sent" (with the reference the report is matched by) just after, in a task of its
-# own, and a report applied before that commit would find no sent message to settle.
-REPORT_GRACE = 1.0
 # The app's device profile: no AT, no SIM storage; inbound SMS come by webhook, so the inbox has nothing to poll.
 PHONE_PROFILE = DeviceProfile(name="android-sms-gateway", cnmi=None, poll_inbox=False)
 # TS 27.007 7.2 <stat> as the phone's reading: Android does not expose registration over the local server, so a
@@ -76,8 +72,8 @@ class Phone:
         self.status: ModemStatus = self._tracker.status
         self._events = EventHandlers(self.log)
         self._waiting: dict[str, _Waiter] = {}
-        # phone id -> (reference, recipient, when send_sms returned it: time.monotonic())
-        self._sent: OrderedDict[str, tuple[int, str, float]] = OrderedDict()
+        # phone id -> (reference, recipient)
+        self._sent: OrderedDict[str, tuple[int, str]] = OrderedDict()
         self._reference = secrets.randbelow(256)
         self.send_timeout = send_timeout
         self.poll_interval = poll_interval
@@ -147,7 +143,7 @@ class Phone:
         return self._reference
 
     def _remember(self, phone_id: str, waiter: _Waiter) -> None:
-        self._sent[phone_id] = (waiter.reference, waiter.to, time.monotonic())
+        self._sent[phone_id] = (waiter.reference, waiter.to)
         while len(self._sent) > REMEMBERED_SENDS:
             self._sent.popitem(last=False)
 
@@ -172,18 +168,15 @@ class Phone:
         if waiting is not None:
             if event.event == "sms:failed":
                 return       # failed before it left: the send's own failure, settled above, not a report
-            reference, to, returned_at = waiting.reference, waiting.to, time.monotonic()
+            reference, to = waiting.reference, waiting.to
         elif event.message_id in self._sent:
-            reference, to, returned_at = self._sent[event.message_id]
+            reference, to = self._sent[event.message_id]
         else:
             return           # not ours, or long forgotten
         status = TP_ST_DELIVERED if event.event == "sms:delivered" else delivery_status(event.reason)
-        report = DeliveryReported(self.name, reference, to, status, event.at)
-        hold = returned_at + REPORT_GRACE - time.monotonic()
-        if hold > 0:
-            asyncio.get_running_loop().call_later(hold, self._events.emit, report)
-        else:
-            self._events.emit(report)
+        # At once, even if the outbox has not recorded the send yet: the report is stored, and the "sent" applies
+        # it then (domain/held_reports.py).
+        self._events.emit(DeliveryReported(self.name, reference, to, status, event.at))
 
     # ---- state (the same tracker as an AT modem's; fed by the supervisor's health checks) ------------------------
     @property

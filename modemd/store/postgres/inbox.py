@@ -111,6 +111,11 @@ class InboxStore:
         return await self.db.write(lambda conn: _apply_report(conn, self.node, modem, reference, recipient, status,
                                                               discharge_time, now, window))
 
+    async def apply_held_report(self, message_id: str, modem: str, reference: int, recipient: str,
+                                received_at: float) -> tuple[str, str] | None:
+        return await self.db.write(lambda conn: _apply_held_report(conn, self.node, message_id, modem, reference,
+                                                                   recipient, received_at))
+
 
 # ---- SQL, run inside a transaction of Database.write ------------------------------------------------------------
 async def _lock_group(conn: psycopg.AsyncConnection, modem: str, sender: str, ref: int, total: int, *,
@@ -203,6 +208,27 @@ async def _apply_report(conn: psycopg.AsyncConnection, node: str, modem: str, re
     reports[str(reference)] = status
     await conn.execute("UPDATE messages SET report_status = %s WHERE id = %s", (json.dumps(reports), row["id"]))
     return await _settle(conn, row["id"], row["state"], json.loads(row["refs"]), reports, discharge_time or now)
+
+
+async def _apply_held_report(conn: psycopg.AsyncConnection, node: str, message_id: str, modem: str, reference: int,
+                             recipient: str, received_at: float) -> tuple[str, str] | None:
+    # This host's message only: modem names may repeat across hosts (as in REPORT_MATCH_SQL).
+    message = await _one(conn, "SELECT refs, report_status FROM messages WHERE id = %s AND node = %s AND modem = %s "
+                               "AND state = 'sent' AND right(destination, 9) = right(%s, 9) FOR UPDATE",
+                         (message_id, node, modem, recipient))
+    if message is None or reference not in json.loads(message["refs"]):
+        return None
+    report = await _one(conn, "SELECT ctid, status, discharge_time FROM status_reports WHERE message_id IS NULL AND "
+                              "modem = %s AND reference = %s AND recipient = %s AND received_at = %s LIMIT 1 "
+                              "FOR UPDATE", (modem, reference, recipient, received_at))
+    if report is None:
+        return None
+    await conn.execute("UPDATE status_reports SET message_id = %s WHERE ctid = %s::tid", (message_id, report["ctid"]))
+    reports = json.loads(message["report_status"])
+    reports[str(reference)] = report["status"]
+    await conn.execute("UPDATE messages SET report_status = %s WHERE id = %s", (json.dumps(reports), message_id))
+    return await _settle(conn, message_id, "sent", json.loads(message["refs"]), reports,
+                         report["discharge_time"] or received_at)
 
 
 async def _settle(conn: psycopg.AsyncConnection, message_id: str, state: str, refs: list[int], reports: dict,

@@ -65,6 +65,11 @@ class InboxStore:
         return await self.db.write(lambda conn: _apply_report(conn, modem, reference, recipient, status,
                                                               discharge_time, now, window))
 
+    async def apply_held_report(self, message_id: str, modem: str, reference: int, recipient: str,
+                                received_at: float) -> tuple[str, str] | None:
+        return await self.db.write(lambda conn: _apply_held_report(conn, message_id, modem, reference, recipient,
+                                                                   received_at))
+
 
 def _add_part(conn: sqlite3.Connection, part: InboundPart, new_id: str) -> InboxMessage | None:
     cur = conn.execute("INSERT OR IGNORE INTO inbox_parts (modem, sender, ref, total, seq, text, sc_timestamp, "
@@ -136,6 +141,26 @@ def _apply_report(conn: sqlite3.Connection, modem: str, reference: int, recipien
     reports[str(reference)] = status
     conn.execute("UPDATE messages SET report_status = ? WHERE id = ?", (json.dumps(reports), row["id"]))
     return _settle(conn, row["id"], row["state"], json.loads(row["refs"]), reports, discharge_time or now)
+
+
+def _apply_held_report(conn: sqlite3.Connection, message_id: str, modem: str, reference: int, recipient: str,
+                       received_at: float) -> tuple[str, str] | None:
+    message = conn.execute("SELECT refs, report_status, state FROM messages WHERE id = ? AND modem = ? AND "
+                           "state = 'sent' AND substr(destination, -9) = substr(?, -9)",
+                           (message_id, modem, recipient)).fetchone()
+    if message is None or reference not in json.loads(message["refs"]):
+        return None
+    report = conn.execute("SELECT rowid, status, discharge_time FROM status_reports WHERE message_id IS NULL AND "
+                          "modem = ? AND reference = ? AND recipient = ? AND received_at = ?",
+                          (modem, reference, recipient, received_at)).fetchone()
+    if report is None:
+        return None
+    conn.execute("UPDATE status_reports SET message_id = ? WHERE rowid = ?", (message_id, report["rowid"]))
+    reports = json.loads(message["report_status"])
+    reports[str(reference)] = report["status"]
+    conn.execute("UPDATE messages SET report_status = ? WHERE id = ?", (json.dumps(reports), message_id))
+    return _settle(conn, message_id, "sent", json.loads(message["refs"]), reports,
+                   report["discharge_time"] or received_at)
 
 
 def _settle(conn: sqlite3.Connection, message_id: str, state: str, refs: list[int], reports: dict,
