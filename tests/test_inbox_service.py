@@ -216,3 +216,17 @@ async def test_a_report_that_comes_before_the_send_is_recorded_settles_it_once_i
     await service.inbox.message_sent(await store.get(sms.id))
     assert service.reports == [(sms.id, "delivered")] and len(service.inbox.held) == 0
     assert (await store.get(sms.id)).state is State.DELIVERED
+
+
+async def test_a_database_away_when_the_send_is_recorded_leaves_the_early_report_stored(service, store, caplog):
+    from modemd.domain.errors import StorageError
+    service.inbox.held.remember("m0", 5, TO, 1.0)
+
+    async def away(*args):
+        raise StorageError("database unavailable")
+    service.inbox.store.apply_held_report = away
+    now = time.time()
+    sms = OutboundSms(id=new_message_id(), to=TO, text="hello", parts=1, next_attempt_at=now, created_at=now,
+                      updated_at=now, modem="m0", references=[5])
+    await service.inbox.message_sent(sms)                        # no exception reaches the outbox
+    assert service.reports == [] and "early delivery report (mr=5) not applied" in caplog.text

@@ -118,8 +118,13 @@ class Inbox:
     async def message_sent(self, sms: OutboundSms) -> None:
         """The outbox recorded `sms` sent: a report that came before (held_reports.py) settles it now."""
         for held in self.held.take_for(sms):
-            changed = await self.store.apply_held_report(sms.id, held.modem, held.reference, held.recipient,
-                                                         held.received_at)
+            try:
+                changed = await self.store.apply_held_report(sms.id, held.modem, held.reference, held.recipient,
+                                                             held.received_at)
+            except StorageError as exc:     # the report stays stored, unmatched; the send's record is not undone
+                log.warning("message %s: its early delivery report (mr=%d) not applied: %s", sms.id,
+                            held.reference, exc)
+                continue
             if changed:
                 self.announce_report(*changed)
 
