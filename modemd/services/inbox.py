@@ -21,13 +21,13 @@ from typing import Callable, Protocol
 
 from ..codec import pdu
 from ..domain.errors import AtError, StorageError
+from ..domain.held_reports import HeldReports
 from ..domain.redact import mask_number
 from ..domain.sms import OutboundSms, new_message_id
 from ..modem.events import (DeliveryReported, SmsDelivered, SmsReceived, SmsStorageFull, SmsStored, StatusReport,
                             StatusReportStored)
 from ..modem.quirks import DeviceProfile
 from ..store import InboundPart, InboxMessage, InboxStore
-from ..domain.held_reports import HeldReports
 
 log = logging.getLogger(__name__)
 
