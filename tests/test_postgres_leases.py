@@ -28,6 +28,15 @@ async def counted(db, bucket):
     return await db.read(total)
 
 
+async def gone_back_to(db, bucket, n, timeout=10.0):
+    """Wait until the bucket's count is `n` (the sweeper runs every TTL / 2); fail after `timeout` s."""
+    for _ in range(int(timeout / 0.05)):
+        if await counted(db, bucket) == n:
+            return
+        await asyncio.sleep(0.05)
+    assert await counted(db, bucket) == n
+
+
 @pytest.fixture
 def short_ttl(monkeypatch):
     monkeypatch.setattr(leases_module, "TTL", 0.2)
@@ -68,11 +77,7 @@ async def test_unused_hits_go_back_when_the_lease_ends(pg_db, short_ttl):
     leases = Leases(pg_db)
     await leases.take([LARGE], NOW)
     assert await counted(pg_db, LARGE.bucket) == FIRST_BLOCK                 # a block is counted at once
-    for _ in range(50):
-        await asyncio.sleep(0.05)
-        if await counted(pg_db, LARGE.bucket) == 1:
-            break
-    assert await counted(pg_db, LARGE.bucket) == 1                           # the sweeper gave back the rest
+    await gone_back_to(pg_db, LARGE.bucket, 1)                               # the sweeper gave back the rest
     await leases.close()
 
 
@@ -90,8 +95,7 @@ async def test_a_hit_given_back_is_taken_by_the_next_request(pg_db):
 async def test_a_hit_given_back_after_its_lease_ended_goes_back_to_the_database(pg_db, short_ttl):
     leases = Leases(pg_db)
     taken = await leases.take([LARGE], NOW)
-    await asyncio.sleep(0.5)                                                   # the lease ends, 7 go back
-    assert await counted(pg_db, LARGE.bucket) == 1
+    await gone_back_to(pg_db, LARGE.bucket, 1)                                 # the lease ends, 7 go back
     leases.give_back(taken)                                                    # the request was refused after all
     await leases.close()
     assert await counted(pg_db, LARGE.bucket) == 0
