@@ -5,6 +5,7 @@ and the inbox. And what it refuses: beside a running daemon, into a database tha
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 
@@ -116,3 +117,20 @@ def test_a_file_of_another_schema_version_is_refused_before_anything_is_written(
                                 "--state-dir", str(tmp_path))
         assert result.returncode == 1 and "schema version 3" in result.stderr
         assert "start this modemd on it once" in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+def test_a_lock_file_the_copy_makes_belongs_to_the_state_directorys_owner(tmp_path):
+    """As root on a state directory the daemon (user modemd) owns, with no lock file yet (a modemd.db brought from
+    elsewhere): the lock file the copy leaves is the directory owner's, so the daemon can open it at its start."""
+    with PostgresServer() as pg:
+        state = tmp_path / "state"
+        state.mkdir(mode=0o700)
+        os.chown(state, 65534, 65534)                       # nobody: stands for user modemd
+        with sqlite3.connect(state / "modemd.db") as conn:
+            conn.execute("PRAGMA user_version = 1")          # refused after the lock is taken: nothing else matters
+        config = postgres_config(tmp_path, str(tmp_path / "ttyUSB9"), pg)
+        result = kit.run_modemd("copy-to-postgres", "--config", str(config), "--state-dir", str(state))
+        assert result.returncode == 1 and "schema version 1" in result.stderr
+        lock = (state / "modemd.lock").stat()
+        assert (lock.st_uid, lock.st_gid) == (65534, 65534)

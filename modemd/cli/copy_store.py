@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -45,7 +46,11 @@ def cmd_copy_to_postgres(args: argparse.Namespace) -> int:
     lock = StateLock(state_dir)
     try:
         if state_dir.is_dir():
+            made = not lock.path.exists()
             lock.acquire()
+            if made and os.geteuid() == 0:      # the daemon (user modemd) must still open the lock file it finds
+                owner = state_dir.stat()
+                os.chown(lock.path, owner.st_uid, owner.st_gid)
     except StateDirBusy as exc:
         return _fail(str(exc), EXIT_TEMPFAIL)
     try:
