@@ -195,6 +195,21 @@ MESSAGE_COLUMNS = ("id, kind, destination, body, parts, priority, state, attempt
                    "possible_duplicate, ambiguous, idempotency_key, app, request_digest, batch_id, route")
 
 
+def message_page(mark: str, *, state: State | None, limit: int, after: str | None, app: str | None
+                 ) -> tuple[str, tuple]:
+    """Store.list's query for either backend (`mark`: its placeholder, "?" or "%s"): newest first, after the
+    message `after` (the last id of the previous page), only `app`'s and `state`'s when given."""
+    where, args = ["1 = 1"], []
+    if app is not None:
+        where.append(f"app = {mark}"); args.append(app)
+    if state:
+        where.append(f"state = {mark}"); args.append(state.value)
+    if after:
+        where.append(f"seq < (SELECT seq FROM messages WHERE id = {mark})"); args.append(after)
+    return (f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT {mark}",
+            (*args, limit))
+
+
 def outbound_values(sms: OutboundSms) -> tuple:
     """The values of MESSAGE_COLUMNS for a new message's row."""
     return (sms.id, sms.kind.value, sms.to, sms.text, sms.parts, int(sms.priority), sms.state.value, sms.attempts,

@@ -13,7 +13,7 @@ from psycopg.rows import dict_row
 
 from ...domain.sms import OutboundSms, State
 from ..modem_usage import QUEUED_BY_ROUTE, counts_query, sent_parts_query
-from ..records import MESSAGE_COLUMNS, outbound_from_row
+from ..records import MESSAGE_COLUMNS, message_page, outbound_from_row
 from .database import Database
 
 _COLUMNS = MESSAGE_COLUMNS
@@ -52,17 +52,11 @@ class QueueReads:
 
     async def list(self, *, state: State | None = None, limit: int = 50, after: str | None = None,
                    app: str | None = None) -> list[OutboundSms]:
+        """Newest first; `after` is the id of the last message of the previous page; `app`: only its messages."""
+        sql, args = message_page("%s", state=state, limit=limit, after=after, app=app)
+
         async def work(conn):
-            where, args = ["true"], []
-            if app is not None:
-                where.append("app = %s"); args.append(app)
-            if state:
-                where.append("state = %s"); args.append(state.value)
-            if after:
-                where.append("seq < (SELECT seq FROM messages WHERE id = %s)"); args.append(after)
-            rows = await fetch_all(conn, f"SELECT {_COLUMNS} FROM messages WHERE {' AND '.join(where)} ORDER BY seq DESC "
-                                    "LIMIT %s", (*args, limit))
-            return [outbound_from_row(r) for r in rows]
+            return [outbound_from_row(r) for r in await fetch_all(conn, sql, args)]
         return await self.db.read(work)
 
     async def batch(self, batch_id: str, *, app: str | None = None) -> list[OutboundSms]:

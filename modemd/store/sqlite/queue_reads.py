@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 
 from ..modem_usage import QUEUED_BY_ROUTE, counts_query, sent_parts_query
-from ..records import MESSAGE_COLUMNS, outbound_from_row
+from ..records import MESSAGE_COLUMNS, message_page, outbound_from_row
 from .database import Database
 from ...domain.sms import OutboundSms, State
 
@@ -28,17 +28,8 @@ class QueueReads:
     async def list(self, *, state: State | None = None, limit: int = 50, after: str | None = None,
                    app: str | None = None) -> list[OutboundSms]:
         """Newest first; `after` is the id of the last message of the previous page; `app`: only its messages."""
-        def work(conn):
-            where, args = ["1=1"], []
-            if app is not None:
-                where.append("app = ?"); args.append(app)
-            if state:
-                where.append("state = ?"); args.append(state.value)
-            if after:
-                where.append("seq < (SELECT seq FROM messages WHERE id = ?)"); args.append(after)
-            sql = f"SELECT {_COLUMNS} FROM messages WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?"
-            return [outbound_from_row(r) for r in conn.execute(sql, (*args, limit))]
-        return await self.db.read(work)
+        sql, args = message_page("?", state=state, limit=limit, after=after, app=app)
+        return await self.db.read(lambda conn: [outbound_from_row(r) for r in conn.execute(sql, args)])
 
     async def batch(self, batch_id: str, *, app: str | None = None) -> list[OutboundSms]:
         return await self.db.read(lambda conn: batch_rows(conn, batch_id, app))
