@@ -147,3 +147,21 @@ async def test_a_refusal_keeps_no_hit_and_says_when_as_the_transaction_path_does
     assert by_lease.value.retry_after == pytest.approx(by_transaction.value.retry_after)
     await leases.close()
     assert await counted(pg_db, other.bucket) == 0                              # the other limit's hit went back
+
+
+async def test_hits_a_failed_lease_could_not_give_back_go_back_once_the_database_answers(pg_db, monkeypatch):
+    from modemd.domain.errors import StorageError
+    leases = Leases(pg_db)
+    width = slot_width(LARGE)
+    first = (math.floor(NOW / width) + 1) * width
+    await leases.take([LARGE], first)                              # 8 counted, 1 used
+    real = pg_db.write_one
+
+    async def away(work):
+        raise StorageError("database unavailable")
+    monkeypatch.setattr(pg_db, "write_one", away)
+    with pytest.raises(StorageError):
+        await leases.take([LARGE], first + width)                  # the next slot: a new lease, which fails
+    monkeypatch.setattr(pg_db, "write_one", real)
+    await gone_back_to(pg_db, LARGE.bucket, 1)                     # the old lease's 7 went back all the same
+    await leases.close()

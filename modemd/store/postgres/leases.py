@@ -157,6 +157,7 @@ class Leases:
         except StorageError:
             if back:                        # not given back: the sweeper tries again
                 self._queue_return(limit.bucket, width, back_slot, back)
+                self._sweep_soon()
             raise
         if not granted:
             raise RateLimited(limit.bucket, retry_after)
